@@ -1,0 +1,42 @@
+//! `tend-actors`: the engine of [tend](https://docs.rs/tend). Most users depend on `tend`,
+//! which re-exports what they need; this crate is for driving the actors directly.
+//!
+//! # Layout
+//!
+//! ```text
+//! model/       ids, the Item trait and Registry, Plan/Block/ItemSpec, reports, Outcome,
+//!              events, interrupt strategies, ItemCtx
+//! store/       redb tables, versioned msgpack records, the group-commit writer thread
+//! sched/       pure scheduling logic (DAG readiness, cycles)
+//! supervisor   the Supervisor actor: the execution map
+//! execution    the Execution actor: one execution's blocks and items
+//! worker       the ItemWorker actor: one item attempt
+//! ```
+//!
+//! ```text
+//! Supervisor
+//! ├── Execution <id>
+//! │   ├── ItemWorker (one attempt)
+//! │   └── ...
+//! └── Execution <id> ...
+//! Store writer: one OS thread that owns every redb write (group commit)
+//! ```
+
+pub mod error;
+pub mod execution;
+pub mod model;
+mod sched;
+pub mod store;
+pub mod supervisor;
+pub mod worker;
+
+pub use error::{ItemError, PlanError, RuntimeError, StoreError};
+pub use execution::{Execution, ExecutionArgs, ExecutionMsg};
+pub use model::{
+    Block, BlockOutcome, BlockReport, Check, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    ExecutionSummary, InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus, Outcome,
+    ParseIdError, Plan, Progress, Registry,
+};
+pub use store::Store;
+pub use supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
+pub use worker::{ItemWorker, WorkerMsg};

@@ -1,0 +1,47 @@
+//! The domain model: what a user builds and what the runtime reports. No actors, no I/O
+//! (except [`ItemCtx`], the handle an item uses to talk to its worker).
+//!
+//! ```text
+//! Plan ── blocks, run in order
+//!  └── Block ── a DAG of ItemSpec (id, kind, params, after)
+//!       └── ItemSpec ──decoded by the Registry──▶ your `impl Item`
+//! Execution (ExecutionId) ── one run of a plan; reported as ExecutionReport / Outcome
+//! ```
+
+mod ctx;
+mod event;
+mod ids;
+mod item;
+mod outcome;
+mod plan;
+mod registry;
+mod report;
+mod status;
+mod strategy;
+
+pub use ctx::ItemCtx;
+pub(crate) use ctx::{AttemptControl, CtxParts};
+pub use event::Event;
+pub use ids::{ExecutionId, ParseIdError};
+pub(crate) use item::DynItem;
+pub use item::{Check, Item};
+pub use outcome::{BlockOutcome, Outcome};
+pub(crate) use plan::CompiledPlan;
+pub use plan::{Block, ItemSpec, Plan};
+pub use registry::Registry;
+pub use report::{BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Progress};
+pub use status::{ExecutionStatus, ItemStatus};
+pub use strategy::InterruptStrategy;
+
+/// Milliseconds since the Unix epoch, as stored in records.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The `SystemTime` of a stored millisecond timestamp.
+pub(crate) fn time_of_ms(ms: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}

@@ -1,0 +1,208 @@
+//! `ItemCtx`: what an item attempt can ask of the runtime while it runs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ractor::ActorRef;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ItemError;
+use crate::execution::ExecutionMsg;
+use crate::model::{ExecutionId, Progress};
+use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
+
+/// Shared between a running attempt and its worker: the stop flag and the last progress.
+#[derive(Debug, Default)]
+pub(crate) struct AttemptControl {
+    cancel: AtomicBool,
+    last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
+}
+
+impl AttemptControl {
+    /// Tells the attempt to stop at its next cancellation point.
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::Release);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
+    /// The last progress and message the attempt reported.
+    pub(crate) fn last(&self) -> (Option<Progress>, Option<Arc<str>>) {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, progress: Option<Progress>, message: Option<Arc<str>>) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if progress.is_some() {
+            last.0 = progress;
+        }
+        if message.is_some() {
+            last.1 = message;
+        }
+    }
+}
+
+/// A dependency's id and its stored output (msgpack), if it has one.
+pub(crate) type Input = (Arc<str>, Option<Arc<[u8]>>);
+
+/// Everything an `ItemCtx` is made of; built by the Execution actor for each attempt.
+pub(crate) struct CtxParts {
+    pub(crate) execution_id: ExecutionId,
+    pub(crate) index: u32,
+    pub(crate) item_id: Arc<str>,
+    pub(crate) attempt: u32,
+    pub(crate) resume: Option<Vec<u8>>,
+    pub(crate) inputs: Vec<Input>,
+    pub(crate) control: Arc<AttemptControl>,
+    pub(crate) writer: Writer,
+    pub(crate) execution: ActorRef<ExecutionMsg>,
+}
+
+/// The handle an item attempt uses to resume, checkpoint, report progress, read its
+/// dependencies' outputs and notice interrupts.
+pub struct ItemCtx {
+    parts: CtxParts,
+}
+
+impl std::fmt::Debug for ItemCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemCtx")
+            .field("execution_id", &self.parts.execution_id)
+            .field("item_id", &self.parts.item_id)
+            .field("attempt", &self.parts.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ItemCtx {
+    pub(crate) fn new(parts: CtxParts) -> Self {
+        ItemCtx { parts }
+    }
+
+    /// The execution this attempt belongs to.
+    pub fn execution_id(&self) -> ExecutionId {
+        self.parts.execution_id
+    }
+
+    /// This item's id.
+    pub fn item_id(&self) -> &str {
+        &self.parts.item_id
+    }
+
+    /// Which attempt this is, counting from 1 across restarts.
+    pub fn attempt(&self) -> u32 {
+        self.parts.attempt
+    }
+
+    /// The state saved by the last [`checkpoint`](Self::checkpoint) of this item, in this or
+    /// an earlier attempt; `None` when the item never checkpointed.
+    pub fn resume_point<T: DeserializeOwned>(&self) -> Result<Option<T>, ItemError> {
+        match &self.parts.resume {
+            None => Ok(None),
+            Some(bytes) => rmp_serde::from_slice(bytes)
+                .map(Some)
+                .map_err(|e| ItemError::Checkpoint(format!("cannot decode resume point: {e}"))),
+        }
+    }
+
+    /// Saves `state` as this item's intra-item checkpoint. Returns once it is durable; a
+    /// later attempt (after an interrupt or a restart) reads it with
+    /// [`resume_point`](Self::resume_point).
+    pub async fn checkpoint<T: Serialize + ?Sized>(&mut self, state: &T) -> Result<(), ItemError> {
+        let state = rmp_serde::to_vec_named(state)
+            .map_err(|e| ItemError::Checkpoint(format!("cannot encode state: {e}")))?;
+        let mut record = CheckpointRecord {
+            v: RECORD_VERSION,
+            state,
+        };
+        let bytes =
+            crate::store::encode(&record).map_err(|e| ItemError::Checkpoint(e.to_string()))?;
+        self.parts
+            .writer
+            .commit(vec![Op::Checkpoint {
+                id: self.parts.execution_id,
+                index: self.parts.index,
+                record: bytes,
+            }])
+            .await
+            .map_err(|e| ItemError::Checkpoint(e.to_string()))?;
+        self.parts.resume = Some(std::mem::take(&mut record.state));
+        Ok(())
+    }
+
+    /// A place where the item may stop: `Err(ItemError::Interrupted)` when the execution is
+    /// being interrupted with `AtCancellationPoint` or `Immediate` (or is shutting down).
+    /// Return that error with `?`; the item keeps its last checkpoint.
+    pub async fn cancellation_point(&self) -> Result<(), ItemError> {
+        if self.parts.control.is_cancelled() {
+            Err(ItemError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the attempt has been asked to stop, without stopping it.
+    pub fn is_interrupted(&self) -> bool {
+        self.parts.control.is_cancelled()
+    }
+
+    /// Reports progress: `done` of `total` units.
+    pub fn progress(&self, done: u64, total: u64) {
+        self.report(Some(Progress { done, total }), None);
+    }
+
+    /// Reports a message for people, e.g. what the item is doing now.
+    pub fn message(&self, message: impl Into<String>) {
+        self.report(None, Some(Arc::from(message.into())));
+    }
+
+    /// Reports progress and a message together.
+    pub fn progress_with(&self, done: u64, total: u64, message: impl Into<String>) {
+        self.report(
+            Some(Progress { done, total }),
+            Some(Arc::from(message.into())),
+        );
+    }
+
+    fn report(&self, progress: Option<Progress>, message: Option<Arc<str>>) {
+        self.parts.control.record(progress, message.clone());
+        // If the execution has stopped there is nobody to tell; progress is not durable.
+        let _ =
+            self.parts
+                .execution
+                .cast(ExecutionMsg::progress(self.parts.index, progress, message));
+    }
+
+    /// The output of `dependency`, one of the ids this item runs `after`, decoded as `T`.
+    pub fn input<T: DeserializeOwned>(&self, dependency: &str) -> Result<T, ItemError> {
+        let Some((_, output)) = self
+            .parts
+            .inputs
+            .iter()
+            .find(|(id, _)| id.as_ref() == dependency)
+        else {
+            return Err(ItemError::Input {
+                dependency: dependency.to_owned(),
+                reason: format!("`{}` does not depend on it", self.parts.item_id),
+            });
+        };
+        let Some(bytes) = output else {
+            return Err(ItemError::Input {
+                dependency: dependency.to_owned(),
+                reason: "it has no stored output".to_owned(),
+            });
+        };
+        rmp_serde::from_slice(bytes).map_err(|e| ItemError::Input {
+            dependency: dependency.to_owned(),
+            reason: format!("its output does not decode: {e}"),
+        })
+    }
+
+    /// The ids of this item's dependencies.
+    pub fn dependencies(&self) -> impl Iterator<Item = &str> {
+        self.parts.inputs.iter().map(|(id, _)| id.as_ref())
+    }
+}

@@ -1,0 +1,48 @@
+//! Events published while executions run; [`subscribe`](crate::SupervisorMsg::Subscribe) to
+//! receive them.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Progress};
+
+/// Something that changed. Later versions add variants (lifecycle events).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// An execution's status changed.
+    Execution {
+        /// The execution.
+        execution: ExecutionId,
+        /// Its new status.
+        status: ExecutionStatus,
+    },
+    /// An item's status changed.
+    Item {
+        /// The execution.
+        execution: ExecutionId,
+        /// The item's id.
+        item: Arc<str>,
+        /// Its new status.
+        status: ItemStatus,
+    },
+    /// An item reported progress.
+    Progress {
+        /// The execution.
+        execution: ExecutionId,
+        /// The item's id.
+        item: Arc<str>,
+        /// How far it is.
+        progress: Progress,
+        /// Its message, if it sent one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<Arc<str>>,
+    },
+    /// This subscriber fell behind and missed events.
+    Lagged {
+        /// How many.
+        missed: u64,
+    },
+}

@@ -1,0 +1,93 @@
+//! The `Item` trait an application implements, and its type-erased form.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ItemError;
+use crate::model::ItemCtx;
+
+/// What [`Item::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check<O> {
+    /// The item has work to do: run [`Item::apply`].
+    Apply,
+    /// Already in the goal state; nothing to do. The value is the item's output.
+    Satisfied(O),
+}
+
+/// A unit of work. The value itself is the item's persisted spec: it is stored with the
+/// execution (as the params of its [`ItemSpec`](crate::ItemSpec)) so that the execution can
+/// be rebuilt after a restart, and it can arrive as JSON.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use tend_actors::{Item, ItemCtx, ItemError};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Copy { chunks: u32 }
+///
+/// impl Item for Copy {
+///     const KIND: &'static str = "copy";
+///     type Output = u32;
+///     async fn apply(&self, cx: &mut ItemCtx) -> Result<u32, ItemError> {
+///         let start: u32 = cx.resume_point()?.unwrap_or(0);
+///         for chunk in start..self.chunks {
+///             cx.cancellation_point().await?;
+///             // ... copy one chunk ...
+///             cx.checkpoint(&(chunk + 1)).await?;
+///             cx.progress(u64::from(chunk + 1), u64::from(self.chunks));
+///         }
+///         Ok(self.chunks)
+///     }
+/// }
+/// ```
+pub trait Item: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The name plans use for this type, e.g. `"download"`.
+    const KIND: &'static str;
+    /// What a successful apply returns. It is stored (msgpack) and dependents read it with
+    /// [`ItemCtx::input`].
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
+    /// Does the work. Call [`ItemCtx::cancellation_point`] where stopping is safe and
+    /// [`ItemCtx::checkpoint`] to save progress that a later attempt resumes from.
+    fn apply(
+        &self,
+        cx: &mut ItemCtx,
+    ) -> impl Future<Output = Result<Self::Output, ItemError>> + Send;
+
+    /// Runs before `apply`. Return [`Check::Satisfied`] when the goal state already holds;
+    /// `apply` is then skipped and the item is done with the given output.
+    fn check(
+        &self,
+        cx: &mut ItemCtx,
+    ) -> impl Future<Output = Result<Check<Self::Output>, ItemError>> + Send {
+        let _ = cx;
+        async { Ok(Check::Apply) }
+    }
+}
+
+/// A boxed attempt: the encoded output or the error.
+pub(crate) type AttemptFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<u8>, ItemError>> + Send + 'a>>;
+
+/// An [`Item`] with its type erased, as the registry hands it to the runtime.
+pub(crate) trait DynItem: Send + Sync {
+    /// Runs check, then apply when needed, and encodes the output as msgpack.
+    fn run<'a>(&'a self, cx: &'a mut ItemCtx) -> AttemptFuture<'a>;
+}
+
+impl<T: Item> DynItem for T {
+    fn run<'a>(&'a self, cx: &'a mut ItemCtx) -> AttemptFuture<'a> {
+        Box::pin(async move {
+            let output = match self.check(cx).await? {
+                Check::Satisfied(output) => output,
+                Check::Apply => self.apply(cx).await?,
+            };
+            rmp_serde::to_vec_named(&output)
+                .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}")))
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! The outcome of an execution: which items finished and which did not, per block.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ExecutionId, ExecutionReport, ExecutionStatus, ItemStatus};
+
+/// Item ids of one block, by how they ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BlockOutcome {
+    /// The block's name.
+    pub name: String,
+    /// Applied, or found in their goal state.
+    pub done: Vec<String>,
+    /// Stopped by an interrupt (or still running when the report was taken).
+    pub interrupted: Vec<String>,
+    /// Their attempt failed.
+    pub failed: Vec<String>,
+    /// Not run because a dependency or an earlier block failed.
+    pub skipped: Vec<String>,
+    /// Never started.
+    pub not_started: Vec<String>,
+}
+
+/// How an execution ended (or stands): its status and, per block, its items by how they
+/// ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The execution.
+    pub execution: ExecutionId,
+    /// Its status.
+    pub status: ExecutionStatus,
+    /// Per block, in order.
+    pub blocks: Vec<BlockOutcome>,
+}
+
+impl Outcome {
+    pub(crate) fn of(report: &ExecutionReport) -> Self {
+        let blocks = report
+            .blocks
+            .iter()
+            .map(|block| {
+                let mut out = BlockOutcome {
+                    name: block.name.clone(),
+                    ..BlockOutcome::default()
+                };
+                for item in &block.items {
+                    let list = match item.status {
+                        ItemStatus::Done => &mut out.done,
+                        ItemStatus::Running | ItemStatus::Interrupted => &mut out.interrupted,
+                        ItemStatus::Failed => &mut out.failed,
+                        ItemStatus::Skipped => &mut out.skipped,
+                        ItemStatus::Pending => &mut out.not_started,
+                    };
+                    list.push(item.id.clone());
+                }
+                out
+            })
+            .collect();
+        Outcome {
+            execution: report.id,
+            status: report.status,
+            blocks,
+        }
+    }
+
+    /// Number of items done, in all blocks.
+    pub fn done(&self) -> usize {
+        self.blocks.iter().map(|b| b.done.len()).sum()
+    }
+
+    /// Number of items interrupted, in all blocks.
+    pub fn interrupted(&self) -> usize {
+        self.blocks.iter().map(|b| b.interrupted.len()).sum()
+    }
+
+    /// Number of items failed, in all blocks.
+    pub fn failed(&self) -> usize {
+        self.blocks.iter().map(|b| b.failed.len()).sum()
+    }
+
+    /// Number of items skipped, in all blocks.
+    pub fn skipped(&self) -> usize {
+        self.blocks.iter().map(|b| b.skipped.len()).sum()
+    }
+
+    /// Number of items never started, in all blocks.
+    pub fn not_started(&self) -> usize {
+        self.blocks.iter().map(|b| b.not_started.len()).sum()
+    }
+
+    /// Number of items in all.
+    pub fn total(&self) -> usize {
+        self.done() + self.interrupted() + self.failed() + self.skipped() + self.not_started()
+    }
+
+    /// Whether every item is done.
+    pub fn is_completed(&self) -> bool {
+        self.status == ExecutionStatus::Completed
+    }
+}

@@ -1,0 +1,330 @@
+//! Plans, blocks and item specs, and their validation into a runnable [`CompiledPlan`].
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PlanError;
+use crate::model::{DynItem, Item, Registry};
+use crate::sched::dag::BlockGraph;
+
+/// What to run: blocks, run one after the other. Build it in Rust or read it from JSON.
+///
+/// ```
+/// # use tend_actors::{Block, ItemSpec, Plan};
+/// let plan: Plan = serde_json::from_str(r#"{
+///     "name": "deploy",
+///     "blocks": [{"name": "base", "items": [
+///         {"id": "db", "kind": "sleep", "params": {"ms": 10}},
+///         {"id": "app", "kind": "sleep", "params": {"ms": 10}, "after": ["db"]}
+///     ]}]
+/// }"#).unwrap();
+/// assert_eq!(plan.item_count(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// A name for people.
+    pub name: String,
+    /// The blocks, in the order they run.
+    #[serde(default)]
+    pub blocks: Vec<Block>,
+    /// How many items of this execution may run at once; the runtime's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<usize>,
+}
+
+/// A DAG of items. A block starts once every item of the block before it is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// A name for people.
+    pub name: String,
+    /// The items.
+    #[serde(default)]
+    pub items: Vec<ItemSpec>,
+}
+
+fn empty_params() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// One item of a plan: its id, kind and params, the ids it runs after, and metaparams.
+///
+/// The metaparams `retry`, `delay`, `timeout`, `sema`, `limit`, `burst` and `notify` are part
+/// of the plan format but not implemented by this version: a plan that sets any of them is
+/// refused with [`PlanError::Unsupported`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    /// Unique within the plan; letters, digits and `._:-`.
+    pub id: String,
+    /// The registered [`Item::KIND`].
+    pub kind: String,
+    /// The item value, decoded into the kind's type.
+    #[serde(default = "empty_params")]
+    pub params: serde_json::Value,
+    /// Ids of items (of this block or an earlier one) that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<serde_json::Value>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<serde_json::Value>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<serde_json::Value>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sema: Option<serde_json::Value>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<serde_json::Value>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<serde_json::Value>,
+    /// Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<serde_json::Value>,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new(name: impl Into<String>) -> Self {
+        Plan {
+            name: name.into(),
+            blocks: Vec::new(),
+            parallelism: None,
+        }
+    }
+
+    /// Appends a block.
+    pub fn block(mut self, block: Block) -> Self {
+        self.blocks.push(block);
+        self
+    }
+
+    /// Sets how many items may run at once.
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = Some(n);
+        self
+    }
+
+    /// Number of items in all blocks.
+    pub fn item_count(&self) -> usize {
+        self.blocks.iter().map(|b| b.items.len()).sum()
+    }
+}
+
+impl Block {
+    /// An empty block.
+    pub fn new(name: impl Into<String>) -> Self {
+        Block {
+            name: name.into(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Appends an item.
+    pub fn item(mut self, spec: ItemSpec) -> Self {
+        self.items.push(spec);
+        self
+    }
+
+    /// Appends an item.
+    pub fn push(&mut self, spec: ItemSpec) {
+        self.items.push(spec);
+    }
+}
+
+impl ItemSpec {
+    /// The spec of `item` under `id`.
+    pub fn new<T: Item>(id: impl Into<String>, item: &T) -> Result<Self, PlanError> {
+        let id = id.into();
+        let params = serde_json::to_value(item).map_err(|e| PlanError::BadParams {
+            item: id.clone(),
+            kind: T::KIND.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::raw(id, T::KIND, params))
+    }
+
+    /// A spec from its parts, as it would arrive in JSON.
+    pub fn raw(id: impl Into<String>, kind: impl Into<String>, params: serde_json::Value) -> Self {
+        ItemSpec {
+            id: id.into(),
+            kind: kind.into(),
+            params,
+            after: Vec::new(),
+            retry: None,
+            delay: None,
+            timeout: None,
+            sema: None,
+            limit: None,
+            burst: None,
+            notify: None,
+        }
+    }
+
+    /// Adds dependencies.
+    pub fn after<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.after.extend(ids.into_iter().map(Into::into));
+        self
+    }
+
+    fn unsupported_metaparam(&self) -> Option<&'static str> {
+        [
+            ("retry", &self.retry),
+            ("delay", &self.delay),
+            ("timeout", &self.timeout),
+            ("sema", &self.sema),
+            ("limit", &self.limit),
+            ("burst", &self.burst),
+            ("notify", &self.notify),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.is_some())
+        .map(|(name, _)| name)
+    }
+}
+
+/// A validated plan, its items decoded, ready to run.
+pub(crate) struct CompiledPlan {
+    /// Every item, block after block, each block's items in plan order.
+    pub(crate) items: Vec<CompiledItem>,
+    /// Each block's name, its items' global index range and its DAG.
+    pub(crate) blocks: Vec<CompiledBlock>,
+}
+
+pub(crate) struct CompiledBlock {
+    pub(crate) name: String,
+    pub(crate) range: Range<u32>,
+    pub(crate) graph: BlockGraph,
+}
+
+pub(crate) struct CompiledItem {
+    pub(crate) id: Arc<str>,
+    pub(crate) kind: Arc<str>,
+    /// Global indices of every item named in `after` (this block or earlier ones).
+    pub(crate) deps: Box<[u32]>,
+    pub(crate) item: Arc<dyn DynItem>,
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+impl CompiledPlan {
+    /// Validates `plan` against `registry`. The first problem found is the error.
+    pub(crate) fn compile(plan: &Plan, registry: &Registry) -> Result<Self, PlanError> {
+        if plan.item_count() == 0 {
+            return Err(PlanError::Empty {
+                plan: plan.name.clone(),
+            });
+        }
+        if plan.parallelism == Some(0) {
+            return Err(PlanError::ZeroParallelism {
+                plan: plan.name.clone(),
+            });
+        }
+        let mut index: HashMap<&str, u32> = HashMap::with_capacity(plan.item_count());
+        let mut items = Vec::with_capacity(plan.item_count());
+        let mut blocks = Vec::with_capacity(plan.blocks.len());
+        for block in &plan.blocks {
+            let start = items.len() as u32;
+            for spec in &block.items {
+                if !valid_id(&spec.id) {
+                    return Err(PlanError::InvalidId {
+                        item: spec.id.chars().take(160).collect(),
+                    });
+                }
+                if index.insert(&spec.id, items.len() as u32).is_some() {
+                    return Err(PlanError::DuplicateItem {
+                        item: spec.id.clone(),
+                        block: block.name.clone(),
+                    });
+                }
+                let item = match registry.decode(&spec.kind, &spec.params) {
+                    None => {
+                        return Err(PlanError::UnknownKind {
+                            item: spec.id.clone(),
+                            kind: spec.kind.clone(),
+                        });
+                    }
+                    Some(Err(e)) => {
+                        return Err(PlanError::BadParams {
+                            item: spec.id.clone(),
+                            kind: spec.kind.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    Some(Ok(item)) => item,
+                };
+                if let Some(metaparam) = spec.unsupported_metaparam() {
+                    return Err(PlanError::Unsupported {
+                        item: spec.id.clone(),
+                        metaparam,
+                    });
+                }
+                items.push(CompiledItem {
+                    id: Arc::from(spec.id.as_str()),
+                    kind: Arc::from(spec.kind.as_str()),
+                    deps: Box::new([]),
+                    item,
+                });
+            }
+            let end = items.len() as u32;
+            // Dependencies: this block's items (known now) or earlier blocks'.
+            let mut local_deps = Vec::with_capacity(block.items.len());
+            for (offset, spec) in block.items.iter().enumerate() {
+                let mut deps = Vec::with_capacity(spec.after.len());
+                let mut local = Vec::new();
+                for dep in &spec.after {
+                    let Some(&d) = index.get(dep.as_str()) else {
+                        return Err(PlanError::UnknownDependency {
+                            item: spec.id.clone(),
+                            dependency: dep.clone(),
+                        });
+                    };
+                    if deps.contains(&d) {
+                        continue;
+                    }
+                    deps.push(d);
+                    if d >= start {
+                        local.push(d - start);
+                    }
+                }
+                items[start as usize + offset].deps = deps.into_boxed_slice();
+                local_deps.push(local);
+            }
+            let graph = BlockGraph::new(local_deps);
+            if let Some(cycle) = graph.find_cycle() {
+                return Err(PlanError::Cycle {
+                    block: block.name.clone(),
+                    cycle: cycle
+                        .into_iter()
+                        .map(|i| block.items[i as usize].id.clone())
+                        .collect(),
+                });
+            }
+            blocks.push(CompiledBlock {
+                name: block.name.clone(),
+                range: start..end,
+                graph,
+            });
+        }
+        Ok(CompiledPlan { items, blocks })
+    }
+}

@@ -1,0 +1,143 @@
+//! What the runtime reports about an execution: a summary for lists, a full report with
+//! every item, and per-item progress.
+
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Outcome};
+
+/// How far an item's current attempt is, as the item reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Units done.
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+}
+
+/// One line of [`list`](crate::SupervisorMsg::List): an execution without its items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionSummary {
+    /// The execution.
+    pub id: ExecutionId,
+    /// The plan's name.
+    pub name: String,
+    /// Its status.
+    pub status: ExecutionStatus,
+    /// Number of items.
+    pub items_total: usize,
+    /// Number of items done.
+    pub items_done: usize,
+    /// When it was submitted.
+    pub created: SystemTime,
+    /// When its status last changed.
+    pub updated: SystemTime,
+    /// Why it is corrupt, when it is.
+    pub error: Option<String>,
+}
+
+/// Everything known about one item of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemReport {
+    /// The item's id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its status.
+    pub status: ItemStatus,
+    /// Attempts started so far (across restarts).
+    pub attempts: u32,
+    /// The last progress its current or last attempt reported.
+    pub progress: Option<Progress>,
+    /// The last message its current or last attempt reported.
+    pub message: Option<String>,
+    /// Its output (msgpack), once done.
+    pub output: Option<Vec<u8>>,
+    /// Why its last attempt failed.
+    pub error: Option<String>,
+}
+
+impl ItemReport {
+    /// Decodes the output into `T`; `None` when there is no output or it does not decode.
+    pub fn output_as<T: DeserializeOwned>(&self) -> Option<T> {
+        self.output
+            .as_deref()
+            .and_then(|bytes| rmp_serde::from_slice(bytes).ok())
+    }
+
+    /// The output as JSON; `None` when there is no output or it has no JSON form.
+    pub fn output_json(&self) -> Option<serde_json::Value> {
+        self.output_as()
+    }
+}
+
+/// One block of an [`ExecutionReport`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockReport {
+    /// The block's name.
+    pub name: String,
+    /// Its items, in plan order.
+    pub items: Vec<ItemReport>,
+}
+
+/// The full state of one execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionReport {
+    /// The execution.
+    pub id: ExecutionId,
+    /// The plan's name.
+    pub name: String,
+    /// Its status.
+    pub status: ExecutionStatus,
+    /// When it was submitted.
+    pub created: SystemTime,
+    /// When its status last changed.
+    pub updated: SystemTime,
+    /// The blocks, in order.
+    pub blocks: Vec<BlockReport>,
+}
+
+impl ExecutionReport {
+    /// Every item, block after block.
+    pub fn items(&self) -> impl Iterator<Item = &ItemReport> {
+        self.blocks.iter().flat_map(|b| b.items.iter())
+    }
+
+    /// The item with this id.
+    pub fn item(&self, id: &str) -> Option<&ItemReport> {
+        self.items().find(|i| i.id == id)
+    }
+
+    /// Number of items.
+    pub fn items_total(&self) -> usize {
+        self.blocks.iter().map(|b| b.items.len()).sum()
+    }
+
+    /// Number of items done.
+    pub fn items_done(&self) -> usize {
+        self.items()
+            .filter(|i| i.status == ItemStatus::Done)
+            .count()
+    }
+
+    /// Which items are done, interrupted, failed, skipped and not started, per block.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of(self)
+    }
+
+    /// This report without its items.
+    pub fn summary(&self) -> ExecutionSummary {
+        ExecutionSummary {
+            id: self.id,
+            name: self.name.clone(),
+            status: self.status,
+            items_total: self.items_total(),
+            items_done: self.items_done(),
+            created: self.created,
+            updated: self.updated,
+            error: None,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Status values of executions and items, as stored and as reported.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where an execution stands. Stored in records: variants are never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ExecutionStatus {
+    /// Items are running or about to.
+    Running,
+    /// Stopped before finishing (interrupt, shutdown or crash); it can be resumed.
+    Interrupted,
+    /// Every item is done.
+    Completed,
+    /// An item failed; its dependents and later blocks were skipped.
+    Failed,
+    /// Its records cannot be decoded; it is listed but cannot run.
+    Corrupt,
+}
+
+impl ExecutionStatus {
+    /// The lower-case name used on the wire (`running`, `interrupted`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Interrupted => "interrupted",
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Corrupt => "corrupt",
+        }
+    }
+
+    /// Whether the execution will never run again (completed, failed or corrupt).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Corrupt
+        )
+    }
+}
+
+impl fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one item stands. Stored in records: variants are never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ItemStatus {
+    /// Not started yet.
+    #[default]
+    Pending,
+    /// An attempt is running.
+    Running,
+    /// Applied (or found already in its goal state); its output is stored.
+    Done,
+    /// Stopped by an interrupt; resumes from its intra-item checkpoint.
+    Interrupted,
+    /// Its attempt failed.
+    Failed,
+    /// Not run because a dependency or an earlier block failed.
+    Skipped,
+}
+
+impl ItemStatus {
+    /// The lower-case name used on the wire (`pending`, `running`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ItemStatus::Pending => "pending",
+            ItemStatus::Running => "running",
+            ItemStatus::Done => "done",
+            ItemStatus::Interrupted => "interrupted",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for ItemStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

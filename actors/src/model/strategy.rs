@@ -1,0 +1,62 @@
+//! How an interrupt stops an execution.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How running and not-yet-started items react to an interrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptStrategy {
+    /// Running items finish; no new item starts.
+    #[default]
+    FinishCurrent,
+    /// Up to `n` more items may start; then as `FinishCurrent`.
+    PollNextN(usize),
+    /// Running items stop at their next cancellation point, keeping their intra-item
+    /// checkpoint; no new item starts.
+    AtCancellationPoint,
+    /// As `AtCancellationPoint`, then attempts still running after `grace` are aborted.
+    Immediate {
+        /// How long attempts get to reach a cancellation point.
+        #[serde(with = "crate::model::strategy::humantime_duration")]
+        grace: Duration,
+    },
+}
+
+impl InterruptStrategy {
+    /// How many more items may start after the interrupt arrives.
+    pub(crate) fn allowance(&self) -> usize {
+        match self {
+            InterruptStrategy::PollNextN(n) => *n,
+            _ => 0,
+        }
+    }
+
+    /// Whether running attempts are told to stop at their next cancellation point.
+    pub(crate) fn cancels_running(&self) -> bool {
+        matches!(
+            self,
+            InterruptStrategy::AtCancellationPoint | InterruptStrategy::Immediate { .. }
+        )
+    }
+}
+
+/// Serde for durations as humantime strings ("1s", "250ms").
+pub(crate) mod humantime_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `d` as a humantime string.
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    /// Reads a humantime string.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
+    }
+}

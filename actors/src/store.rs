@@ -1,0 +1,137 @@
+//! The store: one redb file (or redb's in-memory backend) holding executions, item records,
+//! intra-item checkpoints and runtime metadata.
+//!
+//! ```text
+//! executions   &str (execution id)        -> ExecutionRecord (msgpack)
+//! items        (&str, u32 item index)     -> ItemRecord      (msgpack)
+//! checkpoints  (&str, u32 item index)     -> CheckpointRecord (msgpack)
+//! meta         &str                       -> bytes
+//! ```
+//!
+//! Every write goes through the [`Writer`]: one OS thread that takes every pending request,
+//! commits them in one `Durability::Immediate` transaction and only then acknowledges them
+//! (group commit). Reads use the shared `Arc<Database>` from blocking threads, in short read
+//! transactions.
+
+mod load;
+mod records;
+pub(crate) use records::encode;
+mod tables;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase};
+
+use crate::error::StoreError;
+use crate::model::ExecutionId;
+
+pub(crate) use load::{LoadedExecution, StoredExecution};
+pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
+pub(crate) use writer::Op;
+pub use writer::Writer;
+
+/// The name of the database file inside the data directory.
+pub const DB_FILE: &str = "tend.redb";
+
+/// A handle to the store: the database for reads and the writer for writes. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: Writer,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) `dir/tend.redb`, compacts it, and starts the writer thread.
+    /// Blocking: call it from a blocking context.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |path: &Path, e: &dyn std::fmt::Display| StoreError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(dir, &e))?;
+        let path = dir.join(DB_FILE);
+        let mut db = Database::create(&path).map_err(|e| open_err(&path, &e))?;
+        // Compact before the database is shared: no reader can hold pages yet.
+        db.compact().map_err(|e| open_err(&path, &e))?;
+        Self::start(db, Some(path))
+    }
+
+    /// A store that keeps everything in memory and loses it when dropped.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StoreError::Open {
+                path: PathBuf::from(":memory:"),
+                reason: e.to_string(),
+            })?;
+        Self::start(db, None)
+    }
+
+    fn start(db: Database, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        tables::create(&db)?;
+        let db = Arc::new(db);
+        let writer = Writer::start(db.clone())?;
+        Ok(Store { db, writer, path })
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The writer.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Every execution, decoded as far as possible: a record that fails to decode makes that
+    /// one execution corrupt. Blocking.
+    pub(crate) fn load_all(&self) -> Result<Vec<LoadedExecution>, StoreError> {
+        load::load_all(&self.db)
+    }
+
+    /// One execution with its item records and checkpoints. Blocking.
+    pub(crate) fn load_execution(&self, id: ExecutionId) -> Result<StoredExecution, StoreError> {
+        load::load_execution(&self.db, id)
+    }
+
+    /// Runs `f` on a blocking thread with the database; for reads only.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Read(format!("read task failed: {e}")))?
+    }
+
+    /// Waits until every write sent before this call is durable, then stops the writer
+    /// thread. Later writes fail with [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.writer.close().await
+    }
+
+    /// Number of executions stored. Blocking.
+    pub fn execution_count(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::Read(e.to_string()))?;
+        let table = txn
+            .open_table(tables::EXECUTIONS)
+            .map_err(|e| StoreError::Read(e.to_string()))?;
+        table.len().map_err(|e| StoreError::Read(e.to_string()))
+    }
+}

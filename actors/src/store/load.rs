@@ -1,0 +1,208 @@
+//! Reading executions back: the startup scan and one execution in full. Each read
+//! transaction covers one execution, so none stays open long.
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use crate::error::StoreError;
+use crate::model::{
+    BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport, ItemStatus, time_of_ms,
+};
+use crate::store::records::{CheckpointRecord, ExecutionRecord, ItemRecord, decode};
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS};
+
+/// One execution as the startup scan found it.
+#[derive(Debug)]
+pub(crate) enum LoadedExecution {
+    /// Its records decode.
+    Sound {
+        record: ExecutionRecord,
+        items_done: usize,
+    },
+    /// One of its records does not decode.
+    Corrupt { id: ExecutionId, reason: String },
+}
+
+/// One execution with every item record and checkpoint, indexed by item.
+#[derive(Debug)]
+pub(crate) struct StoredExecution {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) items: Vec<Option<ItemRecord>>,
+    pub(crate) checkpoints: Vec<Option<Vec<u8>>>,
+}
+
+fn read_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Read(e.to_string())
+}
+
+pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError> {
+    let mut raw = Vec::new();
+    {
+        let txn = db.begin_read().map_err(read_err)?;
+        let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
+        for entry in table.iter().map_err(read_err)? {
+            let (key, value) = entry.map_err(read_err)?;
+            raw.push((key.value().to_owned(), value.value().to_vec()));
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (key, bytes) in raw {
+        let Ok(id) = key.parse::<ExecutionId>() else {
+            tracing::warn!(key, "skipping an execution record whose key is not an id");
+            continue;
+        };
+        let record: ExecutionRecord = match decode(&bytes, || format!("execution record {id}")) {
+            Ok(record) => record,
+            Err(e) => {
+                out.push(LoadedExecution::Corrupt {
+                    id,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        match load_items(db, id, record.plan.item_count()) {
+            Ok(items) => {
+                let items_done = items
+                    .iter()
+                    .flatten()
+                    .filter(|i| i.status == ItemStatus::Done)
+                    .count();
+                out.push(LoadedExecution::Sound { record, items_done });
+            }
+            Err(e @ StoreError::Decode { .. }) => out.push(LoadedExecution::Corrupt {
+                id,
+                reason: e.to_string(),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn load_items(
+    db: &Database,
+    id: ExecutionId,
+    count: usize,
+) -> Result<Vec<Option<ItemRecord>>, StoreError> {
+    let mut key = [0u8; ulid::ULID_LEN];
+    let key = id.as_key(&mut key);
+    let txn = db.begin_read().map_err(read_err)?;
+    let table = txn.open_table(ITEMS).map_err(read_err)?;
+    let mut items = vec![None; count];
+    for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
+        let (k, v) = entry.map_err(read_err)?;
+        let (_, index) = k.value();
+        let record: ItemRecord = decode(v.value(), || format!("item record {id}/{index}"))?;
+        match items.get_mut(index as usize) {
+            Some(slot) => *slot = Some(record),
+            None => {
+                return Err(StoreError::Decode {
+                    what: format!("item record {id}/{index}"),
+                    reason: format!("the plan has only {count} items"),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn load_checkpoints(
+    db: &Database,
+    id: ExecutionId,
+    count: usize,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    let mut key = [0u8; ulid::ULID_LEN];
+    let key = id.as_key(&mut key);
+    let txn = db.begin_read().map_err(read_err)?;
+    let table = txn.open_table(CHECKPOINTS).map_err(read_err)?;
+    let mut checkpoints = vec![None; count];
+    for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
+        let (k, v) = entry.map_err(read_err)?;
+        let (_, index) = k.value();
+        let record: CheckpointRecord =
+            decode(v.value(), || format!("checkpoint record {id}/{index}"))?;
+        if let Some(slot) = checkpoints.get_mut(index as usize) {
+            *slot = Some(record.state);
+        }
+    }
+    Ok(checkpoints)
+}
+
+pub(crate) fn load_execution(
+    db: &Database,
+    id: ExecutionId,
+) -> Result<StoredExecution, StoreError> {
+    let bytes = {
+        let mut key = [0u8; ulid::ULID_LEN];
+        let txn = db.begin_read().map_err(read_err)?;
+        let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
+        let value = table.get(id.as_key(&mut key)).map_err(read_err)?;
+        match value {
+            Some(v) => v.value().to_vec(),
+            None => return Err(StoreError::Read(format!("no execution record for {id}"))),
+        }
+    };
+    let record: ExecutionRecord = decode(&bytes, || format!("execution record {id}"))?;
+    let count = record.plan.item_count();
+    let items = load_items(db, id, count)?;
+    let checkpoints = load_checkpoints(db, id, count)?;
+    Ok(StoredExecution {
+        record,
+        items,
+        checkpoints,
+    })
+}
+
+impl StoredExecution {
+    /// How an item stands according to its stored record.
+    pub(crate) fn item_status(&self, index: usize) -> ItemStatus {
+        match &self.items[index] {
+            Some(r) if r.status == ItemStatus::Running => ItemStatus::Interrupted,
+            Some(r) => r.status,
+            None if self.checkpoints[index].is_some() => ItemStatus::Interrupted,
+            None => ItemStatus::Pending,
+        }
+    }
+
+    /// The report of an execution that is not running: `status` replaces the stored one
+    /// (a stored `running` means the process stopped without checkpointing it).
+    pub(crate) fn report(&self, status: ExecutionStatus) -> ExecutionReport {
+        let mut index = 0;
+        let blocks = self
+            .record
+            .plan
+            .blocks
+            .iter()
+            .map(|block| BlockReport {
+                name: block.name.clone(),
+                items: block
+                    .items
+                    .iter()
+                    .map(|spec| {
+                        let record = self.items[index].clone().unwrap_or_default();
+                        let report = ItemReport {
+                            id: spec.id.clone(),
+                            kind: spec.kind.clone(),
+                            status: self.item_status(index),
+                            attempts: record.attempts,
+                            progress: record.progress,
+                            message: record.message,
+                            output: record.output,
+                            error: record.error,
+                        };
+                        index += 1;
+                        report
+                    })
+                    .collect(),
+            })
+            .collect();
+        ExecutionReport {
+            id: self.record.id,
+            name: self.record.plan.name.clone(),
+            status,
+            created: time_of_ms(self.record.created_ms),
+            updated: time_of_ms(self.record.updated_ms),
+            blocks,
+        }
+    }
+}

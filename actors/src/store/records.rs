@@ -1,0 +1,63 @@
+//! Records as stored: msgpack maps (`rmp_serde::to_vec_named`) with a version field `v`.
+//! New fields get `#[serde(default)]`; enum variants are never renamed; bytes use
+//! `serde_bytes`.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Plan, Progress};
+
+/// The record version this build writes.
+pub(crate) const RECORD_VERSION: u16 = 1;
+
+/// One execution: its plan and status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ExecutionRecord {
+    pub(crate) v: u16,
+    pub(crate) id: ExecutionId,
+    pub(crate) plan: Plan,
+    pub(crate) status: ExecutionStatus,
+    pub(crate) created_ms: u64,
+    pub(crate) updated_ms: u64,
+}
+
+/// How one item's last attempt ended. An item with no record has not run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ItemRecord {
+    pub(crate) v: u16,
+    pub(crate) status: ItemStatus,
+    pub(crate) attempts: u32,
+    #[serde(default, with = "serde_bytes")]
+    pub(crate) output: Option<Vec<u8>>,
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+    #[serde(default)]
+    pub(crate) progress: Option<Progress>,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+}
+
+/// The intra-item checkpoint an item saved with `ItemCtx::checkpoint`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CheckpointRecord {
+    pub(crate) v: u16,
+    #[serde(with = "serde_bytes")]
+    pub(crate) state: Vec<u8>,
+}
+
+/// Encodes a record.
+pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec_named(record).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+/// Decodes a record; `what` names it in the error.
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Decode {
+        what: what(),
+        reason: e.to_string(),
+    })
+}

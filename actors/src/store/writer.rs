@@ -1,0 +1,189 @@
+//! The group-commit writer: one OS thread owns every redb write.
+//!
+//! Each request carries its operations and a one-shot acknowledgement. The thread blocks for
+//! the first pending request, takes every other request already queued, applies them all in
+//! one `Durability::Immediate` transaction, commits, and only then acknowledges each of them
+//! with the commit's result. There is no delay timer: under load, batches grow by themselves
+//! because requests queue up while the previous commit is being made durable.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability};
+use tokio::sync::oneshot;
+
+use crate::error::StoreError;
+use crate::model::ExecutionId;
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS};
+
+/// The most requests one transaction takes, so acknowledgements are never held back long.
+const MAX_BATCH: usize = 8192;
+
+/// One write.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Insert or replace an execution record.
+    Execution { id: ExecutionId, record: Vec<u8> },
+    /// Insert or replace an item record.
+    Item {
+        id: ExecutionId,
+        index: u32,
+        record: Vec<u8>,
+    },
+    /// Insert or replace an intra-item checkpoint.
+    Checkpoint {
+        id: ExecutionId,
+        index: u32,
+        record: Vec<u8>,
+    },
+    /// Remove an intra-item checkpoint (the item is done).
+    ClearCheckpoint { id: ExecutionId, index: u32 },
+}
+
+type Ack = oneshot::Sender<Result<(), StoreError>>;
+
+enum Request {
+    Write { ops: Vec<Op>, ack: Option<Ack> },
+    Close { ack: Ack },
+}
+
+/// Sends writes to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn start(db: Arc<Database>) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("tend-store-writer".into())
+            .spawn(move || run(&db, &rx))
+            .map_err(|e| StoreError::Open {
+                path: "writer thread".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Writer {
+            tx,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Sends `ops`; the returned receiver resolves once they are durable (or failed).
+    pub(crate) fn send(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (ack, rx) = oneshot::channel();
+        // A failed send drops `ack`, so the receiver reports the store as closed.
+        let _ = self.tx.send(Request::Write {
+            ops,
+            ack: Some(ack),
+        });
+        rx
+    }
+
+    /// Writes `ops` and returns once they are durable.
+    pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.send(ops).await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Returns once every write sent before it is durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.commit(Vec::new()).await
+    }
+
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
+        let (ack, rx) = oneshot::channel();
+        if self.tx.send(Request::Close { ack }).is_err() {
+            return Ok(()); // already closed
+        }
+        let result = rx.await.unwrap_or(Ok(()));
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            // The thread has acknowledged Close and is returning; joining is quick.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        result
+    }
+}
+
+fn run(db: &Database, rx: &mpsc::Receiver<Request>) {
+    let mut batch: Vec<(Vec<Op>, Option<Ack>)> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut close = None;
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write { ops, ack } => batch.push((ops, ack)),
+                Request::Close { ack } => {
+                    close = Some(ack);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let result = if batch.iter().all(|(ops, _)| ops.is_empty()) {
+            Ok(()) // a flush: everything before it is already committed
+        } else {
+            commit(db, &batch)
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, requests = batch.len(), "store commit failed");
+        }
+        for (_, ack) in batch.drain(..) {
+            if let Some(ack) = ack {
+                let _ = ack.send(result.clone());
+            }
+        }
+        if let Some(ack) = close {
+            let _ = ack.send(Ok(()));
+            return;
+        }
+    }
+}
+
+fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreError> {
+    let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
+    let mut txn = db.begin_write().map_err(|e| fail(&e))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| fail(&e))?;
+    {
+        let mut executions = txn.open_table(EXECUTIONS).map_err(|e| fail(&e))?;
+        let mut items = txn.open_table(ITEMS).map_err(|e| fail(&e))?;
+        let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| fail(&e))?;
+        let mut key = [0u8; ulid::ULID_LEN];
+        for op in batch.iter().flat_map(|(ops, _)| ops) {
+            match op {
+                Op::Execution { id, record } => {
+                    executions
+                        .insert(id.as_key(&mut key), record.as_slice())
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::Item { id, index, record } => {
+                    items
+                        .insert((id.as_key(&mut key), *index), record.as_slice())
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::Checkpoint { id, index, record } => {
+                    checkpoints
+                        .insert((id.as_key(&mut key), *index), record.as_slice())
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::ClearCheckpoint { id, index } => {
+                    checkpoints
+                        .remove((id.as_key(&mut key), *index))
+                        .map_err(|e| fail(&e))?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(|e| fail(&e))
+}

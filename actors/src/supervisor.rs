@@ -1,0 +1,684 @@
+//! The Supervisor actor: holds the execution map and serves every request of the runtime.
+//!
+//! ```text
+//! Supervisor  (entries: ExecutionId -> Entry, waiters, the event bus)
+//! ├── Submit  -> validate, write the execution record (group commit, off the handler),
+//! │              then spawn an Execution
+//! ├── Resume  -> read the execution back (blocking pool), write it as running, spawn
+//! ├── Interrupt / InterruptAll -> forwarded to the Execution(s)
+//! ├── Status / List / Wait / Subscribe
+//! ├── Stop    -> Stop every Execution, each replying once checkpointed; flush; stop
+//! └── Execution <id> ... (linked children; their end arrives as a message, and the
+//!                         default "stop when a child stops" handling is overridden)
+//! ```
+//!
+//! The handler never waits on the disk: writes and reads run elsewhere and come back as
+//! internal messages, so concurrent submits share group commits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::broadcast;
+
+use crate::error::{RuntimeError, StoreError};
+use crate::execution::{Execution, ExecutionArgs, ExecutionMsg};
+use crate::model::{
+    Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy,
+    Outcome, Plan, Registry, now_ms, time_of_ms,
+};
+use crate::store::{LoadedExecution, Op, Store};
+
+/// The Supervisor actor.
+#[derive(Debug, Default)]
+pub struct Supervisor;
+
+/// Settings the Supervisor applies to every execution.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Items of one execution that may run at once, unless its plan says otherwise.
+    pub parallelism: usize,
+    /// On `Stop`, how long running attempts get to reach a cancellation point before they
+    /// are aborted.
+    pub stop_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            parallelism: 64,
+            stop_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the Supervisor starts from.
+#[derive(Debug)]
+pub struct SupervisorArgs {
+    /// The store.
+    pub store: Store,
+    /// The item types.
+    pub registry: Arc<Registry>,
+    /// The settings.
+    pub settings: Settings,
+    /// Where events are published.
+    pub events: broadcast::Sender<Event>,
+}
+
+type Reply<T> = RpcReplyPort<Result<T, RuntimeError>>;
+
+/// Messages the Supervisor handles. Each request carries its reply port.
+#[derive(Debug)]
+pub enum SupervisorMsg {
+    /// Validate and start a plan; replies with the new execution's id once its record is
+    /// durable and its Execution is running.
+    Submit(Plan, Reply<ExecutionId>),
+    /// One execution's full report.
+    Status(ExecutionId, Reply<ExecutionReport>),
+    /// Every execution, oldest first.
+    List(RpcReplyPort<Vec<ExecutionSummary>>),
+    /// Interrupt one running execution.
+    Interrupt(ExecutionId, InterruptStrategy, Reply<()>),
+    /// Interrupt every running execution; replies with their ids.
+    InterruptAll(InterruptStrategy, RpcReplyPort<Vec<ExecutionId>>),
+    /// Resume an interrupted execution.
+    Resume(ExecutionId, Reply<()>),
+    /// Replies with the outcome once the execution is no longer running.
+    Wait(ExecutionId, Reply<Outcome>),
+    /// A receiver of every event published from now on.
+    Subscribe(RpcReplyPort<broadcast::Receiver<Event>>),
+    /// Stop every execution (each checkpointed), flush the store, reply, stop.
+    Stop(RpcReplyPort<()>),
+    /// Internal messages.
+    #[doc(hidden)]
+    Internal(SupervisorInternal),
+}
+
+/// Internal supervisor messages (from tasks and executions).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SupervisorInternal(Internal);
+
+enum StartReply {
+    Submit(Reply<ExecutionId>),
+    Resume(Reply<()>),
+}
+
+impl std::fmt::Debug for StartReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StartReply::Submit(_) => "Submit",
+            StartReply::Resume(_) => "Resume",
+        })
+    }
+}
+
+impl StartReply {
+    fn send(self, id: ExecutionId, result: Result<(), RuntimeError>) {
+        match self {
+            StartReply::Submit(reply) => {
+                let _ = reply.send(result.map(|()| id));
+            }
+            StartReply::Resume(reply) => {
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Internal {
+    /// The execution's record is durable (or failed to be); spawn it.
+    Ready {
+        id: ExecutionId,
+        args: Result<Box<ExecutionArgs>, RuntimeError>,
+        reply: StartReply,
+    },
+    /// An Execution ended and wrote its final record.
+    Ended(Box<ExecutionReport>),
+}
+
+impl SupervisorMsg {
+    pub(crate) fn execution_ended(report: ExecutionReport) -> Self {
+        SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(Box::new(report))))
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    status: ExecutionStatus,
+    items_total: usize,
+    done: Arc<AtomicUsize>,
+    created_ms: u64,
+    updated_ms: u64,
+    actor: Option<ActorRef<ExecutionMsg>>,
+    /// A submit or resume is writing the record; the actor is not spawned yet.
+    starting: bool,
+    /// An interrupt that arrived while starting, delivered once the actor runs.
+    pending_interrupt: Option<InterruptStrategy>,
+    corrupt: Option<String>,
+}
+
+impl Entry {
+    fn is_live(&self) -> bool {
+        self.actor.is_some() || self.starting
+    }
+
+    fn summary(&self, id: ExecutionId) -> ExecutionSummary {
+        ExecutionSummary {
+            id,
+            name: self.name.clone(),
+            status: self.status,
+            items_total: self.items_total,
+            items_done: self.done.load(Ordering::Relaxed),
+            created: time_of_ms(self.created_ms),
+            updated: time_of_ms(self.updated_ms),
+            error: self.corrupt.clone(),
+        }
+    }
+}
+
+/// The Supervisor's state.
+#[derive(Debug)]
+pub struct SupervisorState {
+    store: Store,
+    registry: Arc<Registry>,
+    settings: Settings,
+    events: broadcast::Sender<Event>,
+    entries: BTreeMap<ExecutionId, Entry>,
+    waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
+    stopping: bool,
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let store = args.store.clone();
+        let loaded = store.read(|s| s.load_all()).await?;
+        let mut entries = BTreeMap::new();
+        let mut crashed = Vec::new();
+        for execution in loaded {
+            match execution {
+                LoadedExecution::Sound { record, items_done } => {
+                    let mut status = record.status;
+                    if status == ExecutionStatus::Running {
+                        // The process stopped without checkpointing it: it is interrupted.
+                        status = ExecutionStatus::Interrupted;
+                        crashed.push(record.clone());
+                    }
+                    entries.insert(
+                        record.id,
+                        Entry {
+                            name: record.plan.name.clone(),
+                            status,
+                            items_total: record.plan.item_count(),
+                            done: Arc::new(AtomicUsize::new(items_done)),
+                            created_ms: record.created_ms,
+                            updated_ms: record.updated_ms,
+                            actor: None,
+                            starting: false,
+                            pending_interrupt: None,
+                            corrupt: None,
+                        },
+                    );
+                }
+                LoadedExecution::Corrupt { id, reason } => {
+                    tracing::error!(execution_id = %id, %reason, "execution is corrupt");
+                    let created = id
+                        .created_at()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0);
+                    entries.insert(
+                        id,
+                        Entry {
+                            name: String::new(),
+                            status: ExecutionStatus::Corrupt,
+                            items_total: 0,
+                            done: Arc::new(AtomicUsize::new(0)),
+                            created_ms: created,
+                            updated_ms: created,
+                            actor: None,
+                            starting: false,
+                            pending_interrupt: None,
+                            corrupt: Some(reason),
+                        },
+                    );
+                }
+            }
+        }
+        // Record the executions found running as interrupted, so the file says what the
+        // runtime reports.
+        let mut ops = Vec::with_capacity(crashed.len());
+        for mut record in crashed {
+            record.status = ExecutionStatus::Interrupted;
+            ops.push(Op::Execution {
+                id: record.id,
+                record: crate::store::encode(&record)?,
+            });
+        }
+        if !ops.is_empty() {
+            tracing::info!(
+                count = ops.len(),
+                "executions found running at startup are now interrupted"
+            );
+            store.writer().commit(ops).await?;
+        }
+        Ok(SupervisorState {
+            store,
+            registry: args.registry,
+            settings: args.settings,
+            events: args.events,
+            entries,
+            waiters: HashMap::new(),
+            stopping: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Submit(plan, reply) => state.submit(&myself, plan, reply),
+            SupervisorMsg::Resume(id, reply) => state.resume(&myself, id, reply),
+            SupervisorMsg::Status(id, reply) => state.status(id, reply),
+            SupervisorMsg::List(reply) => {
+                let list = state
+                    .entries
+                    .iter()
+                    .map(|(&id, entry)| entry.summary(id))
+                    .collect();
+                let _ = reply.send(list);
+            }
+            SupervisorMsg::Interrupt(id, strategy, reply) => {
+                let _ = reply.send(state.interrupt(id, strategy));
+            }
+            SupervisorMsg::InterruptAll(strategy, reply) => {
+                let live: Vec<ExecutionId> = state
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| e.is_live())
+                    .map(|(&id, _)| id)
+                    .collect();
+                let interrupted = live
+                    .into_iter()
+                    .filter(|&id| state.interrupt(id, strategy).is_ok())
+                    .collect();
+                let _ = reply.send(interrupted);
+            }
+            SupervisorMsg::Wait(id, reply) => state.wait(id, reply),
+            SupervisorMsg::Subscribe(reply) => {
+                let _ = reply.send(state.events.subscribe());
+            }
+            SupervisorMsg::Stop(reply) => {
+                state.stop().await;
+                let _ = reply.send(());
+                myself.stop(Some("stopped".into()));
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
+                state.spawn(&myself, id, args, reply).await;
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
+                state.ended(*report);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // An Execution that ends normally reports `Ended` first. One that failed did not:
+        // its last durable state is what a resume continues from.
+        if let SupervisionEvent::ActorFailed(cell, reason) = event {
+            let failed = state.entries.iter_mut().find(|(_, e)| {
+                e.actor
+                    .as_ref()
+                    .is_some_and(|a| a.get_id() == cell.get_id())
+            });
+            if let Some((&id, entry)) = failed {
+                tracing::error!(execution_id = %id, %reason, "execution actor failed; it is now interrupted");
+                entry.actor = None;
+                entry.status = ExecutionStatus::Interrupted;
+                entry.updated_ms = now_ms();
+                for waiter in state.waiters.remove(&id).unwrap_or_default() {
+                    let _ = waiter.send(Err(RuntimeError::Actor(format!(
+                        "execution {id} failed: {reason}"
+                    ))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    fn entry(&self, id: ExecutionId) -> Result<&Entry, RuntimeError> {
+        let entry = self
+            .entries
+            .get(&id)
+            .ok_or(RuntimeError::UnknownExecution(id))?;
+        match &entry.corrupt {
+            Some(reason) => Err(RuntimeError::Corrupt {
+                id,
+                reason: reason.clone(),
+            }),
+            None => Ok(entry),
+        }
+    }
+
+    fn submit(&mut self, myself: &ActorRef<SupervisorMsg>, plan: Plan, reply: Reply<ExecutionId>) {
+        if self.stopping {
+            let _ = reply.send(Err(RuntimeError::ShuttingDown));
+            return;
+        }
+        let id = ExecutionId::generate();
+        let args = match ExecutionArgs::new(
+            id,
+            plan,
+            &self.registry,
+            self.store.clone(),
+            self.events.clone(),
+        ) {
+            Ok(args) => args,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
+        let record = match crate::store::encode(&args.record) {
+            Ok(record) => record,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
+        self.entries.insert(
+            id,
+            Entry {
+                name: args.record.plan.name.clone(),
+                status: ExecutionStatus::Running,
+                items_total: args.plan.items.len(),
+                done: args.done_counter(),
+                created_ms: args.record.created_ms,
+                updated_ms: args.record.updated_ms,
+                actor: None,
+                starting: true,
+                pending_interrupt: None,
+                corrupt: None,
+            },
+        );
+        let durable = self.store.writer().send(vec![Op::Execution { id, record }]);
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let args = match durable.await {
+                Ok(Ok(())) => Ok(Box::new(args)),
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => Err(StoreError::Closed.into()),
+            };
+            let msg = Internal::Ready {
+                id,
+                args,
+                reply: StartReply::Submit(reply),
+            };
+            let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));
+        });
+    }
+
+    fn resume(&mut self, myself: &ActorRef<SupervisorMsg>, id: ExecutionId, reply: Reply<()>) {
+        if self.stopping {
+            let _ = reply.send(Err(RuntimeError::ShuttingDown));
+            return;
+        }
+        let entry = match self.entry(id) {
+            Ok(entry) => entry,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if entry.is_live() || entry.status != ExecutionStatus::Interrupted {
+            let _ = reply.send(Err(RuntimeError::InvalidState {
+                id,
+                action: "resume",
+                status: entry.status,
+            }));
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.starting = true;
+            entry.status = ExecutionStatus::Running;
+        }
+        let store = self.store.clone();
+        let registry = self.registry.clone();
+        let events = self.events.clone();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let args = async {
+                let stored = store.read(move |s| s.load_execution(id)).await?;
+                let args = ExecutionArgs::resume(stored, &registry, store.clone(), events)?;
+                let record = crate::store::encode(&args.record)?;
+                store
+                    .writer()
+                    .commit(vec![Op::Execution { id, record }])
+                    .await?;
+                Ok::<_, RuntimeError>(Box::new(args))
+            }
+            .await;
+            let msg = Internal::Ready {
+                id,
+                args,
+                reply: StartReply::Resume(reply),
+            };
+            let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));
+        });
+    }
+
+    async fn spawn(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ExecutionId,
+        args: Result<Box<ExecutionArgs>, RuntimeError>,
+        reply: StartReply,
+    ) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return reply.send(id, Err(RuntimeError::UnknownExecution(id)));
+        };
+        entry.starting = false;
+        let args = match args {
+            Ok(_) if self.stopping => Err(RuntimeError::ShuttingDown),
+            other => other,
+        };
+        let args = match args {
+            Ok(args) => args,
+            Err(e) => {
+                // Nothing runs: a resume leaves the execution interrupted; a submit whose
+                // record never became durable is forgotten.
+                if matches!(reply, StartReply::Submit(_))
+                    && !matches!(e, RuntimeError::ShuttingDown)
+                {
+                    self.entries.remove(&id);
+                } else {
+                    entry.status = ExecutionStatus::Interrupted;
+                }
+                self.answer_waiters_from_store(id);
+                return reply.send(id, Err(e));
+            }
+        };
+        entry.done = args.done_counter();
+        let args = args
+            .with_default_parallelism(self.settings.parallelism)
+            .with_stop_grace(self.settings.stop_grace)
+            .with_supervisor(myself.clone());
+        match Execution::spawn_linked(None, Execution, args, myself.get_cell()).await {
+            Ok((actor, _)) => {
+                entry.status = ExecutionStatus::Running;
+                entry.updated_ms = now_ms();
+                if let Some(strategy) = entry.pending_interrupt.take() {
+                    let _ = actor.cast(ExecutionMsg::Interrupt(strategy));
+                }
+                entry.actor = Some(actor);
+                reply.send(id, Ok(()));
+            }
+            Err(e) => {
+                entry.status = ExecutionStatus::Interrupted;
+                reply.send(id, Err(RuntimeError::Actor(e.to_string())));
+            }
+        }
+    }
+
+    fn interrupt(
+        &mut self,
+        id: ExecutionId,
+        strategy: InterruptStrategy,
+    ) -> Result<(), RuntimeError> {
+        self.entry(id)?;
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Err(RuntimeError::UnknownExecution(id));
+        };
+        if let Some(actor) = &entry.actor {
+            if actor.cast(ExecutionMsg::Interrupt(strategy)).is_ok() {
+                return Ok(());
+            }
+        } else if entry.starting {
+            entry.pending_interrupt = Some(strategy);
+            return Ok(());
+        }
+        Err(RuntimeError::InvalidState {
+            id,
+            action: "interrupt",
+            status: entry.status,
+        })
+    }
+
+    fn status(&self, id: ExecutionId, reply: Reply<ExecutionReport>) {
+        let entry = match self.entry(id) {
+            Ok(entry) => entry,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let actor = entry.actor.clone();
+        let status = entry.status;
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Some(actor) = actor
+                && let Ok(ractor::rpc::CallResult::Success(report)) =
+                    actor.call(ExecutionMsg::Status, None).await
+            {
+                let _ = reply.send(Ok(report));
+                return;
+            }
+            // Not running (or it just ended): the store has its last state.
+            let report = store
+                .read(move |s| s.load_execution(id))
+                .await
+                .map(|stored| {
+                    let stored_status = match stored.record.status {
+                        ExecutionStatus::Running if status != ExecutionStatus::Running => {
+                            ExecutionStatus::Interrupted
+                        }
+                        s => s,
+                    };
+                    stored.report(stored_status)
+                })
+                .map_err(RuntimeError::from);
+            let _ = reply.send(report);
+        });
+    }
+
+    fn wait(&mut self, id: ExecutionId, reply: Reply<Outcome>) {
+        match self.entry(id) {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(entry) if entry.is_live() => {
+                self.waiters.entry(id).or_default().push(reply);
+            }
+            Ok(entry) => {
+                let status = entry.status;
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    let outcome = store
+                        .read(move |s| s.load_execution(id))
+                        .await
+                        .map(|stored| stored.report(status).outcome())
+                        .map_err(RuntimeError::from);
+                    let _ = reply.send(outcome);
+                });
+            }
+        }
+    }
+
+    fn answer_waiters_from_store(&mut self, id: ExecutionId) {
+        let waiters = self.waiters.remove(&id).unwrap_or_default();
+        for waiter in waiters {
+            self.wait(id, waiter);
+        }
+    }
+
+    fn ended(&mut self, report: ExecutionReport) {
+        let id = report.id;
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.actor = None;
+            entry.status = report.status;
+            entry.updated_ms = now_ms();
+        }
+        let waiters = self.waiters.remove(&id).unwrap_or_default();
+        if !waiters.is_empty() {
+            let outcome = report.outcome();
+            for waiter in waiters {
+                let _ = waiter.send(Ok(outcome.clone()));
+            }
+        }
+    }
+
+    /// Stops every running execution and waits until each has written its checkpoint.
+    async fn stop(&mut self) {
+        self.stopping = true;
+        let timeout = self.settings.stop_grace + Duration::from_secs(30);
+        let running: Vec<(ExecutionId, ActorRef<ExecutionMsg>)> = self
+            .entries
+            .iter()
+            .filter_map(|(&id, e)| e.actor.clone().map(|a| (id, a)))
+            .collect();
+        let stops = running.into_iter().map(|(id, actor)| async move {
+            match actor.call(ExecutionMsg::Stop, Some(timeout)).await {
+                Ok(ractor::rpc::CallResult::Success(report)) => Some(report),
+                other => {
+                    tracing::error!(execution_id = %id, result = ?other.map(|_| ()), "execution did not acknowledge Stop");
+                    None
+                }
+            }
+        });
+        for report in futures::future::join_all(stops).await.into_iter().flatten() {
+            self.ended(report);
+        }
+        if let Err(e) = self.store.writer().flush().await {
+            tracing::error!(error = %e, "flushing the store at stop failed");
+        }
+        // Anyone still waiting is told the runtime stopped.
+        for (_, waiters) in self.waiters.drain() {
+            for waiter in waiters {
+                let _ = waiter.send(Err(RuntimeError::ShuttingDown));
+            }
+        }
+    }
+}

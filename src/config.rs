@@ -1,0 +1,147 @@
+//! Runtime configuration, read from TOML. Durations are humantime strings ("30s", "24h").
+//!
+//! ```toml
+//! parallelism = 64       # items of one execution that may run at once
+//! stop_grace = "10s"     # on shutdown, how long attempts get to reach a cancellation point
+//! event_capacity = 1024  # events buffered per subscriber before it lags
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The configuration could not be read or is invalid.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The TOML does not parse or has unknown keys.
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// A value is out of range.
+    #[error("invalid config value for `{field}`: {reason}")]
+    Invalid {
+        /// The key.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// How the runtime runs executions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Items of one execution that may run at once, unless its plan sets `parallelism`.
+    pub parallelism: usize,
+    /// On shutdown, how long running attempts get to reach a cancellation point before
+    /// they are aborted.
+    #[serde(with = "duration_text")]
+    pub stop_grace: Duration,
+    /// Events buffered for each subscriber; one that falls further behind receives
+    /// `Event::Lagged`.
+    pub event_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            parallelism: 64,
+            stop_grace: Duration::from_secs(10),
+            event_capacity: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates TOML text; absent keys keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Checks that every value is in range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.parallelism == 0 {
+            return Err(ConfigError::Invalid {
+                field: "parallelism",
+                reason: "must be at least 1",
+            });
+        }
+        if self.event_capacity == 0 {
+            return Err(ConfigError::Invalid {
+                field: "event_capacity",
+                reason: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+}
+
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_humantime_durations_and_keeps_defaults() {
+        let config = Config::from_toml("stop_grace = \"1m 30s\"\nparallelism = 8\n").unwrap();
+        assert_eq!(config.stop_grace, Duration::from_secs(90));
+        assert_eq!(config.parallelism, 8);
+        assert_eq!(config.event_capacity, Config::default().event_capacity);
+    }
+
+    #[test]
+    fn bad_values_name_the_culprit() {
+        let err = Config::from_toml("stop_grace = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("soon"), "{err}");
+        let err = Config::from_toml("paralelism = 3").unwrap_err();
+        assert!(err.to_string().contains("paralelism"), "{err}");
+        let err = Config::from_toml("parallelism = 0").unwrap_err();
+        assert!(err.to_string().contains("parallelism"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = Config {
+            stop_grace: Duration::from_millis(1500),
+            ..Config::default()
+        };
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("1s 500ms"), "{text}");
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
+    }
+}

@@ -1,0 +1,237 @@
+//! The runtime handle: build it, start it on a data directory (or in memory), and use it to
+//! submit, watch, interrupt, resume and wait for executions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::Stream;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
+use tend_actors::{
+    Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome, Plan,
+    Registry, RuntimeError, Store,
+};
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::error::Error;
+
+enum Storage {
+    Dir(PathBuf),
+    Memory,
+}
+
+/// Configures and starts a [`Runtime`].
+pub struct RuntimeBuilder {
+    storage: Storage,
+    registry: Registry,
+    config: Config,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let storage = match &self.storage {
+            Storage::Dir(dir) => dir.display().to_string(),
+            Storage::Memory => ":memory:".to_owned(),
+        };
+        f.debug_struct("RuntimeBuilder")
+            .field("storage", &storage)
+            .field("registry", &self.registry)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl RuntimeBuilder {
+    /// Keep executions in `dir/tend.redb`, created if needed. Starting again on the same
+    /// directory finds every execution of earlier runs.
+    pub fn data_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.storage = Storage::Dir(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Keep executions in memory only: nothing survives the process.
+    pub fn in_memory(mut self) -> Self {
+        self.storage = Storage::Memory;
+        self
+    }
+
+    /// The item types plans may use.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Opens the store, loads earlier executions (those left running by a crash are now
+    /// interrupted and resumable) and starts the supervisor. Must run inside a tokio
+    /// runtime.
+    pub async fn start(self) -> Result<Runtime, Error> {
+        self.config.validate()?;
+        let store = match self.storage {
+            Storage::Memory => Store::in_memory()?,
+            Storage::Dir(dir) => tokio::task::spawn_blocking(move || Store::open(&dir))
+                .await
+                .map_err(|e| RuntimeError::Actor(format!("store open task failed: {e}")))?
+                .map_err(RuntimeError::from)?,
+        };
+        let (events, _) = broadcast::channel(self.config.event_capacity);
+        let args = SupervisorArgs {
+            store: store.clone(),
+            registry: Arc::new(self.registry),
+            settings: Settings {
+                parallelism: self.config.parallelism,
+                stop_grace: self.config.stop_grace,
+            },
+            events,
+        };
+        let (supervisor, _) = match Actor::spawn(None, Supervisor, args).await {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                let _ = store.close().await;
+                return Err(RuntimeError::Actor(format!("supervisor did not start: {e}")).into());
+            }
+        };
+        Ok(Runtime { supervisor, store })
+    }
+}
+
+/// A running tend runtime. Cheap to clone; every clone drives the same supervisor.
+///
+/// Dropping the handle does not stop anything: call [`shutdown`](Self::shutdown) so that
+/// every execution is checkpointed and the store is flushed.
+#[derive(Clone)]
+pub struct Runtime {
+    supervisor: ActorRef<SupervisorMsg>,
+    store: Store,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A builder: in memory, empty registry, default config until told otherwise.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            storage: Storage::Memory,
+            registry: Registry::new(),
+            config: Config::default(),
+        }
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        msg: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
+    ) -> Result<T, RuntimeError> {
+        match self.supervisor.call(msg, None).await {
+            Ok(CallResult::Success(value)) => Ok(value),
+            _ => Err(RuntimeError::ShuttingDown),
+        }
+    }
+
+    /// Validates `plan` and starts it. Returns once its record is durable.
+    #[tracing::instrument(skip_all, fields(plan = %plan.name), err)]
+    pub async fn submit(&self, plan: Plan) -> Result<ExecutionId, RuntimeError> {
+        self.call(|reply| SupervisorMsg::Submit(plan, reply))
+            .await?
+    }
+
+    /// The full report of one execution: its status and every item's.
+    pub async fn status(&self, id: ExecutionId) -> Result<ExecutionReport, RuntimeError> {
+        self.call(|reply| SupervisorMsg::Status(id, reply)).await?
+    }
+
+    /// Every execution, oldest first.
+    pub async fn list(&self) -> Result<Vec<ExecutionSummary>, RuntimeError> {
+        self.call(SupervisorMsg::List).await
+    }
+
+    /// Interrupts one running execution. Returns once the execution has been told; use
+    /// [`wait`](Self::wait) for its outcome.
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    pub async fn interrupt(
+        &self,
+        id: ExecutionId,
+        strategy: InterruptStrategy,
+    ) -> Result<(), RuntimeError> {
+        self.call(|reply| SupervisorMsg::Interrupt(id, strategy, reply))
+            .await?
+    }
+
+    /// Interrupts every running execution; returns their ids.
+    pub async fn interrupt_all(
+        &self,
+        strategy: InterruptStrategy,
+    ) -> Result<Vec<ExecutionId>, RuntimeError> {
+        self.call(|reply| SupervisorMsg::InterruptAll(strategy, reply))
+            .await
+    }
+
+    /// Resumes an interrupted execution: done items are skipped, interrupted items continue
+    /// from their intra-item checkpoint, dependents receive the stored outputs.
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    pub async fn resume(&self, id: ExecutionId) -> Result<(), RuntimeError> {
+        self.call(|reply| SupervisorMsg::Resume(id, reply)).await?
+    }
+
+    /// Waits until the execution is no longer running and returns its outcome.
+    pub async fn wait(&self, id: ExecutionId) -> Result<Outcome, RuntimeError> {
+        self.call(|reply| SupervisorMsg::Wait(id, reply)).await?
+    }
+
+    /// Every event published from now on.
+    pub async fn subscribe(&self) -> Result<EventStream, RuntimeError> {
+        let rx = self.call(SupervisorMsg::Subscribe).await?;
+        Ok(EventStream { rx })
+    }
+
+    /// Stops every execution (each checkpointed: running attempts stop at their next
+    /// cancellation point or are aborted after the stop grace), flushes the store and
+    /// stops the runtime. Calling it again does nothing.
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        let _ = self.call(SupervisorMsg::Stop).await;
+        self.store.close().await?;
+        Ok(())
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn store_path(&self) -> Option<&Path> {
+        self.store.path()
+    }
+}
+
+/// Events from [`Runtime::subscribe`].
+#[derive(Debug)]
+pub struct EventStream {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl EventStream {
+    /// The next event; `Event::Lagged` when this subscriber fell behind; `None` once the
+    /// runtime has stopped.
+    pub async fn next(&mut self) -> Option<Event> {
+        match self.rx.recv().await {
+            Ok(event) => Some(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// As a [`Stream`].
+    pub fn into_stream(self) -> impl Stream<Item = Event> + Send + Unpin {
+        Box::pin(futures::stream::unfold(self, |mut events| async move {
+            events.next().await.map(|event| (event, events))
+        }))
+    }
+}
