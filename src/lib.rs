@@ -89,6 +89,7 @@
 //! public types are re-exported here.
 
 mod config;
+pub mod demo;
 mod error;
 mod runtime;
 

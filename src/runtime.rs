@@ -10,7 +10,7 @@ use ractor::{Actor, ActorRef, RpcReplyPort};
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
     Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome, Plan,
-    Registry, RuntimeError, Store,
+    Registry, Resources, RuntimeError, Store,
 };
 use tokio::sync::broadcast;
 
@@ -27,6 +27,7 @@ pub struct RuntimeBuilder {
     storage: Storage,
     registry: Registry,
     config: Config,
+    resources: Resources,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -63,6 +64,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Adds a shared value that items read with [`ItemCtx::resource`](crate::ItemCtx::resource)
+    /// (a database pool, a client, a log). One value per type.
+    pub fn resource<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
     /// The configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -90,15 +98,20 @@ impl RuntimeBuilder {
                 stop_grace: self.config.stop_grace,
             },
             events,
+            resources: Arc::new(self.resources),
         };
-        let (supervisor, _) = match Actor::spawn(None, Supervisor, args).await {
+        let (supervisor, handle) = match Actor::spawn(None, Supervisor, args).await {
             Ok(spawned) => spawned,
             Err(e) => {
                 let _ = store.close().await;
                 return Err(RuntimeError::Actor(format!("supervisor did not start: {e}")).into());
             }
         };
-        Ok(Runtime { supervisor, store })
+        Ok(Runtime {
+            supervisor,
+            store,
+            stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+        })
     }
 }
 
@@ -110,6 +123,8 @@ impl RuntimeBuilder {
 pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
     store: Store,
+    /// The supervisor's task, awaited once by `shutdown`.
+    stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -127,6 +142,7 @@ impl Runtime {
             storage: Storage::Memory,
             registry: Registry::new(),
             config: Config::default(),
+            resources: Resources::new(),
         }
     }
 
@@ -200,7 +216,12 @@ impl Runtime {
     /// cancellation point or are aborted after the stop grace), flushes the store and
     /// stops the runtime. Calling it again does nothing.
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
-        let _ = self.call(SupervisorMsg::Stop).await;
+        let mut stopped = self.stopped.lock().await;
+        if let Some(handle) = stopped.take() {
+            let _ = self.call(SupervisorMsg::Stop).await;
+            // Returns once the supervisor (and so every execution) has stopped.
+            let _ = handle.await;
+        }
         self.store.close().await?;
         Ok(())
     }

@@ -30,8 +30,8 @@ use tokio::sync::broadcast;
 use crate::error::{PlanError, RuntimeError};
 use crate::model::{
     AttemptControl, BlockReport, CompiledPlan, CtxParts, Event, ExecutionId, ExecutionReport,
-    ExecutionStatus, InterruptStrategy, ItemReport, ItemStatus, Plan, Progress, Registry, now_ms,
-    time_of_ms,
+    ExecutionStatus, InterruptStrategy, ItemReport, ItemStatus, Plan, Progress, Registry,
+    Resources, now_ms, time_of_ms,
 };
 use crate::sched::dag::{Readiness, Start};
 use crate::store::{ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredExecution};
@@ -156,6 +156,7 @@ pub struct ExecutionArgs {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
     pub(crate) done: Arc<AtomicUsize>,
+    pub(crate) resources: Arc<Resources>,
 }
 
 impl std::fmt::Debug for ExecutionArgs {
@@ -233,7 +234,14 @@ impl ExecutionArgs {
             events,
             supervisor: None,
             done: Arc::new(AtomicUsize::new(done)),
+            resources: Arc::new(Resources::new()),
         }
+    }
+
+    /// The shared values items read with `ItemCtx::resource`.
+    pub fn with_resources(mut self, resources: Arc<Resources>) -> Self {
+        self.resources = resources;
+        self
     }
 
     /// How many items may run at once when the plan does not say (default 64).
@@ -291,6 +299,7 @@ pub struct ExecutionState {
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
     done: Arc<AtomicUsize>,
+    resources: Arc<Resources>,
 }
 
 impl std::fmt::Debug for ExecutionState {
@@ -331,6 +340,7 @@ impl Actor for Execution {
             events: args.events,
             supervisor: args.supervisor,
             done: args.done,
+            resources: args.resources,
         };
         state.enter_block(0);
         Ok(state)
@@ -575,6 +585,7 @@ impl ExecutionState {
                 control,
                 writer: self.store.writer().clone(),
                 execution: myself.clone(),
+                resources: self.resources.clone(),
             },
         };
         let (worker, _) =

@@ -35,7 +35,7 @@ pub use execution::{Execution, ExecutionArgs, ExecutionMsg};
 pub use model::{
     Block, BlockOutcome, BlockReport, Check, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     ExecutionSummary, InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus, Outcome,
-    ParseIdError, Plan, Progress, Registry,
+    ParseIdError, Plan, Progress, Registry, Resources,
 };
 pub use store::Store;
 pub use supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};

@@ -16,6 +16,7 @@ mod outcome;
 mod plan;
 mod registry;
 mod report;
+mod resources;
 mod status;
 mod strategy;
 
@@ -30,6 +31,7 @@ pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, Plan};
 pub use registry::Registry;
 pub use report::{BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Progress};
+pub use resources::Resources;
 pub use status::{ExecutionStatus, ItemStatus};
 pub use strategy::InterruptStrategy;
 

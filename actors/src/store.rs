@@ -25,7 +25,9 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase};
 
 use crate::error::StoreError;
-use crate::model::ExecutionId;
+use serde::de::DeserializeOwned;
+
+use crate::model::{ExecutionId, ExecutionReport};
 
 pub(crate) use load::{LoadedExecution, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
@@ -120,6 +122,39 @@ impl Store {
     /// thread. Later writes fail with [`StoreError::Closed`].
     pub async fn close(&self) -> Result<(), StoreError> {
         self.writer.close().await
+    }
+
+    /// The report of execution `id` exactly as stored (a stored `running` stays `running`).
+    /// Blocking.
+    pub fn report(&self, id: ExecutionId) -> Result<ExecutionReport, StoreError> {
+        let stored = self.load_execution(id)?;
+        Ok(stored.report(stored.record.status))
+    }
+
+    /// The intra-item checkpoint stored for item `item` of execution `id`, decoded as `T`;
+    /// `None` when there is none. Blocking.
+    pub fn checkpoint<T: DeserializeOwned>(
+        &self,
+        id: ExecutionId,
+        item: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let stored = self.load_execution(id)?;
+        let index = stored
+            .record
+            .plan
+            .blocks
+            .iter()
+            .flat_map(|b| b.items.iter())
+            .position(|spec| spec.id == item);
+        let Some(bytes) = index.and_then(|i| stored.checkpoints[i].as_deref()) else {
+            return Ok(None);
+        };
+        rmp_serde::from_slice(bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Decode {
+                what: format!("checkpoint of {id}/{item}"),
+                reason: e.to_string(),
+            })
     }
 
     /// Number of executions stored. Blocking.

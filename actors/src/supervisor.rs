@@ -27,7 +27,7 @@ use crate::error::{RuntimeError, StoreError};
 use crate::execution::{Execution, ExecutionArgs, ExecutionMsg};
 use crate::model::{
     Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy,
-    Outcome, Plan, Registry, now_ms, time_of_ms,
+    Outcome, Plan, Registry, Resources, now_ms, time_of_ms,
 };
 use crate::store::{LoadedExecution, Op, Store};
 
@@ -65,6 +65,8 @@ pub struct SupervisorArgs {
     pub settings: Settings,
     /// Where events are published.
     pub events: broadcast::Sender<Event>,
+    /// Shared values items read with `ItemCtx::resource`.
+    pub resources: Arc<Resources>,
 }
 
 type Reply<T> = RpcReplyPort<Result<T, RuntimeError>>;
@@ -188,6 +190,7 @@ pub struct SupervisorState {
     registry: Arc<Registry>,
     settings: Settings,
     events: broadcast::Sender<Event>,
+    resources: Arc<Resources>,
     entries: BTreeMap<ExecutionId, Entry>,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     stopping: bool,
@@ -279,6 +282,7 @@ impl Actor for Supervisor {
             registry: args.registry,
             settings: args.settings,
             events: args.events,
+            resources: args.resources,
             entries,
             waiters: HashMap::new(),
             stopping: false,
@@ -525,6 +529,7 @@ impl SupervisorState {
         let args = args
             .with_default_parallelism(self.settings.parallelism)
             .with_stop_grace(self.settings.stop_grace)
+            .with_resources(self.resources.clone())
             .with_supervisor(myself.clone());
         match Execution::spawn_linked(None, Execution, args, myself.get_cell()).await {
             Ok((actor, _)) => {
@@ -661,7 +666,12 @@ impl SupervisorState {
             .collect();
         let stops = running.into_iter().map(|(id, actor)| async move {
             match actor.call(ExecutionMsg::Stop, Some(timeout)).await {
-                Ok(ractor::rpc::CallResult::Success(report)) => Some(report),
+                Ok(ractor::rpc::CallResult::Success(report)) => {
+                    // The execution stops itself right after replying; wait so that no
+                    // actor holds the store once the supervisor has stopped.
+                    let _ = actor.get_cell().wait(Some(Duration::from_secs(5))).await;
+                    Some(report)
+                }
                 other => {
                     tracing::error!(execution_id = %id, result = ?other.map(|_| ()), "execution did not acknowledge Stop");
                     None

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ItemError;
 use crate::execution::ExecutionMsg;
-use crate::model::{ExecutionId, Progress};
+use crate::model::{ExecutionId, Progress, Resources};
 use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
 
 /// Shared between a running attempt and its worker: the stop flag and the last progress.
@@ -59,6 +59,7 @@ pub(crate) struct CtxParts {
     pub(crate) control: Arc<AttemptControl>,
     pub(crate) writer: Writer,
     pub(crate) execution: ActorRef<ExecutionMsg>,
+    pub(crate) resources: Arc<Resources>,
 }
 
 /// The handle an item attempt uses to resume, checkpoint, report progress, read its
@@ -199,6 +200,12 @@ impl ItemCtx {
             dependency: dependency.to_owned(),
             reason: format!("its output does not decode: {e}"),
         })
+    }
+
+    /// The application's shared value of type `T`, added with
+    /// `RuntimeBuilder::resource` (or `ExecutionArgs::with_resources`).
+    pub fn resource<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        self.parts.resources.get()
     }
 
     /// The ids of this item's dependencies.

@@ -1,0 +1,176 @@
+//! Demo item kinds, shared by the examples, the tests and the benches, and handy for trying
+//! tend out (over the bridge, plans can use them as JSON):
+//!
+//! - `sleep` `{"ms": u64, "steps": u32 = 1, "fail_times": u32 = 0, "panic_times": u32 = 0,
+//!   "output": any JSON = null}`: works `ms` in all over `steps` steps, with a cancellation
+//!   point before each step and a checkpoint and a progress update after each; its first
+//!   `fail_times` attempts fail, its next `panic_times` attempts panic; returns `output`.
+//! - `sum` `{"add": i64 = 0}`: returns `add` plus the sum of its dependencies' numeric
+//!   outputs.
+//!
+//! With an [`AppliedLog`] resource, every attempt appends `start <execution-id> <item-id>`
+//! when it begins and `done <execution-id> <item-id>` when it returns Ok.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Item, ItemCtx, ItemError, PlanError, Registry};
+
+/// An append-only log of item attempts, one flushed line each.
+#[derive(Debug)]
+pub struct AppliedLog {
+    file: Mutex<File>,
+}
+
+impl AppliedLog {
+    /// Opens `path` for appending, creating it if needed.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AppliedLog {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends one line and flushes it.
+    pub fn append(&self, line: &str) -> std::io::Result<()> {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // One write call per line keeps lines whole between processes appending too.
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        file.write_all(&buf)?;
+        file.flush()
+    }
+
+    fn record(cx: &ItemCtx, event: &str) -> Result<(), ItemError> {
+        match cx.resource::<AppliedLog>() {
+            Some(log) => {
+                Ok(log.append(&format!("{event} {} {}", cx.execution_id(), cx.item_id()))?)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Sleeps `ms` over `steps` checkpointed steps; can fail or panic on purpose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sleep {
+    /// Total time of the work.
+    pub ms: u64,
+    /// Number of steps.
+    #[serde(default = "one")]
+    pub steps: u32,
+    /// How many first attempts fail.
+    #[serde(default)]
+    pub fail_times: u32,
+    /// How many attempts after those panic.
+    #[serde(default)]
+    pub panic_times: u32,
+    /// What it returns.
+    #[serde(default)]
+    pub output: serde_json::Value,
+}
+
+impl Sleep {
+    /// `ms` in one step, returning null.
+    pub fn new(ms: u64) -> Self {
+        Sleep {
+            ms,
+            steps: 1,
+            fail_times: 0,
+            panic_times: 0,
+            output: serde_json::Value::Null,
+        }
+    }
+
+    /// Splits the work into `steps` steps.
+    pub fn steps(mut self, steps: u32) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// Returns `output`.
+    pub fn output(mut self, output: serde_json::Value) -> Self {
+        self.output = output;
+        self
+    }
+}
+
+impl Item for Sleep {
+    const KIND: &'static str = "sleep";
+    type Output = serde_json::Value;
+
+    async fn apply(&self, cx: &mut ItemCtx) -> Result<serde_json::Value, ItemError> {
+        AppliedLog::record(cx, "start")?;
+        let attempt = cx.attempt();
+        if attempt <= self.fail_times {
+            return Err(ItemError::failed(format!(
+                "attempt {attempt} fails on purpose (fail_times = {})",
+                self.fail_times
+            )));
+        }
+        if attempt <= self.fail_times.saturating_add(self.panic_times) {
+            panic!("attempt {attempt} panics on purpose");
+        }
+        let steps = self.steps.max(1);
+        let step_time = Duration::from_millis(self.ms) / steps;
+        let start: u32 = cx.resume_point()?.unwrap_or(0);
+        for step in start..steps {
+            cx.cancellation_point().await?;
+            if !step_time.is_zero() {
+                tokio::time::sleep(step_time).await;
+            }
+            cx.checkpoint(&(step + 1)).await?;
+            cx.progress(u64::from(step + 1), u64::from(steps));
+        }
+        AppliedLog::record(cx, "done")?;
+        Ok(self.output.clone())
+    }
+}
+
+/// Adds `add` to the numeric outputs of its dependencies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sum {
+    /// Added to the total.
+    #[serde(default)]
+    pub add: i64,
+}
+
+impl Item for Sum {
+    const KIND: &'static str = "sum";
+    type Output = i64;
+
+    async fn apply(&self, cx: &mut ItemCtx) -> Result<i64, ItemError> {
+        AppliedLog::record(cx, "start")?;
+        let deps: Vec<String> = cx.dependencies().map(str::to_owned).collect();
+        let mut total = self.add;
+        for dep in deps {
+            let value: serde_json::Value = cx.input(&dep)?;
+            let n = value.as_i64().ok_or_else(|| ItemError::Input {
+                dependency: dep.clone(),
+                reason: format!("output {value} is not an integer"),
+            })?;
+            total = total
+                .checked_add(n)
+                .ok_or_else(|| ItemError::failed(format!("sum overflows at dependency `{dep}`")))?;
+        }
+        AppliedLog::record(cx, "done")?;
+        Ok(total)
+    }
+}
+
+/// A registry holding the demo kinds `sleep` and `sum`.
+pub fn registry() -> Result<Registry, PlanError> {
+    Registry::new().with::<Sleep>()?.with::<Sum>()
+}

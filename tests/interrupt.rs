@@ -1,0 +1,207 @@
+//! Each interrupt strategy, on one execution and on all of them, through the runtime handle.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+
+use std::time::Duration;
+
+use helpers::*;
+use tend::{Block, Event, ExecutionStatus, InterruptStrategy, ItemStatus, Plan};
+
+fn independent(n: usize, ms: u64, steps: u32) -> Plan {
+    let mut block = Block::new("all");
+    for i in 0..n {
+        block.push(sleep(&format!("i{i}"), ms, steps));
+    }
+    Plan::new("independent").block(block)
+}
+
+#[tokio::test]
+async fn finish_current_lets_running_items_finish_and_starts_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("applied.log");
+    let rt = runtime(None, Some(&log), 2).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let id = rt.submit(independent(6, 400, 4)).await.unwrap();
+    wait_items(&mut events, id, ItemStatus::Running, 2).await;
+    rt.interrupt(id, InterruptStrategy::FinishCurrent)
+        .await
+        .unwrap();
+    let outcome = outcome(&rt, id).await;
+    assert_eq!(outcome.status, ExecutionStatus::Interrupted);
+    assert_eq!(outcome.done(), 2, "{outcome:?}");
+    assert_eq!(outcome.not_started(), 4, "{outcome:?}");
+    assert_eq!(outcome.interrupted(), 0);
+    assert_eq!(assert_nothing_reapplied(&log).len(), 2);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn poll_next_n_starts_exactly_n_more_items() {
+    let rt = runtime(None, None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let id = rt.submit(independent(8, 200, 2)).await.unwrap();
+    wait_items(&mut events, id, ItemStatus::Running, 1).await;
+    rt.interrupt(id, InterruptStrategy::PollNextN(2))
+        .await
+        .unwrap();
+    let outcome = outcome(&rt, id).await;
+    assert_eq!(outcome.status, ExecutionStatus::Interrupted);
+    // The running item plus two more.
+    assert_eq!(outcome.done(), 3, "{outcome:?}");
+    assert_eq!(outcome.not_started(), 5, "{outcome:?}");
+    assert_eq!(outcome.blocks[0].done, vec!["i0", "i1", "i2"]);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn at_cancellation_point_stops_running_items_and_keeps_their_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 2).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let id = rt.submit(independent(4, 4000, 20)).await.unwrap();
+    // Both running items have checkpointed at least one step.
+    let mut progressed = std::collections::HashSet::new();
+    wait_for(&mut events, |e| {
+        if let Event::Progress {
+            execution, item, ..
+        } = e
+        {
+            if *execution == id {
+                progressed.insert(item.clone());
+            }
+        }
+        progressed.len() == 2
+    })
+    .await;
+    rt.interrupt(id, InterruptStrategy::AtCancellationPoint)
+        .await
+        .unwrap();
+    let outcome = outcome(&rt, id).await;
+    assert_eq!(outcome.status, ExecutionStatus::Interrupted);
+    assert_eq!(
+        outcome.blocks[0].interrupted,
+        vec!["i0", "i1"],
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.not_started(), 2);
+    let report = rt.status(id).await.unwrap();
+    for item in ["i0", "i1"] {
+        let item = report.item(item).unwrap();
+        assert_eq!(item.status, ItemStatus::Interrupted);
+        let progress = item.progress.expect("progress is kept");
+        assert!(progress.done >= 1 && progress.done < 20, "{progress:?}");
+    }
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    // The checkpoints are in the file.
+    let store = tend::engine::Store::open(dir.path()).unwrap();
+    for item in ["i0", "i1"] {
+        let step: Option<u32> = store.checkpoint(id, item).unwrap();
+        assert!(matches!(step, Some(1..=19)), "{item}: {step:?}");
+    }
+    assert_eq!(store.checkpoint::<u32>(id, "i2").unwrap(), None);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn immediate_aborts_an_attempt_that_never_reaches_a_cancellation_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("applied.log");
+    let rt = runtime(None, Some(&log), 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    // One step of a minute: its only cancellation point is before it starts.
+    let id = rt
+        .submit(Plan::new("stuck").block(Block::new("b").item(sleep("stuck", 60_000, 1))))
+        .await
+        .unwrap();
+    wait_items(&mut events, id, ItemStatus::Running, 1).await;
+    rt.interrupt(
+        id,
+        InterruptStrategy::Immediate {
+            grace: Duration::from_millis(100),
+        },
+    )
+    .await
+    .unwrap();
+    let outcome = outcome(&rt, id).await;
+    assert_eq!(outcome.status, ExecutionStatus::Interrupted);
+    assert_eq!(outcome.blocks[0].interrupted, vec!["stuck"]);
+    let lines = applied(&log);
+    assert_eq!(lines.len(), 1, "started, never done: {lines:?}");
+    assert_eq!(lines[0].0, "start");
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn immediate_with_a_long_grace_still_stops_at_cancellation_points() {
+    let rt = runtime(None, None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let id = rt.submit(independent(2, 3000, 30)).await.unwrap();
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::Progress { execution, .. } if *execution == id),
+    )
+    .await;
+    rt.interrupt(
+        id,
+        InterruptStrategy::Immediate {
+            grace: Duration::from_secs(3600),
+        },
+    )
+    .await
+    .unwrap();
+    let outcome = outcome(&rt, id).await;
+    assert_eq!(outcome.blocks[0].interrupted, vec!["i0"]);
+    assert_eq!(outcome.blocks[0].not_started, vec!["i1"]);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn interrupt_all_reaches_every_running_execution_and_only_those() {
+    let rt = runtime(None, None, 2).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let finished = rt.submit(independent(1, 0, 1)).await.unwrap();
+    assert!(outcome(&rt, finished).await.is_completed());
+    let a = rt.submit(independent(3, 3000, 30)).await.unwrap();
+    let b = rt.submit(independent(3, 3000, 30)).await.unwrap();
+    wait_items(&mut events, a, ItemStatus::Running, 2).await;
+    let mut ids = rt
+        .interrupt_all(InterruptStrategy::AtCancellationPoint)
+        .await
+        .unwrap();
+    ids.sort();
+    assert_eq!(ids, vec![a, b]);
+    for id in [a, b] {
+        let outcome = outcome(&rt, id).await;
+        assert_eq!(outcome.status, ExecutionStatus::Interrupted);
+        assert_eq!(outcome.done(), 0, "{outcome:?}");
+        assert_eq!(outcome.interrupted() + outcome.not_started(), 3);
+    }
+    assert!(
+        rt.interrupt_all(InterruptStrategy::FinishCurrent)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn interrupt_all_with_finish_current_lets_each_running_item_finish() {
+    let rt = runtime(None, None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let a = rt.submit(independent(3, 300, 3)).await.unwrap();
+    let b = rt.submit(independent(3, 300, 3)).await.unwrap();
+    wait_items(&mut events, a, ItemStatus::Running, 1).await;
+    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    rt.interrupt_all(InterruptStrategy::FinishCurrent)
+        .await
+        .unwrap();
+    for id in [a, b] {
+        let outcome = outcome(&rt, id).await;
+        assert_eq!(outcome.blocks[0].done, vec!["i0"], "{outcome:?}");
+        assert_eq!(outcome.not_started(), 2);
+    }
+    rt.shutdown().await.unwrap();
+}
