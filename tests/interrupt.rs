@@ -66,10 +66,9 @@ async fn at_cancellation_point_stops_running_items_and_keeps_their_checkpoint() 
         if let Event::Progress {
             execution, item, ..
         } = e
+            && *execution == id
         {
-            if *execution == id {
-                progressed.insert(item.clone());
-            }
+            progressed.insert(item.clone());
         }
         progressed.len() == 2
     })
