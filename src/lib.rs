@@ -99,8 +99,8 @@ pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
     Block, BlockOutcome, BlockReport, Check, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     ExecutionSummary, InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec,
-    ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress, Registry, RuntimeError,
-    StoreError,
+    ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress, Registry, Resources,
+    RuntimeError, StoreError,
 };
 
 /// The engine crate, for driving the actors directly.

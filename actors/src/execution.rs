@@ -157,6 +157,9 @@ pub struct ExecutionArgs {
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
     pub(crate) done: Arc<AtomicUsize>,
     pub(crate) resources: Arc<Resources>,
+    /// Whether the running record is already durable (the Supervisor writes it first, so
+    /// that concurrent submits share commits); if not, `pre_start` writes it.
+    pub(crate) record_durable: bool,
 }
 
 impl std::fmt::Debug for ExecutionArgs {
@@ -169,8 +172,8 @@ impl std::fmt::Debug for ExecutionArgs {
 }
 
 impl ExecutionArgs {
-    /// Arguments for a new execution of `plan`, validated against `registry`. The execution
-    /// record is written when the execution ends (the Supervisor writes it before spawning).
+    /// Arguments for a new execution of `plan`, validated against `registry`. The actor
+    /// writes the execution's record durably before it starts any item.
     pub fn new(
         id: ExecutionId,
         plan: Plan,
@@ -235,6 +238,7 @@ impl ExecutionArgs {
             supervisor: None,
             done: Arc::new(AtomicUsize::new(done)),
             resources: Arc::new(Resources::new()),
+            record_durable: false,
         }
     }
 
@@ -261,6 +265,12 @@ impl ExecutionArgs {
 
     pub(crate) fn with_supervisor(mut self, supervisor: ActorRef<SupervisorMsg>) -> Self {
         self.supervisor = Some(supervisor);
+        self
+    }
+
+    /// The caller has made the running record durable already.
+    pub(crate) fn record_is_durable(mut self) -> Self {
+        self.record_durable = true;
         self
     }
 
@@ -322,6 +332,14 @@ impl Actor for Execution {
         _myself: ActorRef<ExecutionMsg>,
         args: ExecutionArgs,
     ) -> Result<ExecutionState, ActorProcessingErr> {
+        if !args.record_durable {
+            let record = crate::store::encode(&args.record)?;
+            let id = args.record.id;
+            args.store
+                .writer()
+                .commit(vec![Op::Execution { id, record }])
+                .await?;
+        }
         let mut state = ExecutionState {
             record: args.record,
             plan: args.plan,

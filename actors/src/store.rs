@@ -157,6 +157,21 @@ impl Store {
             })
     }
 
+    /// The runtime metadata value under `key`, read in a new transaction. Blocking.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::Read(e.to_string()))?;
+        let table = txn
+            .open_table(tables::META)
+            .map_err(|e| StoreError::Read(e.to_string()))?;
+        let value = table
+            .get(key)
+            .map_err(|e| StoreError::Read(e.to_string()))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
     /// Number of executions stored. Blocking.
     pub fn execution_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;

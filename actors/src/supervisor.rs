@@ -530,6 +530,7 @@ impl SupervisorState {
             .with_default_parallelism(self.settings.parallelism)
             .with_stop_grace(self.settings.stop_grace)
             .with_resources(self.resources.clone())
+            .record_is_durable()
             .with_supervisor(myself.clone());
         match Execution::spawn_linked(None, Execution, args, myself.get_cell()).await {
             Ok((actor, _)) => {

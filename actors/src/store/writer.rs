@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::model::ExecutionId;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS};
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, META};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -39,6 +39,8 @@ pub(crate) enum Op {
     },
     /// Remove an intra-item checkpoint (the item is done).
     ClearCheckpoint { id: ExecutionId, index: u32 },
+    /// Insert or replace a runtime metadata value.
+    Meta { key: String, value: Vec<u8> },
 }
 
 type Ack = oneshot::Sender<Result<(), StoreError>>;
@@ -91,6 +93,15 @@ impl Writer {
     /// Writes `ops` and returns once they are durable.
     pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         self.send(ops).await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Stores a runtime metadata value under `key`; returns once it is durable.
+    pub async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.commit(vec![Op::Meta {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        }])
+        .await
     }
 
     /// Returns once every write sent before it is durable.
@@ -159,6 +170,7 @@ fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreEr
         let mut executions = txn.open_table(EXECUTIONS).map_err(|e| fail(&e))?;
         let mut items = txn.open_table(ITEMS).map_err(|e| fail(&e))?;
         let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| fail(&e))?;
+        let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
         let mut key = [0u8; ulid::ULID_LEN];
         for op in batch.iter().flat_map(|(ops, _)| ops) {
             match op {
@@ -180,6 +192,10 @@ fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreEr
                 Op::ClearCheckpoint { id, index } => {
                     checkpoints
                         .remove((id.as_key(&mut key), *index))
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::Meta { key, value } => {
+                    meta.insert(key.as_str(), value.as_slice())
                         .map_err(|e| fail(&e))?;
                 }
             }

@@ -1,0 +1,205 @@
+//! The redb file: corrupt records are contained to their execution, and the group-commit
+//! writer acknowledges a write only once it is committed.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+
+use helpers::*;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tend::engine::Store;
+use tend::engine::store::DB_FILE;
+use tend::{Block, ExecutionStatus, Plan, RuntimeError};
+
+const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
+const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
+
+fn plan(name: &str) -> Plan {
+    Plan::new(name).block(
+        Block::new("b")
+            .item(sum("a", 1))
+            .item(sum("b", 1).after(["a"])),
+    )
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_decode_marks_only_its_execution_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let mut ids = Vec::new();
+    for name in ["bad-item", "bad-execution", "sound"] {
+        let id = rt.submit(plan(name)).await.unwrap();
+        assert!(outcome(&rt, id).await.is_completed());
+        ids.push(id);
+    }
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // Damage one item record of the first execution and the record of the second.
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut items = txn.open_table(ITEMS).unwrap();
+            items
+                .insert((ids[0].to_string().as_str(), 1), &[0xc1u8, 0x00][..])
+                .unwrap();
+            let mut executions = txn.open_table(EXECUTIONS).unwrap();
+            executions
+                .insert(ids[1].to_string().as_str(), &b"not msgpack"[..])
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let list = rt.list().await.unwrap();
+    assert_eq!(list.len(), 3);
+    for (summary, id) in list.iter().zip(&ids[..2]) {
+        assert_eq!(summary.id, *id);
+        assert_eq!(summary.status, ExecutionStatus::Corrupt);
+        let error = summary.error.as_deref().unwrap();
+        assert!(
+            error.contains(&id.to_string()),
+            "the error names the record: {error}"
+        );
+    }
+    assert!(list[0].error.as_deref().unwrap().contains("item record"));
+    assert!(
+        list[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("execution record")
+    );
+    assert_eq!(list[2].status, ExecutionStatus::Completed);
+    assert_eq!(list[2].items_done, 2);
+
+    let err = rt.status(ids[0]).await.unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::Corrupt { id, .. } if id == ids[0]),
+        "{err:?}"
+    );
+    assert!(matches!(
+        rt.resume(ids[1]).await,
+        Err(RuntimeError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        rt.wait(ids[1]).await,
+        Err(RuntimeError::Corrupt { .. })
+    ));
+    let sound = rt.status(ids[2]).await.unwrap();
+    assert_eq!(sound.item("b").unwrap().output_as::<i64>(), Some(2));
+    // New work still runs beside the corrupt executions.
+    let id = rt.submit(plan("new")).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_execution_left_running_by_a_crash_is_loaded_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let id = rt.submit(plan("p")).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    // Rewrite its record as a crashed process leaves it: status running.
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut executions = txn.open_table(EXECUTIONS).unwrap();
+            let key = id.to_string();
+            let bytes = executions
+                .get(key.as_str())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            let mut record: serde_json::Value = rmp_serde::from_slice(&bytes).unwrap();
+            record["status"] = "running".into();
+            let bytes = rmp_serde::to_vec_named(&record).unwrap();
+            executions.insert(key.as_str(), bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let list = rt.list().await.unwrap();
+    assert_eq!(list[0].status, ExecutionStatus::Interrupted);
+    // Resuming finds every item done and completes without running any.
+    rt.resume(id).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.report(id).unwrap().status, ExecutionStatus::Completed);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_created_and_an_unwritable_one_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b/c");
+    let rt = runtime(Some(&nested), None, 1).await;
+    assert_eq!(rt.store_path(), Some(nested.join(DB_FILE).as_path()));
+    rt.shutdown().await.unwrap();
+
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = tend::Runtime::builder()
+        .data_dir(&file)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("plain-file"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_acknowledges_only_what_a_fresh_reader_can_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    let store = Store::open(dir.path()).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..16u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for n in 0..25u32 {
+                let key = format!("k-{task}-{n}");
+                store
+                    .writer()
+                    .put_meta(&key, &n.to_le_bytes())
+                    .await
+                    .unwrap();
+                // Acknowledged: a new read transaction sees it.
+                assert_eq!(
+                    store.meta(&key).unwrap(),
+                    Some(n.to_le_bytes().to_vec()),
+                    "{key}"
+                );
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap();
+    }
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.writer().put_meta("late", b"x").await,
+        Err(tend::StoreError::Closed)
+    ));
+    drop(store);
+    // And it is in the file after a reopen.
+    let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn
+        .open_table(TableDefinition::<&str, &[u8]>::new("meta"))
+        .unwrap();
+    let count = meta
+        .iter()
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().0.value().starts_with("k-"))
+        .count();
+    assert_eq!(count, 16 * 25);
+}
