@@ -204,8 +204,10 @@ impl ItemCtx {
 
     /// The application's shared value of type `T`, added with
     /// `RuntimeBuilder::resource` (or `ExecutionArgs::with_resources`).
-    pub fn resource<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
-        self.parts.resources.get()
+    /// The handle does not borrow the context, so the item can keep it across
+    /// `checkpoint` calls.
+    pub fn resource<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.parts.resources.get_arc()
     }
 
     /// The ids of this item's dependencies.

@@ -38,6 +38,13 @@ impl Resources {
             .and_then(|v| v.downcast_ref())
     }
 
+    /// A shared handle to the value of type `T`, if one was added.
+    pub fn get_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.clone().downcast().ok())
+    }
+
     /// Number of resources.
     pub fn len(&self) -> usize {
         self.values.len()

@@ -1,0 +1,243 @@
+//! A layered rollout that survives interrupts and restarts.
+//!
+//! ```text
+//! cargo run --release --example deploy -- --data DIR [--items N] [--width W] [--item-ms MS] [--applied-log FILE]
+//! ```
+//!
+//! Items form layers of `W`; each item depends on every item of the layer before and works
+//! in 5 steps, checkpointing after each. Ctrl-C (SIGINT) or SIGTERM interrupts at the next
+//! cancellation point, prints the outcome and exits with 130. Run it again with the same
+//! `--data` and it resumes the unfinished execution instead of starting a new one.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tend::demo::AppliedLog;
+use tend::{
+    Block, Event, ExecutionId, ExecutionStatus, InterruptStrategy, Item, ItemCtx, ItemError,
+    ItemSpec, ItemStatus, Outcome, Plan, Registry, Runtime,
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+const STEPS: u32 = 5;
+
+#[derive(Parser, Debug)]
+#[command(about = "A layered rollout that survives interrupts and restarts")]
+struct Args {
+    /// Where the execution is checkpointed.
+    #[arg(long)]
+    data: PathBuf,
+    /// Number of items.
+    #[arg(long, default_value_t = 60)]
+    items: usize,
+    /// Items per layer.
+    #[arg(long, default_value_t = 6)]
+    width: usize,
+    /// Milliseconds of work per item.
+    #[arg(long = "item-ms", default_value_t = 50)]
+    item_ms: u64,
+    /// Append `start <item-id>` and `done <item-id>` lines to this file.
+    #[arg(long = "applied-log")]
+    applied_log: Option<PathBuf>,
+}
+
+/// One item of the rollout: `ms` of work in five checkpointed steps.
+#[derive(Serialize, Deserialize)]
+struct Rollout {
+    ms: u64,
+}
+
+impl Item for Rollout {
+    const KIND: &'static str = "rollout";
+    type Output = u32;
+
+    async fn apply(&self, cx: &mut ItemCtx) -> Result<u32, ItemError> {
+        let log = cx.resource::<AppliedLog>();
+        if let Some(log) = &log {
+            log.append(&format!("start {}", cx.item_id()))?;
+        }
+        let start: u32 = cx.resume_point()?.unwrap_or(0);
+        for step in start..STEPS {
+            tokio::time::sleep(Duration::from_millis(self.ms) / STEPS).await;
+            cx.checkpoint(&(step + 1)).await?;
+            cx.progress(u64::from(step + 1), u64::from(STEPS));
+            if step + 1 < STEPS {
+                cx.cancellation_point().await?;
+            }
+        }
+        if let Some(log) = &log {
+            log.append(&format!("done {}", cx.item_id()))?;
+        }
+        Ok(STEPS)
+    }
+}
+
+fn plan(args: &Args) -> Result<Plan, tend::PlanError> {
+    let width = args.width.max(1);
+    let mut block = Block::new("rollout");
+    for n in 0..args.items {
+        let (layer, index) = (n / width, n % width);
+        let mut spec = ItemSpec::new(format!("{layer}.{index}"), &Rollout { ms: args.item_ms })?;
+        if layer > 0 {
+            let previous = (0..width).map(|i| format!("{}.{i}", layer - 1));
+            spec = spec.after(previous);
+        }
+        block.push(spec);
+    }
+    Ok(Plan::new("deploy").block(block))
+}
+
+/// Live progress: a bar on a terminal, plain lines otherwise.
+enum Display {
+    Bar(ProgressBar),
+    Lines,
+}
+
+impl Display {
+    fn new(done: usize, total: usize) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} items {elapsed} {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar.set_position(done as u64);
+            Display::Bar(bar)
+        } else {
+            Display::Lines
+        }
+    }
+
+    fn item_done(&self, item: &str, done: usize, total: usize) {
+        match self {
+            Display::Bar(bar) => {
+                bar.set_position(done as u64);
+                bar.set_message(format!("{item} done"));
+            }
+            Display::Lines => eprintln!("{done}/{total} items done ({item})"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Display::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn counts(outcome: &Outcome) -> String {
+    format!(
+        "{} done, {} interrupted, {} not started",
+        outcome.done(),
+        outcome.interrupted(),
+        outcome.not_started()
+    )
+}
+
+async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut builder = Runtime::builder()
+        .data_dir(&args.data)
+        .registry(Registry::new().with::<Rollout>()?);
+    if let Some(path) = &args.applied_log {
+        builder = builder.resource(AppliedLog::open(path)?);
+    }
+    let runtime = builder.start().await?;
+    let mut events = runtime.subscribe().await?;
+
+    let unfinished = runtime
+        .list()
+        .await?
+        .into_iter()
+        .rev()
+        .find(|s| s.name == "deploy" && s.status == ExecutionStatus::Interrupted);
+    let (id, mut done, total): (ExecutionId, usize, usize) = match unfinished {
+        Some(summary) => {
+            println!(
+                "resuming {}: {}/{} items done",
+                summary.id, summary.items_done, summary.items_total
+            );
+            runtime.resume(summary.id).await?;
+            (summary.id, summary.items_done, summary.items_total)
+        }
+        None => {
+            let plan = plan(&args)?;
+            let total = plan.item_count();
+            let id = runtime.submit(plan).await?;
+            println!("started {id}: {total} items");
+            (id, 0, total)
+        }
+    };
+
+    let display = Display::new(done, total);
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Event::Item { execution, item, status: ItemStatus::Done }) if execution == id => {
+                    done += 1;
+                    display.item_done(&item, done, total);
+                }
+                Some(Event::Execution { execution, status }) if execution == id && status != ExecutionStatus::Running => break,
+                Some(_) => {}
+                None => break,
+            },
+            _ = sigint.recv(), if !interrupted => interrupted = true,
+            _ = sigterm.recv(), if !interrupted => interrupted = true,
+        }
+        if interrupted {
+            display.finish();
+            eprintln!("interrupting {id} at the next cancellation point...");
+            // An execution that finished in the meantime cannot be interrupted; the
+            // outcome below says so.
+            let _ = runtime
+                .interrupt(id, InterruptStrategy::AtCancellationPoint)
+                .await;
+            break;
+        }
+    }
+    display.finish();
+    let outcome = runtime.wait(id).await?;
+    runtime.shutdown().await?;
+    Ok(match outcome.status {
+        ExecutionStatus::Completed => {
+            println!(
+                "completed {id}: {}/{} items",
+                outcome.done(),
+                outcome.total()
+            );
+            ExitCode::SUCCESS
+        }
+        ExecutionStatus::Interrupted => {
+            println!("interrupted {id}: {}", counts(&outcome));
+            ExitCode::from(130)
+        }
+        status => {
+            println!(
+                "{status} {id}: {}, {} failed",
+                counts(&outcome),
+                outcome.failed()
+            );
+            ExitCode::FAILURE
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
