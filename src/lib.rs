@@ -108,3 +108,8 @@ pub use tend_actors as engine;
 
 /// `Result` with tend's umbrella [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The README's code, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -36,7 +36,7 @@ use crate::model::{
 use crate::sched::dag::{Readiness, Start};
 use crate::store::{ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredExecution};
 use crate::supervisor::SupervisorMsg;
-use crate::worker::{ItemWorker, ItemWorkerArgs, WorkerMsg};
+use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
 
 /// The Execution actor.
 #[derive(Debug, Default)]
@@ -296,7 +296,10 @@ pub struct ExecutionState {
     slots: Vec<ItemSlot>,
     block: usize,
     readiness: Readiness,
+    /// Item index -> the worker running it.
     running: HashMap<u32, ActorRef<WorkerMsg>>,
+    /// Workers with nothing to do; at most `parallelism` workers exist.
+    idle: Vec<ActorRef<WorkerMsg>>,
     parallelism: usize,
     stop_grace: Duration,
     interrupting: Option<Interrupting>,
@@ -347,6 +350,7 @@ impl Actor for Execution {
             block: 0,
             readiness: Readiness::new(&Default::default(), |_| Start::Done).0,
             running: HashMap::new(),
+            idle: Vec::new(),
             parallelism: args.parallelism,
             stop_grace: args.stop_grace,
             interrupting: None,
@@ -424,9 +428,10 @@ impl Actor for Execution {
         event: SupervisionEvent,
         state: &mut ExecutionState,
     ) -> Result<(), ActorProcessingErr> {
-        // A worker that ends normally has already sent AttemptEnded. One that failed (its
-        // handler panicked or errored) did not: its attempt counts as failed.
+        // Workers end only when the execution stops them. One that failed (its handler
+        // panicked or errored) did not report its attempt: the attempt counts as failed.
         if let SupervisionEvent::ActorFailed(cell, reason) = event {
+            state.idle.retain(|w| w.get_id() != cell.get_id());
             let failed = state
                 .running
                 .iter()
@@ -572,11 +577,7 @@ impl ExecutionState {
         }
     }
 
-    async fn start(
-        &mut self,
-        myself: &ActorRef<ExecutionMsg>,
-        index: u32,
-    ) -> Result<(), ractor::SpawnErr> {
+    async fn start(&mut self, myself: &ActorRef<ExecutionMsg>, index: u32) -> Result<(), String> {
         let compiled = &self.plan.items[index as usize];
         let inputs = compiled
             .deps
@@ -590,8 +591,7 @@ impl ExecutionState {
             .collect();
         let slot = &mut self.slots[index as usize];
         let attempt = slot.attempts + 1;
-        let control = Arc::new(AttemptControl::default());
-        let args = ItemWorkerArgs {
+        let mut run = Box::new(Attempt {
             item: compiled.item.clone(),
             ctx: CtxParts {
                 execution_id: self.record.id,
@@ -600,14 +600,45 @@ impl ExecutionState {
                 attempt,
                 resume: slot.checkpoint.take(),
                 inputs,
-                control,
+                control: Arc::new(AttemptControl::default()),
                 writer: self.store.writer().clone(),
                 execution: myself.clone(),
                 resources: self.resources.clone(),
             },
+        });
+        // A free worker, or a new one (the pool never exceeds `parallelism`, since at
+        // most that many items run). An idle worker that died is replaced.
+        let worker = loop {
+            let (worker, fresh) = match self.idle.pop() {
+                Some(worker) => (worker, false),
+                None => {
+                    let args = ItemWorkerArgs {
+                        execution_id: self.record.id,
+                        writer: self.store.writer().clone(),
+                        execution: myself.clone(),
+                    };
+                    match ItemWorker::spawn_linked(None, ItemWorker, args, myself.get_cell()).await
+                    {
+                        Ok((worker, _)) => (worker, true),
+                        Err(e) => {
+                            slot.checkpoint = run.ctx.resume.take();
+                            return Err(e.to_string());
+                        }
+                    }
+                }
+            };
+            match worker.cast(WorkerMsg::Run(run)) {
+                Ok(()) => break worker,
+                Err(ractor::MessagingErr::SendErr(WorkerMsg::Run(mut back))) => {
+                    if fresh {
+                        slot.checkpoint = back.ctx.resume.take();
+                        return Err("a new worker refused its first attempt".to_owned());
+                    }
+                    run = back;
+                }
+                Err(e) => return Err(format!("cannot reach a worker: {e}")),
+            }
         };
-        let (worker, _) =
-            ItemWorker::spawn_linked(None, ItemWorker, args, myself.get_cell()).await?;
         slot.attempts = attempt;
         slot.status = ItemStatus::Running;
         slot.error = None;
@@ -617,9 +648,10 @@ impl ExecutionState {
     }
 
     fn attempt_ended(&mut self, index: u32, end: AttemptEnd) {
-        if self.running.remove(&index).is_none() {
+        let Some(worker) = self.running.remove(&index) else {
             return; // already accounted for
-        }
+        };
+        self.idle.push(worker);
         let block = &self.plan.blocks[self.block];
         let local = index - block.range.start;
         let slot = &mut self.slots[index as usize];
@@ -668,6 +700,11 @@ impl ExecutionState {
     /// Writes the final record durably, tells the supervisor and the Stop callers, stops.
     async fn finish(&mut self, myself: &ActorRef<ExecutionMsg>, status: ExecutionStatus) {
         self.finished = true;
+        // Nothing runs any more: the pool's workers are all idle. Stop them by message
+        // rather than leaving them to be killed with this actor.
+        for worker in self.idle.drain(..) {
+            worker.stop(None);
+        }
         self.record.status = status;
         self.record.updated_ms = now_ms();
         let mut ops = Vec::with_capacity(1 + self.skipped.len());
