@@ -204,3 +204,45 @@ async fn interrupt_all_with_finish_current_lets_each_running_item_finish() {
     }
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn interrupt_all_applies_poll_next_n_and_immediate_to_each_execution() {
+    // PollNextN(1): each execution finishes its running item and one more.
+    let rt = runtime(None, None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let a = rt.submit(independent(4, 300, 3)).await.unwrap();
+    let b = rt.submit(independent(4, 300, 3)).await.unwrap();
+    wait_items(&mut events, a, ItemStatus::Running, 1).await;
+    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    let mut ids = rt
+        .interrupt_all(InterruptStrategy::PollNextN(1))
+        .await
+        .unwrap();
+    ids.sort();
+    assert_eq!(ids, vec![a, b]);
+    for id in [a, b] {
+        let outcome = outcome(&rt, id).await;
+        assert_eq!(outcome.blocks[0].done, vec!["i0", "i1"], "{outcome:?}");
+        assert_eq!(outcome.not_started(), 2);
+    }
+    rt.shutdown().await.unwrap();
+
+    // Immediate: attempts with no cancellation point in reach are aborted after the grace.
+    let rt = runtime(None, None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let a = rt.submit(independent(2, 60_000, 1)).await.unwrap();
+    let b = rt.submit(independent(2, 60_000, 1)).await.unwrap();
+    wait_items(&mut events, a, ItemStatus::Running, 1).await;
+    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    rt.interrupt_all(InterruptStrategy::Immediate {
+        grace: Duration::from_millis(50),
+    })
+    .await
+    .unwrap();
+    for id in [a, b] {
+        let outcome = outcome(&rt, id).await;
+        assert_eq!(outcome.blocks[0].interrupted, vec!["i0"], "{outcome:?}");
+        assert_eq!(outcome.blocks[0].not_started, vec!["i1"]);
+    }
+    rt.shutdown().await.unwrap();
+}
