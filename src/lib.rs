@@ -88,6 +88,8 @@
 //! `config.rs`). The engine, its actors and its store are in the `tend-actors` crate, whose
 //! public types are re-exported here.
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 mod config;
 pub mod demo;
 mod error;
@@ -97,10 +99,10 @@ pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
-    Block, BlockOutcome, BlockReport, Check, Event, ExecutionId, ExecutionReport, ExecutionStatus,
-    ExecutionSummary, InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec,
-    ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress, Registry, Resources,
-    RuntimeError, StoreError,
+    ActorNode, ActorRole, Block, BlockOutcome, BlockReport, Check, Event, ExecutionId,
+    ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item, ItemCtx,
+    ItemError, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress,
+    Registry, Resources, RuntimeError, StoreError,
 };
 
 /// The engine crate, for driving the actors directly.

@@ -9,8 +9,8 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
-    Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome, Plan,
-    Registry, Resources, RuntimeError, Store,
+    ActorNode, Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome,
+    Plan, Registry, Resources, RuntimeError, Store,
 };
 use tokio::sync::broadcast;
 
@@ -204,6 +204,11 @@ impl Runtime {
     /// Waits until the execution is no longer running and returns its outcome.
     pub async fn wait(&self, id: ExecutionId) -> Result<Outcome, RuntimeError> {
         self.call(|reply| SupervisorMsg::Wait(id, reply)).await?
+    }
+
+    /// The live actor tree: the supervisor, its running executions and their workers.
+    pub async fn tree(&self) -> Result<ActorNode, RuntimeError> {
+        self.call(SupervisorMsg::Tree).await
     }
 
     /// Every event published from now on.

@@ -29,9 +29,9 @@ use tokio::sync::broadcast;
 
 use crate::error::{PlanError, RuntimeError};
 use crate::model::{
-    AttemptControl, BlockReport, CompiledPlan, CtxParts, Event, ExecutionId, ExecutionReport,
-    ExecutionStatus, InterruptStrategy, ItemReport, ItemStatus, Plan, Progress, Registry,
-    Resources, now_ms, time_of_ms,
+    ActorNode, ActorRole, AttemptControl, BlockReport, CompiledPlan, CtxParts, Event, ExecutionId,
+    ExecutionReport, ExecutionStatus, InterruptStrategy, ItemReport, ItemStatus, Plan, Progress,
+    Registry, Resources, now_ms, time_of_ms,
 };
 use crate::sched::dag::{Readiness, Start};
 use crate::store::{ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredExecution};
@@ -86,6 +86,8 @@ pub enum ExecutionMsg {
     Interrupt(InterruptStrategy),
     /// The execution's full report.
     Status(RpcReplyPort<ExecutionReport>),
+    /// This actor and its workers, for the live actor tree.
+    Tree(RpcReplyPort<ActorNode>),
     /// Stop: interrupt at cancellation points (aborting attempts after the stop grace),
     /// write the checkpoint, reply once it is durable, then stop.
     Stop(RpcReplyPort<ExecutionReport>),
@@ -391,6 +393,9 @@ impl Actor for Execution {
         match msg {
             ExecutionMsg::Status(reply) => {
                 let _ = reply.send(state.report());
+            }
+            ExecutionMsg::Tree(reply) => {
+                let _ = reply.send(state.tree(&myself));
             }
             ExecutionMsg::Interrupt(strategy) => {
                 if !state.finished {
@@ -749,6 +754,34 @@ impl ExecutionState {
             let _ = reply.send(report.clone());
         }
         myself.stop(None);
+    }
+
+    fn tree(&self, myself: &ActorRef<ExecutionMsg>) -> ActorNode {
+        let worker = |w: &ActorRef<WorkerMsg>, status: String| ActorNode {
+            role: ActorRole::ItemWorker,
+            name: format!("worker-{}", w.get_id()),
+            actor_id: w.get_id().to_string(),
+            status,
+            children: Vec::new(),
+        };
+        let mut running: Vec<(&u32, &ActorRef<WorkerMsg>)> = self.running.iter().collect();
+        running.sort_by_key(|(index, _)| **index);
+        let children = running
+            .into_iter()
+            .map(|(&index, w)| worker(w, format!("running {}", self.plan.items[index as usize].id)))
+            .chain(self.idle.iter().map(|w| worker(w, "idle".to_owned())))
+            .collect();
+        ActorNode {
+            role: ActorRole::Execution,
+            name: self.record.id.to_string(),
+            actor_id: myself.get_id().to_string(),
+            status: if self.interrupting.is_some() {
+                "interrupting".to_owned()
+            } else {
+                "running".to_owned()
+            },
+            children,
+        }
     }
 
     fn report(&self) -> ExecutionReport {

@@ -19,6 +19,7 @@ mod report;
 mod resources;
 mod status;
 mod strategy;
+mod tree;
 
 pub use ctx::ItemCtx;
 pub(crate) use ctx::{AttemptControl, CtxParts};
@@ -34,6 +35,7 @@ pub use report::{BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Pro
 pub use resources::Resources;
 pub use status::{ExecutionStatus, ItemStatus};
 pub use strategy::InterruptStrategy;
+pub use tree::{ActorNode, ActorRole};
 
 /// Milliseconds since the Unix epoch, as stored in records.
 pub(crate) fn now_ms() -> u64 {

@@ -26,8 +26,8 @@ use tokio::sync::broadcast;
 use crate::error::{RuntimeError, StoreError};
 use crate::execution::{Execution, ExecutionArgs, ExecutionMsg};
 use crate::model::{
-    Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy,
-    Outcome, Plan, Registry, Resources, now_ms, time_of_ms,
+    ActorNode, ActorRole, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
+    InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms, time_of_ms,
 };
 use crate::store::{LoadedExecution, Op, Store};
 
@@ -89,6 +89,8 @@ pub enum SupervisorMsg {
     Resume(ExecutionId, Reply<()>),
     /// Replies with the outcome once the execution is no longer running.
     Wait(ExecutionId, Reply<Outcome>),
+    /// The live actor tree: this supervisor, its executions and their workers.
+    Tree(RpcReplyPort<ActorNode>),
     /// A receiver of every event published from now on.
     Subscribe(RpcReplyPort<broadcast::Receiver<Event>>),
     /// Stop every execution (each checkpointed), flush the store, reply, stop.
@@ -324,6 +326,7 @@ impl Actor for Supervisor {
                 let _ = reply.send(interrupted);
             }
             SupervisorMsg::Wait(id, reply) => state.wait(id, reply),
+            SupervisorMsg::Tree(reply) => state.tree(&myself, reply),
             SupervisorMsg::Subscribe(reply) => {
                 let _ = reply.send(state.events.subscribe());
             }
@@ -610,6 +613,39 @@ impl SupervisorState {
         });
     }
 
+    fn tree(&self, myself: &ActorRef<SupervisorMsg>, reply: RpcReplyPort<ActorNode>) {
+        let executions: Vec<ActorRef<ExecutionMsg>> = self
+            .entries
+            .values()
+            .filter_map(|e| e.actor.clone())
+            .collect();
+        let mut root = ActorNode {
+            role: ActorRole::Supervisor,
+            name: "supervisor".to_owned(),
+            actor_id: myself.get_id().to_string(),
+            status: if self.stopping { "stopping" } else { "running" }.to_owned(),
+            children: Vec::new(),
+        };
+        tokio::spawn(async move {
+            let asks = executions.iter().map(|actor| async move {
+                match actor
+                    .call(ExecutionMsg::Tree, Some(Duration::from_secs(5)))
+                    .await
+                {
+                    Ok(ractor::rpc::CallResult::Success(node)) => Some(node),
+                    // It ended meanwhile: it is no longer part of the tree.
+                    _ => None,
+                }
+            });
+            root.children = futures::future::join_all(asks)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            let _ = reply.send(root);
+        });
+    }
+
     fn wait(&mut self, id: ExecutionId, reply: Reply<Outcome>) {
         match self.entry(id) {
             Err(e) => {
@@ -645,7 +681,11 @@ impl SupervisorState {
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.actor = None;
             entry.status = report.status;
-            entry.updated_ms = now_ms();
+            entry.updated_ms = report
+                .updated
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_else(|_| now_ms());
         }
         let waiters = self.waiters.remove(&id).unwrap_or_default();
         if !waiters.is_empty() {

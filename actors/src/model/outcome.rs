@@ -6,6 +6,7 @@ use crate::model::{ExecutionId, ExecutionReport, ExecutionStatus, ItemStatus};
 
 /// Item ids of one block, by how they ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockOutcome {
     /// The block's name.
     pub name: String,
@@ -24,8 +25,10 @@ pub struct BlockOutcome {
 /// How an execution ended (or stands): its status and, per block, its items by how they
 /// ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outcome {
     /// The execution.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub execution: ExecutionId,
     /// Its status.
     pub status: ExecutionStatus,

@@ -24,6 +24,7 @@ use crate::sched::dag::BlockGraph;
 /// assert_eq!(plan.item_count(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// A name for people.
@@ -38,6 +39,7 @@ pub struct Plan {
 
 /// A DAG of items. A block starts once every item of the block before it is done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Block {
     /// A name for people.
@@ -57,6 +59,7 @@ fn empty_params() -> serde_json::Value {
 /// of the plan format but not implemented by this version: a plan that sets any of them is
 /// refused with [`PlanError::Unsupported`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ItemSpec {
     /// Unique within the plan; letters, digits and `._:-`.
@@ -65,30 +68,38 @@ pub struct ItemSpec {
     pub kind: String,
     /// The item value, decoded into the kind's type.
     #[serde(default = "empty_params")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub params: serde_json::Value,
     /// Ids of items (of this block or an earlier one) that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub retry: Option<serde_json::Value>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub delay: Option<serde_json::Value>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub timeout: Option<serde_json::Value>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub sema: Option<serde_json::Value>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub limit: Option<serde_json::Value>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub burst: Option<serde_json::Value>,
     /// Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub notify: Option<serde_json::Value>,
 }
 

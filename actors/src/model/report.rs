@@ -10,6 +10,7 @@ use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Outcome};
 
 /// How far an item's current attempt is, as the item reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     /// Units done.
     pub done: u64,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where an execution stands. Stored in records: variants are never renamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ExecutionStatus {
@@ -50,6 +51,7 @@ impl fmt::Display for ExecutionStatus {
 
 /// Where one item stands. Stored in records: variants are never renamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ItemStatus {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// How running and not-yet-started items react to an interrupt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InterruptStrategy {
     /// Running items finish; no new item starts.
@@ -20,6 +21,7 @@ pub enum InterruptStrategy {
     Immediate {
         /// How long attempts get to reach a cancellation point.
         #[serde(with = "crate::model::strategy::humantime_duration")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1s"))]
         grace: Duration,
     },
 }

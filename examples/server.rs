@@ -1,0 +1,94 @@
+//! A server that embeds tend and serves its debug bridge.
+//!
+//! ```text
+//! cargo run --release --example server -- --data DIR [--bind ADDR] [--token T] [--applied-log FILE]
+//! ```
+//!
+//! It registers the demo item kinds (`sleep`, `sum`; see `tend::demo`), prints
+//! `listening on http://ADDR` once it accepts requests, and on SIGINT or SIGTERM shuts the
+//! runtime down (every execution checkpointed) and exits 0. Started again on the same
+//! `--data`, unfinished executions are listed as interrupted and can be resumed over REST.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tend::Runtime;
+use tend::bridge::Bridge;
+use tend::demo::AppliedLog;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser, Debug)]
+#[command(about = "A server that embeds tend and serves its debug bridge")]
+struct Args {
+    /// Where executions are checkpointed.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address of the bridge; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Bearer token for the bridge (or TEND_BRIDGE_TOKEN); required off loopback.
+    #[arg(long)]
+    token: Option<String>,
+    /// Append `start <execution-id> <item-id>` and `done <execution-id> <item-id>` lines.
+    #[arg(long = "applied-log")]
+    applied_log: Option<PathBuf>,
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = Runtime::builder()
+        .data_dir(&args.data)
+        .registry(tend::demo::registry()?);
+    if let Some(path) = &args.applied_log {
+        builder = builder.resource(AppliedLog::open(path)?);
+    }
+    let runtime = builder.start().await?;
+    let mut bridge = Bridge::new(runtime.clone());
+    if let Some(token) = args.token {
+        bridge = bridge.with_token(token);
+    }
+    let bound = match bridge.token_from_env().bind(args.bind).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            runtime.shutdown().await?;
+            return Err(e.into());
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = bound.local_addr();
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = stop_rx.await;
+    }));
+    println!("listening on http://{addr}");
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = sigint.recv() => {}
+        _ = sigterm.recv() => {}
+    }
+    eprintln!("shutting down: checkpointing every execution...");
+    // The runtime first: that ends the event streams, so the server can drain.
+    runtime.shutdown().await?;
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(10), server).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => eprintln!("open requests did not finish within 10s; exiting anyway"),
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The debug REST bridge: an axum router over a [`Runtime`] that lets a person (curl, a
+//! browser) or any HTTP client see and steer every execution.
+//!
+//! ```text
+//! GET  /                            the dashboard page
+//! GET  /health                      {"status": "ok" | "degraded", ...}
+//! GET  /executions[?status=]        executions, oldest first
+//! POST /executions                  a plan as JSON -> 201 {"id"}
+//! GET  /executions/{id}             status, outcome, every item
+//! POST /executions/{id}/interrupt   {"strategy": ...} (optional) -> 202
+//! POST /executions/{id}/resume      -> 202
+//! POST /interrupt                   every running execution -> 202 {"ids"}
+//! GET  /events                      server-sent events
+//! GET  /tree                        the live actor tree
+//! GET  /openapi.json                the OpenAPI document of all this
+//! ```
+//!
+//! Errors are `{"error": {"code", "message"}}`: 400 for malformed JSON, unknown fields and
+//! invalid plans (the code names the plan error), 401 for a missing or wrong token, 404
+//! for an unknown id, 409 when the execution's state forbids the action, 413 over 1 MiB.
+//!
+//! Security: [`Bridge::bind`] refuses a non-loopback address unless a token is set; with a
+//! token, mutating routes need `Authorization: Bearer <token>` and reads need it unless
+//! they come from a loopback peer.
+//!
+//! Mount it in your own axum app with [`Bridge::router`], or serve it alone:
+//!
+//! ```no_run
+//! # async fn run(runtime: tend::Runtime) -> Result<(), Box<dyn std::error::Error>> {
+//! use tend::bridge::Bridge;
+//! let bridge = Bridge::new(runtime).token_from_env().bind("127.0.0.1:8080".parse()?).await?;
+//! println!("listening on http://{}", bridge.local_addr());
+//! bridge.serve(std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod body;
+mod error;
+mod openapi;
+mod routes;
+mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+pub use error::BridgeError;
+
+use crate::Runtime;
+use routes::AppState;
+
+/// The largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The environment variable [`Bridge::token_from_env`] reads.
+pub const TOKEN_ENV: &str = "TEND_BRIDGE_TOKEN";
+
+/// The debug bridge over one runtime.
+#[derive(Clone)]
+pub struct Bridge {
+    runtime: Runtime,
+    token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    /// A bridge over `runtime`, without a token.
+    pub fn new(runtime: Runtime) -> Self {
+        Bridge {
+            runtime,
+            token: None,
+        }
+    }
+
+    /// Requires `Authorization: Bearer <token>` (see the module docs for which routes).
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Arc::from(token.into()));
+        self
+    }
+
+    /// Takes the token from `TEND_BRIDGE_TOKEN` when it is set and no token is set yet.
+    pub fn token_from_env(self) -> Self {
+        match (&self.token, std::env::var(TOKEN_ENV)) {
+            (None, Ok(token)) => self.with_token(token),
+            _ => self,
+        }
+    }
+
+    /// The router, to mount in an application's own axum app. When it is served without
+    /// connection info, every peer counts as remote for the token rule.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(routes::dashboard))
+            .route("/health", get(routes::health))
+            .route("/executions", get(routes::list).post(routes::submit))
+            .route("/executions/{id}", get(routes::status))
+            .route("/executions/{id}/interrupt", post(routes::interrupt))
+            .route("/executions/{id}/resume", post(routes::resume))
+            .route("/interrupt", post(routes::interrupt_all))
+            .route("/events", get(routes::events))
+            .route("/tree", get(routes::tree))
+            .route("/openapi.json", get(routes::openapi))
+            .fallback(routes::not_found)
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(middleware::from_fn_with_state(
+                self.token.clone(),
+                auth::require_token,
+            ))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .with_state(AppState {
+                runtime: self.runtime.clone(),
+            })
+    }
+
+    /// Binds `addr` (port 0 picks a free port). Refuses a non-loopback address without a
+    /// token, and an empty token.
+    pub async fn bind(self, addr: SocketAddr) -> Result<BoundBridge, BridgeError> {
+        match &self.token {
+            Some(token) if token.is_empty() => return Err(BridgeError::EmptyToken),
+            None if !addr.ip().is_loopback() => return Err(BridgeError::InsecureBind { addr }),
+            _ => {}
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| BridgeError::Bind {
+                addr,
+                reason: e.to_string(),
+            })?;
+        let local_addr = listener.local_addr().map_err(|e| BridgeError::Bind {
+            addr,
+            reason: e.to_string(),
+        })?;
+        Ok(BoundBridge {
+            router: self.router(),
+            listener,
+            local_addr,
+        })
+    }
+}
+
+/// A bridge bound to its address, ready to serve.
+#[derive(Debug)]
+pub struct BoundBridge {
+    router: Router,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+}
+
+impl BoundBridge {
+    /// The address it accepts on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits for open requests.
+    /// Event streams end when the runtime shuts down, so shut the runtime down first.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), BridgeError> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| BridgeError::Serve(e.to_string()))
+    }
+}

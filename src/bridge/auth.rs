@@ -1,0 +1,69 @@
+//! The token rule: with a token configured, every mutating request must carry
+//! `Authorization: Bearer <token>`; reads need it too unless they come from a loopback
+//! peer. Reads may pass the token as `?token=` (a browser's `EventSource` cannot set
+//! headers).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::bridge::error::BridgeError;
+
+/// Compares without an early exit, so the time taken does not tell how much matched.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn query_token(req: &Request) -> Option<&str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+}
+
+pub(crate) async fn require_token(
+    State(token): State<Option<Arc<str>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(req).await;
+    };
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    // Without connection info (a router mounted by the application) the peer is unknown
+    // and treated as remote.
+    let loopback = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| c.0.ip().is_loopback());
+    if read && loopback {
+        return next.run(req).await;
+    }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let offered = bearer.or(if read { query_token(&req) } else { None });
+    match offered {
+        Some(offered) if same(offered.as_bytes(), token.as_bytes()) => next.run(req).await,
+        _ => BridgeError::Unauthorized.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn compares_whole_tokens() {
+        assert!(same(b"secret", b"secret"));
+        assert!(!same(b"secret", b"secreT"));
+        assert!(!same(b"secret", b"secret2"));
+        assert!(!same(b"", b"x"));
+    }
+}

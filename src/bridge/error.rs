@@ -1,0 +1,176 @@
+//! `BridgeError`: why the bridge could not start, or why a request was refused. As a
+//! response it is `{"error": {"code", "message"}}` with the matching status; internal
+//! failures are logged and answered without their details.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tend_actors::RuntimeError;
+
+/// A bridge failure: at start (bind) or for one request.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BridgeError {
+    /// A non-loopback address without a token.
+    #[error(
+        "refusing to serve the bridge on non-loopback address {addr} without a token: set --token or TEND_BRIDGE_TOKEN, or bind 127.0.0.1"
+    )]
+    InsecureBind {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The token is empty.
+    #[error("the bridge token is empty")]
+    EmptyToken,
+    /// The address could not be bound.
+    #[error("cannot bind the bridge to {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The server stopped with an error.
+    #[error("the bridge server failed: {0}")]
+    Serve(String),
+    /// The request is malformed or names something invalid.
+    #[error("{message}")]
+    BadRequest {
+        /// Machine-readable kind, e.g. `malformed_json`, `cycle`.
+        code: &'static str,
+        /// What is wrong, naming the culprit.
+        message: String,
+    },
+    /// A token is configured and the request does not carry it.
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// No such execution or route.
+    #[error("{message}")]
+    NotFound {
+        /// Machine-readable kind.
+        code: &'static str,
+        /// What was not found.
+        message: String,
+    },
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The execution's state forbids the action.
+    #[error("{message}")]
+    Conflict {
+        /// Machine-readable kind.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The body is larger than the limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The runtime is shutting down.
+    #[error("the runtime is shutting down")]
+    Unavailable,
+    /// Something failed inside; details are logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BridgeError {
+    /// The HTTP status of this error as a response.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BridgeError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            BridgeError::Unauthorized => StatusCode::UNAUTHORIZED,
+            BridgeError::NotFound { .. } => StatusCode::NOT_FOUND,
+            BridgeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            BridgeError::Conflict { .. } => StatusCode::CONFLICT,
+            BridgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BridgeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code of this error as a response.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BridgeError::BadRequest { code, .. }
+            | BridgeError::NotFound { code, .. }
+            | BridgeError::Conflict { code, .. } => code,
+            BridgeError::Unauthorized => "unauthorized",
+            BridgeError::MethodNotAllowed => "method_not_allowed",
+            BridgeError::PayloadTooLarge { .. } => "payload_too_large",
+            BridgeError::Unavailable => "shutting_down",
+            _ => "internal",
+        }
+    }
+}
+
+/// The error body on the wire.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: ErrorDetail,
+}
+
+/// The error's code and message.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Machine-readable kind, e.g. `cycle`, `unknown_execution`.
+    pub(crate) code: String,
+    /// What went wrong, naming the culprit.
+    pub(crate) message: String,
+}
+
+impl IntoResponse for BridgeError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "bridge request failed");
+            "internal error; see the server's log".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<RuntimeError> for BridgeError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Plan(plan) => BridgeError::BadRequest {
+                code: plan.code(),
+                message: plan.to_string(),
+            },
+            RuntimeError::UnknownExecution(_) => BridgeError::NotFound {
+                code: "unknown_execution",
+                message: e.to_string(),
+            },
+            RuntimeError::InvalidState { .. } => BridgeError::Conflict {
+                code: "invalid_state",
+                message: e.to_string(),
+            },
+            RuntimeError::Corrupt { .. } => BridgeError::Conflict {
+                code: "corrupt",
+                message: e.to_string(),
+            },
+            RuntimeError::ShuttingDown => BridgeError::Unavailable,
+            other => BridgeError::Internal(other.to_string()),
+        }
+    }
+}

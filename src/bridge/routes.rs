@@ -1,0 +1,257 @@
+//! The route handlers. Each turns a request into one runtime call and the answer into its
+//! wire type; every failure is a `BridgeError`.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse};
+use futures::{Stream, StreamExt};
+use tend_actors::{ActorNode, Event, ExecutionId, ExecutionStatus, Plan};
+use utoipa::OpenApi;
+
+use crate::Runtime;
+use crate::bridge::body::{JsonBody, OptionalJsonBody};
+use crate::bridge::error::{BridgeError, ErrorBody};
+use crate::bridge::openapi::ApiDoc;
+use crate::bridge::wire::{
+    Accepted, Created, ExecutionList, ExecutionView, Health, InterruptBody, InterruptedAll,
+    SummaryView,
+};
+
+/// What every handler reads.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) runtime: Runtime,
+}
+
+fn parse_id(text: &str) -> Result<ExecutionId, BridgeError> {
+    text.parse().map_err(|_| BridgeError::NotFound {
+        code: "unknown_execution",
+        message: format!(
+            "unknown execution `{}`",
+            text.chars().take(64).collect::<String>()
+        ),
+    })
+}
+
+/// Health of the runtime.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, BridgeError> {
+    let list = s.runtime.list().await?;
+    let count = |status| list.iter().filter(|e| e.status == status).count();
+    let corrupt = count(ExecutionStatus::Corrupt);
+    Ok(Json(Health {
+        status: if corrupt == 0 { "ok" } else { "degraded" },
+        executions: list.len(),
+        running: count(ExecutionStatus::Running),
+        corrupt,
+        version: env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// Executions, oldest first; `?status=` keeps one status.
+#[utoipa::path(
+    get,
+    path = "/executions",
+    params(("status" = Option<ExecutionStatus>, Query, description = "keep only executions with this status")),
+    responses((status = 200, body = ExecutionList), (status = 400, body = ErrorBody))
+)]
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ExecutionList>, BridgeError> {
+    let mut wanted = None;
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        let Some(value) = pair.strip_prefix("status=") else {
+            continue;
+        };
+        let status: ExecutionStatus = serde_json::from_value(serde_json::Value::String(
+            value.to_owned(),
+        ))
+        .map_err(|_| BridgeError::BadRequest {
+            code: "invalid_status",
+            message: format!(
+                "unknown status `{}`; use running, interrupted, completed, failed or corrupt",
+                value.chars().take(64).collect::<String>()
+            ),
+        })?;
+        wanted = Some(status);
+    }
+    let executions = s
+        .runtime
+        .list()
+        .await?
+        .into_iter()
+        .filter(|e| wanted.is_none_or(|w| e.status == w))
+        .map(SummaryView::from)
+        .collect();
+    Ok(Json(ExecutionList { executions }))
+}
+
+/// Validate a plan and start it.
+#[utoipa::path(
+    post,
+    path = "/executions",
+    request_body = Plan,
+    responses(
+        (status = 201, body = Created),
+        (status = 400, body = ErrorBody, description = "malformed JSON, unknown fields, or an invalid plan; `code` names the error kind"),
+        (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody)
+    )
+)]
+pub(crate) async fn submit(
+    State(s): State<AppState>,
+    JsonBody(plan): JsonBody<Plan>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let id = s.runtime.submit(plan).await?;
+    let location = format!("/executions/{id}");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(Created { id: id.to_string() }),
+    ))
+}
+
+/// One execution with every item.
+#[utoipa::path(
+    get,
+    path = "/executions/{id}",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the execution is corrupt"))
+)]
+pub(crate) async fn status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, BridgeError> {
+    let report = s.runtime.status(parse_id(&id)?).await?;
+    Ok(Json(report.into()))
+}
+
+/// Interrupt one execution (body optional; default `finish_current`).
+#[utoipa::path(
+    post,
+    path = "/executions/{id}/interrupt",
+    params(("id" = String, Path)),
+    request_body(content = Option<InterruptBody>),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub(crate) async fn interrupt(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<InterruptBody>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let id = parse_id(&id)?;
+    s.runtime.interrupt(id, body.strategy).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: id.to_string(),
+            action: "interrupting",
+        }),
+    ))
+}
+
+/// Resume an interrupted execution.
+#[utoipa::path(
+    post,
+    path = "/executions/{id}/resume",
+    params(("id" = String, Path)),
+    responses((status = 202, body = Accepted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub(crate) async fn resume(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let id = parse_id(&id)?;
+    s.runtime.resume(id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: id.to_string(),
+            action: "resuming",
+        }),
+    ))
+}
+
+/// Interrupt every running execution (body optional; default `finish_current`).
+#[utoipa::path(
+    post,
+    path = "/interrupt",
+    request_body(content = Option<InterruptBody>),
+    responses((status = 202, body = InterruptedAll), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+pub(crate) async fn interrupt_all(
+    State(s): State<AppState>,
+    OptionalJsonBody(body): OptionalJsonBody<InterruptBody>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let ids = s.runtime.interrupt_all(body.strategy).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(InterruptedAll {
+            ids: ids.iter().map(ToString::to_string).collect(),
+        }),
+    ))
+}
+
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::Execution { .. } => "execution",
+        Event::Item { .. } => "item",
+        Event::Progress { .. } => "progress",
+        Event::Lagged { .. } => "lagged",
+        _ => "event",
+    }
+}
+
+/// Server-sent events: execution and item status changes and item progress, as JSON with
+/// a `type` field; the SSE event name is the same type.
+#[utoipa::path(
+    get,
+    path = "/events",
+    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lagged"))
+)]
+pub(crate) async fn events(
+    State(s): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, BridgeError> {
+    let stream = s.runtime.subscribe().await?.into_stream().map(|event| {
+        let sse = SseEvent::default().event(event_name(&event));
+        Ok(match sse.json_data(&event) {
+            Ok(sse) => sse,
+            Err(e) => SseEvent::default().event("error").data(e.to_string()),
+        })
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The live actor tree.
+#[utoipa::path(get, path = "/tree", responses((status = 200, body = ActorNode)))]
+pub(crate) async fn tree(State(s): State<AppState>) -> Result<Json<ActorNode>, BridgeError> {
+    Ok(Json(s.runtime.tree().await?))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, content_type = "application/json")))]
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The dashboard page.
+#[utoipa::path(get, path = "/", responses((status = 200, content_type = "text/html")))]
+pub(crate) async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("dashboard.html"))
+}
+
+pub(crate) async fn not_found() -> BridgeError {
+    BridgeError::NotFound {
+        code: "not_found",
+        message: "no such route; see /openapi.json".to_owned(),
+    }
+}
+
+pub(crate) async fn method_not_allowed() -> BridgeError {
+    BridgeError::MethodNotAllowed
+}

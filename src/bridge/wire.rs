@@ -1,0 +1,178 @@
+//! What the bridge sends and receives, as JSON. Ids are strings, times RFC 3339, durations
+//! humantime strings.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tend_actors::{
+    ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, ItemReport, ItemStatus,
+    Outcome, Progress,
+};
+use utoipa::ToSchema;
+
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok`, or `degraded` when some executions are corrupt.
+    pub(crate) status: &'static str,
+    /// Executions known.
+    pub(crate) executions: usize,
+    /// Executions running.
+    pub(crate) running: usize,
+    /// Executions whose records do not decode.
+    pub(crate) corrupt: usize,
+    /// This build's version of tend.
+    pub(crate) version: &'static str,
+}
+
+/// One line of `GET /executions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SummaryView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) status: ExecutionStatus,
+    pub(crate) items_total: usize,
+    pub(crate) items_done: usize,
+    /// RFC 3339.
+    pub(crate) created: String,
+    /// RFC 3339.
+    pub(crate) updated: String,
+    /// Why it is corrupt, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+impl From<ExecutionSummary> for SummaryView {
+    fn from(s: ExecutionSummary) -> Self {
+        SummaryView {
+            id: s.id.to_string(),
+            name: s.name,
+            status: s.status,
+            items_total: s.items_total,
+            items_done: s.items_done,
+            created: time(s.created),
+            updated: time(s.updated),
+            error: s.error,
+        }
+    }
+}
+
+/// `GET /executions` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExecutionList {
+    pub(crate) executions: Vec<SummaryView>,
+}
+
+/// `POST /executions` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Created {
+    /// The new execution's id.
+    pub(crate) id: String,
+}
+
+/// One item in `GET /executions/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ItemView {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) status: ItemStatus,
+    pub(crate) attempts: u32,
+    pub(crate) progress: Option<Progress>,
+    pub(crate) message: Option<String>,
+    /// The item's output, once done.
+    #[schema(value_type = Object)]
+    pub(crate) output: Option<serde_json::Value>,
+    pub(crate) error: Option<String>,
+}
+
+impl From<ItemReport> for ItemView {
+    fn from(item: ItemReport) -> Self {
+        let output = item.output_json();
+        ItemView {
+            id: item.id,
+            kind: item.kind,
+            status: item.status,
+            attempts: item.attempts,
+            progress: item.progress,
+            message: item.message,
+            output,
+            error: item.error,
+        }
+    }
+}
+
+/// One block in `GET /executions/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BlockView {
+    pub(crate) name: String,
+    pub(crate) items: Vec<ItemView>,
+}
+
+/// `GET /executions/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExecutionView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) status: ExecutionStatus,
+    pub(crate) items_total: usize,
+    pub(crate) items_done: usize,
+    /// RFC 3339.
+    pub(crate) created: String,
+    /// RFC 3339.
+    pub(crate) updated: String,
+    /// Present once the execution is no longer running.
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) blocks: Vec<BlockView>,
+}
+
+impl From<ExecutionReport> for ExecutionView {
+    fn from(report: ExecutionReport) -> Self {
+        let outcome = (report.status != ExecutionStatus::Running).then(|| report.outcome());
+        ExecutionView {
+            id: report.id.to_string(),
+            items_total: report.items_total(),
+            items_done: report.items_done(),
+            name: report.name,
+            status: report.status,
+            created: time(report.created),
+            updated: time(report.updated),
+            outcome,
+            blocks: report
+                .blocks
+                .into_iter()
+                .map(|b| BlockView {
+                    name: b.name,
+                    items: b.items.into_iter().map(ItemView::from).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The optional body of the interrupt routes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InterruptBody {
+    /// Default `finish_current`.
+    #[serde(default)]
+    pub(crate) strategy: InterruptStrategy,
+}
+
+/// `202` answer of interrupt and resume.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Accepted {
+    pub(crate) id: String,
+    /// `interrupting` or `resuming`.
+    pub(crate) action: &'static str,
+}
+
+/// `POST /interrupt` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct InterruptedAll {
+    /// The executions told to stop.
+    pub(crate) ids: Vec<String>,
+}
