@@ -1,0 +1,674 @@
+//! Every route of the debug bridge, over a real loopback socket with a real HTTP client.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+#[path = "support/bridge.rs"]
+mod served;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use helpers::*;
+use serde_json::{Value, json};
+use served::{Served, assert_error};
+
+fn plan(items: Value) -> Value {
+    json!({"name": "p", "blocks": [{"name": "b", "items": items}]})
+}
+
+fn slow(id: &str, ms: u64, steps: u32) -> Value {
+    json!({"id": id, "kind": "sleep", "params": {"ms": ms, "steps": steps}})
+}
+
+async fn submit(s: &Served, plan: &Value) -> String {
+    let (status, body) = s.post("/executions", plan).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn plans_with_dependencies_run_and_report_outputs() {
+    let s = Served::start(None, None, None).await;
+    let (status, health) = s.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+
+    let response = s
+        .client
+        .post(s.url("/executions"))
+        .json(&json!({"name": "sums", "blocks": [
+            {"name": "leaves", "items": [
+                {"id": "two", "kind": "sleep", "params": {"ms": 20, "steps": 2, "output": 2}},
+                {"id": "three", "kind": "sleep", "params": {"ms": 10, "output": 3}},
+                {"id": "five", "kind": "sum", "after": ["two", "three"]}
+            ]},
+            {"name": "root", "items": [{"id": "fifteen", "kind": "sum", "params": {"add": 10}, "after": ["five"]}]}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(location, format!("/executions/{id}"));
+
+    let view = s.wait_status(&id, "completed").await;
+    assert_eq!(view["name"], "sums");
+    assert_eq!(
+        (view["items_done"].as_u64(), view["items_total"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let items = &view["blocks"][0]["items"];
+    assert_eq!(items[0]["id"], "two");
+    assert_eq!(items[0]["status"], "done");
+    assert_eq!(items[0]["attempts"], 1);
+    assert_eq!(items[0]["progress"], json!({"done": 2, "total": 2}));
+    assert_eq!(items[0]["output"], 2);
+    assert_eq!(items[2]["output"], 5);
+    assert_eq!(view["blocks"][1]["items"][0]["output"], 15);
+    assert_eq!(view["outcome"]["status"], "completed");
+    assert_eq!(view["outcome"]["blocks"][1]["done"], json!(["fifteen"]));
+    assert!(view["created"].as_str().unwrap().ends_with('Z'));
+
+    let (_, list) = s.get("/executions").await;
+    assert_eq!(list["executions"][0]["id"], id.as_str());
+    assert_eq!(list["executions"][0]["status"], "completed");
+    let (_, completed) = s.get("/executions?status=completed").await;
+    assert_eq!(completed["executions"].as_array().unwrap().len(), 1);
+    let (_, running) = s.get("/executions?status=running").await;
+    assert_eq!(running["executions"], json!([]));
+    let (status, body) = s.get("/executions?status=sleeping").await;
+    assert_error(status, &body, 400, "invalid_status");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sleeping")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn failures_and_panics_are_reported_per_item() {
+    let s = Served::start(None, None, None).await;
+    let id = submit(
+        &s,
+        &plan(json!([
+            {"id": "fails", "kind": "sleep", "params": {"ms": 1, "fail_times": 1}},
+            {"id": "panics", "kind": "sleep", "params": {"ms": 1, "panic_times": 1}},
+            {"id": "after-fail", "kind": "sum", "after": ["fails"]},
+            {"id": "fine", "kind": "sum", "params": {"add": 7}}
+        ])),
+    )
+    .await;
+    let view = s.wait_status(&id, "failed").await;
+    let items = view["blocks"][0]["items"].as_array().unwrap();
+    let item = |id: &str| items.iter().find(|i| i["id"] == id).unwrap().clone();
+    assert_eq!(item("fails")["status"], "failed");
+    assert!(
+        item("fails")["error"]
+            .as_str()
+            .unwrap()
+            .contains("fails on purpose")
+    );
+    assert_eq!(item("panics")["status"], "failed");
+    assert!(item("panics")["error"].as_str().unwrap().contains("panic"));
+    assert_eq!(item("after-fail")["status"], "skipped");
+    assert_eq!(item("fine")["output"], 7);
+    assert_eq!(
+        view["outcome"]["blocks"][0]["skipped"],
+        json!(["after-fail"])
+    );
+    let (status, health) = s.get("/health").await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_plan_error_is_a_400_naming_its_kind_and_culprit() {
+    let s = Served::start(None, None, None).await;
+    let cases = [
+        (
+            plan(
+                json!([{"id": "a", "kind": "sum", "after": ["b"]}, {"id": "b", "kind": "sum", "after": ["a"]}]),
+            ),
+            "cycle",
+            "a",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "sum"}, {"id": "a", "kind": "sum"}])),
+            "duplicate_item",
+            "a",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "sum", "after": ["ghost"]}])),
+            "unknown_dependency",
+            "ghost",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "warp"}])),
+            "unknown_kind",
+            "warp",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "sleep", "params": {"ms": -1}}])),
+            "bad_params",
+            "a",
+        ),
+        (
+            json!({"name": "empty", "blocks": []}),
+            "empty_plan",
+            "empty",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "sum", "retry": 3}])),
+            "unsupported_metaparam",
+            "retry",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "sum", "sema": ["db:2"]}])),
+            "unsupported_metaparam",
+            "sema",
+        ),
+        (
+            plan(json!([{"id": "a b", "kind": "sum"}])),
+            "invalid_id",
+            "a b",
+        ),
+    ];
+    for (body, code, culprit) in cases {
+        let (status, error) = s.post("/executions", &body).await;
+        assert_error(status, &error, 400, code);
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(culprit),
+            "{error}"
+        );
+    }
+    // Malformed JSON, unknown fields and wrong types.
+    let (status, error) = s.post_raw("/executions", "{\"name\": ").await;
+    assert_error(status, &error, 400, "malformed_json");
+    let (status, error) = s.post_raw("/executions", "").await;
+    assert_error(status, &error, 400, "malformed_json");
+    let (status, error) = s
+        .post(
+            "/executions",
+            &json!({"name": "x", "blocks": [], "colour": 1}),
+        )
+        .await;
+    assert_error(status, &error, 400, "invalid_body");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+    let (status, error) = s.post("/executions", &json!({"name": 5})).await;
+    assert_error(status, &error, 400, "invalid_body");
+    let (status, error) = s.post("/executions", &json!([1, 2])).await;
+    assert_error(status, &error, 400, "invalid_body");
+    // Nothing was created by any of them.
+    let (_, list) = s.get("/executions").await;
+    assert_eq!(list["executions"], json!([]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn size_route_method_and_id_errors_have_their_statuses() {
+    let s = Served::start(None, None, None).await;
+    let huge = format!(
+        "{{\"name\": \"{}\", \"blocks\": []}}",
+        "x".repeat(1024 * 1024 + 10)
+    );
+    let (status, error) = s.post_raw("/executions", huge).await;
+    assert_error(status, &error, 413, "payload_too_large");
+    let (status, error) = s.get("/nowhere").await;
+    assert_error(status, &error, 404, "not_found");
+    let (status, error) = s.send(s.client.delete(s.url("/executions"))).await;
+    assert_error(status, &error, 405, "method_not_allowed");
+    let ghost = tend::ExecutionId::generate().to_string();
+    for path in [
+        format!("/executions/{ghost}"),
+        "/executions/not-an-id".to_owned(),
+    ] {
+        let (status, error) = s.get(&path).await;
+        assert_error(status, &error, 404, "unknown_execution");
+    }
+    let (status, error) = s
+        .post(&format!("/executions/{ghost}/interrupt"), &json!({}))
+        .await;
+    assert_error(status, &error, 404, "unknown_execution");
+    let (status, error) = s.post_raw(&format!("/executions/{ghost}/resume"), "").await;
+    assert_error(status, &error, 404, "unknown_execution");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
+    let s = Served::start(None, None, None).await;
+    // Default body: finish_current.
+    let id = submit(
+        &s,
+        &plan(json!([
+            slow("a", 300, 3),
+            slow("b", 300, 3)
+                .as_object()
+                .cloned()
+                .map(|mut o| {
+                    o.insert("after".into(), json!(["a"]));
+                    Value::Object(o)
+                })
+                .unwrap()
+        ])),
+    )
+    .await;
+    let (status, accepted) = s.post_raw(&format!("/executions/{id}/interrupt"), "").await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted, json!({"id": id, "action": "interrupting"}));
+    let view = s.wait_status(&id, "interrupted").await;
+    assert_eq!(view["outcome"]["blocks"][0]["done"], json!(["a"]));
+    assert_eq!(view["outcome"]["blocks"][0]["not_started"], json!(["b"]));
+    // Interrupting it again is a conflict; resuming it is accepted and it completes.
+    let (status, error) = s
+        .post(&format!("/executions/{id}/interrupt"), &json!({}))
+        .await;
+    assert_error(status, &error, 409, "invalid_state");
+    let (status, accepted) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["action"], "resuming");
+    s.wait_status(&id, "completed").await;
+    let (status, error) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
+    assert_error(status, &error, 409, "invalid_state");
+
+    let chain = |first: Value| {
+        plan(json!([
+            first,
+            {"id": "second", "kind": "sleep", "params": {"ms": 10}, "after": ["first"]},
+            {"id": "third", "kind": "sleep", "params": {"ms": 10}, "after": ["second"]}
+        ]))
+    };
+    let first = |ms: u64, steps: u32| json!({"id": "first", "kind": "sleep", "params": {"ms": ms, "steps": steps}});
+    for (strategy, first, expected) in [
+        (
+            json!("at_cancellation_point"),
+            first(3000, 30),
+            ["interrupted", "pending", "pending"],
+        ),
+        (
+            json!({"immediate": {"grace": "50ms"}}),
+            first(60_000, 1),
+            ["interrupted", "pending", "pending"],
+        ),
+        (
+            json!({"poll_next_n": 1}),
+            first(300, 3),
+            ["done", "done", "pending"],
+        ),
+    ] {
+        let id = submit(&s, &chain(first)).await;
+        // Interrupt once the first item runs.
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let (_, view) = s.get(&format!("/executions/{id}")).await;
+                if view["blocks"][0]["items"][0]["status"] == "running" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let (status, body) = s
+            .post(
+                &format!("/executions/{id}/interrupt"),
+                &json!({"strategy": strategy}),
+            )
+            .await;
+        assert_eq!(status, 202, "{strategy}: {body}");
+        let view = s.wait_status(&id, "interrupted").await;
+        let statuses: Vec<&str> = view["blocks"][0]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, expected, "{strategy}: {view}");
+    }
+    let (status, error) = s
+        .post(
+            &format!("/executions/{}/interrupt", tend::ExecutionId::generate()),
+            &json!({"strategy": "whenever"}),
+        )
+        .await;
+    assert_error(status, &error, 400, "invalid_body");
+    let (status, error) = s
+        .post(
+            &format!("/executions/{}/interrupt", tend::ExecutionId::generate()),
+            &json!({"strategy": {"immediate": {"grace": "soon"}}}),
+        )
+        .await;
+    assert_error(status, &error, 400, "invalid_body");
+    assert!(error["error"]["message"].as_str().unwrap().contains("soon"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn interrupt_all_answers_with_the_ids_it_reached() {
+    let s = Served::start(None, None, None).await;
+    let done = submit(&s, &plan(json!([{"id": "x", "kind": "sum"}]))).await;
+    s.wait_status(&done, "completed").await;
+    let a = submit(&s, &plan(json!([slow("a", 3000, 30)]))).await;
+    let b = submit(&s, &plan(json!([slow("b", 3000, 30)]))).await;
+    let (status, body) = s
+        .post("/interrupt", &json!({"strategy": "at_cancellation_point"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mut ids: Vec<String> = body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    s.wait_status(&a, "interrupted").await;
+    s.wait_status(&b, "interrupted").await;
+    let (status, body) = s.post_raw("/interrupt", "").await;
+    assert_eq!((status, body), (202, json!({"ids": []})));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_stream_delivers_progress_and_status_changes() {
+    let s = Served::start(None, None, None).await;
+    let response = s.client.get(s.url("/events")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = response.bytes_stream();
+    let id = submit(&s, &plan(json!([slow("a", 60, 3)]))).await;
+    let mut text = String::new();
+    let wanted = [
+        "event: progress".to_owned(),
+        format!("\"execution\":\"{id}\""),
+        "\"progress\":{\"done\":3,\"total\":3}".to_owned(),
+        "event: item".to_owned(),
+        "\"status\":\"done\"".to_owned(),
+        "\"status\":\"completed\"".to_owned(),
+    ];
+    tokio::time::timeout(PATIENCE, async {
+        while !wanted.iter().all(|w| text.contains(w.as_str())) {
+            let chunk = stream.next().await.expect("stream open").unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("missing events in {text}"));
+    let progress_line = text
+        .lines()
+        .find(|l| l.starts_with("data:") && l.contains("\"type\":\"progress\""))
+        .unwrap();
+    let event: Value =
+        serde_json::from_str(progress_line.trim_start_matches("data:").trim()).unwrap();
+    assert_eq!(event["item"], "a");
+    drop(stream);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_tree_shows_executions_and_their_workers() {
+    let s = Served::start(None, None, None).await;
+    let (status, tree) = s.get("/tree").await;
+    assert_eq!(status, 200);
+    assert_eq!(tree["role"], "supervisor");
+    assert_eq!(tree["children"], json!([]));
+    let id = submit(&s, &plan(json!([slow("busy", 3000, 30)]))).await;
+    let tree = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let (_, tree) = s.get("/tree").await;
+            let worker = &tree["children"][0]["children"][0];
+            if worker["status"] == "running busy" {
+                return tree;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(tree["children"][0]["role"], "execution");
+    assert_eq!(tree["children"][0]["name"], id.as_str());
+    assert_eq!(tree["children"][0]["children"][0]["role"], "item_worker");
+    s.post(
+        &format!("/executions/{id}/interrupt"),
+        &json!({"strategy": "at_cancellation_point"}),
+    )
+    .await;
+    s.wait_status(&id, "interrupted").await;
+    let (_, tree) = s.get("/tree").await;
+    assert_eq!(tree["children"], json!([]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let s = Served::start(None, None, None).await;
+    let (status, doc) = s.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec![
+            "/",
+            "/events",
+            "/executions",
+            "/executions/{id}",
+            "/executions/{id}/interrupt",
+            "/executions/{id}/resume",
+            "/health",
+            "/interrupt",
+            "/openapi.json",
+            "/tree"
+        ]
+    );
+    assert!(doc["paths"]["/executions"]["post"]["requestBody"].is_object());
+    assert!(doc["components"]["schemas"]["Plan"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Every documented route answers something other than 404 / 405 on its method.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let path = path.replace("{id}", &tend::ExecutionId::generate().to_string());
+        for method in item.as_object().unwrap().keys() {
+            if path == "/events" {
+                continue;
+            }
+            let request = match method.as_str() {
+                "get" => s.client.get(s.url(&path)),
+                "post" => s.client.post(s.url(&path)).body("{}"),
+                other => panic!("unexpected method {other}"),
+            };
+            let response = request.send().await.unwrap();
+            let unknown_id = response.status() == 404 && path.starts_with("/executions/");
+            assert!(
+                unknown_id || (response.status() != 404 && response.status() != 405),
+                "{method} {path}: {}",
+                response.status()
+            );
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_served_and_self_contained() {
+    let s = Served::start(None, None, None).await;
+    let response = s.client.get(s.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("EventSource"));
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "no external assets"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn restart_on_the_same_directory_then_resume_over_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("applied.log");
+    let s = Served::start(Some(dir.path()), Some(&log), None).await;
+    let id = submit(
+        &s,
+        &json!({"name": "restart", "blocks": [{"name": "b", "items": [
+            {"id": "one", "kind": "sleep", "params": {"ms": 1500, "steps": 15, "output": 1}},
+            {"id": "two", "kind": "sleep", "params": {"ms": 1500, "steps": 15, "output": 2}},
+            {"id": "three", "kind": "sum", "after": ["one", "two"]}
+        ]}]}),
+    )
+    .await;
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let (_, view) = s.get(&format!("/executions/{id}")).await;
+            if view["blocks"][0]["items"][0]["progress"]["done"].as_u64() >= Some(2) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    s.stop().await;
+
+    let s = Served::start(Some(dir.path()), Some(&log), None).await;
+    let (_, list) = s.get("/executions?status=interrupted").await;
+    assert_eq!(list["executions"][0]["id"], id.as_str());
+    let view = s.wait_status(&id, "interrupted").await;
+    let first = &view["blocks"][0]["items"][0];
+    assert_eq!(first["status"], "interrupted");
+    let saved = first["progress"]["done"].as_u64().unwrap();
+    assert!(saved >= 2);
+    let (status, _) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
+    assert_eq!(status, 202);
+    let view = s.wait_status(&id, "completed").await;
+    assert_eq!(view["blocks"][0]["items"][2]["output"], 3);
+    assert_eq!(view["blocks"][0]["items"][0]["attempts"], 2);
+    assert_nothing_reapplied(&log);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_token_mutations_need_it_and_loopback_reads_do_not() {
+    let s = Served::start(None, None, Some("s3cret")).await;
+    let body = plan(json!([{"id": "a", "kind": "sum"}]));
+    let response = s
+        .client
+        .post(s.url("/executions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "unauthorized");
+    let (status, error) = s
+        .send(
+            s.client
+                .post(s.url("/executions"))
+                .bearer_auth("guess")
+                .json(&body),
+        )
+        .await;
+    assert_error(status, &error, 401, "unauthorized");
+    let (status, error) = s.post_raw("/interrupt", "").await;
+    assert_error(status, &error, 401, "unauthorized");
+    // The token in the query string is not enough for a mutation.
+    let (status, _) = s.post_raw("/interrupt?token=s3cret", "").await;
+    assert_eq!(status, 401);
+
+    let (status, created) = s
+        .send(
+            s.client
+                .post(s.url("/executions"))
+                .bearer_auth("s3cret")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (status, error) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
+    assert_error(status, &error, 401, "unauthorized");
+    // Reads from loopback stay open.
+    assert_eq!(s.get("/executions").await.0, 200);
+    assert_eq!(s.get(&format!("/executions/{id}")).await.0, 200);
+    assert_eq!(s.get("/health").await.0, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_mounted_router_treats_unknown_peers_as_remote() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    let router = tend::bridge::Bridge::new(runtime.clone())
+        .with_token("s3cret")
+        .router();
+    let status = |request: Request<Body>| {
+        let router = router.clone();
+        async move { router.oneshot(request).await.unwrap().status().as_u16() }
+    };
+    let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+    assert_eq!(status(get("/health")).await, 401);
+    assert_eq!(status(get("/health?token=wrong")).await, 401);
+    assert_eq!(status(get("/health?token=s3cret")).await, 200);
+    let with_header = Request::get("/executions")
+        .header("authorization", "Bearer s3cret")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(status(with_header).await, 200);
+    // Without a token everything is open, mounted or not.
+    let open = tend::bridge::Bridge::new(runtime.clone()).router();
+    assert_eq!(open.oneshot(get("/health")).await.unwrap().status(), 200);
+    runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn binding_off_loopback_without_a_token_is_refused() {
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    let err = tend::bridge::Bridge::new(runtime.clone())
+        .bind("0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tend::bridge::BridgeError::InsecureBind { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("TEND_BRIDGE_TOKEN"), "{err}");
+    let err = tend::bridge::Bridge::new(runtime.clone())
+        .with_token("")
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, tend::bridge::BridgeError::EmptyToken));
+    runtime.shutdown().await.unwrap();
+}
