@@ -3,34 +3,17 @@
 //! second run still completes, re-running at most the items that were in flight.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The example binary. `cargo test` builds examples beside the test binaries; when only
-/// this test target was built (`cargo test --test deploy`), build the example once.
-fn example() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let target = exe.parent().unwrap().parent().unwrap();
-            let path = target.join("examples").join("deploy");
-            if !path.exists() {
-                let status = Command::new(env!("CARGO"))
-                    .args(["build", "--example", "deploy", "--manifest-path"])
-                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-                    .status()
-                    .unwrap();
-                assert!(status.success(), "building the deploy example failed");
-            }
-            path
-        })
-        .clone()
-}
+#[path = "support/example.rs"]
+mod support;
+
+use support::example;
 
 fn spawn(data: &Path, log: &Path, item_ms: u64) -> Child {
-    Command::new(example())
+    Command::new(example("deploy"))
         .args([
             "--data",
             data.to_str().unwrap(),

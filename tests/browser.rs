@@ -1,0 +1,264 @@
+//! The dashboard in a real headless Chromium, driven over WebDriver by chromedriver:
+//! it shows a running execution's progress change, and its interrupt button interrupts it.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` and `scripts/test.sh`
+//! install them).
+
+#[path = "support/helpers.rs"]
+mod helpers;
+#[path = "support/bridge.rs"]
+mod served;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use served::Served;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PATIENCE: Duration = Duration::from_secs(30);
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process and one browser session, both ended on drop.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for binary in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(binary).exists(),
+                "{binary} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder()
+            .timeout(PATIENCE)
+            .build()
+            .unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+            client,
+            _profile: profile,
+        };
+        eventually("chromedriver is ready", || async {
+            let response = browser
+                .client
+                .get(format!("{}/status", browser.base))
+                .send()
+                .await
+                .ok()?;
+            let body: Value = response.json().await.ok()?;
+            body["value"]["ready"].as_bool().filter(|r| *r)
+        })
+        .await;
+        let args = json!([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            format!("--user-data-dir={}", browser._profile.path().display()),
+        ]);
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
+        }}});
+        let session = browser.command("POST", "/session", capabilities).await;
+        browser.session = session["sessionId"].as_str().expect("a session").to_owned();
+        browser
+    }
+
+    async fn command(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "POST" => self.client.post(url).json(&body),
+            "DELETE" => self.client.delete(url),
+            _ => self.client.get(url),
+        };
+        let response: Value = request.send().await.unwrap().json().await.unwrap();
+        response["value"].clone()
+    }
+
+    async fn session_command(&self, method: &str, path: &str, body: Value) -> Value {
+        self.command(method, &format!("/session/{}{path}", self.session), body)
+            .await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.session_command("POST", "/url", json!({"url": url}))
+            .await;
+    }
+
+    /// The element matching `css`, if there is one now.
+    async fn find(&self, css: &str) -> Option<String> {
+        let found = self
+            .session_command(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found[ELEMENT].as_str().map(str::to_owned)
+    }
+
+    /// The text of the element matching `css`, if there is one now.
+    async fn text(&self, css: &str) -> Option<String> {
+        let element = self.find(css).await?;
+        let text = self
+            .session_command("GET", &format!("/element/{element}/text"), json!({}))
+            .await;
+        text.as_str().map(str::to_owned)
+    }
+
+    /// Clicks the element matching `css`; false if it was not there (or was replaced).
+    async fn click(&self, css: &str) -> bool {
+        let Some(element) = self.find(css).await else {
+            return false;
+        };
+        let result = self
+            .session_command("POST", &format!("/element/{element}/click"), json!({}))
+            .await;
+        result.is_null()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        let found = self
+            .session_command(
+                "POST",
+                "/elements",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found.as_array().map_or(0, Vec::len)
+    }
+
+    async fn quit(&self) {
+        self.session_command("DELETE", "", json!({})).await;
+    }
+}
+
+/// Retries `probe` every 50 ms until it gives a value; fails the test after PATIENCE.
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting until {what}"))
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
+    let s = Served::start(None, None, None).await;
+    let mut items = Vec::new();
+    for i in 0..24 {
+        items.push(
+            json!({"id": format!("step-{i}"), "kind": "sleep", "params": {"ms": 300, "steps": 3}}),
+        );
+    }
+    let (status, created) = s
+        .post(
+            "/executions",
+            &json!({"name": "watched", "blocks": [{"name": "b", "items": items}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start().await;
+    browser.goto(&s.base).await;
+    let row = format!("tr[data-id='{id}']");
+    let progress = format!("{row} .progress-text");
+    let first = eventually("the execution is listed", || browser.text(&progress)).await;
+    let status = browser.text(&format!("{row} .status")).await;
+    assert_eq!(status.as_deref(), Some("running"));
+    // The page follows the event stream: the progress text changes by itself.
+    let later = eventually("the progress changes", || async {
+        browser.text(&progress).await.filter(|t| *t != first)
+    })
+    .await;
+    assert!(later.trim().ends_with("/24"), "{later}");
+
+    // Opening the execution shows its items.
+    assert!(browser.click(&format!("{row} td.mono")).await);
+    eventually("the item table is shown", || async {
+        (browser.count("#items tbody tr").await == 24).then_some(())
+    })
+    .await;
+
+    eventually("the interrupt button is clicked", || async {
+        browser
+            .click(&format!("{row} button.interrupt"))
+            .await
+            .then_some(())
+    })
+    .await;
+    eventually("the status becomes interrupted", || async {
+        browser
+            .text(&format!("{row} .status"))
+            .await
+            .filter(|t| t == "interrupted")
+    })
+    .await;
+    let (_, view) = s.get(&format!("/executions/{id}")).await;
+    assert_eq!(view["status"], "interrupted");
+    assert!(view["items_done"].as_u64().unwrap() < 24);
+    // The resume button appears and finishes it.
+    eventually("the resume button is clicked", || async {
+        browser
+            .click(&format!("{row} button.resume"))
+            .await
+            .then_some(())
+    })
+    .await;
+    s.wait_status(&id, "completed").await;
+    eventually("the page shows it completed", || async {
+        browser
+            .text(&format!("{row} .status"))
+            .await
+            .filter(|t| t == "completed")
+    })
+    .await;
+    browser.quit().await;
+    s.stop().await;
+}
