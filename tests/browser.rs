@@ -262,3 +262,53 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     browser.quit().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
+    let runtime = tend::Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let id = runtime
+        .submit(
+            serde_json::from_value(json!({"name": "nested", "blocks": [{"name": "b", "items": [
+                {"id": "a", "kind": "sum", "params": {"add": 1}}
+            ]}]}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    runtime.wait(id).await.unwrap();
+    let app: axum::Router =
+        axum::Router::new().nest("/tend", tend::bridge::Bridge::new(runtime.clone()).router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("http://{addr}/tend")).await;
+    let row = format!("tr[data-id='{id}']");
+    let status_css = format!("{row} .status");
+    let status = eventually("the execution is listed", || browser.text(&status_css)).await;
+    assert_eq!(status, "completed");
+    eventually("the event stream is connected", || async {
+        browser.text("#live").await.filter(|t| t == "live")
+    })
+    .await;
+    browser.quit().await;
+    runtime.shutdown().await.unwrap();
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
