@@ -126,6 +126,12 @@ impl Bridge {
             })
     }
 
+    /// Binds `addr` and serves until the process ends (or the server fails). Use
+    /// [`bind`](Self::bind) for the real port and a graceful shutdown.
+    pub async fn serve(self, addr: SocketAddr) -> Result<(), BridgeError> {
+        self.bind(addr).await?.serve(std::future::pending()).await
+    }
+
     /// Binds `addr` (port 0 picks a free port). Refuses a non-loopback address without a
     /// token, and an empty token.
     pub async fn bind(self, addr: SocketAddr) -> Result<BoundBridge, BridgeError> {

@@ -670,5 +670,14 @@ async fn binding_off_loopback_without_a_token_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, tend::bridge::BridgeError::EmptyToken));
+    // `serve` applies the same rule before anything is bound.
+    let err = tend::bridge::Bridge::new(runtime.clone())
+        .serve("0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        tend::bridge::BridgeError::InsecureBind { .. }
+    ));
     runtime.shutdown().await.unwrap();
 }
