@@ -299,3 +299,33 @@ async fn items_report_running_status_and_progress_while_they_run() {
     outcome(&rt, id).await;
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_listed_while_it_starts_already_has_a_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let watcher = {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            while seen.len() < 20 {
+                for summary in rt.list().await.unwrap() {
+                    // Asked for as soon as it is listed, possibly before its record is durable.
+                    let report = rt.status(summary.id).await.unwrap();
+                    assert_eq!(report.id, summary.id);
+                    seen.insert(summary.id);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for t in 0..20 {
+        let plan = Plan::new(format!("p{t}")).block(Block::new("b").item(sum("a", t)));
+        rt.submit(plan).await.unwrap();
+    }
+    tokio::time::timeout(PATIENCE, watcher)
+        .await
+        .unwrap()
+        .unwrap();
+    rt.shutdown().await.unwrap();
+}

@@ -163,6 +163,8 @@ struct Entry {
     starting: bool,
     /// An interrupt that arrived while starting, delivered once the actor runs.
     pending_interrupt: Option<InterruptStrategy>,
+    /// Status requests that arrived while starting, answered once it runs (or failed).
+    pending_status: Vec<Reply<ExecutionReport>>,
     corrupt: Option<String>,
 }
 
@@ -233,6 +235,7 @@ impl Actor for Supervisor {
                             actor: None,
                             starting: false,
                             pending_interrupt: None,
+                            pending_status: Vec::new(),
                             corrupt: None,
                         },
                     );
@@ -256,6 +259,7 @@ impl Actor for Supervisor {
                             actor: None,
                             starting: false,
                             pending_interrupt: None,
+                            pending_status: Vec::new(),
                             corrupt: Some(reason),
                         },
                     );
@@ -428,6 +432,7 @@ impl SupervisorState {
                 actor: None,
                 starting: true,
                 pending_interrupt: None,
+                pending_status: Vec::new(),
                 corrupt: None,
             },
         );
@@ -520,12 +525,15 @@ impl SupervisorState {
                 if matches!(reply, StartReply::Submit(_))
                     && !matches!(e, RuntimeError::ShuttingDown)
                 {
+                    for status in std::mem::take(&mut entry.pending_status) {
+                        let _ = status.send(Err(e.clone()));
+                    }
                     self.entries.remove(&id);
                 } else {
                     entry.status = ExecutionStatus::Interrupted;
                 }
-                self.answer_waiters_from_store(id);
-                return reply.send(id, Err(e));
+                reply.send(id, Err(e));
+                return self.answer_pending(id);
             }
         };
         entry.done = args.done_counter();
@@ -549,6 +557,22 @@ impl SupervisorState {
                 entry.status = ExecutionStatus::Interrupted;
                 reply.send(id, Err(RuntimeError::Actor(e.to_string())));
             }
+        }
+        self.answer_pending(id);
+    }
+
+    /// Answers the requests that waited for a start to settle: status requests in any case,
+    /// waiters only if nothing runs.
+    fn answer_pending(&mut self, id: ExecutionId) {
+        let (statuses, live) = match self.entries.get_mut(&id) {
+            Some(entry) => (std::mem::take(&mut entry.pending_status), entry.is_live()),
+            None => (Vec::new(), false),
+        };
+        for reply in statuses {
+            self.status(id, reply);
+        }
+        if !live {
+            self.answer_waiters_from_store(id);
         }
     }
 
@@ -576,7 +600,7 @@ impl SupervisorState {
         })
     }
 
-    fn status(&self, id: ExecutionId, reply: Reply<ExecutionReport>) {
+    fn status(&mut self, id: ExecutionId, reply: Reply<ExecutionReport>) {
         let entry = match self.entry(id) {
             Ok(entry) => entry,
             Err(e) => {
@@ -584,6 +608,13 @@ impl SupervisorState {
                 return;
             }
         };
+        if entry.starting {
+            // Its record may not be durable yet: answer once the start settles.
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.pending_status.push(reply);
+            }
+            return;
+        }
         let actor = entry.actor.clone();
         let status = entry.status;
         let store = self.store.clone();
