@@ -219,16 +219,23 @@ impl Runtime {
 
     /// Stops every execution (each checkpointed: running attempts stop at their next
     /// cancellation point or are aborted after the stop grace), flushes the store and
-    /// stops the runtime. Calling it again does nothing.
+    /// stops the runtime. Calling it again does nothing. An error says some execution
+    /// could not make its checkpoint durable; the store is closed either way.
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
         let mut stopped = self.stopped.lock().await;
+        let mut result = Ok(());
         if let Some(handle) = stopped.take() {
-            let _ = self.call(SupervisorMsg::Stop).await;
+            result = match self.call(SupervisorMsg::Stop).await {
+                Ok(stop) => stop,
+                Err(_) => Err(RuntimeError::Actor(
+                    "the supervisor stopped before it acknowledged shutdown".to_owned(),
+                )),
+            };
             // Returns once the supervisor (and so every execution) has stopped.
             let _ = handle.await;
         }
         self.store.close().await?;
-        Ok(())
+        result
     }
 
     /// The database file, or `None` in memory.

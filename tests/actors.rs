@@ -177,7 +177,7 @@ async fn execution_stop_replies_only_after_the_checkpoint_is_durable() {
             break;
         }
     }
-    let report = execution_call(&actor, ExecutionMsg::Stop).await;
+    let report = execution_call(&actor, ExecutionMsg::Stop).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Interrupted);
     // What the reply says is what the store holds.
     let stored = store.report(id).unwrap();
@@ -246,7 +246,7 @@ async fn supervisor_serves_submit_status_wait_and_list() {
         "a refused plan writes nothing"
     );
 
-    call(&sup, SupervisorMsg::Stop).await;
+    call(&sup, SupervisorMsg::Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()
@@ -290,7 +290,7 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
             ExecutionStatus::Interrupted
         );
     }
-    call(&sup, SupervisorMsg::Stop).await;
+    call(&sup, SupervisorMsg::Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()
@@ -313,7 +313,7 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
     let c0 = store.report(a).unwrap();
     assert_eq!(c0.item("c0").unwrap().attempts, 2);
     assert_eq!(c0.item("c2").unwrap().attempts, 1);
-    call(&sup, SupervisorMsg::Stop).await;
+    call(&sup, SupervisorMsg::Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()
@@ -339,7 +339,7 @@ async fn supervisor_stop_checkpoints_running_executions() {
             break;
         }
     }
-    call(&sup, SupervisorMsg::Stop).await;
+    call(&sup, SupervisorMsg::Stop).await.unwrap();
     // Stop replied: the checkpoint is already durable.
     let stored = store.report(id).unwrap();
     assert_eq!(stored.status, ExecutionStatus::Interrupted);

@@ -193,3 +193,41 @@ async fn a_resumed_execution_can_be_interrupted_and_resumed_again() {
     assert_nothing_reapplied(&log);
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_interrupt_sent_while_a_resume_is_starting_applies_before_any_item_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("applied.log");
+    let rt = runtime(Some(dir.path()), Some(&log), 2).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let id = rt.submit(layered()).await.unwrap();
+    wait_items(&mut events, id, ItemStatus::Running, 2).await;
+    rt.interrupt(id, InterruptStrategy::AtCancellationPoint)
+        .await
+        .unwrap();
+    let before = outcome(&rt, id).await;
+    let starts_before = applied(&log)
+        .iter()
+        .filter(|(e, _, _)| e == "start")
+        .count();
+
+    // Both requests are queued before the resume has read the execution back.
+    let (resumed, interrupted) = tokio::join!(
+        rt.resume(id),
+        rt.interrupt(id, InterruptStrategy::FinishCurrent)
+    );
+    resumed.unwrap();
+    interrupted.unwrap();
+    let after = outcome(&rt, id).await;
+    assert_eq!(after.status, ExecutionStatus::Interrupted);
+    assert_eq!(after.done(), before.done(), "{after:?}");
+    let starts_after = applied(&log)
+        .iter()
+        .filter(|(e, _, _)| e == "start")
+        .count();
+    assert_eq!(
+        starts_after, starts_before,
+        "no item started after the interrupt"
+    );
+    rt.shutdown().await.unwrap();
+}

@@ -27,7 +27,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
 
-use crate::error::{PlanError, RuntimeError};
+use crate::error::{PlanError, RuntimeError, StoreError};
 use crate::model::{
     ActorNode, ActorRole, AttemptControl, BlockReport, CompiledPlan, CtxParts, Event, ExecutionId,
     ExecutionReport, ExecutionStatus, InterruptStrategy, ItemReport, ItemStatus, Plan, Progress,
@@ -90,7 +90,7 @@ pub enum ExecutionMsg {
     Tree(RpcReplyPort<ActorNode>),
     /// Stop: interrupt at cancellation points (aborting attempts after the stop grace),
     /// write the checkpoint, reply once it is durable, then stop.
-    Stop(RpcReplyPort<ExecutionReport>),
+    Stop(RpcReplyPort<Result<ExecutionReport, StoreError>>),
     /// Internal messages from workers.
     #[doc(hidden)]
     Internal(ExecutionInternal),
@@ -162,6 +162,8 @@ pub struct ExecutionArgs {
     /// Whether the running record is already durable (the Supervisor writes it first, so
     /// that concurrent submits share commits); if not, `pre_start` writes it.
     pub(crate) record_durable: bool,
+    /// Interrupts that arrived before the actor ran; applied before the first item starts.
+    pub(crate) interrupts: Vec<InterruptStrategy>,
 }
 
 impl std::fmt::Debug for ExecutionArgs {
@@ -241,6 +243,7 @@ impl ExecutionArgs {
             done: Arc::new(AtomicUsize::new(done)),
             resources: Arc::new(Resources::new()),
             record_durable: false,
+            interrupts: Vec::new(),
         }
     }
 
@@ -267,6 +270,12 @@ impl ExecutionArgs {
 
     pub(crate) fn with_supervisor(mut self, supervisor: ActorRef<SupervisorMsg>) -> Self {
         self.supervisor = Some(supervisor);
+        self
+    }
+
+    /// Interrupts to apply before the first item starts, in the order they arrived.
+    pub(crate) fn with_interrupts(mut self, interrupts: Vec<InterruptStrategy>) -> Self {
+        self.interrupts = interrupts;
         self
     }
 
@@ -305,7 +314,7 @@ pub struct ExecutionState {
     parallelism: usize,
     stop_grace: Duration,
     interrupting: Option<Interrupting>,
-    stop_replies: Vec<RpcReplyPort<ExecutionReport>>,
+    stop_replies: Vec<RpcReplyPort<Result<ExecutionReport, StoreError>>>,
     /// Items skipped in this run, whose Skipped records are written with the final record.
     skipped: Vec<u32>,
     failed: bool,
@@ -367,6 +376,9 @@ impl Actor for Execution {
             resources: args.resources,
         };
         state.enter_block(0);
+        for strategy in args.interrupts {
+            state.interrupt(strategy);
+        }
         Ok(state)
     }
 
@@ -405,7 +417,7 @@ impl Actor for Execution {
             }
             ExecutionMsg::Stop(reply) => {
                 if state.finished {
-                    let _ = reply.send(state.report());
+                    let _ = reply.send(Ok(state.report()));
                 } else {
                     state.stop_replies.push(reply);
                     state.interrupt(InterruptStrategy::Immediate {
@@ -436,7 +448,6 @@ impl Actor for Execution {
         // Workers end only when the execution stops them. One that failed (its handler
         // panicked or errored) did not report its attempt: the attempt counts as failed.
         if let SupervisionEvent::ActorFailed(cell, reason) = event {
-            state.idle.retain(|w| w.get_id() != cell.get_id());
             let failed = state
                 .running
                 .iter()
@@ -447,6 +458,10 @@ impl Actor for Execution {
                     index,
                     AttemptEnd::failed(format!("worker failed: {reason}")),
                 );
+            }
+            // A dead worker never goes back to the pool.
+            state.idle.retain(|w| w.get_id() != cell.get_id());
+            if failed.is_some() {
                 state.pump(&myself).await;
             }
         }
@@ -575,9 +590,8 @@ impl ExecutionState {
                 self.enter_block(self.block + 1);
                 continue;
             }
-            if !settled && self.interrupting.is_none() && self.readiness.has_ready() {
-                return; // could not spawn; a later message retries
-            }
+            // Not settled and nothing runs: interrupted, or no worker could be spawned (then
+            // no message would ever come to retry; it stays resumable).
             return self.finish(myself, ExecutionStatus::Interrupted).await;
         }
     }
@@ -738,7 +752,8 @@ impl ExecutionState {
                 });
             }
         }
-        if let Err(e) = self.store.writer().commit(ops).await {
+        let durable = self.store.writer().commit(ops).await;
+        if let Err(e) = &durable {
             tracing::error!(execution_id = %self.id(), error = %e, "cannot write the execution record");
         }
         tracing::info!(execution_id = %self.id(), %status, "execution ended");
@@ -751,7 +766,7 @@ impl ExecutionState {
             let _ = supervisor.cast(SupervisorMsg::execution_ended(report.clone()));
         }
         for reply in self.stop_replies.drain(..) {
-            let _ = reply.send(report.clone());
+            let _ = reply.send(durable.clone().map(|()| report.clone()));
         }
         myself.stop(None);
     }

@@ -93,8 +93,9 @@ pub enum SupervisorMsg {
     Tree(RpcReplyPort<ActorNode>),
     /// A receiver of every event published from now on.
     Subscribe(RpcReplyPort<broadcast::Receiver<Event>>),
-    /// Stop every execution (each checkpointed), flush the store, reply, stop.
-    Stop(RpcReplyPort<()>),
+    /// Stop every execution (each checkpointed), flush the store, reply, stop. The reply
+    /// is an error when some execution could not make its checkpoint durable.
+    Stop(Reply<()>),
     /// Internal messages.
     #[doc(hidden)]
     Internal(SupervisorInternal),
@@ -161,8 +162,8 @@ struct Entry {
     actor: Option<ActorRef<ExecutionMsg>>,
     /// A submit or resume is writing the record; the actor is not spawned yet.
     starting: bool,
-    /// An interrupt that arrived while starting, delivered once the actor runs.
-    pending_interrupt: Option<InterruptStrategy>,
+    /// Interrupts that arrived while starting, applied before its first item starts.
+    pending_interrupts: Vec<InterruptStrategy>,
     /// Status requests that arrived while starting, answered once it runs (or failed).
     pending_status: Vec<Reply<ExecutionReport>>,
     corrupt: Option<String>,
@@ -234,7 +235,7 @@ impl Actor for Supervisor {
                             updated_ms: record.updated_ms,
                             actor: None,
                             starting: false,
-                            pending_interrupt: None,
+                            pending_interrupts: Vec::new(),
                             pending_status: Vec::new(),
                             corrupt: None,
                         },
@@ -258,7 +259,7 @@ impl Actor for Supervisor {
                             updated_ms: created,
                             actor: None,
                             starting: false,
-                            pending_interrupt: None,
+                            pending_interrupts: Vec::new(),
                             pending_status: Vec::new(),
                             corrupt: Some(reason),
                         },
@@ -335,8 +336,8 @@ impl Actor for Supervisor {
                 let _ = reply.send(state.events.subscribe());
             }
             SupervisorMsg::Stop(reply) => {
-                state.stop().await;
-                let _ = reply.send(());
+                let result = state.stop().await;
+                let _ = reply.send(result);
                 myself.stop(Some("stopped".into()));
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
@@ -431,7 +432,7 @@ impl SupervisorState {
                 updated_ms: args.record.updated_ms,
                 actor: None,
                 starting: true,
-                pending_interrupt: None,
+                pending_interrupts: Vec::new(),
                 pending_status: Vec::new(),
                 corrupt: None,
             },
@@ -542,14 +543,12 @@ impl SupervisorState {
             .with_stop_grace(self.settings.stop_grace)
             .with_resources(self.resources.clone())
             .record_is_durable()
+            .with_interrupts(std::mem::take(&mut entry.pending_interrupts))
             .with_supervisor(myself.clone());
         match Execution::spawn_linked(None, Execution, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 entry.status = ExecutionStatus::Running;
                 entry.updated_ms = now_ms();
-                if let Some(strategy) = entry.pending_interrupt.take() {
-                    let _ = actor.cast(ExecutionMsg::Interrupt(strategy));
-                }
                 entry.actor = Some(actor);
                 reply.send(id, Ok(()));
             }
@@ -590,7 +589,7 @@ impl SupervisorState {
                 return Ok(());
             }
         } else if entry.starting {
-            entry.pending_interrupt = Some(strategy);
+            entry.pending_interrupts.push(strategy);
             return Ok(());
         }
         Err(RuntimeError::InvalidState {
@@ -728,9 +727,12 @@ impl SupervisorState {
     }
 
     /// Stops every running execution and waits until each has written its checkpoint.
-    async fn stop(&mut self) {
+    async fn stop(&mut self) -> Result<(), RuntimeError> {
         self.stopping = true;
-        let timeout = self.settings.stop_grace + Duration::from_secs(30);
+        let timeout = self
+            .settings
+            .stop_grace
+            .saturating_add(Duration::from_secs(30));
         let running: Vec<(ExecutionId, ActorRef<ExecutionMsg>)> = self
             .entries
             .iter()
@@ -738,23 +740,38 @@ impl SupervisorState {
             .collect();
         let stops = running.into_iter().map(|(id, actor)| async move {
             match actor.call(ExecutionMsg::Stop, Some(timeout)).await {
-                Ok(ractor::rpc::CallResult::Success(report)) => {
+                Ok(ractor::rpc::CallResult::Success(Ok(report))) => {
                     // The execution stops itself right after replying; wait so that no
                     // actor holds the store once the supervisor has stopped.
                     let _ = actor.get_cell().wait(Some(Duration::from_secs(5))).await;
-                    Some(report)
+                    Ok(Some(report))
                 }
-                other => {
-                    tracing::error!(execution_id = %id, result = ?other.map(|_| ()), "execution did not acknowledge Stop");
-                    None
+                Ok(ractor::rpc::CallResult::Success(Err(e))) => {
+                    tracing::error!(execution_id = %id, error = %e, "execution could not write its checkpoint at Stop");
+                    Err(RuntimeError::Store(e))
                 }
+                Ok(ractor::rpc::CallResult::Timeout) => {
+                    tracing::error!(execution_id = %id, "execution did not acknowledge Stop in time");
+                    Err(RuntimeError::Actor(format!(
+                        "execution {id} did not acknowledge Stop within {timeout:?}"
+                    )))
+                }
+                // It stopped before it could answer: it had just ended, and an execution
+                // writes its final record before it stops (its `Ended` is still queued).
+                Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Ok(None),
             }
         });
-        for report in futures::future::join_all(stops).await.into_iter().flatten() {
-            self.ended(report);
+        let mut result = Ok(());
+        for stopped in futures::future::join_all(stops).await {
+            match stopped {
+                Ok(Some(report)) => self.ended(report),
+                Ok(None) => {}
+                Err(e) => result = Err(e),
+            }
         }
         if let Err(e) = self.store.writer().flush().await {
             tracing::error!(error = %e, "flushing the store at stop failed");
+            result = Err(e.into());
         }
         // Anyone still waiting is told the runtime stopped.
         for (_, waiters) in self.waiters.drain() {
@@ -762,5 +779,6 @@ impl SupervisorState {
                 let _ = waiter.send(Err(RuntimeError::ShuttingDown));
             }
         }
+        result
     }
 }

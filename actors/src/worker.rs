@@ -90,13 +90,23 @@ pub struct AttemptResult {
     result: Result<Vec<u8>, ItemError>,
 }
 
+/// Aborts the attempt task when dropped, so an attempt never outlives its worker (a
+/// killed actor drops its state without running `post_stop`).
+struct AttemptTask(AbortHandle);
+
+impl Drop for AttemptTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The attempt a worker is running.
 struct Current {
     index: u32,
     item_id: Arc<str>,
     attempt: u32,
     control: Arc<AttemptControl>,
-    task: AbortHandle,
+    task: AttemptTask,
 }
 
 /// The ItemWorker's state.
@@ -169,8 +179,10 @@ impl Actor for ItemWorker {
             WorkerMsg::Abort { generation } => {
                 if generation == state.generation
                     && let Some(current) = &state.current
+                    // A task that already finished has its result queued: keep it.
+                    && !current.task.0.is_finished()
                 {
-                    current.task.abort();
+                    current.task.0.abort();
                     tracing::info!(
                         execution_id = %state.execution_id,
                         item_id = %current.item_id,
@@ -233,7 +245,7 @@ impl ItemWorkerState {
             item_id,
             attempt,
             control,
-            task: task.abort_handle(),
+            task: AttemptTask(task.abort_handle()),
         });
     }
 
@@ -265,7 +277,7 @@ impl ItemWorkerState {
                     index: current.index,
                     record: bytes,
                 };
-                let ops = if status == ItemStatus::Done {
+                let ops = if status == ItemStatus::Done && current.control.is_checkpointed() {
                     let clear = Op::ClearCheckpoint {
                         id: self.execution_id,
                         index: current.index,
@@ -280,7 +292,14 @@ impl ItemWorkerState {
                         output: record.output.map(Arc::from),
                         error: record.error,
                     },
-                    Err(e) => AttemptEnd::failed(format!("cannot record the attempt: {e}")),
+                    // Not durable: the store does not know how the attempt ended, so it
+                    // counts as interrupted (a resume runs it again), never as done and
+                    // never as a final failure caused by the store.
+                    Err(e) => AttemptEnd {
+                        status: ItemStatus::Interrupted,
+                        output: None,
+                        error: Some(format!("cannot record the attempt: {e}")),
+                    },
                 }
             }
         };

@@ -16,6 +16,9 @@ use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
 #[derive(Debug, Default)]
 pub(crate) struct AttemptControl {
     cancel: AtomicBool,
+    /// Whether a checkpoint of this item may be stored (one was loaded or saved), so the
+    /// worker knows if there is one to clear when the item is done.
+    checkpointed: AtomicBool,
     last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
 }
 
@@ -23,6 +26,16 @@ impl AttemptControl {
     /// Tells the attempt to stop at its next cancellation point.
     pub(crate) fn cancel(&self) {
         self.cancel.store(true, Ordering::Release);
+    }
+
+    /// Records that a checkpoint of this item may be stored.
+    pub(crate) fn mark_checkpointed(&self) {
+        self.checkpointed.store(true, Ordering::Release);
+    }
+
+    /// Whether a checkpoint of this item may be stored.
+    pub(crate) fn is_checkpointed(&self) -> bool {
+        self.checkpointed.load(Ordering::Acquire)
     }
 
     fn is_cancelled(&self) -> bool {
@@ -80,6 +93,9 @@ impl std::fmt::Debug for ItemCtx {
 
 impl ItemCtx {
     pub(crate) fn new(parts: CtxParts) -> Self {
+        if parts.resume.is_some() {
+            parts.control.mark_checkpointed();
+        }
         ItemCtx { parts }
     }
 
@@ -121,6 +137,8 @@ impl ItemCtx {
         };
         let bytes =
             crate::store::encode(&record).map_err(|e| ItemError::Checkpoint(e.to_string()))?;
+        // Marked before the write: if the attempt is aborted mid-commit, the record may land.
+        self.parts.control.mark_checkpointed();
         self.parts
             .writer
             .commit(vec![Op::Checkpoint {

@@ -143,11 +143,6 @@ impl Readiness {
         self.ready.push_front(item);
     }
 
-    /// Whether an item is waiting to start.
-    pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
-    }
-
     /// `item` is done: its dependents whose dependencies are now all done become ready.
     pub(crate) fn done(&mut self, graph: &BlockGraph, item: u32) {
         self.settle(item);
