@@ -329,3 +329,40 @@ async fn an_execution_listed_while_it_starts_already_has_a_status() {
         .unwrap();
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_racing_shutdown_is_either_refused_or_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 2).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..30 {
+        let rt = rt.clone();
+        tasks.spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_micros(200 * t)).await;
+            let plan = Plan::new(format!("p{t}")).block(Block::new("b").item(sleep("a", 2000, 20)));
+            rt.submit(plan).await
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    rt.shutdown().await.unwrap();
+    let mut accepted = std::collections::HashSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap() {
+            Ok(id) => {
+                accepted.insert(id);
+            }
+            Err(tend::RuntimeError::ShuttingDown) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    drop(rt);
+    // After a restart, exactly the accepted executions exist, each resumable.
+    let rt = runtime(Some(dir.path()), None, 2).await;
+    let listed: std::collections::HashSet<_> =
+        rt.list().await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(listed, accepted);
+    for summary in rt.list().await.unwrap() {
+        assert_eq!(summary.status, ExecutionStatus::Interrupted);
+    }
+    rt.shutdown().await.unwrap();
+}

@@ -199,6 +199,8 @@ pub struct SupervisorState {
     entries: BTreeMap<ExecutionId, Entry>,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     stopping: bool,
+    /// The Stop request and its result, answered once no start is in flight.
+    stop_reply: Option<(Reply<()>, Result<(), RuntimeError>)>,
 }
 
 impl Actor for Supervisor {
@@ -293,6 +295,7 @@ impl Actor for Supervisor {
             entries,
             waiters: HashMap::new(),
             stopping: false,
+            stop_reply: None,
         })
     }
 
@@ -337,11 +340,14 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Stop(reply) => {
                 let result = state.stop().await;
-                let _ = reply.send(result);
-                myself.stop(Some("stopped".into()));
+                // Submits and resumes still writing their record answer first (as
+                // `Ready` messages), so none is left with its record written but no reply.
+                state.stop_reply = Some((reply, result));
+                state.finish_stop(&myself).await;
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
                 state.spawn(&myself, id, args, reply).await;
+                state.finish_stop(&myself).await;
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
                 state.ended(*report);
@@ -514,18 +520,30 @@ impl SupervisorState {
             return reply.send(id, Err(RuntimeError::UnknownExecution(id)));
         };
         entry.starting = false;
-        let args = match args {
-            Ok(_) if self.stopping => Err(RuntimeError::ShuttingDown),
-            other => other,
-        };
+        if self.stopping {
+            // Stopping: nothing new runs. A submit whose record is durable was accepted and
+            // is resumable after a restart, so it gets its id; a resume did not happen.
+            entry.status = ExecutionStatus::Interrupted;
+            match (args, reply) {
+                (Ok(_), StartReply::Submit(reply)) => {
+                    let _ = reply.send(Ok(id));
+                }
+                (Err(e), reply) => {
+                    if matches!(reply, StartReply::Submit(_)) {
+                        self.entries.remove(&id);
+                    }
+                    reply.send(id, Err(e));
+                }
+                (Ok(_), reply) => reply.send(id, Err(RuntimeError::ShuttingDown)),
+            }
+            return self.answer_pending(id);
+        }
         let args = match args {
             Ok(args) => args,
             Err(e) => {
                 // Nothing runs: a resume leaves the execution interrupted; a submit whose
                 // record never became durable is forgotten.
-                if matches!(reply, StartReply::Submit(_))
-                    && !matches!(e, RuntimeError::ShuttingDown)
-                {
+                if matches!(reply, StartReply::Submit(_)) {
                     for status in std::mem::take(&mut entry.pending_status) {
                         let _ = status.send(Err(e.clone()));
                     }
@@ -723,6 +741,20 @@ impl SupervisorState {
             for waiter in waiters {
                 let _ = waiter.send(Ok(outcome.clone()));
             }
+        }
+    }
+
+    /// Answers the Stop request and stops the supervisor once no start is in flight.
+    async fn finish_stop(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        if self.stop_reply.is_none() || self.entries.values().any(|e| e.starting) {
+            return;
+        }
+        if let Some((reply, mut result)) = self.stop_reply.take() {
+            if let Err(e) = self.store.writer().flush().await {
+                result = Err(e.into());
+            }
+            let _ = reply.send(result);
+            myself.stop(Some("stopped".into()));
         }
     }
 
