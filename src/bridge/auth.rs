@@ -18,11 +18,37 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn query_token(req: &Request) -> Option<&str> {
+fn query_token(req: &Request) -> Option<Vec<u8>> {
     req.uri()
         .query()?
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
+        .map(percent_decode)
+}
+
+/// Decodes `%XX` escapes and `+` (a browser's `encodeURIComponent` output); a malformed
+/// escape is kept as it is.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 pub(crate) async fn require_token(
@@ -47,10 +73,11 @@ pub(crate) async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.as_bytes().to_vec());
     let offered = bearer.or(if read { query_token(&req) } else { None });
     match offered {
-        Some(offered) if same(offered.as_bytes(), token.as_bytes()) => next.run(req).await,
+        Some(offered) if same(&offered, token.as_bytes()) => next.run(req).await,
         _ => BridgeError::Unauthorized.into_response(),
     }
 }
@@ -58,6 +85,15 @@ pub(crate) async fn require_token(
 #[cfg(test)]
 mod tests {
     use super::same;
+
+    #[test]
+    fn query_tokens_are_percent_decoded() {
+        use super::percent_decode;
+        assert_eq!(percent_decode("a%2Bb%3D%3D"), b"a+b==");
+        assert_eq!(percent_decode("x+y"), b"x y");
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%zz%4"), b"%zz%4");
+    }
 
     #[test]
     fn compares_whole_tokens() {

@@ -10,8 +10,35 @@ use tend_actors::{
 };
 use utoipa::ToSchema;
 
+/// RFC 3339, or seconds since the epoch for a time RFC 3339 cannot show (year 10000 or
+/// later, which only a damaged record can hold).
 fn time(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    use std::fmt::Write;
+    let mut text = String::new();
+    if write!(text, "{}", humantime::format_rfc3339_millis(t)).is_err() {
+        text.clear();
+        let secs = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let _ = write!(text, "{secs}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn times_far_in_the_future_do_not_panic() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert_eq!(super::time(far), "300000000000");
+        assert_eq!(
+            super::time(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
 }
 
 /// `GET /health`.

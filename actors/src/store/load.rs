@@ -1,7 +1,7 @@
 //! Reading executions back: the startup scan and one execution in full. Each read
 //! transaction covers one execution, so none stays open long.
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use crate::error::StoreError;
 use crate::model::{
@@ -60,7 +60,11 @@ pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError
                 continue;
             }
         };
-        match load_items(db, id, record.plan.item_count()) {
+        let items = db
+            .begin_read()
+            .map_err(read_err)
+            .and_then(|txn| load_items(&txn, id, record.plan.item_count()));
+        match items {
             Ok(items) => {
                 let items_done = items
                     .iter()
@@ -80,13 +84,12 @@ pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError
 }
 
 fn load_items(
-    db: &Database,
+    txn: &ReadTransaction,
     id: ExecutionId,
     count: usize,
 ) -> Result<Vec<Option<ItemRecord>>, StoreError> {
     let mut key = [0u8; ulid::ULID_LEN];
     let key = id.as_key(&mut key);
-    let txn = db.begin_read().map_err(read_err)?;
     let table = txn.open_table(ITEMS).map_err(read_err)?;
     let mut items = vec![None; count];
     for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
@@ -107,13 +110,12 @@ fn load_items(
 }
 
 fn load_checkpoints(
-    db: &Database,
+    txn: &ReadTransaction,
     id: ExecutionId,
     count: usize,
 ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let mut key = [0u8; ulid::ULID_LEN];
     let key = id.as_key(&mut key);
-    let txn = db.begin_read().map_err(read_err)?;
     let table = txn.open_table(CHECKPOINTS).map_err(read_err)?;
     let mut checkpoints = vec![None; count];
     for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
@@ -132,9 +134,10 @@ pub(crate) fn load_execution(
     db: &Database,
     id: ExecutionId,
 ) -> Result<StoredExecution, StoreError> {
+    // One read transaction: the record, the items and the checkpoints are one snapshot.
+    let txn = db.begin_read().map_err(read_err)?;
     let bytes = {
         let mut key = [0u8; ulid::ULID_LEN];
-        let txn = db.begin_read().map_err(read_err)?;
         let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
         let value = table.get(id.as_key(&mut key)).map_err(read_err)?;
         match value {
@@ -144,8 +147,8 @@ pub(crate) fn load_execution(
     };
     let record: ExecutionRecord = decode(&bytes, || format!("execution record {id}"))?;
     let count = record.plan.item_count();
-    let items = load_items(db, id, count)?;
-    let checkpoints = load_checkpoints(db, id, count)?;
+    let items = load_items(&txn, id, count)?;
+    let checkpoints = load_checkpoints(&txn, id, count)?;
     Ok(StoredExecution {
         record,
         items,
