@@ -30,7 +30,22 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session even when a test failed before `quit` (killing chromedriver alone
+    /// would leave the browser running), then the driver.
     fn drop(&mut self) {
+        if !self.session.is_empty() {
+            use std::io::{Read, Write};
+            let address = self.base.trim_start_matches("http://");
+            if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let request = format!(
+                    "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.session
+                );
+                let _ = stream.write_all(request.as_bytes());
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -164,8 +179,9 @@ impl Browser {
         found.as_array().map_or(0, Vec::len)
     }
 
-    async fn quit(&self) {
+    async fn quit(&mut self) {
         self.session_command("DELETE", "", json!({})).await;
+        self.session.clear();
     }
 }
 
@@ -205,7 +221,7 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    let browser = Browser::start().await;
+    let mut browser = Browser::start().await;
     browser.goto(&s.base).await;
     let row = format!("tr[data-id='{id}']");
     let progress = format!("{row} .progress-text");
@@ -293,7 +309,7 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
             .into_future(),
     );
 
-    let browser = Browser::start().await;
+    let mut browser = Browser::start().await;
     browser.goto(&format!("http://{addr}/tend")).await;
     let row = format!("tr[data-id='{id}']");
     let status_css = format!("{row} .status");
