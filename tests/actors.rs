@@ -130,11 +130,11 @@ async fn execution_interrupt_message_stops_at_cancellation_points() {
     }
     let report = execution_call(&actor, ExecutionMsg::Status).await;
     assert_eq!(report.item("c0").unwrap().status, ItemStatus::Running);
-    actor
-        .cast(ExecutionMsg::Interrupt(
-            InterruptStrategy::AtCancellationPoint,
-        ))
-        .unwrap();
+    let applied = execution_call(&actor, |reply| {
+        ExecutionMsg::Interrupt(InterruptStrategy::AtCancellationPoint, Some(reply))
+    })
+    .await;
+    assert!(applied, "a running execution applies the interrupt");
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()

@@ -82,8 +82,10 @@ enum Internal {
 /// Messages an Execution handles.
 #[derive(Debug)]
 pub enum ExecutionMsg {
-    /// Interrupt with `strategy`. A second interrupt can only make it stricter.
-    Interrupt(InterruptStrategy),
+    /// Interrupt with `strategy`; the reply, if asked for, says whether it was applied
+    /// (`false`: the execution had already ended). A second interrupt can only make it
+    /// stricter.
+    Interrupt(InterruptStrategy, Option<RpcReplyPort<bool>>),
     /// The execution's full report.
     Status(RpcReplyPort<ExecutionReport>),
     /// This actor and its workers, for the live actor tree.
@@ -409,9 +411,15 @@ impl Actor for Execution {
             ExecutionMsg::Tree(reply) => {
                 let _ = reply.send(state.tree(&myself));
             }
-            ExecutionMsg::Interrupt(strategy) => {
-                if !state.finished {
+            ExecutionMsg::Interrupt(strategy, reply) => {
+                let applied = !state.finished;
+                if applied {
                     state.interrupt(strategy);
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(applied);
+                }
+                if applied {
                     state.pump(&myself).await;
                 }
             }

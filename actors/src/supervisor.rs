@@ -143,6 +143,8 @@ enum Internal {
     },
     /// An Execution ended and wrote its final record.
     Ended(Box<ExecutionReport>),
+    /// An Execution did not apply an interrupt (it had ended); answer with its status.
+    Refused { id: ExecutionId, reply: Reply<()> },
 }
 
 impl SupervisorMsg {
@@ -318,7 +320,28 @@ impl Actor for Supervisor {
                 let _ = reply.send(list);
             }
             SupervisorMsg::Interrupt(id, strategy, reply) => {
-                let _ = reply.send(state.interrupt(id, strategy));
+                match state.interrupt_target(id, strategy) {
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    Ok(None) => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    Ok(Some(actor)) => {
+                        // Answered once the execution says it applied the interrupt; if it
+                        // had already ended, its `Ended` is queued ahead of `Refused`.
+                        let myself = myself.clone();
+                        tokio::spawn(async move {
+                            if ask_interrupt(&actor, strategy).await {
+                                let _ = reply.send(Ok(()));
+                            } else {
+                                let refused = Internal::Refused { id, reply };
+                                let _ = myself
+                                    .cast(SupervisorMsg::Internal(SupervisorInternal(refused)));
+                            }
+                        });
+                    }
+                }
             }
             SupervisorMsg::InterruptAll(strategy, reply) => {
                 let live: Vec<ExecutionId> = state
@@ -327,11 +350,23 @@ impl Actor for Supervisor {
                     .filter(|(_, e)| e.is_live())
                     .map(|(&id, _)| id)
                     .collect();
-                let interrupted = live
-                    .into_iter()
-                    .filter(|&id| state.interrupt(id, strategy).is_ok())
-                    .collect();
-                let _ = reply.send(interrupted);
+                let mut interrupted = Vec::new();
+                let mut asks = Vec::new();
+                for id in live {
+                    match state.interrupt_target(id, strategy) {
+                        Ok(None) => interrupted.push(id),
+                        Ok(Some(actor)) => asks.push((id, actor)),
+                        Err(_) => {}
+                    }
+                }
+                tokio::spawn(async move {
+                    let asks = asks.into_iter().map(|(id, actor)| async move {
+                        ask_interrupt(&actor, strategy).await.then_some(id)
+                    });
+                    interrupted.extend(futures::future::join_all(asks).await.into_iter().flatten());
+                    interrupted.sort();
+                    let _ = reply.send(interrupted);
+                });
             }
             SupervisorMsg::Wait(id, reply) => state.wait(id, reply),
             SupervisorMsg::Tree(reply) => state.tree(&myself, reply),
@@ -348,6 +383,21 @@ impl Actor for Supervisor {
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
                 state.spawn(&myself, id, args, reply).await;
                 state.finish_stop(&myself).await;
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Refused { id, reply })) => {
+                let status = state.entries.get(&id).map(|e| e.status);
+                let _ = reply.send(Err(match status {
+                    Some(status) if status != ExecutionStatus::Running => {
+                        RuntimeError::InvalidState {
+                            id,
+                            action: "interrupt",
+                            status,
+                        }
+                    }
+                    _ => RuntimeError::Actor(format!(
+                        "execution {id} did not acknowledge the interrupt"
+                    )),
+                }));
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
                 state.ended(*report);
@@ -593,22 +643,23 @@ impl SupervisorState {
         }
     }
 
-    fn interrupt(
+    /// Where an interrupt of `id` goes: `None` when it is queued for an execution that is
+    /// starting, the actor to ask when it runs, an error when nothing runs.
+    fn interrupt_target(
         &mut self,
         id: ExecutionId,
         strategy: InterruptStrategy,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Option<ActorRef<ExecutionMsg>>, RuntimeError> {
         self.entry(id)?;
         let Some(entry) = self.entries.get_mut(&id) else {
             return Err(RuntimeError::UnknownExecution(id));
         };
         if let Some(actor) = &entry.actor {
-            if actor.cast(ExecutionMsg::Interrupt(strategy)).is_ok() {
-                return Ok(());
-            }
-        } else if entry.starting {
+            return Ok(Some(actor.clone()));
+        }
+        if entry.starting {
             entry.pending_interrupts.push(strategy);
-            return Ok(());
+            return Ok(None);
         }
         Err(RuntimeError::InvalidState {
             id,
@@ -813,4 +864,15 @@ impl SupervisorState {
         }
         result
     }
+}
+
+/// Asks an execution to apply an interrupt; true once it has.
+async fn ask_interrupt(actor: &ActorRef<ExecutionMsg>, strategy: InterruptStrategy) -> bool {
+    let asked = actor
+        .call(
+            |reply| ExecutionMsg::Interrupt(strategy, Some(reply)),
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+    matches!(asked, Ok(ractor::rpc::CallResult::Success(true)))
 }
