@@ -16,6 +16,17 @@ fn independent(n: usize, ms: u64, steps: u32) -> Plan {
     Plan::new("independent").block(block)
 }
 
+/// A runtime running one item at a time of each of two executions of `plan`.
+async fn two_running(plan: Plan) -> (tend::Runtime, tend::ExecutionId, tend::ExecutionId) {
+    let rt = runtime(None, None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    let a = rt.submit(plan.clone()).await.unwrap();
+    let b = rt.submit(plan).await.unwrap();
+    wait_items(&mut events, a, ItemStatus::Running, 1).await;
+    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    (rt, a, b)
+}
+
 #[tokio::test]
 async fn finish_current_lets_running_items_finish_and_starts_none() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,12 +199,7 @@ async fn interrupt_all_reaches_every_running_execution_and_only_those() {
 
 #[tokio::test]
 async fn interrupt_all_with_finish_current_lets_each_running_item_finish() {
-    let rt = runtime(None, None, 1).await;
-    let mut events = rt.subscribe().await.unwrap();
-    let a = rt.submit(independent(3, 300, 3)).await.unwrap();
-    let b = rt.submit(independent(3, 300, 3)).await.unwrap();
-    wait_items(&mut events, a, ItemStatus::Running, 1).await;
-    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    let (rt, a, b) = two_running(independent(3, 300, 3)).await;
     rt.interrupt_all(InterruptStrategy::FinishCurrent)
         .await
         .unwrap();
@@ -208,12 +214,7 @@ async fn interrupt_all_with_finish_current_lets_each_running_item_finish() {
 #[tokio::test]
 async fn interrupt_all_applies_poll_next_n_and_immediate_to_each_execution() {
     // PollNextN(1): each execution finishes its running item and one more.
-    let rt = runtime(None, None, 1).await;
-    let mut events = rt.subscribe().await.unwrap();
-    let a = rt.submit(independent(4, 300, 3)).await.unwrap();
-    let b = rt.submit(independent(4, 300, 3)).await.unwrap();
-    wait_items(&mut events, a, ItemStatus::Running, 1).await;
-    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    let (rt, a, b) = two_running(independent(4, 300, 3)).await;
     let mut ids = rt
         .interrupt_all(InterruptStrategy::PollNextN(1))
         .await
@@ -228,12 +229,7 @@ async fn interrupt_all_applies_poll_next_n_and_immediate_to_each_execution() {
     rt.shutdown().await.unwrap();
 
     // Immediate: attempts with no cancellation point in reach are aborted after the grace.
-    let rt = runtime(None, None, 1).await;
-    let mut events = rt.subscribe().await.unwrap();
-    let a = rt.submit(independent(2, 60_000, 1)).await.unwrap();
-    let b = rt.submit(independent(2, 60_000, 1)).await.unwrap();
-    wait_items(&mut events, a, ItemStatus::Running, 1).await;
-    wait_items(&mut events, b, ItemStatus::Running, 1).await;
+    let (rt, a, b) = two_running(independent(2, 60_000, 1)).await;
     rt.interrupt_all(InterruptStrategy::Immediate {
         grace: Duration::from_millis(50),
     })

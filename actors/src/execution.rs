@@ -297,11 +297,6 @@ impl ExecutionArgs {
     }
 }
 
-struct Interrupting {
-    strategy: InterruptStrategy,
-    allowance: usize,
-}
-
 /// The Execution's state.
 pub struct ExecutionState {
     record: ExecutionRecord,
@@ -315,7 +310,9 @@ pub struct ExecutionState {
     idle: Vec<ActorRef<WorkerMsg>>,
     parallelism: usize,
     stop_grace: Duration,
-    interrupting: Option<Interrupting>,
+    /// Set once interrupted: how many more items may start (`PollNextN`), else 0. A later
+    /// interrupt can only lower it; cancelling running attempts happens when it arrives.
+    interrupting: Option<usize>,
     stop_replies: Vec<RpcReplyPort<Result<ExecutionReport, StoreError>>>,
     /// Items skipped in this run, whose Skipped records are written with the final record.
     skipped: Vec<u32>,
@@ -527,10 +524,9 @@ impl ExecutionState {
     }
 
     fn interrupt(&mut self, strategy: InterruptStrategy) {
-        let allowance = match &self.interrupting {
-            Some(current) => current.allowance.min(strategy.allowance()),
-            None => strategy.allowance(),
-        };
+        let allowance = self.interrupting.map_or(strategy.allowance(), |current| {
+            current.min(strategy.allowance())
+        });
         tracing::info!(execution_id = %self.id(), ?strategy, "interrupting");
         if strategy.cancels_running() {
             let abort_after = match strategy {
@@ -541,15 +537,7 @@ impl ExecutionState {
                 let _ = worker.cast(WorkerMsg::Stop { abort_after });
             }
         }
-        let strategy = match (&self.interrupting, strategy) {
-            // Keep the stricter of two strategies for items that start later.
-            (Some(current), s) if !s.cancels_running() => current.strategy,
-            (_, s) => s,
-        };
-        self.interrupting = Some(Interrupting {
-            strategy,
-            allowance,
-        });
+        self.interrupting = Some(allowance);
     }
 
     /// Starts every item that may start; finishes the execution when nothing runs and
@@ -560,7 +548,7 @@ impl ExecutionState {
         }
         loop {
             while self.running.len() < self.parallelism {
-                if self.interrupting.as_ref().is_some_and(|i| i.allowance == 0) {
+                if self.interrupting == Some(0) {
                     break;
                 }
                 let Some(local) = self.readiness.pop_ready() else {
@@ -572,8 +560,8 @@ impl ExecutionState {
                     self.readiness.push_front(local);
                     break;
                 }
-                if let Some(i) = &mut self.interrupting {
-                    i.allowance -= 1;
+                if let Some(allowance) = &mut self.interrupting {
+                    *allowance -= 1;
                 }
             }
             if !self.running.is_empty() {
