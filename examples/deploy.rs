@@ -1,13 +1,19 @@
 //! A layered rollout that survives interrupts and restarts.
 //!
 //! ```text
-//! cargo run --release --example deploy -- --data DIR [--items N] [--width W] [--item-ms MS] [--applied-log FILE]
+//! cargo run --release --example deploy -- --data DIR [--items N] [--width W] [--item-ms MS]
+//!     [--applied-log FILE] [--hold-layer L]
 //! ```
 //!
 //! Items form layers of `W`; each item depends on every item of the layer before and works
 //! in 5 steps, checkpointing after each. Ctrl-C (SIGINT) or SIGTERM interrupts at the next
 //! cancellation point, prints the outcome and exits with 130. Run it again with the same
 //! `--data` and it resumes the unfinished execution instead of starting a new one.
+//!
+//! With `--hold-layer L`, items of layer `L` (from 0) and later start but hold before
+//! their first step until interrupted: the run cannot finish, and exactly the items of
+//! layer `L` are in flight when a signal (or a crash) comes. It holds only in this
+//! process; a run without it does the held items' work.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -44,12 +50,24 @@ struct Args {
     /// Append `start <item-id>` and `done <item-id>` lines to this file.
     #[arg(long = "applied-log")]
     applied_log: Option<PathBuf>,
+    /// Items of this layer (from 0) and later start, then hold until interrupted.
+    #[arg(long = "hold-layer", value_name = "L")]
+    hold_layer: Option<usize>,
+}
+
+/// Held items: those of `from_layer` and later wait for an interrupt instead of working.
+/// A resource, not part of the plan, so a resumed run without `--hold-layer` does the work.
+struct Hold {
+    from_layer: usize,
 }
 
 /// One item of the rollout: `ms` of work in five checkpointed steps.
 #[derive(Serialize, Deserialize)]
 struct Rollout {
     ms: u64,
+    /// Its layer, from 0.
+    #[serde(default)]
+    layer: usize,
 }
 
 impl Item for Rollout {
@@ -60,6 +78,14 @@ impl Item for Rollout {
         let log = cx.resource::<AppliedLog>();
         if let Some(log) = &log {
             log.append(&format!("start {}", cx.item_id()))?;
+        }
+        let held = cx
+            .resource::<Hold>()
+            .is_some_and(|hold| self.layer >= hold.from_layer);
+        if held {
+            // Resolves at once if the interrupt came before this point.
+            cx.interrupted().await;
+            return Err(ItemError::Interrupted);
         }
         let start: u32 = cx.resume_point()?.unwrap_or(0);
         for step in start..STEPS {
@@ -82,7 +108,11 @@ fn plan(args: &Args) -> Result<Plan, tend::PlanError> {
     let mut block = Block::new("rollout");
     for n in 0..args.items {
         let (layer, index) = (n / width, n % width);
-        let mut spec = ItemSpec::new(format!("{layer}.{index}"), &Rollout { ms: args.item_ms })?;
+        let rollout = Rollout {
+            ms: args.item_ms,
+            layer,
+        };
+        let mut spec = ItemSpec::new(format!("{layer}.{index}"), &rollout)?;
         if layer > 0 {
             let previous = (0..width).map(|i| format!("{}.{i}", layer - 1));
             spec = spec.after(previous);
@@ -141,11 +171,19 @@ fn counts(outcome: &Outcome) -> String {
 }
 
 async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    // Before any item can start: from here on a signal interrupts the rollout, never the
+    // default action that kills the process.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+
     let mut builder = Runtime::builder()
         .data_dir(&args.data)
         .registry(Registry::new().with::<Rollout>()?);
     if let Some(path) = &args.applied_log {
         builder = builder.resource(AppliedLog::open(path)?);
+    }
+    if let Some(from_layer) = args.hold_layer {
+        builder = builder.resource(Hold { from_layer });
     }
     let runtime = builder.start().await?;
     let mut events = runtime.subscribe().await?;
@@ -175,8 +213,6 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
 
     let display = Display::new(done, total);
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let mut interrupted = false;
     loop {
         tokio::select! {

@@ -2,12 +2,18 @@
 //!
 //! ```text
 //! cargo run --release --example server -- --data DIR [--bind ADDR] [--token T] [--applied-log FILE]
+//!     [--gate-release GATE=STEPS]... [--gate-open GATE]...
 //! ```
 //!
-//! It registers the demo item kinds (`sleep`, `sum`; see `tend::demo`), prints
+//! It registers the demo item kinds (`sleep`, `sum`, `gate`; see `tend::demo`), prints
 //! `listening on http://ADDR` once it accepts requests, and on SIGINT or SIGTERM shuts the
 //! runtime down (every execution checkpointed) and exits 0. Started again on the same
 //! `--data`, unfinished executions are listed as interrupted and can be resumed over REST.
+//!
+//! Items of kind `gate` wait before each step at a named gate. Every gate starts closed;
+//! `--gate-release GATE=STEPS` lets the first `STEPS` steps of each item at `GATE` through
+//! and `--gate-open GATE` all of them, for the life of the process. So a `gate` item holds
+//! an execution running, at a step chosen up front, until an interrupt or a shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 use tend::Runtime;
 use tend::bridge::Bridge;
-use tend::demo::AppliedLog;
+use tend::demo::{AppliedLog, Gates};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser, Debug)]
@@ -35,12 +41,41 @@ struct Args {
     /// Append `start <execution-id> <item-id>` and `done <execution-id> <item-id>` lines.
     #[arg(long = "applied-log")]
     applied_log: Option<PathBuf>,
+    /// Let the first STEPS steps of every `gate` item at GATE through (repeatable).
+    #[arg(long = "gate-release", value_name = "GATE=STEPS", value_parser = parse_release)]
+    gate_release: Vec<(String, u64)>,
+    /// Let every step of every `gate` item at GATE through (repeatable).
+    #[arg(long = "gate-open", value_name = "GATE")]
+    gate_open: Vec<String>,
+}
+
+fn parse_release(arg: &str) -> Result<(String, u64), String> {
+    let (gate, steps) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected GATE=STEPS, got `{arg}`"))?;
+    let steps = steps
+        .parse()
+        .map_err(|e| format!("STEPS in `{arg}`: {e}"))?;
+    Ok((gate.to_owned(), steps))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Before anything can announce this process: from here on a signal is a request to
+    // shut down gracefully, never the default action that kills it.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+
+    let gates = Gates::new();
+    for (gate, steps) in &args.gate_release {
+        gates.release(gate, *steps);
+    }
+    for gate in &args.gate_open {
+        gates.open(gate);
+    }
     let mut builder = Runtime::builder()
         .data_dir(&args.data)
-        .registry(tend::demo::registry()?);
+        .registry(tend::demo::registry()?)
+        .resource(gates);
     if let Some(path) = &args.applied_log {
         builder = builder.resource(AppliedLog::open(path)?);
     }
@@ -63,8 +98,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }));
     println!("listening on http://{addr}");
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = sigint.recv() => {}
         _ = sigterm.recv() => {}

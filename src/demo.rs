@@ -7,6 +7,9 @@
 //!   `fail_times` attempts fail, its next `panic_times` attempts panic; returns `output`.
 //! - `sum` `{"add": i64 = 0}`: returns `add` plus the sum of its dependencies' numeric
 //!   outputs.
+//! - `gate` `{"gate": string, "steps": u32 = 1, "output": any JSON = null}`: waits before
+//!   each step until the application releases it through a [`Gates`] resource; tests use it
+//!   to hold an execution running, and to move its progress, exactly when they choose.
 //!
 //! With an [`AppliedLog`] resource, every attempt appends `start <execution-id> <item-id>`
 //! when it begins and `done <execution-id> <item-id>` when it returns Ok.
@@ -20,6 +23,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{Item, ItemCtx, ItemError, PlanError, Registry};
+
+mod gate;
+pub use gate::{Gate, Gates};
 
 /// An append-only log of item attempts, one flushed line each.
 #[derive(Debug)]
@@ -47,7 +53,7 @@ impl AppliedLog {
         file.flush()
     }
 
-    fn record(cx: &ItemCtx, event: &str) -> Result<(), ItemError> {
+    pub(crate) fn record(cx: &ItemCtx, event: &str) -> Result<(), ItemError> {
         match cx.resource::<AppliedLog>() {
             Some(log) => {
                 Ok(log.append(&format!("{event} {} {}", cx.execution_id(), cx.item_id()))?)
@@ -57,7 +63,7 @@ impl AppliedLog {
     }
 }
 
-fn one() -> u32 {
+pub(crate) fn one() -> u32 {
     1
 }
 
@@ -170,7 +176,10 @@ impl Item for Sum {
     }
 }
 
-/// A registry holding the demo kinds `sleep` and `sum`.
+/// A registry holding the demo kinds `sleep`, `sum` and `gate`.
 pub fn registry() -> Result<Registry, PlanError> {
-    Registry::new().with::<Sleep>()?.with::<Sum>()
+    Registry::new()
+        .with::<Sleep>()?
+        .with::<Sum>()?
+        .with::<Gate>()
 }

@@ -18,17 +18,50 @@ use tend::{
 };
 use tokio::sync::broadcast;
 
-fn chain(n: usize, ms: u64, steps: u32) -> Plan {
+/// A chain `c0 <- c1 <- ...` of `n` items made by `item` from their ids.
+fn chain_of(n: usize, item: impl Fn(&str) -> tend::ItemSpec) -> Plan {
     let mut block = Block::new("chain");
     for i in 0..n {
-        let item = sleep(&format!("c{i}"), ms, steps);
+        let spec = item(&format!("c{i}"));
         block.push(if i == 0 {
-            item
+            spec
         } else {
-            item.after([format!("c{}", i - 1)])
+            spec.after([format!("c{}", i - 1)])
         });
     }
     Plan::new("chain").block(block)
+}
+
+fn chain(n: usize, ms: u64, steps: u32) -> Plan {
+    chain_of(n, |id| sleep(id, ms, steps))
+}
+
+/// A chain of `n` gate items of `steps` steps, all waiting at gate `gate`.
+fn gated_chain(n: usize, gate_name: &str, steps: u32) -> Plan {
+    chain_of(n, |id| gate(id, gate_name, steps))
+}
+
+/// The resources that hand `gates` to the `gate` items.
+fn with_gates(gates: &tend::demo::Gates) -> Arc<Resources> {
+    Arc::new(Resources::new().with(gates.clone()))
+}
+
+/// Receives events until one matches `pred`; on timeout says which event came last.
+async fn recv_until(rx: &mut broadcast::Receiver<Event>, mut pred: impl FnMut(&Event) -> bool) {
+    let mut last = None;
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match rx.recv().await {
+                Ok(event) if pred(&event) => return,
+                Ok(event) => last = Some(event),
+                Err(e) => panic!("event channel: {e}; last event: {last:?}"),
+            }
+        }
+    })
+    .await;
+    if found.is_err() {
+        panic!("timed out waiting for an event; last event: {last:?}");
+    }
 }
 
 async fn call<T: Send + 'static>(
@@ -67,7 +100,7 @@ async fn execution_runs_a_chain_and_records_each_item_durably() {
     while done < 3 {
         let event = tokio::time::timeout(PATIENCE, rx.recv())
             .await
-            .unwrap()
+            .unwrap_or_else(|_| panic!("timed out with {done} of 3 items done"))
             .unwrap();
         if let Event::Item {
             item,
@@ -115,19 +148,25 @@ async fn execution_interrupt_message_stops_at_cancellation_points() {
     let (events, mut rx) = broadcast::channel(1024);
     let registry = tend::demo::registry().unwrap();
     let id = ExecutionId::generate();
-    let args = ExecutionArgs::new(id, chain(3, 3000, 30), &registry, store.clone(), events)
-        .unwrap()
-        .with_default_parallelism(1);
+    let gates = tend::demo::Gates::new();
+    let args = ExecutionArgs::new(
+        id,
+        gated_chain(3, "g", 30),
+        &registry,
+        store.clone(),
+        events,
+    )
+    .unwrap()
+    .with_resources(with_gates(&gates))
+    .with_default_parallelism(1);
     let (actor, handle) = Actor::spawn(None, Execution, args).await.unwrap();
-    loop {
-        let event = tokio::time::timeout(PATIENCE, rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        if matches!(event, Event::Progress { ref progress, .. } if progress.done >= 2) {
-            break;
-        }
-    }
+    // c0 does two steps, then waits at the gate until the interrupt.
+    gates.release("g", 2);
+    recv_until(
+        &mut rx,
+        |e| matches!(e, Event::Progress { progress, .. } if progress.done == 2),
+    )
+    .await;
     let report = execution_call(&actor, ExecutionMsg::Status).await;
     assert_eq!(report.item("c0").unwrap().status, ItemStatus::Running);
     let applied = execution_call(&actor, |reply| {
@@ -145,8 +184,8 @@ async fn execution_interrupt_message_stops_at_cancellation_points() {
     let c0 = stored.item("c0").unwrap();
     assert_eq!(c0.status, ItemStatus::Interrupted);
     let step: u32 = store.checkpoint(id, "c0").unwrap().unwrap();
-    assert!((2..30).contains(&step), "{step}");
-    assert_eq!(c0.progress.unwrap().done, u64::from(step));
+    assert_eq!(step, 2);
+    assert_eq!(c0.progress.unwrap().done, 2);
     assert_eq!(stored.item("c1").unwrap().status, ItemStatus::Pending);
     store.close().await.unwrap();
 }
@@ -159,24 +198,20 @@ async fn execution_stop_replies_only_after_the_checkpoint_is_durable() {
     let id = ExecutionId::generate();
     // One item that never reaches a cancellation point in time: Stop aborts it after the
     // grace and still replies with a durable, interrupted execution.
+    // The other checkpoints one step and waits at a gate until the Stop.
     let plan = Plan::new("p").block(
         Block::new("b")
             .item(sleep("long", 60_000, 1))
-            .item(sleep("quick", 3000, 30)),
+            .item(gate("quick", "g", 30)),
     );
+    let gates = tend::demo::Gates::new();
     let args = ExecutionArgs::new(id, plan, &registry, store.clone(), events)
         .unwrap()
+        .with_resources(with_gates(&gates))
         .with_stop_grace(Duration::from_millis(200));
     let (actor, handle) = Actor::spawn(None, Execution, args).await.unwrap();
-    loop {
-        let event = tokio::time::timeout(PATIENCE, rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        if matches!(event, Event::Progress { .. }) {
-            break;
-        }
-    }
+    gates.release("g", 1);
+    recv_until(&mut rx, |e| matches!(e, Event::Progress { .. })).await;
     let report = execution_call(&actor, ExecutionMsg::Stop).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Interrupted);
     // What the reply says is what the store holds.
@@ -187,7 +222,7 @@ async fn execution_stop_replies_only_after_the_checkpoint_is_durable() {
         stored.item("quick").unwrap().status,
         ItemStatus::Interrupted
     );
-    assert!(store.checkpoint::<u32>(id, "quick").unwrap().is_some());
+    assert_eq!(store.checkpoint::<u32>(id, "quick").unwrap(), Some(1));
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()
@@ -197,6 +232,7 @@ async fn execution_stop_replies_only_after_the_checkpoint_is_durable() {
 
 async fn supervisor(
     store: &Store,
+    gates: &tend::demo::Gates,
 ) -> (ractor::ActorRef<SupervisorMsg>, tokio::task::JoinHandle<()>) {
     let (events, _) = broadcast::channel(1024);
     let args = SupervisorArgs {
@@ -207,7 +243,7 @@ async fn supervisor(
             stop_grace: Duration::from_millis(300),
         },
         events,
-        resources: Arc::new(Resources::new()),
+        resources: with_gates(gates),
     };
     Actor::spawn(None, Supervisor, args).await.unwrap()
 }
@@ -216,7 +252,7 @@ async fn supervisor(
 async fn supervisor_serves_submit_status_wait_and_list() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (sup, handle) = supervisor(&store).await;
+    let (sup, handle) = supervisor(&store, &tend::demo::Gates::new()).await;
 
     let id = call(&sup, |r| SupervisorMsg::Submit(chain(2, 5, 1), r))
         .await
@@ -258,24 +294,25 @@ async fn supervisor_serves_submit_status_wait_and_list() {
 async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (sup, handle) = supervisor(&store).await;
+    let gates = tend::demo::Gates::new();
+    let (sup, handle) = supervisor(&store, &gates).await;
     let mut rx = call(&sup, SupervisorMsg::Subscribe).await;
-    let a = call(&sup, |r| SupervisorMsg::Submit(chain(3, 1500, 15), r))
+    let a = call(&sup, |r| SupervisorMsg::Submit(gated_chain(3, "g", 15), r))
         .await
         .unwrap();
-    let b = call(&sup, |r| SupervisorMsg::Submit(chain(3, 1500, 15), r))
+    let b = call(&sup, |r| SupervisorMsg::Submit(gated_chain(3, "g", 15), r))
         .await
         .unwrap();
+    // Each c0 checkpoints one step and waits at the gate.
+    gates.release("g", 1);
     let mut progressed = std::collections::HashSet::new();
-    while progressed.len() < 2 {
-        if let Event::Progress { execution, .. } = tokio::time::timeout(PATIENCE, rx.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            progressed.insert(execution);
+    recv_until(&mut rx, |e| {
+        if let Event::Progress { execution, .. } = e {
+            progressed.insert(*execution);
         }
-    }
+        progressed.len() == 2
+    })
+    .await;
     let mut ids = call(&sup, |r| {
         SupervisorMsg::InterruptAll(InterruptStrategy::AtCancellationPoint, r)
     })
@@ -297,7 +334,8 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
         .unwrap();
 
     // A new supervisor on the same store finds both, resumes one.
-    let (sup, handle) = supervisor(&store).await;
+    gates.open("g");
+    let (sup, handle) = supervisor(&store, &gates).await;
     let list = call(&sup, SupervisorMsg::List).await;
     assert!(
         list.iter()
@@ -325,26 +363,20 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
 async fn supervisor_stop_checkpoints_running_executions() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (sup, handle) = supervisor(&store).await;
+    let gates = tend::demo::Gates::new();
+    let (sup, handle) = supervisor(&store, &gates).await;
     let mut rx = call(&sup, SupervisorMsg::Subscribe).await;
-    let id = call(&sup, |r| SupervisorMsg::Submit(chain(2, 3000, 30), r))
+    let id = call(&sup, |r| SupervisorMsg::Submit(gated_chain(2, "g", 30), r))
         .await
         .unwrap();
-    loop {
-        if let Event::Progress { .. } = tokio::time::timeout(PATIENCE, rx.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            break;
-        }
-    }
+    gates.release("g", 1);
+    recv_until(&mut rx, |e| matches!(e, Event::Progress { .. })).await;
     call(&sup, SupervisorMsg::Stop).await.unwrap();
     // Stop replied: the checkpoint is already durable.
     let stored = store.report(id).unwrap();
     assert_eq!(stored.status, ExecutionStatus::Interrupted);
     assert_eq!(stored.item("c0").unwrap().status, ItemStatus::Interrupted);
-    assert!(store.checkpoint::<u32>(id, "c0").unwrap().is_some());
+    assert_eq!(store.checkpoint::<u32>(id, "c0").unwrap(), Some(1));
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()

@@ -5,8 +5,6 @@ mod helpers;
 #[path = "support/bridge.rs"]
 mod served;
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use helpers::*;
 use serde_json::{Value, json};
@@ -18,6 +16,12 @@ fn plan(items: Value) -> Value {
 
 fn slow(id: &str, ms: u64, steps: u32) -> Value {
     json!({"id": id, "kind": "sleep", "params": {"ms": ms, "steps": steps}})
+}
+
+/// An item of `steps` steps that waits at gate `gate` before each: it runs until the test
+/// opens the gate.
+fn held(id: &str, gate: &str, steps: u32) -> Value {
+    json!({"id": id, "kind": "gate", "params": {"gate": gate, "steps": steps}})
 }
 
 async fn submit(s: &Served, plan: &Value) -> String {
@@ -255,8 +259,8 @@ async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
     let id = submit(
         &s,
         &plan(json!([
-            slow("a", 300, 3),
-            slow("b", 300, 3)
+            held("a", "a", 3),
+            slow("b", 10, 1)
                 .as_object()
                 .cloned()
                 .map(|mut o| {
@@ -270,6 +274,8 @@ async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
     let (status, accepted) = s.post_raw(&format!("/executions/{id}/interrupt"), "").await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted, json!({"id": id, "action": "interrupting"}));
+    // Applied (202 comes once it is): `a` may finish now, `b` may not start.
+    s.gates.open("a");
     let view = s.wait_status(&id, "interrupted").await;
     assert_eq!(view["outcome"]["blocks"][0]["done"], json!(["a"]));
     assert_eq!(view["outcome"]["blocks"][0]["not_started"], json!(["b"]));
@@ -292,37 +298,38 @@ async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
             {"id": "third", "kind": "sleep", "params": {"ms": 10}, "after": ["second"]}
         ]))
     };
-    let first = |ms: u64, steps: u32| json!({"id": "first", "kind": "sleep", "params": {"ms": ms, "steps": steps}});
+    // `first` runs until the interrupt: held at a gate, or in one step of a minute (no
+    // cancellation point in reach, so only the abort ends it).
+    let minute = json!({"id": "first", "kind": "sleep", "params": {"ms": 60_000, "steps": 1}});
     for (strategy, first, expected) in [
         (
             json!("at_cancellation_point"),
-            first(3000, 30),
+            held("first", "never", 30),
             ["interrupted", "pending", "pending"],
         ),
         (
             json!({"immediate": {"grace": "50ms"}}),
-            first(60_000, 1),
+            minute,
             ["interrupted", "pending", "pending"],
         ),
         (
             json!({"poll_next_n": 1}),
-            first(300, 3),
+            held("first", "poll", 3),
             ["done", "done", "pending"],
         ),
     ] {
         let id = submit(&s, &chain(first)).await;
         // Interrupt once the first item runs.
-        tokio::time::timeout(PATIENCE, async {
-            loop {
-                let (_, view) = s.get(&format!("/executions/{id}")).await;
-                if view["blocks"][0]["items"][0]["status"] == "running" {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        eventually("the first item runs", || async {
+            let (_, view) = s.get(&format!("/executions/{id}")).await;
+            let first = &view["blocks"][0]["items"][0]["status"];
+            if first == "running" {
+                Ok(())
+            } else {
+                Err(format!("first item {first}"))
             }
         })
-        .await
-        .unwrap();
+        .await;
         let (status, body) = s
             .post(
                 &format!("/executions/{id}/interrupt"),
@@ -330,6 +337,8 @@ async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
             )
             .await;
         assert_eq!(status, 202, "{strategy}: {body}");
+        // Applied: with poll_next_n, `first` may finish now and one more item start.
+        s.gates.open("poll");
         let view = s.wait_status(&id, "interrupted").await;
         let statuses: Vec<&str> = view["blocks"][0]["items"]
             .as_array()
@@ -362,8 +371,8 @@ async fn interrupt_all_answers_with_the_ids_it_reached() {
     let s = Served::start(None, None, None).await;
     let done = submit(&s, &plan(json!([{"id": "x", "kind": "sum"}]))).await;
     s.wait_status(&done, "completed").await;
-    let a = submit(&s, &plan(json!([slow("a", 3000, 30)]))).await;
-    let b = submit(&s, &plan(json!([slow("b", 3000, 30)]))).await;
+    let a = submit(&s, &plan(json!([held("a", "closed", 30)]))).await;
+    let b = submit(&s, &plan(json!([held("b", "closed", 30)]))).await;
     let (status, body) = s
         .post("/interrupt", &json!({"strategy": "at_cancellation_point"}))
         .await;
@@ -428,19 +437,17 @@ async fn the_tree_shows_executions_and_their_workers() {
     assert_eq!(status, 200);
     assert_eq!(tree["role"], "supervisor");
     assert_eq!(tree["children"], json!([]));
-    let id = submit(&s, &plan(json!([slow("busy", 3000, 30)]))).await;
-    let tree = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let (_, tree) = s.get("/tree").await;
-            let worker = &tree["children"][0]["children"][0];
-            if worker["status"] == "running busy" {
-                return tree;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    let id = submit(&s, &plan(json!([held("busy", "closed", 30)]))).await;
+    let tree = eventually("the tree shows the busy worker", || async {
+        let (_, tree) = s.get("/tree").await;
+        let worker = &tree["children"][0]["children"][0];
+        if worker["status"] == "running busy" {
+            Ok(tree)
+        } else {
+            Err(tree.to_string())
         }
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(tree["children"][0]["role"], "execution");
     assert_eq!(tree["children"][0]["name"], id.as_str());
     assert_eq!(tree["children"][0]["children"][0]["role"], "item_worker");
@@ -538,33 +545,35 @@ async fn restart_on_the_same_directory_then_resume_over_rest() {
     let id = submit(
         &s,
         &json!({"name": "restart", "blocks": [{"name": "b", "items": [
-            {"id": "one", "kind": "sleep", "params": {"ms": 1500, "steps": 15, "output": 1}},
-            {"id": "two", "kind": "sleep", "params": {"ms": 1500, "steps": 15, "output": 2}},
+            {"id": "one", "kind": "gate", "params": {"gate": "one", "steps": 15, "output": 1}},
+            {"id": "two", "kind": "gate", "params": {"gate": "two", "steps": 15, "output": 2}},
             {"id": "three", "kind": "sum", "after": ["one", "two"]}
         ]}]}),
     )
     .await;
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let (_, view) = s.get(&format!("/executions/{id}")).await;
-            if view["blocks"][0]["items"][0]["progress"]["done"].as_u64() >= Some(2) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    // `one` goes two steps and waits; the stop finds both running.
+    s.gates.release("one", 2);
+    eventually("item one has checkpointed two steps", || async {
+        let (_, view) = s.get(&format!("/executions/{id}")).await;
+        let progress = &view["blocks"][0]["items"][0]["progress"];
+        if progress["done"] == 2 {
+            Ok(())
+        } else {
+            Err(format!("progress {progress}"))
         }
     })
-    .await
-    .unwrap();
+    .await;
     s.stop().await;
 
     let s = Served::start(Some(dir.path()), Some(&log), None).await;
+    s.gates.open("one");
+    s.gates.open("two");
     let (_, list) = s.get("/executions?status=interrupted").await;
     assert_eq!(list["executions"][0]["id"], id.as_str());
     let view = s.wait_status(&id, "interrupted").await;
     let first = &view["blocks"][0]["items"][0];
     assert_eq!(first["status"], "interrupted");
-    let saved = first["progress"]["done"].as_u64().unwrap();
-    assert!(saved >= 2);
+    assert_eq!(first["progress"]["done"], 2, "{view}");
     let (status, _) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
     assert_eq!(status, 202);
     let view = s.wait_status(&id, "completed").await;

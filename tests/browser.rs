@@ -12,12 +12,13 @@ mod served;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use helpers::eventually;
 use serde_json::{Value, json};
 use served::Served;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const PATIENCE: Duration = Duration::from_secs(30);
+use helpers::PATIENCE;
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process and one browser session, both ended on drop.
@@ -51,6 +52,53 @@ impl Drop for Browser {
     }
 }
 
+/// Starts chromedriver on a free port and waits until it is ready. The port is free when
+/// picked but may be taken before chromedriver binds it; then chromedriver exits at once
+/// and another port is tried.
+async fn start_driver(client: &reqwest::Client) -> (Child, String) {
+    let mut last = String::from("not started");
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Some(status)) = driver.try_wait() {
+                last = format!("chromedriver on port {port} exited: {status}");
+                break;
+            }
+            let ready = async {
+                let response = client.get(format!("{base}/status")).send().await.ok()?;
+                let body: Value = response.json().await.ok()?;
+                body["value"]["ready"].as_bool()
+            };
+            if ready.await == Some(true) {
+                return (driver, base);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                panic!("chromedriver on port {port} was not ready after {PATIENCE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("chromedriver did not start: {last}")
+}
+
+/// The browser tests take turns: two Chromiums starting at once on two cores only slow
+/// each other down.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Browser {
     async fn start() -> Browser {
         for binary in [CHROMIUM, CHROMEDRIVER] {
@@ -59,22 +107,11 @@ impl Browser {
                 "{binary} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)"
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::builder()
             .timeout(PATIENCE)
             .build()
             .unwrap();
+        let (driver, base) = start_driver(&client).await;
         let profile = tempfile::tempdir().unwrap();
         let mut browser = Browser {
             driver,
@@ -83,17 +120,6 @@ impl Browser {
             client,
             _profile: profile,
         };
-        eventually("chromedriver is ready", || async {
-            let response = browser
-                .client
-                .get(format!("{}/status", browser.base))
-                .send()
-                .await
-                .ok()?;
-            let body: Value = response.json().await.ok()?;
-            body["value"]["ready"].as_bool().filter(|r| *r)
-        })
-        .await;
         let args = json!([
             "--headless=new",
             "--no-sandbox",
@@ -185,37 +211,27 @@ impl Browser {
     }
 }
 
-/// Retries `probe` every 50 ms until it gives a value; fails the test after PATIENCE.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            if let Some(value) = probe().await {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"))
+/// What `probe` gave, or what it saw instead, for `eventually`.
+fn seen<T: std::fmt::Debug>(value: Option<T>, ok: impl FnOnce(&T) -> bool) -> Result<T, String> {
+    match value {
+        Some(v) if ok(&v) => Ok(v),
+        other => Err(format!("{other:?}")),
+    }
 }
 
 #[tokio::test]
 async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
+    let _turn = ONE_BROWSER.lock().await;
+    // Every item waits at its own gate, so the execution runs exactly as long as the test
+    // says and its progress moves only when the test opens a gate.
     let s = Served::start(None, None, None).await;
-    let mut items = Vec::new();
-    for i in 0..24 {
-        items.push(
-            json!({"id": format!("step-{i}"), "kind": "sleep", "params": {"ms": 300, "steps": 3}}),
-        );
-    }
+    let items: Vec<Value> = (0..24)
+        .map(|i| json!({"id": format!("step-{i}"), "kind": "gate", "params": {"gate": format!("step-{i}")}}))
+        .collect();
     let (status, created) = s
         .post(
             "/executions",
-            &json!({"name": "watched", "blocks": [{"name": "b", "items": items}]}),
+            &json!({"name": "watched", "parallelism": 2, "blocks": [{"name": "b", "items": items}]}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -225,54 +241,66 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     browser.goto(&s.base).await;
     let row = format!("tr[data-id='{id}']");
     let progress = format!("{row} .progress-text");
-    let first = eventually("the execution is listed", || browser.text(&progress)).await;
-    let status = browser.text(&format!("{row} .status")).await;
-    assert_eq!(status.as_deref(), Some("running"));
-    // The page follows the event stream: the progress text changes by itself.
-    let later = eventually("the progress changes", || async {
-        browser.text(&progress).await.filter(|t| *t != first)
+    let status_css = format!("{row} .status");
+    eventually("the execution is listed as running", || async {
+        seen(browser.text(&status_css).await, |t| t == "running")
     })
     .await;
-    assert!(later.trim().ends_with("/24"), "{later}");
+    let first = eventually("the progress shows 0 of 24 done", || async {
+        seen(browser.text(&progress).await, |t| t.trim() == "0/24")
+    })
+    .await;
+    // The page follows the event stream: once the test lets one item finish, the progress
+    // text changes by itself.
+    s.gates.open("step-0");
+    let later = eventually("the progress changes to 1 of 24 done", || async {
+        seen(browser.text(&progress).await, |t| {
+            *t != first && t.trim() == "1/24"
+        })
+    })
+    .await;
+    assert_eq!(later.trim(), "1/24");
 
     // Opening the execution shows its items.
     assert!(browser.click(&format!("{row} td.mono")).await);
     eventually("the item table is shown", || async {
-        (browser.count("#items tbody tr").await == 24).then_some(())
+        let rows = browser.count("#items tbody tr").await;
+        seen(Some(rows), |n| *n == 24)
     })
     .await;
 
     eventually("the interrupt button is clicked", || async {
-        browser
-            .click(&format!("{row} button.interrupt"))
-            .await
-            .then_some(())
+        seen(
+            Some(browser.click(&format!("{row} button.interrupt")).await),
+            |clicked| *clicked,
+        )
     })
     .await;
+    // The button interrupts with `finish_current`: the two items running now (step-1 and
+    // step-2, parallelism 2) finish, none starts. Opening every gate once the interrupt is
+    // applied lets exactly those two finish.
+    s.wait_interrupting(&id).await;
+    for i in 0..24 {
+        s.gates.open(&format!("step-{i}"));
+    }
     eventually("the status becomes interrupted", || async {
-        browser
-            .text(&format!("{row} .status"))
-            .await
-            .filter(|t| t == "interrupted")
+        seen(browser.text(&status_css).await, |t| t == "interrupted")
     })
     .await;
     let (_, view) = s.get(&format!("/executions/{id}")).await;
-    assert_eq!(view["status"], "interrupted");
-    assert!(view["items_done"].as_u64().unwrap() < 24);
+    assert_eq!(view["status"], "interrupted", "{view}");
+    assert_eq!(view["items_done"], 3, "{view}");
     // The resume button appears and finishes it.
     eventually("the resume button is clicked", || async {
-        browser
-            .click(&format!("{row} button.resume"))
-            .await
-            .then_some(())
+        seen(
+            Some(browser.click(&format!("{row} button.resume")).await),
+            |clicked| *clicked,
+        )
     })
     .await;
     s.wait_status(&id, "completed").await;
     eventually("the page shows it completed", || async {
-        browser
-            .text(&format!("{row} .status"))
-            .await
-            .filter(|t| t == "completed")
+        seen(browser.text(&status_css).await, |t| t == "completed")
     })
     .await;
     browser.quit().await;
@@ -281,6 +309,7 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
 
 #[tokio::test]
 async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
+    let _turn = ONE_BROWSER.lock().await;
     let runtime = tend::Runtime::builder()
         .registry(tend::demo::registry().unwrap())
         .start()
@@ -313,10 +342,12 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
     browser.goto(&format!("http://{addr}/tend")).await;
     let row = format!("tr[data-id='{id}']");
     let status_css = format!("{row} .status");
-    let status = eventually("the execution is listed", || browser.text(&status_css)).await;
-    assert_eq!(status, "completed");
+    eventually("the execution is listed as completed", || async {
+        seen(browser.text(&status_css).await, |t| t == "completed")
+    })
+    .await;
     eventually("the event stream is connected", || async {
-        browser.text("#live").await.filter(|t| t == "live")
+        seen(browser.text("#live").await, |t| t == "live")
     })
     .await;
     browser.quit().await;

@@ -1,30 +1,34 @@
 //! The deploy example as a real child process: SIGINT interrupts it with exit code 130, a
 //! second run resumes and completes without applying a done item again; after SIGKILL a
-//! second run still completes, re-running at most the items that were in flight.
+//! second run still completes, re-running exactly the items that were in flight, once.
+//!
+//! The first run of each test holds layer 2 (`--hold-layer 2`): its items start and wait
+//! for an interrupt, so when the signal comes, layers 0 and 1 are done and exactly the six
+//! items of layer 2 are in flight, however fast or slow the machine is.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 #[path = "support/example.rs"]
 mod support;
 
-use support::example;
+use support::{Finished, Process, example};
 
-fn spawn(data: &Path, log: &Path, item_ms: u64) -> Child {
-    Command::new(example("deploy"))
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "--item-ms",
-            &item_ms.to_string(),
-        ])
-        .args(["--applied-log", log.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the deploy example is built by cargo test")
+const ITEMS: usize = 60;
+const WIDTH: usize = 6;
+const HELD_LAYER: usize = 2;
+
+fn spawn(data: &Path, log: &Path, item_ms: u64, hold_layer: Option<usize>) -> Process {
+    let mut command = Command::new(example("deploy"));
+    command
+        .args(["--data", data.to_str().unwrap()])
+        .args(["--item-ms", &item_ms.to_string()])
+        .args(["--applied-log", log.to_str().unwrap()]);
+    if let Some(layer) = hold_layer {
+        command.args(["--hold-layer", &layer.to_string()]);
+    }
+    Process::spawn("the deploy example", command)
 }
 
 fn lines(log: &Path) -> Vec<(String, String)> {
@@ -35,30 +39,56 @@ fn lines(log: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn done_count(log: &Path) -> usize {
-    lines(log).iter().filter(|(e, _)| e == "done").count()
+fn layer(item: &str) -> usize {
+    item.split_once('.').unwrap().0.parse().unwrap()
 }
 
-fn wait_for_done(log: &Path, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while done_count(log) < n {
-        assert!(Instant::now() < deadline, "the example made no progress");
-        std::thread::sleep(Duration::from_millis(20));
+/// How many times each item has `event` (`start` or `done`) in `lines`.
+fn counts<'a>(
+    lines: impl IntoIterator<Item = &'a (String, String)>,
+    event: &str,
+) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (e, item) in lines {
+        if e == event {
+            *counts.entry(item.clone()).or_default() += 1;
+        }
     }
+    counts
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([name, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+/// Waits until layers before the held one are done and every item of the held layer has
+/// started (and so is holding).
+fn wait_until_held(process: &mut Process, log: &Path) {
+    process.wait_until("layers 0 and 1 are done and layer 2 holds", |_| {
+        let lines = lines(log);
+        let done = lines.iter().filter(|(e, _)| e == "done").count();
+        let held = lines
+            .iter()
+            .filter(|(e, item)| e == "start" && layer(item) == HELD_LAYER)
+            .count();
+        if done == HELD_LAYER * WIDTH && held == WIDTH {
+            Ok(())
+        } else {
+            Err(format!(
+                "{done} done, {held} of layer {HELD_LAYER} started, {} log lines",
+                lines.len()
+            ))
+        }
+    });
 }
 
-fn finish(child: Child) -> (Output, String) {
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    (output, stdout)
+/// The execution id in the line starting with `prefix` (`started `, `resuming `, ...).
+fn id_after(finished: &str, prefix: &str) -> Option<String> {
+    finished
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|l| l.split(':').next())
+        .map(str::to_owned)
+}
+
+fn started_id(process: &mut Process) -> String {
+    process.wait_for_line("it prints the execution id", |l| id_after(l, "started "))
 }
 
 /// Each item's dependencies (the whole previous layer) were done before it started, in
@@ -67,10 +97,9 @@ fn assert_layers_respected(log: &Path) {
     let mut done: HashSet<String> = HashSet::new();
     for (event, item) in lines(log) {
         if event == "start" {
-            let (layer, _) = item.split_once('.').unwrap();
-            let layer: usize = layer.parse().unwrap();
+            let layer = layer(&item);
             if layer > 0 {
-                for i in 0..6 {
+                for i in 0..WIDTH {
                     let dep = format!("{}.{i}", layer - 1);
                     assert!(done.contains(&dep), "{item} started before {dep} was done");
                 }
@@ -81,127 +110,118 @@ fn assert_layers_respected(log: &Path) {
     }
 }
 
+/// The second run resumes `id` with layers 0 and 1 done and completes it.
+fn assert_resumed_and_completed(finished: &Finished, id: &str) {
+    assert!(finished.status.success(), "{}", finished.describe());
+    assert!(
+        finished.stdout.contains(&format!(
+            "resuming {id}: {}/{ITEMS} items done",
+            HELD_LAYER * WIDTH
+        )),
+        "{}",
+        finished.describe()
+    );
+    assert!(
+        finished
+            .stdout
+            .contains(&format!("completed {id}: {ITEMS}/{ITEMS} items")),
+        "{}",
+        finished.describe()
+    );
+}
+
+/// Every item was done exactly once, and started once, except the held layer's items,
+/// which started again after the first run stopped them.
+fn assert_each_item_applied_once(log: &Path) {
+    let lines = lines(log);
+    let done = counts(&lines, "done");
+    assert_eq!(done.len(), ITEMS, "{done:?}");
+    assert!(done.values().all(|&n| n == 1), "{done:?}");
+    for (item, n) in counts(&lines, "start") {
+        let expected = if layer(&item) == HELD_LAYER { 2 } else { 1 };
+        assert_eq!(n, expected, "{item} started {n} times");
+    }
+    assert_layers_respected(log);
+}
+
 #[test]
 fn sigint_interrupts_and_a_second_run_resumes_without_reapplying() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
-    let child = spawn(&data, &log, 300);
-    wait_for_done(&log, 8);
-    signal(&child, "-INT");
-    let (output, stdout) = finish(child);
-    assert_eq!(output.status.code(), Some(130), "{stdout}");
-    let id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("interrupted "))
-        .and_then(|l| l.split(':').next())
-        .unwrap_or_else(|| panic!("no outcome line in {stdout}"))
-        .to_owned();
-    let done_before = done_count(&log);
-    assert!(stdout.contains(&format!("{done_before} done")), "{stdout}");
-
-    let (output, stdout) = finish(spawn(&data, &log, 300));
-    assert!(output.status.success(), "{stdout}");
+    let mut first = spawn(&data, &log, 20, Some(HELD_LAYER));
+    let id = started_id(&mut first);
+    wait_until_held(&mut first, &log);
+    first.signal("-INT");
+    let finished = first.finish();
+    assert_eq!(finished.status.code(), Some(130), "{}", finished.describe());
+    let done = HELD_LAYER * WIDTH;
+    let not_started = ITEMS - done - WIDTH;
     assert!(
-        stdout.contains(&format!("resuming {id}: {done_before}/60 items done")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("completed {id}: 60/60 items")),
-        "{stdout}"
+        finished.stdout.contains(&format!(
+            "interrupted {id}: {done} done, {WIDTH} interrupted, {not_started} not started"
+        )),
+        "{}",
+        finished.describe()
     );
 
-    let mut done: HashMap<String, usize> = HashMap::new();
+    let finished = spawn(&data, &log, 20, None).finish();
+    assert_resumed_and_completed(&finished, &id);
+    // Nothing started again once it was done.
+    let mut done: HashSet<String> = HashSet::new();
     for (event, item) in lines(&log) {
         if event == "start" {
             assert!(
-                !done.contains_key(&item),
+                !done.contains(&item),
                 "{item} applied again after it was done"
             );
         } else {
-            *done.entry(item).or_default() += 1;
+            done.insert(item);
         }
     }
-    assert_eq!(done.len(), 60);
-    assert!(done.values().all(|&n| n == 1));
-    assert_layers_respected(&log);
+    assert_each_item_applied_once(&log);
 
     // A third run finds nothing unfinished and starts a new execution.
-    let (output, stdout) = finish(spawn(&data, &log, 0));
-    assert!(output.status.success());
-    assert!(stdout.starts_with("started "), "{stdout}");
-    assert!(!stdout.contains(&id), "{stdout}");
+    let finished = spawn(&data, &log, 0, None).finish();
+    assert!(finished.status.success(), "{}", finished.describe());
+    assert!(
+        finished.stdout.starts_with("started "),
+        "{}",
+        finished.describe()
+    );
+    assert!(!finished.stdout.contains(&id), "{}", finished.describe());
 }
 
 #[test]
 fn after_sigkill_a_second_run_completes_rerunning_only_items_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
-    let mut child = spawn(&data, &log, 200);
-    wait_for_done(&log, 15);
-    child.kill().unwrap(); // SIGKILL: no interrupt, no checkpoint on the way out
-    child.wait().unwrap();
-    let before: Vec<(String, String)> = lines(&log);
-    let in_flight: HashSet<String> = {
-        let started: Vec<&String> = before
-            .iter()
-            .filter(|(e, _)| e == "start")
-            .map(|(_, i)| i)
-            .collect();
-        let done: HashSet<&String> = before
-            .iter()
-            .filter(|(e, _)| e == "done")
-            .map(|(_, i)| i)
-            .collect();
-        started
-            .into_iter()
-            .filter(|i| !done.contains(i))
-            .cloned()
-            .collect()
-    };
+    let mut first = spawn(&data, &log, 20, Some(HELD_LAYER));
+    let id = started_id(&mut first);
+    wait_until_held(&mut first, &log);
+    first.kill(); // SIGKILL: no interrupt, no checkpoint on the way out
+    let finished = first.finish();
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
 
-    let (output, stdout) = finish(spawn(&data, &log, 200));
-    assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("resuming "), "{stdout}");
-    assert!(stdout.contains(": 60/60 items"), "{stdout}");
-    let after = &lines(&log)[before.len()..];
-    let done_before: HashSet<&String> = before
-        .iter()
-        .filter(|(e, _)| e == "done")
-        .map(|(_, i)| i)
+    let before = lines(&log);
+    let done_before = counts(&before, "done");
+    let in_flight: Vec<String> = counts(&before, "start")
+        .into_keys()
+        .filter(|item| !done_before.contains_key(item))
         .collect();
-    let mut done_total: HashMap<&String, usize> = HashMap::new();
-    for (event, item) in before.iter().chain(after) {
-        if event == "done" {
-            *done_total.entry(item).or_default() += 1;
-        }
-    }
-    assert_eq!(done_total.len(), 60);
-    // The durability contract: a crash re-runs an item at most once more, and only an
-    // item whose Done record may not have been durable yet. A layer starts only once the
-    // layer before is durably done, so those items all belong to the last layer started.
-    assert!(done_total.values().all(|&n| n <= 2), "{done_total:?}");
-    let layer = |item: &str| item.split_once('.').unwrap().0.parse::<usize>().unwrap();
-    let last_started = before
-        .iter()
-        .filter(|(e, _)| e == "start")
-        .map(|(_, i)| layer(i))
-        .max()
-        .unwrap();
-    for (item, n) in &done_total {
-        if *n == 2 {
-            assert!(done_before.contains(item));
-            assert_eq!(
-                layer(item),
-                last_started,
-                "{item} was durably done before the crash"
-            );
-        }
-    }
-    for item in &in_flight {
-        assert_eq!(
-            done_total[item], 1,
-            "{item} was interrupted by the crash, done once after"
-        );
-    }
-    assert_layers_respected(&log);
+    let held: Vec<String> = (0..WIDTH).map(|i| format!("{HELD_LAYER}.{i}")).collect();
+    assert_eq!(in_flight, held);
+
+    let finished = spawn(&data, &log, 20, None).finish();
+    assert_resumed_and_completed(&finished, &id);
+    // The durability contract: a crash re-runs only items whose Done record may not have
+    // been durable, at most once. A layer starts only once the layer before is durably
+    // done, so with layer 2 held, that is exactly the held items, each once.
+    let after = &lines(&log)[before.len()..];
+    let started_after = counts(after, "start");
+    let rerun: Vec<&String> = started_after
+        .keys()
+        .filter(|item| layer(item) <= HELD_LAYER)
+        .collect();
+    assert_eq!(rerun, held.iter().collect::<Vec<_>>(), "{started_after:?}");
+    assert_each_item_applied_once(&log);
 }

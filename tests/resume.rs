@@ -6,23 +6,18 @@ mod helpers;
 
 use helpers::*;
 use serde_json::json;
-use tend::demo::Sleep;
+use tend::demo::{Gate, Gates};
 use tend::{
     Block, Event, ExecutionStatus, InterruptStrategy, ItemSpec, ItemStatus, Plan, RuntimeError,
 };
 
-/// Layer 0: four slow checkpointed items with numeric outputs; layer 1: sums of them;
-/// block 2: a total of the sums.
+/// Layer 0: four checkpointed items of 15 steps with numeric outputs, `s<i>` waiting at
+/// gate `s<i>`; layer 1: sums of them; block 2: a total of the sums.
 fn layered() -> Plan {
     let mut first = Block::new("first");
     for i in 0..4 {
-        first.push(
-            ItemSpec::new(
-                format!("s{i}"),
-                &Sleep::new(1500).steps(15).output(json!(i + 1)),
-            )
-            .unwrap(),
-        );
+        let name = format!("s{i}");
+        first.push(ItemSpec::new(&name, &Gate::new(&name).steps(15).output(json!(i + 1))).unwrap());
     }
     first.push(sum("pair-a", 100).after(["s0", "s1"]));
     first.push(sum("pair-b", 0).after(["s2", "s3"]));
@@ -37,14 +32,18 @@ async fn interrupted_execution_resumes_after_restart_without_reapplying_done_ite
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("applied.log");
 
-    let rt = runtime(Some(dir.path()), Some(&log), 2).await;
+    let gates = Gates::new();
+    let rt = gated_runtime(Some(dir.path()), Some(&log), 2, gates.clone()).await;
     let mut events = rt.subscribe().await.unwrap();
     let id = rt.submit(layered()).await.unwrap();
-    // Let s0 and s1 finish, then interrupt while s2 and s3 are part-way.
+    // Let s0 and s1 finish, then interrupt while s2 is two steps in and s3 has started.
+    gates.open("s0");
+    gates.open("s1");
     wait_items(&mut events, id, ItemStatus::Done, 2).await;
+    gates.release("s2", 2);
     wait_for(&mut events, |e| {
         matches!(e, Event::Progress { execution, item, progress, .. }
-            if *execution == id && item.starts_with("s") && progress.done >= 2)
+            if *execution == id && **item == *"s2" && progress.done == 2)
     })
     .await;
     rt.interrupt(id, InterruptStrategy::AtCancellationPoint)
@@ -52,9 +51,9 @@ async fn interrupted_execution_resumes_after_restart_without_reapplying_done_ite
         .unwrap();
     let first = outcome(&rt, id).await;
     assert_eq!(first.status, ExecutionStatus::Interrupted);
-    assert!(first.done() >= 2, "{first:?}");
-    assert!(!first.blocks[0].interrupted.is_empty(), "{first:?}");
-    let interrupted_item = first.blocks[0].interrupted[0].clone();
+    assert_eq!(first.blocks[0].done, vec!["s0", "s1"], "{first:?}");
+    assert_eq!(first.blocks[0].interrupted, vec!["s2", "s3"], "{first:?}");
+    let interrupted_item = "s2".to_owned();
     let checkpoint_step = rt
         .status(id)
         .await
@@ -63,11 +62,12 @@ async fn interrupted_execution_resumes_after_restart_without_reapplying_done_ite
         .and_then(|i| i.progress)
         .map(|p| p.done)
         .unwrap();
+    assert_eq!(checkpoint_step, 2);
     rt.shutdown().await.unwrap();
     drop(rt);
 
     // A new runtime on the same directory lists it as interrupted and resumable.
-    let rt = runtime(Some(dir.path()), Some(&log), 2).await;
+    let rt = gated_runtime(Some(dir.path()), Some(&log), 2, open_gates()).await;
     let listed = rt.list().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, id);
@@ -117,6 +117,7 @@ async fn interrupted_execution_resumes_after_restart_without_reapplying_done_ite
 async fn shutdown_checkpoints_running_executions_and_a_restart_finishes_them() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("applied.log");
+    // Closed gates: neither execution can finish before the shutdown.
     let rt = runtime(Some(dir.path()), Some(&log), 4).await;
     let mut events = rt.subscribe().await.unwrap();
     let a = rt.submit(layered()).await.unwrap();
@@ -126,7 +127,7 @@ async fn shutdown_checkpoints_running_executions_and_a_restart_finishes_them() {
     rt.shutdown().await.unwrap();
     drop(rt);
 
-    let rt = runtime(Some(dir.path()), Some(&log), 4).await;
+    let rt = gated_runtime(Some(dir.path()), Some(&log), 4, open_gates()).await;
     let listed = rt.list().await.unwrap();
     assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a, b]);
     assert!(
@@ -156,6 +157,15 @@ async fn shutdown_checkpoints_running_executions_and_a_restart_finishes_them() {
     rt.shutdown().await.unwrap();
 }
 
+/// Gates with every gate of `layered` open.
+fn open_gates() -> Gates {
+    let gates = Gates::new();
+    for i in 0..4 {
+        gates.open(&format!("s{i}"));
+    }
+    gates
+}
+
 fn assert_nothing_reapplied_per_execution(lines: &[(String, String, String)]) {
     let mut done = std::collections::HashSet::new();
     for (event, exec, item) in lines {
@@ -172,20 +182,34 @@ fn assert_nothing_reapplied_per_execution(lines: &[(String, String, String)]) {
 async fn a_resumed_execution_can_be_interrupted_and_resumed_again() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("applied.log");
-    let rt = runtime(Some(dir.path()), Some(&log), 1).await;
+    let gates = Gates::new();
+    let rt = gated_runtime(Some(dir.path()), Some(&log), 1, gates.clone()).await;
     let mut events = rt.subscribe().await.unwrap();
     let id = rt.submit(layered()).await.unwrap();
-    for _ in 0..2 {
-        wait_for(
-            &mut events,
-            |e| matches!(e, Event::Progress { execution, .. } if *execution == id),
-        )
+    // Each round, s0 goes one step further (the resumed attempt continues from its
+    // checkpoint), and is interrupted there.
+    for step in 1..=2u64 {
+        gates.release("s0", 1);
+        wait_for(&mut events, |e| {
+            matches!(e, Event::Progress { execution, item, progress, .. }
+                if *execution == id && **item == *"s0" && progress.done == step)
+        })
         .await;
         rt.interrupt(id, InterruptStrategy::AtCancellationPoint)
             .await
             .unwrap();
-        assert_eq!(outcome(&rt, id).await.status, ExecutionStatus::Interrupted);
+        let interrupted = outcome(&rt, id).await;
+        assert_eq!(interrupted.status, ExecutionStatus::Interrupted);
+        // The plan runs two at a time: s1 was running too, waiting at its closed gate.
+        assert_eq!(
+            interrupted.blocks[0].interrupted,
+            vec!["s0", "s1"],
+            "{interrupted:?}"
+        );
         rt.resume(id).await.unwrap();
+    }
+    for i in 0..4 {
+        gates.open(&format!("s{i}"));
     }
     assert!(outcome(&rt, id).await.is_completed());
     let report = rt.status(id).await.unwrap();
@@ -198,6 +222,7 @@ async fn a_resumed_execution_can_be_interrupted_and_resumed_again() {
 async fn an_interrupt_sent_while_a_resume_is_starting_applies_before_any_item_starts() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("applied.log");
+    // Closed gates: the items started are still running when interrupted.
     let rt = runtime(Some(dir.path()), Some(&log), 2).await;
     let mut events = rt.subscribe().await.unwrap();
     let id = rt.submit(layered()).await.unwrap();

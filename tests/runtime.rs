@@ -244,7 +244,7 @@ async fn many_tasks_submit_concurrently() {
                     .item(sum("b", 1).after(["a"])),
             );
             let id = rt.submit(plan).await.unwrap();
-            (t, id, rt.wait(id).await.unwrap())
+            (t, id, outcome(&rt, id).await)
         });
     }
     let mut ids = std::collections::HashSet::new();
@@ -276,22 +276,25 @@ async fn many_tasks_submit_concurrently() {
 
 #[tokio::test]
 async fn items_report_running_status_and_progress_while_they_run() {
-    let rt = runtime(None, None, 1).await;
+    let gates = tend::demo::Gates::new();
+    let rt = gated_runtime(None, None, 1, gates.clone()).await;
     let mut events = rt.subscribe().await.unwrap();
     let id = rt
-        .submit(Plan::new("p").block(Block::new("b").item(sleep("slow", 3000, 30))))
+        .submit(Plan::new("p").block(Block::new("b").item(gate("slow", "g", 30))))
         .await
         .unwrap();
+    // Two steps pass; the item then waits at the gate, running, until the interrupt.
+    gates.release("g", 2);
     wait_for(
         &mut events,
-        |e| matches!(e, Event::Progress { progress, .. } if progress.done >= 2),
+        |e| matches!(e, Event::Progress { progress, .. } if progress.done == 2),
     )
     .await;
     let report = rt.status(id).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Running);
     let slow = report.item("slow").unwrap();
     assert_eq!(slow.status, ItemStatus::Running);
-    assert!(slow.progress.unwrap().done >= 2);
+    assert_eq!(slow.progress.unwrap().done, 2);
     assert_eq!(slow.attempts, 1);
     rt.interrupt(id, tend::InterruptStrategy::AtCancellationPoint)
         .await
@@ -339,7 +342,8 @@ async fn a_submit_racing_shutdown_is_either_refused_or_kept() {
         let rt = rt.clone();
         tasks.spawn(async move {
             tokio::time::sleep(std::time::Duration::from_micros(200 * t)).await;
-            let plan = Plan::new(format!("p{t}")).block(Block::new("b").item(sleep("a", 2000, 20)));
+            // A closed gate: an accepted execution is still running at the shutdown.
+            let plan = Plan::new(format!("p{t}")).block(Block::new("b").item(gate("a", "g", 20)));
             rt.submit(plan).await
         });
     }

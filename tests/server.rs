@@ -4,96 +4,117 @@
 #[path = "support/example.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const PATIENCE: Duration = Duration::from_secs(30);
+use support::{Finished, PATIENCE, Process};
 
 struct Server {
-    child: Child,
+    process: Process,
     base: String,
 }
 
-fn start(data: &Path, log: &Path, env_token: Option<&str>) -> Server {
+/// Starts the server on `data` with `extra` flags and waits for its address, which must be
+/// the first line it prints.
+fn start(data: &Path, log: &Path, env_token: Option<&str>, extra: &[&str]) -> Server {
     let mut command = Command::new(support::example("server"));
     command
         .args(["--data", data.to_str().unwrap(), "--bind", "127.0.0.1:0"])
         .args(["--applied-log", log.to_str().unwrap()])
-        .env_remove("TEND_BRIDGE_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .args(extra)
+        .env_remove("TEND_BRIDGE_TOKEN");
     if let Some(token) = env_token {
         command.env("TEND_BRIDGE_TOKEN", token);
     }
-    let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, base }
+    let mut process = Process::spawn("the server", command);
+    let first = process.wait_for_line("the server prints its first line", |l| Some(l.to_owned()));
+    let base = match first.strip_prefix("listening on ") {
+        Some(base) => base.to_owned(),
+        None => panic!("unexpected first line {first:?}\n{}", process.describe()),
+    };
+    Server { process, base }
 }
 
 impl Server {
-    fn stop(mut self, signal: &str) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = std::time::Instant::now() + PATIENCE;
+    /// Sends `signal` and waits (bounded) for the server to exit.
+    fn stop(mut self, signal: &str) -> Finished {
+        self.process.signal(signal);
+        self.process.finish()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path` as JSON; fails the test with the server's output if that fails.
+    async fn get(&mut self, client: &reqwest::Client, path: &str) -> Value {
+        match get(client, &self.url(path)).await {
+            Ok(view) => view,
+            Err(e) => panic!("GET {path}: {e}\n{}", self.process.describe()),
+        }
+    }
+
+    /// Polls GET `path` until `pred` holds; fails the test after PATIENCE, or as soon as
+    /// the server exits, with the last answer and the server's output.
+    async fn wait_for(
+        &mut self,
+        client: &reqwest::Client,
+        path: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+            let seen = match get(client, &self.url(path)).await {
+                Ok(view) if pred(&view) => return view,
+                Ok(view) => view.to_string(),
+                Err(e) => e,
+            };
+            if self.process.try_status().is_some() || Instant::now() >= deadline {
+                panic!(
+                    "gave up waiting until {what}; last GET {path}: {seen}\n{}",
+                    self.process.describe()
+                );
             }
-            assert!(std::time::Instant::now() < deadline, "server did not stop");
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-async fn get(client: &reqwest::Client, url: String) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
+async fn get(client: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
 }
 
-async fn wait_for(client: &reqwest::Client, url: String, pred: impl Fn(&Value) -> bool) -> Value {
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let view = get(client, url.clone()).await;
-            if pred(&view) {
-                return view;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("timed out")
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully_and_a_restart_resumes_over_rest() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
-    let client = reqwest::Client::builder()
-        .timeout(PATIENCE)
-        .build()
-        .unwrap();
+    let client = client();
 
-    let server = start(&data, &log, None);
+    // Gate `a` lets two steps through in this run, so `a` holds at step 2 of 20 until
+    // the shutdown interrupts it.
+    let mut server = start(&data, &log, None, &["--gate-release", "a=2"]);
     let plan = json!({"name": "over-rest", "blocks": [{"name": "b", "items": [
-        {"id": "a", "kind": "sleep", "params": {"ms": 2000, "steps": 20, "output": 4}},
+        {"id": "a", "kind": "gate", "params": {"gate": "a", "steps": 20, "output": 4}},
         {"id": "b", "kind": "sum", "params": {"add": 1}, "after": ["a"]}
     ]}]});
     let response = client
-        .post(format!("{}/executions", server.base))
+        .post(server.url("/executions"))
         .json(&plan)
         .send()
         .await
@@ -103,29 +124,53 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_resumes_over_rest() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_for(&client, format!("{}/executions/{id}", server.base), |v| {
-        v["blocks"][0]["items"][0]["progress"]["done"].as_u64() >= Some(2)
-    })
-    .await;
-    let status = server.stop("-TERM");
-    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    let view = server
+        .wait_for(
+            &client,
+            &format!("/executions/{id}"),
+            "item a holds at step 2",
+            |v| v["blocks"][0]["items"][0]["progress"]["done"] == 2,
+        )
+        .await;
+    assert_eq!(view["status"], "running", "{view}");
+    let finished = server.stop("-TERM");
+    assert_eq!(
+        finished.status.code(),
+        Some(0),
+        "graceful shutdown exits 0\n{}",
+        finished.describe()
+    );
+    assert!(
+        finished.stderr.contains("stopped"),
+        "{}",
+        finished.describe()
+    );
 
-    let server = start(&data, &log, None);
-    let list = get(&client, format!("{}/executions", server.base)).await;
-    assert_eq!(list["executions"][0]["id"], id.as_str());
-    assert_eq!(list["executions"][0]["status"], "interrupted");
+    // The restart opens gate `a`: a resumed `a` runs its last 18 steps through.
+    let mut server = start(&data, &log, None, &["--gate-open", "a"]);
+    let list = server.get(&client, "/executions").await;
+    let executions = list["executions"].as_array().unwrap();
+    assert_eq!(executions.len(), 1, "{list}");
+    assert_eq!(executions[0]["id"], id.as_str(), "{list}");
+    assert_eq!(executions[0]["status"], "interrupted", "{list}");
     let response = client
-        .post(format!("{}/executions/{id}/resume", server.base))
+        .post(server.url(&format!("/executions/{id}/resume")))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let view = wait_for(&client, format!("{}/executions/{id}", server.base), |v| {
-        v["status"] == "completed"
-    })
-    .await;
-    assert_eq!(view["blocks"][0]["items"][1]["output"], 5);
-    assert_eq!(server.stop("-INT").code(), Some(0));
+    let view = server
+        .wait_for(
+            &client,
+            &format!("/executions/{id}"),
+            "the execution completes",
+            |v| v["status"] == "completed",
+        )
+        .await;
+    assert_eq!(view["blocks"][0]["items"][0]["output"], 4, "{view}");
+    assert_eq!(view["blocks"][0]["items"][1]["output"], 5, "{view}");
+    let finished = server.stop("-INT");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
 
     // The applied log has the execution id; `a` started twice (interrupted, resumed) and
     // finished once; nothing started after it was done.
@@ -147,14 +192,11 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_resumes_over_rest() {
 async fn the_token_can_come_from_the_environment_and_off_loopback_needs_one() {
     let dir = tempfile::tempdir().unwrap();
     let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
-    let client = reqwest::Client::builder()
-        .timeout(PATIENCE)
-        .build()
-        .unwrap();
-    let server = start(&data, &log, Some("from-env"));
+    let client = client();
+    let server = start(&data, &log, Some("from-env"), &[]);
     let plan =
         json!({"name": "t", "blocks": [{"name": "b", "items": [{"id": "a", "kind": "sum"}]}]});
-    let url = format!("{}/executions", server.base);
+    let url = server.url("/executions");
     let denied = client.post(&url).json(&plan).send().await.unwrap();
     assert_eq!(denied.status(), 401);
     let allowed = client
@@ -165,15 +207,19 @@ async fn the_token_can_come_from_the_environment_and_off_loopback_needs_one() {
         .await
         .unwrap();
     assert_eq!(allowed.status(), 201);
-    assert_eq!(server.stop("-TERM").code(), Some(0));
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
 
     // Refused before anything is bound.
-    let output = Command::new(support::example("server"))
+    let mut command = Command::new(support::example("server"));
+    command
         .args(["--data", data.to_str().unwrap(), "--bind", "0.0.0.0:0"])
-        .env_remove("TEND_BRIDGE_TOKEN")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("without a token"), "{stderr}");
+        .env_remove("TEND_BRIDGE_TOKEN");
+    let finished = Process::spawn("the server off loopback", command).finish();
+    assert!(!finished.status.success(), "{}", finished.describe());
+    assert!(
+        finished.stderr.contains("without a token"),
+        "{}",
+        finished.describe()
+    );
 }

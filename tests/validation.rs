@@ -274,9 +274,10 @@ async fn requests_on_unknown_or_finished_executions_are_clear_errors() {
         "{err:?}"
     );
 
-    // Resuming a running execution is refused too.
+    // Resuming a running execution is refused too (its item waits at a gate that is never
+    // opened, so it runs until interrupted).
     let slow = rt
-        .submit(one_block(vec![sleep("s", 2000, 20)]))
+        .submit(one_block(vec![gate("s", "closed", 20)]))
         .await
         .unwrap();
     let err = rt.resume(slow).await.unwrap_err();

@@ -13,6 +13,8 @@ use crate::helpers::PATIENCE;
 /// A runtime over the demo kinds and its bridge, served on 127.0.0.1 with a free port.
 pub struct Served {
     pub runtime: Runtime,
+    /// The gates `gate` items wait at: the test opens them.
+    pub gates: tend::demo::Gates,
     pub base: String,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -21,7 +23,9 @@ pub struct Served {
 
 impl Served {
     pub async fn start(dir: Option<&Path>, log: Option<&Path>, token: Option<&str>) -> Self {
+        let gates = tend::demo::Gates::new();
         let mut builder = Runtime::builder()
+            .resource(gates.clone())
             .registry(tend::demo::registry().unwrap())
             .config(Config {
                 parallelism: 2,
@@ -51,6 +55,7 @@ impl Served {
             .unwrap();
         Served {
             runtime,
+            gates,
             base,
             client,
             stop: Some(stop),
@@ -84,18 +89,32 @@ impl Served {
 
     /// Polls `GET /executions/{id}` until its status is `status`.
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
-        tokio::time::timeout(PATIENCE, async {
-            loop {
-                let (code, view) = self.get(&format!("/executions/{id}")).await;
-                assert_eq!(code, 200, "{view}");
-                if view["status"] == status {
-                    return view;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        crate::helpers::eventually(&format!("execution {id} is {status}"), || async {
+            let (code, view) = self.get(&format!("/executions/{id}")).await;
+            assert_eq!(code, 200, "{view}");
+            if view["status"] == status {
+                Ok(view)
+            } else {
+                Err(format!("status {}", view["status"]))
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("execution {id} never became {status}"))
+    }
+
+    /// Waits until the live tree shows execution `id` interrupting: an interrupt sent by
+    /// someone else (a browser) has been applied.
+    pub async fn wait_interrupting(&self, id: &str) {
+        crate::helpers::eventually(&format!("execution {id} is interrupting"), || async {
+            let (_, tree) = self.get("/tree").await;
+            let node = tree["children"]
+                .as_array()
+                .and_then(|c| c.iter().find(|n| n["name"] == id).cloned());
+            match node {
+                Some(n) if n["status"] == "interrupting" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await
     }
 
     /// Shuts the runtime down, then the server.

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tend::demo::{AppliedLog, Sleep, Sum};
+use tend::demo::{AppliedLog, Gate, Gates, Sleep, Sum};
 use tend::{Config, Event, EventStream, ExecutionId, ItemSpec, ItemStatus, Runtime};
 
 /// Every wait in the tests gives up after this long, so a broken runtime fails the test
@@ -14,7 +14,18 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A runtime over the demo kinds on `dir` (or in memory), logging attempts to `log`.
 pub async fn runtime(dir: Option<&Path>, log: Option<&Path>, parallelism: usize) -> Runtime {
+    gated_runtime(dir, log, parallelism, Gates::new()).await
+}
+
+/// As [`runtime`], with `gates` for the `gate` items: the test keeps a clone and opens them.
+pub async fn gated_runtime(
+    dir: Option<&Path>,
+    log: Option<&Path>,
+    parallelism: usize,
+    gates: Gates,
+) -> Runtime {
     let mut builder = Runtime::builder()
+        .resource(gates)
         .registry(tend::demo::registry().unwrap())
         .config(Config {
             parallelism,
@@ -35,24 +46,56 @@ pub fn sleep(id: &str, ms: u64, steps: u32) -> ItemSpec {
     ItemSpec::new(id, &Sleep::new(ms).steps(steps)).unwrap()
 }
 
+/// A `gate` item of `steps` steps waiting at gate `gate`.
+pub fn gate(id: &str, gate: &str, steps: u32) -> ItemSpec {
+    ItemSpec::new(id, &Gate::new(gate).steps(steps)).unwrap()
+}
+
 /// A `sum` item adding `add` to its dependencies' outputs.
 pub fn sum(id: &str, add: i64) -> ItemSpec {
     ItemSpec::new(id, &Sum { add }).unwrap()
 }
 
-/// Waits for the first event matching `pred`.
+/// Polls `probe` every 50 ms until it answers `Ok`; after PATIENCE fails the test with
+/// what it waited for and the last thing the probe saw (its `Err`).
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut last = String::from("no answer yet");
+    loop {
+        match tokio::time::timeout_at(deadline, probe()).await {
+            Ok(Ok(value)) => return value,
+            Ok(Err(seen)) => last = seen,
+            Err(_) => break,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {PATIENCE:?} waiting until {what}; last seen: {last}")
+}
+
+/// Waits for the first event matching `pred`; on timeout says which event came last.
 pub async fn wait_for(events: &mut EventStream, mut pred: impl FnMut(&Event) -> bool) -> Event {
-    tokio::time::timeout(PATIENCE, async {
+    let mut last = None;
+    let found = tokio::time::timeout(PATIENCE, async {
         loop {
             match events.next().await {
                 Some(event) if pred(&event) => return event,
-                Some(_) => continue,
-                None => panic!("event stream closed"),
+                Some(event) => last = Some(event),
+                None => panic!("event stream closed; last event: {last:?}"),
             }
         }
     })
-    .await
-    .expect("timed out waiting for an event")
+    .await;
+    match found {
+        Ok(event) => event,
+        Err(_) => panic!("timed out waiting for an event; last event: {last:?}"),
+    }
 }
 
 /// Waits until `n` items of `id` have reported the status `status`.

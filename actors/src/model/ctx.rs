@@ -16,6 +16,8 @@ use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
 #[derive(Debug, Default)]
 pub(crate) struct AttemptControl {
     cancel: AtomicBool,
+    /// Wakes attempts waiting in [`ItemCtx::interrupted`] when `cancel` is set.
+    cancelled: tokio::sync::Notify,
     /// Whether a checkpoint of this item may be stored (one was loaded or saved), so the
     /// worker knows if there is one to clear when the item is done.
     checkpointed: AtomicBool,
@@ -26,6 +28,7 @@ impl AttemptControl {
     /// Tells the attempt to stop at its next cancellation point.
     pub(crate) fn cancel(&self) {
         self.cancel.store(true, Ordering::Release);
+        self.cancelled.notify_waiters();
     }
 
     /// Records that a checkpoint of this item may be stored.
@@ -161,6 +164,28 @@ impl ItemCtx {
         } else {
             Ok(())
         }
+    }
+
+    /// Resolves once the attempt is asked to stop (an interrupt at cancellation points, or a
+    /// shutdown); never resolves otherwise. Race it against a long wait so the wait ends
+    /// with the interrupt:
+    ///
+    /// ```ignore
+    /// tokio::select! {
+    ///     reply = client.poll() => handle(reply?),
+    ///     () = cx.interrupted() => return Err(ItemError::Interrupted),
+    /// }
+    /// ```
+    pub async fn interrupted(&self) {
+        let control = &self.parts.control;
+        let notified = control.cancelled.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a cancel in between still wakes it.
+        notified.as_mut().enable();
+        if control.is_cancelled() {
+            return;
+        }
+        notified.await;
     }
 
     /// Whether the attempt has been asked to stop, without stopping it.
