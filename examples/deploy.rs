@@ -90,8 +90,8 @@ impl Item for Rollout {
         let start: u32 = cx.resume_point()?.unwrap_or(0);
         for step in start..STEPS {
             tokio::time::sleep(Duration::from_millis(self.ms) / STEPS).await;
-            cx.checkpoint(&(step + 1)).await?;
             cx.progress(u64::from(step + 1), u64::from(STEPS));
+            cx.checkpoint(&(step + 1)).await?;
             if step + 1 < STEPS {
                 cx.cancellation_point().await?;
             }

@@ -136,8 +136,8 @@ impl Item for Sleep {
             if !step_time.is_zero() {
                 tokio::time::sleep(step_time).await;
             }
-            cx.checkpoint(&(step + 1)).await?;
             cx.progress(u64::from(step + 1), u64::from(steps));
+            cx.checkpoint(&(step + 1)).await?;
         }
         AppliedLog::record(cx, "done")?;
         Ok(self.output.clone())

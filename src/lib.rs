@@ -26,8 +26,8 @@
 //!         for chunk in start..self.chunks {
 //!             cx.cancellation_point().await?; // stop here when interrupted
 //!             // ... copy one chunk ...
-//!             cx.checkpoint(&(chunk + 1)).await?; // durable before it returns
 //!             cx.progress(u64::from(chunk + 1), u64::from(self.chunks));
+//!             cx.checkpoint(&(chunk + 1)).await?; // durable before it returns
 //!         }
 //!         Ok(self.chunks)
 //!     }

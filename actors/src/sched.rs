@@ -1,6 +1,12 @@
-//! Pure scheduling logic: no actors, no I/O, unit-tested in place.
+//! Pure scheduling logic: no actors, no I/O, no clock; unit-tested and simulated in place.
 //!
-//! - [`dag`]: a block's dependency graph, cycle detection, and the readiness tracker the
-//!   Execution actor asks "what may start now?".
+//! - [`dag`]: a block's dependency graph, cycle detection, and readiness.
+//! - [`shape`]: the plan as the scheduler sees it (blocks, graphs, dependencies).
+//! - [`run`]: every decision of one execution, as a deterministic state machine; the
+//!   Execution actor is its shell.
 
 pub(crate) mod dag;
+pub(crate) mod run;
+pub(crate) mod shape;
+#[cfg(test)]
+mod sim;

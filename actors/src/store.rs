@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 
 use crate::model::{ExecutionId, ExecutionReport};
 
-pub(crate) use load::{LoadedExecution, StoredExecution};
+pub(crate) use load::{LoadedExecution, StoredCheckpoint, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
 pub(crate) use writer::Op;
 pub use writer::Writer;
@@ -146,7 +146,8 @@ impl Store {
             .iter()
             .flat_map(|b| b.items.iter())
             .position(|spec| spec.id == item);
-        let Some(bytes) = index.and_then(|i| stored.checkpoints[i].as_deref()) else {
+        let Some(bytes) = index.and_then(|i| stored.checkpoints[i].as_ref().map(|c| &c.state))
+        else {
             return Ok(None);
         };
         rmp_serde::from_slice(bytes)

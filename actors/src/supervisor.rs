@@ -14,22 +14,32 @@
 //!
 //! The handler never waits on the disk: writes and reads run elsewhere and come back as
 //! internal messages, so concurrent submits share group commits.
+//!
+//! Files: this one has the messages and the dispatch; `entry` the execution map's entries
+//! and their startup load; `start` submit and resume; `query` status, tree and wait;
+//! `stop` the shutdown.
+
+mod entry;
+mod query;
+mod start;
+mod stop;
+
+use entry::Entry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
 
-use crate::error::{RuntimeError, StoreError};
-use crate::execution::{Execution, ExecutionArgs, ExecutionMsg};
+use crate::error::RuntimeError;
+use crate::execution::{ExecutionArgs, ExecutionMsg};
 use crate::model::{
-    ActorNode, ActorRole, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
-    InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms, time_of_ms,
+    ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
+    InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms,
 };
-use crate::store::{LoadedExecution, Op, Store};
+use crate::store::Store;
 
 /// The Supervisor actor.
 #[derive(Debug, Default)]
@@ -153,43 +163,6 @@ impl SupervisorMsg {
     }
 }
 
-#[derive(Debug)]
-struct Entry {
-    name: String,
-    status: ExecutionStatus,
-    items_total: usize,
-    done: Arc<AtomicUsize>,
-    created_ms: u64,
-    updated_ms: u64,
-    actor: Option<ActorRef<ExecutionMsg>>,
-    /// A submit or resume is writing the record; the actor is not spawned yet.
-    starting: bool,
-    /// Interrupts that arrived while starting, applied before its first item starts.
-    pending_interrupts: Vec<InterruptStrategy>,
-    /// Status requests that arrived while starting, answered once it runs (or failed).
-    pending_status: Vec<Reply<ExecutionReport>>,
-    corrupt: Option<String>,
-}
-
-impl Entry {
-    fn is_live(&self) -> bool {
-        self.actor.is_some() || self.starting
-    }
-
-    fn summary(&self, id: ExecutionId) -> ExecutionSummary {
-        ExecutionSummary {
-            id,
-            name: self.name.clone(),
-            status: self.status,
-            items_total: self.items_total,
-            items_done: self.done.load(Ordering::Relaxed),
-            created: time_of_ms(self.created_ms),
-            updated: time_of_ms(self.updated_ms),
-            error: self.corrupt.clone(),
-        }
-    }
-}
-
 /// The Supervisor's state.
 #[derive(Debug)]
 pub struct SupervisorState {
@@ -216,78 +189,7 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let store = args.store.clone();
-        let loaded = store.read(|s| s.load_all()).await?;
-        let mut entries = BTreeMap::new();
-        let mut crashed = Vec::new();
-        for execution in loaded {
-            match execution {
-                LoadedExecution::Sound { record, items_done } => {
-                    let mut status = record.status;
-                    if status == ExecutionStatus::Running {
-                        // The process stopped without checkpointing it: it is interrupted.
-                        status = ExecutionStatus::Interrupted;
-                        crashed.push(record.clone());
-                    }
-                    entries.insert(
-                        record.id,
-                        Entry {
-                            name: record.plan.name.clone(),
-                            status,
-                            items_total: record.plan.item_count(),
-                            done: Arc::new(AtomicUsize::new(items_done)),
-                            created_ms: record.created_ms,
-                            updated_ms: record.updated_ms,
-                            actor: None,
-                            starting: false,
-                            pending_interrupts: Vec::new(),
-                            pending_status: Vec::new(),
-                            corrupt: None,
-                        },
-                    );
-                }
-                LoadedExecution::Corrupt { id, reason } => {
-                    tracing::error!(execution_id = %id, %reason, "execution is corrupt");
-                    let created = id
-                        .created_at()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as u64)
-                        .unwrap_or(0);
-                    entries.insert(
-                        id,
-                        Entry {
-                            name: String::new(),
-                            status: ExecutionStatus::Corrupt,
-                            items_total: 0,
-                            done: Arc::new(AtomicUsize::new(0)),
-                            created_ms: created,
-                            updated_ms: created,
-                            actor: None,
-                            starting: false,
-                            pending_interrupts: Vec::new(),
-                            pending_status: Vec::new(),
-                            corrupt: Some(reason),
-                        },
-                    );
-                }
-            }
-        }
-        // Record the executions found running as interrupted, so the file says what the
-        // runtime reports.
-        let mut ops = Vec::with_capacity(crashed.len());
-        for mut record in crashed {
-            record.status = ExecutionStatus::Interrupted;
-            ops.push(Op::Execution {
-                id: record.id,
-                record: crate::store::encode(&record)?,
-            });
-        }
-        if !ops.is_empty() {
-            tracing::info!(
-                count = ops.len(),
-                "executions found running at startup are now interrupted"
-            );
-            store.writer().commit(ops).await?;
-        }
+        let entries = entry::load(&store).await?;
         Ok(SupervisorState {
             store,
             registry: args.registry,
@@ -451,198 +353,6 @@ impl SupervisorState {
         }
     }
 
-    fn submit(&mut self, myself: &ActorRef<SupervisorMsg>, plan: Plan, reply: Reply<ExecutionId>) {
-        if self.stopping {
-            let _ = reply.send(Err(RuntimeError::ShuttingDown));
-            return;
-        }
-        let id = ExecutionId::generate();
-        let args = match ExecutionArgs::new(
-            id,
-            plan,
-            &self.registry,
-            self.store.clone(),
-            self.events.clone(),
-        ) {
-            Ok(args) => args,
-            Err(e) => {
-                let _ = reply.send(Err(e.into()));
-                return;
-            }
-        };
-        let record = match crate::store::encode(&args.record) {
-            Ok(record) => record,
-            Err(e) => {
-                let _ = reply.send(Err(e.into()));
-                return;
-            }
-        };
-        self.entries.insert(
-            id,
-            Entry {
-                name: args.record.plan.name.clone(),
-                status: ExecutionStatus::Running,
-                items_total: args.plan.items.len(),
-                done: args.done_counter(),
-                created_ms: args.record.created_ms,
-                updated_ms: args.record.updated_ms,
-                actor: None,
-                starting: true,
-                pending_interrupts: Vec::new(),
-                pending_status: Vec::new(),
-                corrupt: None,
-            },
-        );
-        let durable = self.store.writer().send(vec![Op::Execution { id, record }]);
-        let myself = myself.clone();
-        tokio::spawn(async move {
-            let args = match durable.await {
-                Ok(Ok(())) => Ok(Box::new(args)),
-                Ok(Err(e)) => Err(e.into()),
-                Err(_) => Err(StoreError::Closed.into()),
-            };
-            let msg = Internal::Ready {
-                id,
-                args,
-                reply: StartReply::Submit(reply),
-            };
-            let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));
-        });
-    }
-
-    fn resume(&mut self, myself: &ActorRef<SupervisorMsg>, id: ExecutionId, reply: Reply<()>) {
-        if self.stopping {
-            let _ = reply.send(Err(RuntimeError::ShuttingDown));
-            return;
-        }
-        let entry = match self.entry(id) {
-            Ok(entry) => entry,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
-        if entry.is_live() || entry.status != ExecutionStatus::Interrupted {
-            let _ = reply.send(Err(RuntimeError::InvalidState {
-                id,
-                action: "resume",
-                status: entry.status,
-            }));
-            return;
-        }
-        if let Some(entry) = self.entries.get_mut(&id) {
-            entry.starting = true;
-            entry.status = ExecutionStatus::Running;
-        }
-        let store = self.store.clone();
-        let registry = self.registry.clone();
-        let events = self.events.clone();
-        let myself = myself.clone();
-        tokio::spawn(async move {
-            let args = async {
-                let stored = store.read(move |s| s.load_execution(id)).await?;
-                let args = ExecutionArgs::resume(stored, &registry, store.clone(), events)?;
-                let record = crate::store::encode(&args.record)?;
-                store
-                    .writer()
-                    .commit(vec![Op::Execution { id, record }])
-                    .await?;
-                Ok::<_, RuntimeError>(Box::new(args))
-            }
-            .await;
-            let msg = Internal::Ready {
-                id,
-                args,
-                reply: StartReply::Resume(reply),
-            };
-            let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));
-        });
-    }
-
-    async fn spawn(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        id: ExecutionId,
-        args: Result<Box<ExecutionArgs>, RuntimeError>,
-        reply: StartReply,
-    ) {
-        let Some(entry) = self.entries.get_mut(&id) else {
-            return reply.send(id, Err(RuntimeError::UnknownExecution(id)));
-        };
-        entry.starting = false;
-        if self.stopping {
-            // Stopping: nothing new runs. A submit whose record is durable was accepted and
-            // is resumable after a restart, so it gets its id; a resume did not happen.
-            entry.status = ExecutionStatus::Interrupted;
-            match (args, reply) {
-                (Ok(_), StartReply::Submit(reply)) => {
-                    let _ = reply.send(Ok(id));
-                }
-                (Err(e), reply) => {
-                    if matches!(reply, StartReply::Submit(_)) {
-                        self.entries.remove(&id);
-                    }
-                    reply.send(id, Err(e));
-                }
-                (Ok(_), reply) => reply.send(id, Err(RuntimeError::ShuttingDown)),
-            }
-            return self.answer_pending(id);
-        }
-        let args = match args {
-            Ok(args) => args,
-            Err(e) => {
-                // Nothing runs: a resume leaves the execution interrupted; a submit whose
-                // record never became durable is forgotten.
-                if matches!(reply, StartReply::Submit(_)) {
-                    for status in std::mem::take(&mut entry.pending_status) {
-                        let _ = status.send(Err(e.clone()));
-                    }
-                    self.entries.remove(&id);
-                } else {
-                    entry.status = ExecutionStatus::Interrupted;
-                }
-                reply.send(id, Err(e));
-                return self.answer_pending(id);
-            }
-        };
-        entry.done = args.done_counter();
-        let args = args
-            .with_default_parallelism(self.settings.parallelism)
-            .with_stop_grace(self.settings.stop_grace)
-            .with_resources(self.resources.clone())
-            .record_is_durable()
-            .with_interrupts(std::mem::take(&mut entry.pending_interrupts))
-            .with_supervisor(myself.clone());
-        match Execution::spawn_linked(None, Execution, args, myself.get_cell()).await {
-            Ok((actor, _)) => {
-                entry.status = ExecutionStatus::Running;
-                entry.updated_ms = now_ms();
-                entry.actor = Some(actor);
-                reply.send(id, Ok(()));
-            }
-            Err(e) => {
-                entry.status = ExecutionStatus::Interrupted;
-                reply.send(id, Err(RuntimeError::Actor(e.to_string())));
-            }
-        }
-        self.answer_pending(id);
-    }
-
-    /// Answers the requests that waited for a start to settle: status requests in any case,
-    /// waiters only if nothing runs.
-    fn answer_pending(&mut self, id: ExecutionId) {
-        let (statuses, live) = match self.entries.get_mut(&id) {
-            Some(entry) => (std::mem::take(&mut entry.pending_status), entry.is_live()),
-            None => (Vec::new(), false),
-        };
-        for reply in statuses {
-            self.status(id, reply);
-        }
-        if !live {
-            self.answer_waiters_from_store(id);
-        }
-    }
-
     /// Where an interrupt of `id` goes: `None` when it is queued for an execution that is
     /// starting, the actor to ask when it runs, an error when nothing runs.
     fn interrupt_target(
@@ -668,113 +378,6 @@ impl SupervisorState {
         })
     }
 
-    fn status(&mut self, id: ExecutionId, reply: Reply<ExecutionReport>) {
-        let entry = match self.entry(id) {
-            Ok(entry) => entry,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
-        if entry.starting {
-            // Its record may not be durable yet: answer once the start settles.
-            if let Some(entry) = self.entries.get_mut(&id) {
-                entry.pending_status.push(reply);
-            }
-            return;
-        }
-        let actor = entry.actor.clone();
-        let status = entry.status;
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Some(actor) = actor
-                && let Ok(ractor::rpc::CallResult::Success(report)) =
-                    actor.call(ExecutionMsg::Status, None).await
-            {
-                let _ = reply.send(Ok(report));
-                return;
-            }
-            // Not running (or it just ended): the store has its last state.
-            let report = store
-                .read(move |s| s.load_execution(id))
-                .await
-                .map(|stored| {
-                    let stored_status = match stored.record.status {
-                        ExecutionStatus::Running if status != ExecutionStatus::Running => {
-                            ExecutionStatus::Interrupted
-                        }
-                        s => s,
-                    };
-                    stored.report(stored_status)
-                })
-                .map_err(RuntimeError::from);
-            let _ = reply.send(report);
-        });
-    }
-
-    fn tree(&self, myself: &ActorRef<SupervisorMsg>, reply: RpcReplyPort<ActorNode>) {
-        let executions: Vec<ActorRef<ExecutionMsg>> = self
-            .entries
-            .values()
-            .filter_map(|e| e.actor.clone())
-            .collect();
-        let mut root = ActorNode {
-            role: ActorRole::Supervisor,
-            name: "supervisor".to_owned(),
-            actor_id: myself.get_id().to_string(),
-            status: if self.stopping { "stopping" } else { "running" }.to_owned(),
-            children: Vec::new(),
-        };
-        tokio::spawn(async move {
-            let asks = executions.iter().map(|actor| async move {
-                match actor
-                    .call(ExecutionMsg::Tree, Some(Duration::from_secs(5)))
-                    .await
-                {
-                    Ok(ractor::rpc::CallResult::Success(node)) => Some(node),
-                    // It ended meanwhile: it is no longer part of the tree.
-                    _ => None,
-                }
-            });
-            root.children = futures::future::join_all(asks)
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
-            let _ = reply.send(root);
-        });
-    }
-
-    fn wait(&mut self, id: ExecutionId, reply: Reply<Outcome>) {
-        match self.entry(id) {
-            Err(e) => {
-                let _ = reply.send(Err(e));
-            }
-            Ok(entry) if entry.is_live() => {
-                self.waiters.entry(id).or_default().push(reply);
-            }
-            Ok(entry) => {
-                let status = entry.status;
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    let outcome = store
-                        .read(move |s| s.load_execution(id))
-                        .await
-                        .map(|stored| stored.report(status).outcome())
-                        .map_err(RuntimeError::from);
-                    let _ = reply.send(outcome);
-                });
-            }
-        }
-    }
-
-    fn answer_waiters_from_store(&mut self, id: ExecutionId) {
-        let waiters = self.waiters.remove(&id).unwrap_or_default();
-        for waiter in waiters {
-            self.wait(id, waiter);
-        }
-    }
-
     fn ended(&mut self, report: ExecutionReport) {
         let id = report.id;
         if let Some(entry) = self.entries.get_mut(&id) {
@@ -793,76 +396,6 @@ impl SupervisorState {
                 let _ = waiter.send(Ok(outcome.clone()));
             }
         }
-    }
-
-    /// Answers the Stop request and stops the supervisor once no start is in flight.
-    async fn finish_stop(&mut self, myself: &ActorRef<SupervisorMsg>) {
-        if self.stop_reply.is_none() || self.entries.values().any(|e| e.starting) {
-            return;
-        }
-        if let Some((reply, mut result)) = self.stop_reply.take() {
-            if let Err(e) = self.store.writer().flush().await {
-                result = Err(e.into());
-            }
-            let _ = reply.send(result);
-            myself.stop(Some("stopped".into()));
-        }
-    }
-
-    /// Stops every running execution and waits until each has written its checkpoint.
-    async fn stop(&mut self) -> Result<(), RuntimeError> {
-        self.stopping = true;
-        let timeout = self
-            .settings
-            .stop_grace
-            .saturating_add(Duration::from_secs(30));
-        let running: Vec<(ExecutionId, ActorRef<ExecutionMsg>)> = self
-            .entries
-            .iter()
-            .filter_map(|(&id, e)| e.actor.clone().map(|a| (id, a)))
-            .collect();
-        let stops = running.into_iter().map(|(id, actor)| async move {
-            match actor.call(ExecutionMsg::Stop, Some(timeout)).await {
-                Ok(ractor::rpc::CallResult::Success(Ok(report))) => {
-                    // The execution stops itself right after replying; wait so that no
-                    // actor holds the store once the supervisor has stopped.
-                    let _ = actor.get_cell().wait(Some(Duration::from_secs(5))).await;
-                    Ok(Some(report))
-                }
-                Ok(ractor::rpc::CallResult::Success(Err(e))) => {
-                    tracing::error!(execution_id = %id, error = %e, "execution could not write its checkpoint at Stop");
-                    Err(RuntimeError::Store(e))
-                }
-                Ok(ractor::rpc::CallResult::Timeout) => {
-                    tracing::error!(execution_id = %id, "execution did not acknowledge Stop in time");
-                    Err(RuntimeError::Actor(format!(
-                        "execution {id} did not acknowledge Stop within {timeout:?}"
-                    )))
-                }
-                // It stopped before it could answer: it had just ended, and an execution
-                // writes its final record before it stops (its `Ended` is still queued).
-                Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Ok(None),
-            }
-        });
-        let mut result = Ok(());
-        for stopped in futures::future::join_all(stops).await {
-            match stopped {
-                Ok(Some(report)) => self.ended(report),
-                Ok(None) => {}
-                Err(e) => result = Err(e),
-            }
-        }
-        if let Err(e) = self.store.writer().flush().await {
-            tracing::error!(error = %e, "flushing the store at stop failed");
-            result = Err(e.into());
-        }
-        // Anyone still waiting is told the runtime stopped.
-        for (_, waiters) in self.waiters.drain() {
-            for waiter in waiters {
-                let _ = waiter.send(Err(RuntimeError::ShuttingDown));
-            }
-        }
-        result
     }
 }
 

@@ -1,25 +1,23 @@
 //! The ItemWorker actor: runs item attempts, one at a time. An Execution keeps a pool of
-//! at most `parallelism` workers and hands each free one the next ready item, so the cost
-//! of spawning an actor is paid per worker, not per item.
+//! at most `parallelism` workers and hands each free one the next attempt to start, so the
+//! cost of spawning an actor is paid per worker, not per item.
 //!
 //! ```text
 //! Execution ──Run(attempt)──▶ ItemWorker ──tokio task──▶ item.check / item.apply (ItemCtx)
 //!                                  │  ◀── Finished(result) ──┘
-//!                                  ├── writes the ItemRecord (Done / Interrupted / Failed),
-//!                                  │   waits until it is durable
-//!                                  └── AttemptEnded ──▶ Execution; the worker is free again
+//!                                  └── AttemptEnded(how it ended) ──▶ Execution
+//!                                      (which records it; the worker is free again)
 //! ```
 //!
-//! The attempt runs in its own task so the worker keeps receiving messages: `Stop` tells the
-//! attempt to stop at its next cancellation point and, with `abort_after`, aborts it when
-//! the grace runs out. Either way the item's last intra-item checkpoint is already durable
-//! (`ItemCtx::checkpoint` returns only then), and the worker records the item as
-//! interrupted so a resume continues from that checkpoint. A panic in the item is caught and
-//! ends the attempt as failed; it never takes the worker or the execution down.
+//! The attempt runs in its own task so the worker keeps receiving messages: `Cancel` tells
+//! the attempt to stop at its next cancellation point, `Abort` ends it at once (the
+//! Execution's core decides when, from the interrupt's grace). Either way the item's last
+//! intra-item checkpoint is already durable (`ItemCtx::checkpoint` returns only then), so a
+//! resume continues from it. A panic in the item is caught and ends the attempt as failed;
+//! it never takes the worker or the execution down.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -27,9 +25,9 @@ use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::error::ItemError;
-use crate::execution::{AttemptEnd, ExecutionMsg};
-use crate::model::{AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx, ItemStatus};
-use crate::store::{ItemRecord, Op, RECORD_VERSION, Writer};
+use crate::execution::ExecutionMsg;
+use crate::model::{AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx};
+use crate::sched::run::{AttemptEnd, Ending};
 
 /// The ItemWorker actor.
 #[derive(Debug, Default)]
@@ -39,7 +37,6 @@ pub struct ItemWorker;
 #[derive(Debug)]
 pub struct ItemWorkerArgs {
     pub(crate) execution_id: ExecutionId,
-    pub(crate) writer: Writer,
     pub(crate) execution: ActorRef<ExecutionMsg>,
 }
 
@@ -62,11 +59,21 @@ impl std::fmt::Debug for Attempt {
 /// Messages an ItemWorker handles.
 #[derive(Debug)]
 pub enum WorkerMsg {
-    /// Stop the current attempt at its next cancellation point; abort it after
-    /// `abort_after` if it has not stopped by then.
-    Stop {
-        /// Grace before the attempt is aborted; `None` waits for the cancellation point.
-        abort_after: Option<Duration>,
+    /// Ask attempt `attempt` of item `index`, if it is the one running, to stop at its next
+    /// cancellation point.
+    Cancel {
+        /// The item's index in its execution.
+        index: u32,
+        /// The attempt's number.
+        attempt: u32,
+    },
+    /// Abort attempt `attempt` of item `index`, if it is the one running: it ends as
+    /// interrupted at once.
+    Abort {
+        /// The item's index in its execution.
+        index: u32,
+        /// The attempt's number.
+        attempt: u32,
     },
     /// Internal: run an attempt.
     #[doc(hidden)]
@@ -74,12 +81,6 @@ pub enum WorkerMsg {
     /// Internal: an attempt task ended.
     #[doc(hidden)]
     Finished(AttemptResult),
-    /// Internal: the grace of a `Stop` ran out for attempt number `generation`.
-    #[doc(hidden)]
-    Abort {
-        /// Which attempt of this worker.
-        generation: u64,
-    },
 }
 
 /// The result of an attempt task (internal).
@@ -112,7 +113,6 @@ struct Current {
 /// The ItemWorker's state.
 pub struct ItemWorkerState {
     execution_id: ExecutionId,
-    writer: Writer,
     execution: ActorRef<ExecutionMsg>,
     current: Option<Current>,
     /// Counts attempts run by this worker, so late messages of an earlier attempt are
@@ -152,7 +152,6 @@ impl Actor for ItemWorker {
     ) -> Result<ItemWorkerState, ActorProcessingErr> {
         Ok(ItemWorkerState {
             execution_id: args.execution_id,
-            writer: args.writer,
             execution: args.execution,
             current: None,
             generation: 0,
@@ -166,19 +165,14 @@ impl Actor for ItemWorker {
         state: &mut ItemWorkerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            WorkerMsg::Run(attempt) => state.run(&myself, *attempt).await,
-            WorkerMsg::Stop { abort_after } => {
-                if let Some(current) = &state.current {
+            WorkerMsg::Run(attempt) => state.run(&myself, *attempt),
+            WorkerMsg::Cancel { index, attempt } => {
+                if let Some(current) = state.current_attempt(index, attempt) {
                     current.control.cancel();
-                    if let Some(grace) = abort_after {
-                        let generation = state.generation;
-                        myself.send_after(grace, move || WorkerMsg::Abort { generation });
-                    }
                 }
             }
-            WorkerMsg::Abort { generation } => {
-                if generation == state.generation
-                    && let Some(current) = &state.current
+            WorkerMsg::Abort { index, attempt } => {
+                if let Some(current) = state.current_attempt(index, attempt)
                     // A task that already finished has its result queued: keep it.
                     && !current.task.0.is_finished()
                 {
@@ -186,14 +180,15 @@ impl Actor for ItemWorker {
                     tracing::info!(
                         execution_id = %state.execution_id,
                         item_id = %current.item_id,
+                        attempt,
                         "attempt aborted after its grace ran out"
                     );
-                    state.end(Err(ItemError::Interrupted)).await;
+                    state.end(Err(ItemError::Interrupted));
                 }
             }
             WorkerMsg::Finished(AttemptResult { generation, result }) => {
                 if generation == state.generation {
-                    state.end(result).await;
+                    state.end(result);
                 }
             }
         }
@@ -202,14 +197,28 @@ impl Actor for ItemWorker {
 }
 
 impl ItemWorkerState {
-    async fn run(&mut self, myself: &ActorRef<WorkerMsg>, attempt: Attempt) {
+    /// The running attempt, if it is attempt `attempt` of item `index`.
+    fn current_attempt(&self, index: u32, attempt: u32) -> Option<&Current> {
+        self.current
+            .as_ref()
+            .filter(|c| c.index == index && c.attempt == attempt)
+    }
+
+    fn run(&mut self, myself: &ActorRef<WorkerMsg>, attempt: Attempt) {
         let Attempt { item, ctx } = attempt;
         if let Some(busy) = &self.current {
             // The execution hands a worker one attempt at a time; refuse rather than lose one.
             tracing::error!(item_id = %busy.item_id, "worker is busy; attempt refused");
             let _ = self.execution.cast(ExecutionMsg::attempt_ended(
                 ctx.index,
-                AttemptEnd::failed("internal error: worker was busy".to_owned()),
+                ctx.attempt,
+                AttemptEnd {
+                    ending: Ending::Interrupted {
+                        error: Some("internal error: worker was busy".to_owned()),
+                    },
+                    progress: ctx.control.checkpoint_progress(),
+                    message: None,
+                },
             ));
             return;
         }
@@ -249,70 +258,47 @@ impl ItemWorkerState {
         });
     }
 
-    /// Records how the attempt ended, durably, and tells the execution.
-    async fn end(&mut self, result: Result<Vec<u8>, ItemError>) {
+    /// Tells the execution how the attempt ended; the execution records it.
+    fn end(&mut self, result: Result<Vec<u8>, ItemError>) {
         let Some(current) = self.current.take() else {
             return;
         };
-        let (progress, message) = current.control.last();
-        let (status, output, error) = match result {
-            Ok(output) => (ItemStatus::Done, Some(output), None),
-            Err(ItemError::Interrupted) => (ItemStatus::Interrupted, None, None),
-            Err(e) => (ItemStatus::Failed, None, Some(e.to_string())),
-        };
-        let record = ItemRecord {
-            v: RECORD_VERSION,
-            status,
-            attempts: current.attempt,
-            output,
-            error,
-            progress,
-            message: message.as_deref().map(str::to_owned),
-        };
-        let end = match crate::store::encode(&record) {
-            Err(e) => AttemptEnd::failed(format!("cannot record the attempt: {e}")),
-            Ok(bytes) => {
-                let item = Op::Item {
-                    id: self.execution_id,
-                    index: current.index,
-                    record: bytes,
-                };
-                let ops = if status == ItemStatus::Done && current.control.is_checkpointed() {
-                    let clear = Op::ClearCheckpoint {
-                        id: self.execution_id,
-                        index: current.index,
-                    };
-                    vec![item, clear]
-                } else {
-                    vec![item]
-                };
-                match self.writer.commit(ops).await {
-                    Ok(()) => AttemptEnd {
-                        status,
-                        output: record.output.map(Arc::from),
-                        error: record.error,
-                    },
-                    // Not durable: the store does not know how the attempt ended, so it
-                    // counts as interrupted (a resume runs it again), never as done and
-                    // never as a final failure caused by the store.
-                    Err(e) => AttemptEnd {
-                        status: ItemStatus::Interrupted,
-                        output: None,
-                        error: Some(format!("cannot record the attempt: {e}")),
-                    },
-                }
+        let control = &current.control;
+        let (last_progress, message) = control.last();
+        let (ending, progress) = match result {
+            Ok(output) => (
+                Ending::Done {
+                    output: Arc::from(output),
+                    clear_checkpoint: control.is_checkpointed(),
+                },
+                last_progress,
+            ),
+            // Unfinished: it resumes from its checkpoint, so that is the progress it has.
+            Err(ItemError::Interrupted) => (
+                Ending::Interrupted { error: None },
+                control.checkpoint_progress(),
+            ),
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(
+                    execution_id = %self.execution_id,
+                    item_id = %current.item_id,
+                    attempt = current.attempt,
+                    error,
+                    "attempt failed"
+                );
+                (Ending::Failed { error }, control.checkpoint_progress())
             }
         };
-        if end.status == ItemStatus::Failed {
-            tracing::warn!(
-                execution_id = %self.execution_id,
-                item_id = %current.item_id,
-                error = end.error.as_deref().unwrap_or(""),
-                "attempt failed"
-            );
-        }
-        let _ = self
-            .execution
-            .cast(ExecutionMsg::attempt_ended(current.index, end));
+        let end = AttemptEnd {
+            ending,
+            progress,
+            message,
+        };
+        let _ = self.execution.cast(ExecutionMsg::attempt_ended(
+            current.index,
+            current.attempt,
+            end,
+        ));
     }
 }

@@ -155,8 +155,8 @@ impl Item for Gate {
                 () = gates.pass(&self.gate, step) => {}
                 () = cx.interrupted() => return Err(ItemError::Interrupted),
             }
-            cx.checkpoint(&(step + 1)).await?;
             cx.progress(u64::from(step + 1), u64::from(steps));
+            cx.checkpoint(&(step + 1)).await?;
         }
         AppliedLog::record(cx, "done")?;
         Ok(self.output.clone())

@@ -22,9 +22,30 @@ pub(crate) struct AttemptControl {
     /// worker knows if there is one to clear when the item is done.
     checkpointed: AtomicBool,
     last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
+    /// The progress stored with the item's latest durable checkpoint.
+    checkpoint_progress: Mutex<Option<Progress>>,
 }
 
 impl AttemptControl {
+    /// The control of an attempt that resumes from a checkpoint stored with `progress`.
+    pub(crate) fn resuming(progress: Option<Progress>) -> Self {
+        let control = AttemptControl::default();
+        *control
+            .checkpoint_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = progress;
+        control.last.lock().unwrap_or_else(|p| p.into_inner()).0 = progress;
+        control
+    }
+
+    /// The progress stored with the item's latest durable checkpoint.
+    pub(crate) fn checkpoint_progress(&self) -> Option<Progress> {
+        *self
+            .checkpoint_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Tells the attempt to stop at its next cancellation point.
     pub(crate) fn cancel(&self) {
         self.cancel.store(true, Ordering::Release);
@@ -131,12 +152,17 @@ impl ItemCtx {
     /// Saves `state` as this item's intra-item checkpoint. Returns once it is durable; a
     /// later attempt (after an interrupt or a restart) reads it with
     /// [`resume_point`](Self::resume_point).
+    ///
+    /// The progress reported so far is stored with it, and is what the item shows after a
+    /// restart: report the progress a state stands for before you checkpoint that state.
     pub async fn checkpoint<T: Serialize + ?Sized>(&mut self, state: &T) -> Result<(), ItemError> {
         let state = rmp_serde::to_vec_named(state)
             .map_err(|e| ItemError::Checkpoint(format!("cannot encode state: {e}")))?;
+        let progress = self.parts.control.last().0;
         let mut record = CheckpointRecord {
             v: RECORD_VERSION,
             state,
+            progress,
         };
         let bytes =
             crate::store::encode(&record).map_err(|e| ItemError::Checkpoint(e.to_string()))?;
@@ -151,6 +177,12 @@ impl ItemCtx {
             }])
             .await
             .map_err(|e| ItemError::Checkpoint(e.to_string()))?;
+        *self
+            .parts
+            .control
+            .checkpoint_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = progress;
         self.parts.resume = Some(std::mem::take(&mut record.state));
         Ok(())
     }

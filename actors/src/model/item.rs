@@ -37,8 +37,8 @@ pub enum Check<O> {
 ///         for chunk in start..self.chunks {
 ///             cx.cancellation_point().await?;
 ///             // ... copy one chunk ...
-///             cx.checkpoint(&(chunk + 1)).await?;
 ///             cx.progress(u64::from(chunk + 1), u64::from(self.chunks));
+///             cx.checkpoint(&(chunk + 1)).await?;
 ///         }
 ///         Ok(self.chunks)
 ///     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PlanError;
 use crate::model::{DynItem, Item, Registry};
 use crate::sched::dag::BlockGraph;
+use crate::sched::shape::{Shape, ShapeBlock};
 
 /// What to run: blocks, run one after the other. Build it in Rust or read it from JSON.
 ///
@@ -211,21 +212,20 @@ impl ItemSpec {
 pub(crate) struct CompiledPlan {
     /// Every item, block after block, each block's items in plan order.
     pub(crate) items: Vec<CompiledItem>,
-    /// Each block's name, its items' global index range and its DAG.
+    /// Each block's name and its items' global index range.
     pub(crate) blocks: Vec<CompiledBlock>,
+    /// What the scheduler needs: the blocks' DAGs and every item's dependencies.
+    pub(crate) shape: Shape,
 }
 
 pub(crate) struct CompiledBlock {
     pub(crate) name: String,
     pub(crate) range: Range<u32>,
-    pub(crate) graph: BlockGraph,
 }
 
 pub(crate) struct CompiledItem {
     pub(crate) id: Arc<str>,
     pub(crate) kind: Arc<str>,
-    /// Global indices of every item named in `after` (this block or earlier ones).
-    pub(crate) deps: Box<[u32]>,
     pub(crate) item: Arc<dyn DynItem>,
 }
 
@@ -253,6 +253,10 @@ impl CompiledPlan {
         let mut index: HashMap<&str, u32> = HashMap::with_capacity(plan.item_count());
         let mut items = Vec::with_capacity(plan.item_count());
         let mut blocks = Vec::with_capacity(plan.blocks.len());
+        let mut shape = Shape {
+            blocks: Vec::with_capacity(plan.blocks.len()),
+            deps: Vec::with_capacity(plan.item_count()),
+        };
         for block in &plan.blocks {
             let start = items.len() as u32;
             for spec in &block.items {
@@ -292,7 +296,6 @@ impl CompiledPlan {
                 items.push(CompiledItem {
                     id: Arc::from(spec.id.as_str()),
                     kind: Arc::from(spec.kind.as_str()),
-                    deps: Box::new([]),
                     item,
                 });
             }
@@ -317,7 +320,8 @@ impl CompiledPlan {
                         local.push(d - start);
                     }
                 }
-                items[start as usize + offset].deps = deps.into_boxed_slice();
+                debug_assert_eq!(shape.deps.len(), start as usize + offset);
+                shape.deps.push(deps.into_boxed_slice());
                 local_deps.push(local);
             }
             let graph = BlockGraph::new(local_deps);
@@ -333,9 +337,16 @@ impl CompiledPlan {
             blocks.push(CompiledBlock {
                 name: block.name.clone(),
                 range: start..end,
+            });
+            shape.blocks.push(ShapeBlock {
+                range: start..end,
                 graph,
             });
         }
-        Ok(CompiledPlan { items, blocks })
+        Ok(CompiledPlan {
+            items,
+            blocks,
+            shape,
+        })
     }
 }

@@ -89,6 +89,22 @@ pub(crate) struct Readiness {
 }
 
 impl Readiness {
+    /// A block with no items.
+    pub(crate) fn empty() -> Self {
+        Readiness {
+            waiting: Vec::new(),
+            ready: VecDeque::new(),
+            unsettled: 0,
+            settled: Vec::new(),
+        }
+    }
+
+    /// How many items may start now.
+    #[cfg(test)]
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
     /// The state of a block whose items stand as `start` says.
     pub(crate) fn new(graph: &BlockGraph, start: impl Fn(u32) -> Start) -> (Self, Vec<u32>) {
         let n = graph.len();
@@ -136,11 +152,6 @@ impl Readiness {
     /// The next item whose dependencies are all done.
     pub(crate) fn pop_ready(&mut self) -> Option<u32> {
         self.ready.pop_front()
-    }
-
-    /// Puts an item back at the front (it could not start after all).
-    pub(crate) fn push_front(&mut self, item: u32) {
-        self.ready.push_front(item);
     }
 
     /// `item` is done: its dependents whose dependencies are now all done become ready.

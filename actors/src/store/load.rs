@@ -5,7 +5,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use crate::error::StoreError;
 use crate::model::{
-    BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport, ItemStatus, time_of_ms,
+    BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport, ItemStatus, Progress,
+    time_of_ms,
 };
 use crate::store::records::{CheckpointRecord, ExecutionRecord, ItemRecord, decode};
 use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS};
@@ -27,7 +28,16 @@ pub(crate) enum LoadedExecution {
 pub(crate) struct StoredExecution {
     pub(crate) record: ExecutionRecord,
     pub(crate) items: Vec<Option<ItemRecord>>,
-    pub(crate) checkpoints: Vec<Option<Vec<u8>>>,
+    pub(crate) checkpoints: Vec<Option<StoredCheckpoint>>,
+}
+
+/// An item's intra-item checkpoint as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredCheckpoint {
+    /// The state the item saved (msgpack).
+    pub(crate) state: Vec<u8>,
+    /// The progress it had reported when it saved it.
+    pub(crate) progress: Option<Progress>,
 }
 
 fn read_err(e: impl std::fmt::Display) -> StoreError {
@@ -113,7 +123,7 @@ fn load_checkpoints(
     txn: &ReadTransaction,
     id: ExecutionId,
     count: usize,
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+) -> Result<Vec<Option<StoredCheckpoint>>, StoreError> {
     let mut key = [0u8; ulid::ULID_LEN];
     let key = id.as_key(&mut key);
     let table = txn.open_table(CHECKPOINTS).map_err(read_err)?;
@@ -124,7 +134,10 @@ fn load_checkpoints(
         let record: CheckpointRecord =
             decode(v.value(), || format!("checkpoint record {id}/{index}"))?;
         if let Some(slot) = checkpoints.get_mut(index as usize) {
-            *slot = Some(record.state);
+            *slot = Some(StoredCheckpoint {
+                state: record.state,
+                progress: record.progress,
+            });
         }
     }
     Ok(checkpoints)
@@ -157,6 +170,17 @@ pub(crate) fn load_execution(
 }
 
 impl StoredExecution {
+    /// The progress to show for an item: that of its checkpoint while it is unfinished (a
+    /// later attempt may have reported more before it was killed), else its record's.
+    pub(crate) fn item_progress(&self, index: usize) -> Option<Progress> {
+        let record = self.items[index].as_ref();
+        let done = record.is_some_and(|r| r.status == ItemStatus::Done);
+        match &self.checkpoints[index] {
+            Some(checkpoint) if !done => checkpoint.progress,
+            _ => record.and_then(|r| r.progress),
+        }
+    }
+
     /// How an item stands according to its stored record.
     pub(crate) fn item_status(&self, index: usize) -> ItemStatus {
         match &self.items[index] {
@@ -188,7 +212,7 @@ impl StoredExecution {
                             kind: spec.kind.clone(),
                             status: self.item_status(index),
                             attempts: record.attempts,
-                            progress: record.progress,
+                            progress: self.item_progress(index),
                             message: record.message,
                             output: record.output,
                             error: record.error,

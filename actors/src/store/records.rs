@@ -38,12 +38,15 @@ pub(crate) struct ItemRecord {
     pub(crate) message: Option<String>,
 }
 
-/// The intra-item checkpoint an item saved with `ItemCtx::checkpoint`.
+/// The intra-item checkpoint an item saved with `ItemCtx::checkpoint`, with the progress it
+/// had reported by then (what a status after a restart shows).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CheckpointRecord {
     pub(crate) v: u16,
     #[serde(with = "serde_bytes")]
     pub(crate) state: Vec<u8>,
+    #[serde(default)]
+    pub(crate) progress: Option<Progress>,
 }
 
 /// Encodes a record.

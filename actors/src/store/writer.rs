@@ -43,11 +43,34 @@ pub(crate) enum Op {
     Meta { key: String, value: Vec<u8> },
 }
 
-type Ack = oneshot::Sender<Result<(), StoreError>>;
+/// Called on the writer thread with a commit's result; it must not block.
+pub(crate) type Then = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// How a request is acknowledged.
+enum Ack {
+    Channel(oneshot::Sender<Result<(), StoreError>>),
+    Call(Then),
+}
+
+impl Ack {
+    fn send(self, result: Result<(), StoreError>) {
+        match self {
+            Ack::Channel(tx) => {
+                let _ = tx.send(result);
+            }
+            Ack::Call(then) => then(result),
+        }
+    }
+}
 
 enum Request {
-    Write { ops: Vec<Op>, ack: Option<Ack> },
-    Close { ack: Ack },
+    Write {
+        ops: Vec<Op>,
+        ack: Option<Ack>,
+    },
+    Close {
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// Sends writes to the writer thread. Cheap to clone.
@@ -85,9 +108,22 @@ impl Writer {
         // A failed send drops `ack`, so the receiver reports the store as closed.
         let _ = self.tx.send(Request::Write {
             ops,
-            ack: Some(ack),
+            ack: Some(Ack::Channel(ack)),
         });
         rx
+    }
+
+    /// Sends `ops`; `then` is called with the result once they are durable (or failed), on
+    /// the writer thread, so it must only hand the result on (e.g. cast a message). Called
+    /// at once with [`StoreError::Closed`] when the writer has stopped.
+    pub(crate) fn send_then(&self, ops: Vec<Op>, then: Then) {
+        let request = Request::Write {
+            ops,
+            ack: Some(Ack::Call(then)),
+        };
+        if let Err(mpsc::SendError(Request::Write { ack: Some(ack), .. })) = self.tx.send(request) {
+            ack.send(Err(StoreError::Closed));
+        }
     }
 
     /// Writes `ops` and returns once they are durable.
@@ -151,7 +187,7 @@ fn run(db: &Database, rx: &mpsc::Receiver<Request>) {
         }
         for (_, ack) in batch.drain(..) {
             if let Some(ack) = ack {
-                let _ = ack.send(result.clone());
+                ack.send(result.clone());
             }
         }
         if let Some(ack) = close {

@@ -1,0 +1,219 @@
+//! What an Execution starts from: a new plan, or an execution read back from the store.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use ractor::ActorRef;
+use tokio::sync::broadcast;
+
+use crate::error::{PlanError, RuntimeError};
+use crate::model::{
+    CompiledPlan, Event, ExecutionId, ExecutionStatus, InterruptStrategy, ItemStatus, Plan,
+    Registry, Resources, now_ms,
+};
+use crate::sched::run::ItemState;
+use crate::store::{
+    ExecutionRecord, ItemRecord, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution, Writer,
+};
+use crate::supervisor::SupervisorMsg;
+
+/// What an Execution starts from: a new plan or one read back from the store.
+pub struct ExecutionArgs {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) plan: CompiledPlan,
+    pub(crate) items: Vec<ItemState>,
+    pub(crate) checkpoints: Vec<Option<StoredCheckpoint>>,
+    pub(crate) parallelism: usize,
+    pub(crate) stop_grace: Duration,
+    /// The store's writer: an execution only writes (holding no database handle, so a
+    /// runtime that stopped releases its file as soon as the supervisor is gone).
+    pub(crate) writer: Writer,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
+    pub(crate) done: Arc<AtomicUsize>,
+    pub(crate) resources: Arc<Resources>,
+    /// Whether the running record is already durable (the Supervisor writes it first, so
+    /// that concurrent submits share commits); if not, `pre_start` writes it.
+    pub(crate) record_durable: bool,
+    /// Interrupts that arrived before the actor ran; applied before the first item starts.
+    pub(crate) interrupts: Vec<InterruptStrategy>,
+}
+
+impl std::fmt::Debug for ExecutionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionArgs")
+            .field("id", &self.record.id)
+            .field("name", &self.record.plan.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An item as its stored record and checkpoint say. Only done, failed and skipped are
+/// settled; anything else runs again (as interrupted once it has started, or has a
+/// checkpoint). An unfinished item shows its checkpoint's progress.
+fn resumed_item(
+    record: Option<ItemRecord>,
+    checkpoint: Option<&StoredCheckpoint>,
+    progress: Option<crate::model::Progress>,
+) -> ItemState {
+    let record = record.unwrap_or_default();
+    let status = match record.status {
+        s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
+        _ if checkpoint.is_some() || record.attempts > 0 => ItemStatus::Interrupted,
+        _ => ItemStatus::Pending,
+    };
+    ItemState {
+        status,
+        attempts: record.attempts,
+        progress,
+        message: record.message.map(Arc::from),
+        output: record.output.map(Arc::from),
+        error: record.error,
+    }
+}
+
+impl ExecutionArgs {
+    /// Arguments for a new execution of `plan`, validated against `registry`. The actor
+    /// writes the execution's record durably before it starts any item.
+    pub fn new(
+        id: ExecutionId,
+        plan: Plan,
+        registry: &Registry,
+        store: Store,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Self, PlanError> {
+        let compiled = CompiledPlan::compile(&plan, registry)?;
+        let now = now_ms();
+        let record = ExecutionRecord {
+            v: RECORD_VERSION,
+            id,
+            plan,
+            status: ExecutionStatus::Running,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let count = compiled.items.len();
+        let items = vec![ItemState::default(); count];
+        let checkpoints = vec![None; count];
+        Ok(Self::from_parts(
+            record,
+            compiled,
+            items,
+            checkpoints,
+            store,
+            events,
+        ))
+    }
+
+    /// Arguments to resume an execution read back from the store.
+    pub(crate) fn resume(
+        stored: StoredExecution,
+        registry: &Registry,
+        store: Store,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Self, RuntimeError> {
+        let compiled = CompiledPlan::compile(&stored.record.plan, registry)?;
+        let progress: Vec<_> = (0..stored.items.len())
+            .map(|i| stored.item_progress(i))
+            .collect();
+        let StoredExecution {
+            mut record,
+            items,
+            checkpoints,
+        } = stored;
+        record.status = ExecutionStatus::Running;
+        record.updated_ms = now_ms();
+        let items = items
+            .into_iter()
+            .zip(&checkpoints)
+            .zip(progress)
+            .map(|((item, checkpoint), progress)| resumed_item(item, checkpoint.as_ref(), progress))
+            .collect();
+        Ok(Self::from_parts(
+            record,
+            compiled,
+            items,
+            checkpoints,
+            store,
+            events,
+        ))
+    }
+
+    fn from_parts(
+        record: ExecutionRecord,
+        plan: CompiledPlan,
+        items: Vec<ItemState>,
+        checkpoints: Vec<Option<StoredCheckpoint>>,
+        store: Store,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        let done = items
+            .iter()
+            .filter(|s| s.status == ItemStatus::Done)
+            .count();
+        let parallelism = record.plan.parallelism.unwrap_or(64);
+        ExecutionArgs {
+            record,
+            plan,
+            items,
+            checkpoints,
+            parallelism,
+            stop_grace: Duration::from_secs(10),
+            writer: store.writer().clone(),
+            events,
+            supervisor: None,
+            done: Arc::new(AtomicUsize::new(done)),
+            resources: Arc::new(Resources::new()),
+            record_durable: false,
+            interrupts: Vec::new(),
+        }
+    }
+
+    /// The shared values items read with `ItemCtx::resource`.
+    pub fn with_resources(mut self, resources: Arc<Resources>) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// How many items may run at once when the plan does not say (default 64).
+    pub fn with_default_parallelism(mut self, n: usize) -> Self {
+        if self.record.plan.parallelism.is_none() {
+            self.parallelism = n.max(1);
+        }
+        self
+    }
+
+    /// How long attempts get to reach a cancellation point on `Stop` before they are
+    /// aborted (default 10s).
+    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
+    }
+
+    pub(crate) fn with_supervisor(mut self, supervisor: ActorRef<SupervisorMsg>) -> Self {
+        self.supervisor = Some(supervisor);
+        self
+    }
+
+    /// Interrupts to apply before the first item starts, in the order they arrived.
+    pub(crate) fn with_interrupts(mut self, interrupts: Vec<InterruptStrategy>) -> Self {
+        self.interrupts = interrupts;
+        self
+    }
+
+    /// The caller has made the running record durable already.
+    pub(crate) fn record_is_durable(mut self) -> Self {
+        self.record_durable = true;
+        self
+    }
+
+    /// The execution's id.
+    pub fn id(&self) -> ExecutionId {
+        self.record.id
+    }
+
+    pub(crate) fn done_counter(&self) -> Arc<AtomicUsize> {
+        self.done.clone()
+    }
+}

@@ -1,0 +1,74 @@
+//! What an Execution tells people: its full report and its part of the live actor tree.
+
+use ractor::ActorRef;
+
+use crate::execution::{ExecutionMsg, ExecutionState};
+use crate::model::{ActorNode, ActorRole, BlockReport, ExecutionReport, ItemReport, time_of_ms};
+use crate::worker::WorkerMsg;
+
+impl ExecutionState {
+    /// Every item as the core has it, by block.
+    pub(super) fn report(&self) -> ExecutionReport {
+        let mut items = self.run.items().iter().zip(self.plan.items.iter());
+        let blocks = self
+            .plan
+            .blocks
+            .iter()
+            .map(|block| BlockReport {
+                name: block.name.clone(),
+                items: items
+                    .by_ref()
+                    .take(block.range.len())
+                    .map(|(state, item)| ItemReport {
+                        id: item.id.to_string(),
+                        kind: item.kind.to_string(),
+                        status: state.status,
+                        attempts: state.attempts,
+                        progress: state.progress,
+                        message: state.message.as_deref().map(str::to_owned),
+                        output: state.output.as_deref().map(<[u8]>::to_vec),
+                        error: state.error.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        ExecutionReport {
+            id: self.record.id,
+            name: self.record.plan.name.clone(),
+            status: self.record.status,
+            created: time_of_ms(self.record.created_ms),
+            updated: time_of_ms(self.record.updated_ms),
+            blocks,
+        }
+    }
+
+    /// This actor and its workers.
+    pub(super) fn tree(&self, myself: &ActorRef<ExecutionMsg>) -> ActorNode {
+        let worker = |w: &ActorRef<WorkerMsg>, status: String| ActorNode {
+            role: ActorRole::ItemWorker,
+            name: format!("worker-{}", w.get_id()),
+            actor_id: w.get_id().to_string(),
+            status,
+            children: Vec::new(),
+        };
+        let mut running: Vec<(&u32, &ActorRef<WorkerMsg>)> =
+            self.running.iter().map(|(i, (_, w))| (i, w)).collect();
+        running.sort_by_key(|(index, _)| **index);
+        let children = running
+            .into_iter()
+            .map(|(&index, w)| worker(w, format!("running {}", self.plan.items[index as usize].id)))
+            .chain(self.idle.iter().map(|w| worker(w, "idle".to_owned())))
+            .collect();
+        ActorNode {
+            role: ActorRole::Execution,
+            name: self.record.id.to_string(),
+            actor_id: myself.get_id().to_string(),
+            status: if self.run.is_interrupting() {
+                "interrupting".to_owned()
+            } else {
+                "running".to_owned()
+            },
+            children,
+        }
+    }
+}

@@ -1,0 +1,566 @@
+//! [`Run`]: every decision of one execution, as a deterministic state machine with no
+//! actors, no I/O and no clock of its own (the caller passes `now` and asks for the next
+//! deadline), in the way quinn-proto keeps a QUIC connection.
+//!
+//! ```text
+//! inputs   start | attempt_ended(item, attempt, end) | interrupt(strategy, now)
+//!          | stop(grace, now) | committed(commit, result) | deadline_reached(now)
+//!          | progress(item, ..)
+//! state    item states and attempt numbers, the current block's readiness, the interrupt
+//!          allowance, attempts in flight (starting / running / ending), commits in flight
+//! effects  Commit{writes} (one redb transaction) | Start{item, attempt} | Cancel | Abort
+//!          | Publish | Ended{status}     -- drained with poll_effect(), in order
+//! ```
+//!
+//! Durability is decided here, not in the shell. The records a step produces go out as one
+//! [`Effect::Commit`], and whatever must wait for them waits for [`Run::committed`]:
+//! - An attempt's number is in a commit before the attempt starts: [`Effect::Start`] comes
+//!   only once that commit is durable. It usually shares the commit of the Done record that
+//!   made the item ready, so a chain pays one commit per item.
+//! - A Done record is durable before any dependent starts (the dependent's start waits for
+//!   the same commit, or a later one, and commits become durable in order).
+//! - The final record goes out only once every earlier commit is durable, so a store that
+//!   failed one commit can never hold a final status over a missing record.
+//! - A failed commit leaves the store unknown: nothing new starts, the attempts whose records
+//!   it held count as interrupted, and the execution ends `interrupted` once nothing runs.
+
+mod attempt;
+mod effect;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) use attempt::{AttemptEnd, Ending, ItemState};
+use attempt::{Cancel, Phase};
+pub(crate) use effect::{Effect, Publish, Write};
+
+use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus, Progress};
+use crate::sched::dag::{Readiness, Start};
+use crate::sched::shape::Shape;
+
+/// What waits for a commit.
+#[derive(Debug, Clone, Copy)]
+enum Then {
+    Start(u32),
+    Settle(u32),
+    Finish(ExecutionStatus),
+}
+
+#[derive(Debug, Default)]
+struct OpenCommit {
+    writes: Vec<Write>,
+    thens: Vec<Then>,
+}
+
+#[derive(Debug)]
+struct Inflight {
+    thens: Vec<Then>,
+    result: Option<Result<(), String>>,
+}
+
+/// The scheduling state of one execution.
+#[derive(Debug)]
+pub(crate) struct Run {
+    shape: Shape,
+    items: Vec<ItemState>,
+    phases: Vec<Phase>,
+    /// Items starting or running (at most `parallelism`).
+    active: BTreeSet<u32>,
+    parallelism: usize,
+    block: usize,
+    readiness: Readiness,
+    /// Set once interrupted: how many more items may start.
+    allowance: Option<usize>,
+    started: bool,
+    /// An item of the current block failed.
+    failed: bool,
+    /// A commit failed: the store may lack records, so nothing new starts.
+    broken: bool,
+    /// The final record is in a commit.
+    finishing: bool,
+    ended: Option<ExecutionStatus>,
+    /// Items skipped in this run; their records go with the final record.
+    skipped: Vec<u32>,
+    next_commit: u64,
+    open: OpenCommit,
+    inflight: BTreeMap<u64, Inflight>,
+    effects: VecDeque<Effect>,
+}
+
+impl Run {
+    /// A run of `shape` whose items stand as `items` say (settled: done, failed, skipped;
+    /// anything else runs), starting at most `parallelism` items at once.
+    pub(crate) fn new(shape: Shape, items: Vec<ItemState>, parallelism: usize) -> Self {
+        debug_assert_eq!(shape.len(), items.len());
+        let phases = vec![Phase::Idle; items.len()];
+        Run {
+            shape,
+            items,
+            phases,
+            active: BTreeSet::new(),
+            parallelism: parallelism.max(1),
+            block: 0,
+            readiness: Readiness::empty(),
+            allowance: None,
+            started: false,
+            failed: false,
+            broken: false,
+            finishing: false,
+            ended: None,
+            skipped: Vec::new(),
+            next_commit: 0,
+            open: OpenCommit::default(),
+            inflight: BTreeMap::new(),
+            effects: VecDeque::new(),
+        }
+    }
+
+    /// The next effect to perform, in order.
+    pub(crate) fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Every item, by index.
+    pub(crate) fn items(&self) -> &[ItemState] {
+        &self.items
+    }
+
+    /// The shape being run.
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// Whether an interrupt (or stop) has been applied.
+    pub(crate) fn is_interrupting(&self) -> bool {
+        self.allowance.is_some()
+    }
+
+    /// The final status, once [`Effect::Ended`] has been issued.
+    #[cfg(test)]
+    pub(crate) fn ended(&self) -> Option<ExecutionStatus> {
+        self.ended
+    }
+
+    /// How many items of the current block may start now (for the simulation's checks).
+    #[cfg(test)]
+    pub(crate) fn ready_count(&self) -> usize {
+        self.readiness.ready_len()
+    }
+
+    /// When [`deadline_reached`](Self::deadline_reached) must be called next.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        // Only an interrupt sets abort deadlines.
+        self.allowance?;
+        self.active
+            .iter()
+            .filter_map(|&i| match self.phases[i as usize] {
+                Phase::Starting { cancel, .. } | Phase::Running { cancel, .. } => cancel.abort_at(),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Starts the run: skips what cannot run, starts what may.
+    pub(crate) fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.enter_block(0);
+            self.pump();
+        }
+        self.flush();
+    }
+
+    /// Applies an interrupt; false if the execution is already ending. A later interrupt
+    /// can only make it stricter.
+    pub(crate) fn interrupt(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
+        if self.finishing {
+            return false;
+        }
+        let allowance = strategy.allowance();
+        self.allowance = Some(self.allowance.map_or(allowance, |a| a.min(allowance)));
+        if strategy.cancels_running() {
+            let abort_at = match strategy {
+                InterruptStrategy::Immediate { grace } => Some(deadline(now, grace)),
+                _ => None,
+            };
+            for &index in &self.active {
+                let phase = &mut self.phases[index as usize];
+                match phase {
+                    Phase::Starting { cancel, .. } => *cancel = cancel.ask(abort_at),
+                    Phase::Running { attempt, cancel } => {
+                        if *cancel == Cancel::No {
+                            self.effects.push_back(Effect::Cancel {
+                                index,
+                                attempt: *attempt,
+                            });
+                        }
+                        *cancel = cancel.ask(abort_at);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.pump();
+        self.flush();
+        true
+    }
+
+    /// Stops the run: as `Immediate { grace }`. False if it is already ending.
+    pub(crate) fn stop(&mut self, grace: Duration, now: Instant) -> bool {
+        self.interrupt(InterruptStrategy::Immediate { grace }, now)
+    }
+
+    /// Aborts the attempts whose grace ran out by `now`.
+    pub(crate) fn deadline_reached(&mut self, now: Instant) {
+        for &index in &self.active {
+            if let Phase::Running { attempt, cancel } = &mut self.phases[index as usize]
+                && cancel.abort_at().is_some_and(|at| at <= now)
+            {
+                *cancel = Cancel::Aborted;
+                self.effects.push_back(Effect::Abort {
+                    index,
+                    attempt: *attempt,
+                });
+            }
+        }
+    }
+
+    /// Progress reported by a running attempt (not durable; the checkpoint's is).
+    pub(crate) fn progress(
+        &mut self,
+        index: u32,
+        progress: Option<Progress>,
+        message: Option<Arc<str>>,
+    ) {
+        let Some(item) = self.items.get_mut(index as usize) else {
+            return;
+        };
+        if progress.is_some() {
+            item.progress = progress;
+        }
+        if message.is_some() {
+            item.message = message.clone();
+        }
+        if let Some(progress) = item.progress {
+            self.effects.push_back(Effect::Publish(Publish::Progress {
+                index,
+                progress,
+                message,
+            }));
+        }
+    }
+
+    /// Attempt `attempt` of item `index` ended. Late or repeated reports are ignored.
+    pub(crate) fn attempt_ended(&mut self, index: u32, attempt: u32, end: AttemptEnd) {
+        match self.phases.get(index as usize) {
+            Some(Phase::Running { attempt: a, .. }) if *a == attempt => {}
+            _ => return,
+        }
+        self.active.remove(&index);
+        let local = index - self.shape.blocks[self.block].range.start;
+        let item = &mut self.items[index as usize];
+        item.progress = end.progress;
+        if end.message.is_some() {
+            item.message = end.message;
+        }
+        let status = match end.ending {
+            Ending::Done {
+                output,
+                clear_checkpoint,
+            } => {
+                item.output = Some(output);
+                item.error = None;
+                self.readiness
+                    .done(&self.shape.blocks[self.block].graph, local);
+                if clear_checkpoint {
+                    self.open.writes.push(Write::ClearCheckpoint { index });
+                }
+                ItemStatus::Done
+            }
+            Ending::Failed { error } => {
+                item.output = None;
+                item.error = Some(error);
+                self.failed = true;
+                let skipped = self
+                    .readiness
+                    .fail(&self.shape.blocks[self.block].graph, local);
+                let offset = self.shape.blocks[self.block].range.start;
+                for local in skipped {
+                    self.skip(offset + local);
+                }
+                ItemStatus::Failed
+            }
+            Ending::Interrupted { error } => {
+                item.error = error;
+                ItemStatus::Interrupted
+            }
+        };
+        let record = ItemState {
+            status,
+            ..self.items[index as usize].clone()
+        };
+        self.open.writes.push(Write::Item {
+            index,
+            state: record,
+        });
+        self.open.thens.push(Then::Settle(index));
+        self.phases[index as usize] = Phase::Ending { status };
+        self.pump();
+        self.flush();
+    }
+
+    /// Commit `id` is durable (`Ok`) or failed. Commits are applied in the order they were
+    /// issued; a result that arrives early waits for the ones before it.
+    pub(crate) fn committed(&mut self, id: u64, result: Result<(), String>) {
+        if let Some(inflight) = self.inflight.get_mut(&id) {
+            inflight.result = Some(result);
+        }
+        while let Some(entry) = self.inflight.first_entry() {
+            let Some(result) = entry.get().result.clone() else {
+                break;
+            };
+            let thens = entry.remove().thens;
+            if result.is_err() {
+                self.broken = true;
+            }
+            for then in thens {
+                match then {
+                    Then::Start(index) => self.started_attempt(index, result.is_ok()),
+                    Then::Settle(index) => self.settled(index, &result),
+                    Then::Finish(status) => self.finished(status, &result),
+                }
+            }
+        }
+        self.pump();
+        self.flush();
+    }
+
+    /// The final record is durable, or not: then the store still says running, which a
+    /// restart reads as interrupted, and so does the report (skips were not recorded
+    /// either).
+    fn finished(&mut self, status: ExecutionStatus, result: &Result<(), String>) {
+        let status = match result {
+            Ok(()) => status,
+            Err(_) => {
+                for &index in &self.skipped {
+                    self.items[index as usize].status = ItemStatus::Pending;
+                }
+                ExecutionStatus::Interrupted
+            }
+        };
+        self.ended = Some(status);
+        self.effects.push_back(Effect::Ended {
+            status,
+            error: result.clone().err(),
+        });
+    }
+
+    fn started_attempt(&mut self, index: u32, durable: bool) {
+        let Phase::Starting {
+            attempt,
+            before,
+            cancel,
+        } = self.phases[index as usize]
+        else {
+            return;
+        };
+        if !durable || self.broken {
+            // Not known to be durable, or an earlier commit failed (a dependency's Done
+            // record may be missing): it does not start. Its number stays used.
+            self.phases[index as usize] = Phase::Idle;
+            self.items[index as usize].status = before;
+            self.active.remove(&index);
+            return;
+        }
+        self.phases[index as usize] = Phase::Running { attempt, cancel };
+        let item = &mut self.items[index as usize];
+        item.status = ItemStatus::Running;
+        item.error = None;
+        self.effects.push_back(Effect::Start { index, attempt });
+        self.publish_item(index);
+        if cancel != Cancel::No {
+            self.effects.push_back(Effect::Cancel { index, attempt });
+        }
+    }
+
+    fn settled(&mut self, index: u32, result: &Result<(), String>) {
+        let Phase::Ending { status } = self.phases[index as usize] else {
+            return;
+        };
+        self.phases[index as usize] = Phase::Idle;
+        let item = &mut self.items[index as usize];
+        match result {
+            Ok(()) => item.status = status,
+            Err(e) => {
+                // The store does not know how the attempt ended: it runs again on resume.
+                item.status = ItemStatus::Interrupted;
+                item.output = None;
+                item.error = Some(format!("cannot record the attempt: {e}"));
+            }
+        }
+        self.publish_item(index);
+    }
+
+    /// Makes block `block` current and skips the items it cannot run.
+    fn enter_block(&mut self, block: usize) {
+        self.block = block;
+        let Some(shape) = self.shape.blocks.get(block) else {
+            return;
+        };
+        let offset = shape.range.start;
+        let items = &self.items;
+        let (readiness, skipped) = Readiness::new(&shape.graph, |local| {
+            match items[(offset + local) as usize].status {
+                ItemStatus::Done => Start::Done,
+                ItemStatus::Failed | ItemStatus::Skipped => Start::Blocked,
+                _ => Start::Pending,
+            }
+        });
+        self.failed = items[shape.range.start as usize..shape.range.end as usize]
+            .iter()
+            .any(|i| i.status == ItemStatus::Failed);
+        self.readiness = readiness;
+        for local in skipped {
+            self.skip(offset + local);
+        }
+    }
+
+    fn skip(&mut self, index: u32) {
+        let item = &mut self.items[index as usize];
+        if item.status != ItemStatus::Skipped {
+            item.status = ItemStatus::Skipped;
+            self.skipped.push(index);
+            self.publish_item(index);
+        }
+    }
+
+    fn publish_item(&mut self, index: u32) {
+        let status = self.items[index as usize].status;
+        self.effects
+            .push_back(Effect::Publish(Publish::Item { index, status }));
+    }
+
+    /// Starts what may start; finishes when nothing runs and nothing may start.
+    fn pump(&mut self) {
+        if !self.started || self.finishing {
+            return;
+        }
+        loop {
+            while self.active.len() < self.parallelism && !self.broken && self.allowance != Some(0)
+            {
+                let Some(local) = self.readiness.pop_ready() else {
+                    break;
+                };
+                self.begin(self.shape.blocks[self.block].range.start + local);
+                if let Some(allowance) = &mut self.allowance {
+                    *allowance -= 1;
+                }
+            }
+            if !self.active.is_empty() {
+                return;
+            }
+            if self.broken {
+                return self.finish(ExecutionStatus::Interrupted);
+            }
+            let settled = self.readiness.is_settled();
+            if settled && self.failed {
+                let later: Vec<u32> = self.shape.blocks[self.block + 1..]
+                    .iter()
+                    .flat_map(|b| b.range.clone())
+                    .collect();
+                for index in later {
+                    self.skip(index);
+                }
+                return self.finish(ExecutionStatus::Failed);
+            }
+            let more = self.shape.blocks[self.block + 1..]
+                .iter()
+                .any(|b| !b.range.is_empty());
+            if settled && !more {
+                return self.finish(ExecutionStatus::Completed);
+            }
+            if settled && self.allowance.is_none() {
+                self.enter_block(self.block + 1);
+                continue;
+            }
+            return self.finish(ExecutionStatus::Interrupted);
+        }
+    }
+
+    /// Decides attempt `attempts + 1` of `index`: its record goes in this step's commit and
+    /// the attempt starts once that commit is durable.
+    fn begin(&mut self, index: u32) {
+        let item = &mut self.items[index as usize];
+        item.attempts += 1;
+        let attempt = item.attempts;
+        let record = ItemState {
+            status: ItemStatus::Running,
+            output: None,
+            error: None,
+            ..item.clone()
+        };
+        self.phases[index as usize] = Phase::Starting {
+            attempt,
+            before: item.status,
+            cancel: Cancel::No,
+        };
+        self.active.insert(index);
+        self.open.writes.push(Write::Item {
+            index,
+            state: record,
+        });
+        self.open.thens.push(Then::Start(index));
+    }
+
+    /// Writes the final record, once every earlier commit is durable (else this is called
+    /// again from `committed`).
+    fn finish(&mut self, status: ExecutionStatus) {
+        if !self.inflight.is_empty() {
+            return;
+        }
+        self.finishing = true;
+        // With a broken store the failure that skipped them may not be recorded; a resume
+        // decides again.
+        if !self.broken {
+            for &index in &self.skipped {
+                let item = &self.items[index as usize];
+                self.open.writes.push(Write::Item {
+                    index,
+                    state: ItemState {
+                        status: ItemStatus::Skipped,
+                        attempts: item.attempts,
+                        ..ItemState::default()
+                    },
+                });
+            }
+        }
+        self.open.writes.push(Write::Execution { status });
+        self.open.thens.push(Then::Finish(status));
+    }
+
+    /// Issues this step's commit, if it has anything in it.
+    fn flush(&mut self) {
+        if self.open.writes.is_empty() && self.open.thens.is_empty() {
+            return;
+        }
+        let OpenCommit { writes, thens } = std::mem::take(&mut self.open);
+        let id = self.next_commit;
+        self.next_commit += 1;
+        self.inflight.insert(
+            id,
+            Inflight {
+                thens,
+                result: None,
+            },
+        );
+        self.effects.push_back(Effect::Commit { id, writes });
+    }
+}
+
+/// `now + grace`; a grace too long for the clock is a year (and, failing that, none).
+fn deadline(now: Instant, grace: Duration) -> Instant {
+    now.checked_add(grace)
+        .or_else(|| now.checked_add(Duration::from_secs(60 * 60 * 24 * 365)))
+        .unwrap_or(now)
+}

@@ -1,0 +1,100 @@
+//! An item's state in the core, how an attempt ends, and where an attempt in flight stands.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::model::{ItemStatus, Progress};
+
+/// One item as the core tracks it and as its record stores it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ItemState {
+    pub(crate) status: ItemStatus,
+    /// The number of the latest attempt (started, or about to start once its record is
+    /// durable); 0 if none ever started.
+    pub(crate) attempts: u32,
+    pub(crate) progress: Option<Progress>,
+    pub(crate) message: Option<Arc<str>>,
+    pub(crate) output: Option<Arc<[u8]>>,
+    pub(crate) error: Option<String>,
+}
+
+/// How an attempt ended, as its worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ending {
+    /// It returned its output; `clear_checkpoint` when a checkpoint of it may be stored.
+    Done {
+        output: Arc<[u8]>,
+        clear_checkpoint: bool,
+    },
+    /// It stopped at a cancellation point, was aborted, or could not be run.
+    Interrupted { error: Option<String> },
+    /// It returned an error or panicked.
+    Failed { error: String },
+}
+
+/// An attempt's end with what it last reported.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AttemptEnd {
+    pub(crate) ending: Ending,
+    /// The item's progress now: the last reported when done, the progress of its last
+    /// durable checkpoint otherwise.
+    pub(crate) progress: Option<Progress>,
+    pub(crate) message: Option<Arc<str>>,
+}
+
+/// Whether an attempt in flight has been told to stop.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) enum Cancel {
+    #[default]
+    No,
+    /// Stop at the next cancellation point; abort at `abort_at` if set.
+    Asked { abort_at: Option<Instant> },
+    /// The abort has been sent.
+    Aborted,
+}
+
+impl Cancel {
+    /// Asked to stop, aborting at the earlier of the deadlines.
+    pub(super) fn ask(self, abort_at: Option<Instant>) -> Cancel {
+        match self {
+            Cancel::No => Cancel::Asked { abort_at },
+            Cancel::Asked { abort_at: current } => Cancel::Asked {
+                abort_at: match (current, abort_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            },
+            Cancel::Aborted => Cancel::Aborted,
+        }
+    }
+
+    pub(super) fn abort_at(self) -> Option<Instant> {
+        match self {
+            Cancel::Asked { abort_at } => abort_at,
+            _ => None,
+        }
+    }
+}
+
+/// Where an item's attempt stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) enum Phase {
+    /// No attempt in flight.
+    #[default]
+    Idle,
+    /// Its start record is in a commit not yet durable; `before` is the status to go back
+    /// to if that commit fails.
+    Starting {
+        attempt: u32,
+        before: ItemStatus,
+        cancel: Cancel,
+    },
+    Running {
+        attempt: u32,
+        cancel: Cancel,
+    },
+    /// Ended as `status`; its record is in a commit not yet durable.
+    Ending {
+        status: ItemStatus,
+    },
+}

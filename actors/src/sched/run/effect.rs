@@ -1,0 +1,51 @@
+//! What the core asks its shell to do.
+
+use std::sync::Arc;
+
+use crate::model::{ExecutionStatus, ItemStatus, Progress};
+use crate::sched::run::ItemState;
+
+/// One record to write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Write {
+    /// The item's record, as `state` says.
+    Item { index: u32, state: ItemState },
+    /// Remove the item's intra-item checkpoint (it is done).
+    ClearCheckpoint { index: u32 },
+    /// The execution's record with this status.
+    Execution { status: ExecutionStatus },
+}
+
+/// Something the shell must do, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Effect {
+    /// Write these records in one durable transaction, then call [`Run::committed`] with
+    /// `id` and the result. Commits complete in the order they are issued.
+    Commit { id: u64, writes: Vec<Write> },
+    /// Start attempt `attempt` of item `index`.
+    Start { index: u32, attempt: u32 },
+    /// Ask the attempt to stop at its next cancellation point.
+    Cancel { index: u32, attempt: u32 },
+    /// Abort the attempt now; it then ends as interrupted.
+    Abort { index: u32, attempt: u32 },
+    /// Tell subscribers what changed.
+    Publish(Publish),
+    /// The execution is over; its final record is durable unless `error` says otherwise.
+    Ended {
+        status: ExecutionStatus,
+        error: Option<String>,
+    },
+}
+
+/// An event for subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Publish {
+    /// An item's status changed.
+    Item { index: u32, status: ItemStatus },
+    /// An item reported progress.
+    Progress {
+        index: u32,
+        progress: Progress,
+        message: Option<Arc<str>>,
+    },
+}

@@ -1,0 +1,30 @@
+//! The shape of a plan as the scheduler sees it: blocks in order, each a DAG over a range
+//! of item indices, and every item's dependencies. No item types, ids or params: those stay
+//! with the plan.
+
+use std::ops::Range;
+
+use crate::sched::dag::BlockGraph;
+
+/// Blocks in order and every item's dependencies, by global item index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shape {
+    /// The blocks, run one after the other.
+    pub(crate) blocks: Vec<ShapeBlock>,
+    /// For each item, the items it runs after: in its own block or an earlier one.
+    pub(crate) deps: Vec<Box<[u32]>>,
+}
+
+/// One block: its items (a range of global indices) and their DAG (local indices).
+#[derive(Debug, Clone)]
+pub(crate) struct ShapeBlock {
+    pub(crate) range: Range<u32>,
+    pub(crate) graph: BlockGraph,
+}
+
+impl Shape {
+    /// Number of items.
+    pub(crate) fn len(&self) -> usize {
+        self.deps.len()
+    }
+}

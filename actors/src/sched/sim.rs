@@ -1,0 +1,596 @@
+//! Simulation of the execution core: random plans over several blocks, random parallelism,
+//! and random interleavings of commit results (some failing), attempt ends (done, failed,
+//! interrupted, late), checkpoints, interrupts of every strategy, stops, deadlines and
+//! crashes. A crash rebuilds the core from only the records it asked to make durable, as a
+//! restart does. The invariants are checked after every step.
+//!
+//! Every case is replayable from its seed: `TEND_SIM_SEED=<seed> cargo test -p tend-actors
+//! sim` runs that case alone; `TEND_SIM_CASES=<n>` runs more (or fewer) cases.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus};
+use crate::sched::dag::BlockGraph;
+use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Publish, Run, Write};
+use crate::sched::shape::{Shape, ShapeBlock};
+
+/// SplitMix64: small, seeded, and the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// One to three blocks of up to eight items; edges to earlier items of the same block and,
+/// now and then, to items of earlier blocks.
+fn random_shape(rng: &mut Rng) -> Shape {
+    let mut shape = Shape::default();
+    let blocks = 1 + rng.below(3);
+    for b in 0..blocks {
+        let start = shape.deps.len() as u32;
+        let mut len = rng.below(9) as u32;
+        if b == blocks - 1 && start + len == 0 {
+            len = 1;
+        }
+        let mut local = Vec::with_capacity(len as usize);
+        for j in 0..len {
+            let mut deps = Vec::new();
+            let mut in_block = Vec::new();
+            for i in 0..j {
+                if rng.chance(30) {
+                    deps.push(start + i);
+                    in_block.push(i);
+                }
+            }
+            for earlier in 0..start {
+                if rng.chance(8) {
+                    deps.push(earlier);
+                }
+            }
+            shape.deps.push(deps.into_boxed_slice());
+            local.push(in_block);
+        }
+        shape.blocks.push(ShapeBlock {
+            range: start..start + len,
+            graph: BlockGraph::new(local),
+        });
+    }
+    shape
+}
+
+fn random_strategy(rng: &mut Rng) -> InterruptStrategy {
+    match rng.below(4) {
+        0 => InterruptStrategy::FinishCurrent,
+        1 => InterruptStrategy::PollNextN(rng.below(4)),
+        2 => InterruptStrategy::AtCancellationPoint,
+        _ => InterruptStrategy::Immediate {
+            grace: Duration::from_millis(rng.below(50) as u64),
+        },
+    }
+}
+
+/// What the store holds: the records of every commit that became durable.
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    items: Vec<Option<ItemState>>,
+    checkpoints: Vec<bool>,
+    execution: Option<ExecutionStatus>,
+}
+
+impl Durable {
+    fn apply(&mut self, writes: &[Write]) {
+        for write in writes {
+            match write {
+                Write::Item { index, state } => self.items[*index as usize] = Some(state.clone()),
+                Write::ClearCheckpoint { index } => self.checkpoints[*index as usize] = false,
+                Write::Execution { status } => self.execution = Some(*status),
+            }
+        }
+    }
+
+    fn status(&self, index: u32) -> Option<ItemStatus> {
+        self.items[index as usize].as_ref().map(|i| i.status)
+    }
+
+    /// The items as a restart reads them back (the rule `ExecutionArgs::resume` follows).
+    fn resumed(&self) -> Vec<ItemState> {
+        self.items
+            .iter()
+            .zip(&self.checkpoints)
+            .map(|(record, &checkpoint)| {
+                let record = record.clone().unwrap_or_default();
+                let status = match record.status {
+                    s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
+                    _ if checkpoint || record.attempts > 0 => ItemStatus::Interrupted,
+                    _ => ItemStatus::Pending,
+                };
+                ItemState { status, ..record }
+            })
+            .collect()
+    }
+}
+
+/// An attempt running on a simulated worker.
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    attempt: u32,
+    cancelled: bool,
+    aborted: bool,
+}
+
+struct Sim {
+    rng: Rng,
+    shape: Shape,
+    parallelism: usize,
+    run: Run,
+    now: Instant,
+    /// Commits issued and not answered yet, oldest first.
+    pending: VecDeque<(u64, Vec<Write>)>,
+    durable: Durable,
+    running: BTreeMap<u32, Running>,
+    /// The highest attempt number ever started, per item, across crashes.
+    started: Vec<u32>,
+    /// Attempts decided (start records written) by this incarnation of the core.
+    decided: usize,
+    /// Since the first interrupt: at most this many decisions in all.
+    cap: Option<usize>,
+    /// A commit of this incarnation failed.
+    broken: bool,
+    failures: bool,
+    ended: Option<ExecutionStatus>,
+    over: bool,
+    trace: Vec<String>,
+}
+
+macro_rules! check {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        let shape = random_shape(&mut rng);
+        let parallelism = 1 + rng.below(4);
+        let failures = rng.chance(30);
+        let n = shape.len();
+        let run = Run::new(shape.clone(), vec![ItemState::default(); n], parallelism);
+        Sim {
+            rng,
+            shape,
+            parallelism,
+            run,
+            now: Instant::now(),
+            pending: VecDeque::new(),
+            durable: Durable {
+                items: vec![None; n],
+                checkpoints: vec![false; n],
+                execution: None,
+            },
+            running: BTreeMap::new(),
+            started: vec![0; n],
+            decided: 0,
+            cap: None,
+            broken: false,
+            failures,
+            ended: None,
+            over: false,
+            trace: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, what: String) {
+        self.trace.push(what);
+    }
+
+    fn interrupt(&mut self, strategy: InterruptStrategy, stop: bool) {
+        let applied = if stop {
+            let grace = Duration::from_millis(self.rng.below(50) as u64);
+            self.note(format!("stop(grace {grace:?})"));
+            self.run.stop(grace, self.now)
+        } else {
+            self.note(format!("interrupt({strategy:?})"));
+            self.run.interrupt(strategy, self.now)
+        };
+        if applied {
+            let allowance = if stop { 0 } else { strategy.allowance() };
+            let limit = self.decided + allowance;
+            self.cap = Some(self.cap.map_or(limit, |c| c.min(limit)));
+        }
+    }
+
+    /// Performs the core's effects as a shell would, checking each.
+    fn drain(&mut self) -> Result<(), String> {
+        while let Some(effect) = self.run.poll_effect() {
+            self.note(format!("  -> {effect:?}"));
+            match effect {
+                Effect::Commit { id, writes } => {
+                    if let Some((last, _)) = self.pending.back() {
+                        check!(id > *last, "commit ids go up: {id} after {last}");
+                    }
+                    for write in &writes {
+                        if let Write::Item { state, .. } = write
+                            && state.status == ItemStatus::Running
+                        {
+                            self.decided += 1;
+                        }
+                    }
+                    if let Some(cap) = self.cap {
+                        check!(
+                            self.decided <= cap,
+                            "{} attempts decided, the interrupt allows {cap}",
+                            self.decided
+                        );
+                    }
+                    self.pending.push_back((id, writes));
+                }
+                Effect::Start { index, attempt } => self.started(index, attempt)?,
+                Effect::Cancel { index, attempt } => {
+                    let running = self.running.get_mut(&index);
+                    check!(
+                        running.as_ref().is_some_and(|r| r.attempt == attempt),
+                        "cancel of {index}/{attempt}, which is not running"
+                    );
+                    if let Some(r) = running {
+                        r.cancelled = true;
+                    }
+                }
+                Effect::Abort { index, attempt } => {
+                    let running = self.running.get_mut(&index);
+                    check!(
+                        running
+                            .as_ref()
+                            .is_some_and(|r| r.attempt == attempt && r.cancelled),
+                        "abort of {index}/{attempt}, which is not running and cancelled"
+                    );
+                    if let Some(r) = running {
+                        r.aborted = true;
+                    }
+                }
+                Effect::Publish(Publish::Item { index, status }) => {
+                    if matches!(status, ItemStatus::Done | ItemStatus::Failed) {
+                        check!(
+                            self.durable.status(index) == Some(status),
+                            "item {index} published {status} before its record was durable"
+                        );
+                    }
+                }
+                Effect::Publish(Publish::Progress { .. }) => {}
+                Effect::Ended { status, error } => self.ended(status, error)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn started(&mut self, index: u32, attempt: u32) -> Result<(), String> {
+        let record = self.durable.items[index as usize].clone();
+        check!(
+            record
+                .as_ref()
+                .is_some_and(|r| r.status == ItemStatus::Running && r.attempts == attempt),
+            "attempt {attempt} of {index} started before its number was durable: {record:?}"
+        );
+        for &dep in self.shape.deps[index as usize].iter() {
+            check!(
+                self.durable.status(dep) == Some(ItemStatus::Done),
+                "item {index} started before dependency {dep}'s Done record was durable"
+            );
+        }
+        check!(
+            !self.running.contains_key(&index),
+            "item {index} started while it runs"
+        );
+        check!(
+            attempt > self.started[index as usize],
+            "attempt {attempt} of {index} after attempt {} already started",
+            self.started[index as usize]
+        );
+        self.started[index as usize] = attempt;
+        self.running.insert(
+            index,
+            Running {
+                attempt,
+                cancelled: false,
+                aborted: false,
+            },
+        );
+        check!(
+            self.running.len() <= self.parallelism,
+            "{} attempts run, parallelism {}",
+            self.running.len(),
+            self.parallelism
+        );
+        Ok(())
+    }
+
+    fn ended(&mut self, status: ExecutionStatus, error: Option<String>) -> Result<(), String> {
+        let error = error.as_deref();
+        check!(self.ended.is_none(), "ended twice");
+        check!(
+            self.running.is_empty(),
+            "ended {status} while {:?} run",
+            self.running
+        );
+        check!(
+            self.run.ended() == Some(status),
+            "the core says it ended {:?}",
+            self.run.ended()
+        );
+        match error {
+            None => check!(
+                self.durable.execution == Some(status),
+                "ended {status} but the store says {:?}",
+                self.durable.execution
+            ),
+            Some(_) => check!(
+                status == ExecutionStatus::Interrupted,
+                "ended {status} though its final record is not durable"
+            ),
+        }
+        let items = self.run.items();
+        for (i, item) in items.iter().enumerate() {
+            check!(
+                item.status != ItemStatus::Running,
+                "item {i} still running at the end"
+            );
+        }
+        match status {
+            ExecutionStatus::Completed => {
+                for i in 0..items.len() as u32 {
+                    check!(
+                        self.durable.status(i) == Some(ItemStatus::Done),
+                        "completed, but item {i}'s record says {:?}",
+                        self.durable.status(i)
+                    );
+                }
+            }
+            ExecutionStatus::Failed => check!(
+                items.iter().any(|i| i.status == ItemStatus::Failed),
+                "failed with no failed item"
+            ),
+            ExecutionStatus::Interrupted => {
+                // (Unless the final record itself failed: then interrupted is the truth.)
+                check!(
+                    error.is_some() || items.iter().any(|i| i.status != ItemStatus::Done),
+                    "interrupted with every item done"
+                );
+                if let Some(cap) = self.cap
+                    && !self.broken
+                    && self.decided < cap
+                {
+                    check!(
+                        self.run.ready_count() == 0,
+                        "the interrupt allowed {cap} attempts, {} were decided, yet {} were ready",
+                        self.decided,
+                        self.run.ready_count()
+                    );
+                }
+            }
+            other => return Err(format!("ended with status {other}")),
+        }
+        self.ended = Some(status);
+        Ok(())
+    }
+
+    /// The process dies: running attempts vanish, and of the commits not answered yet an
+    /// unknown prefix made it to disk. A restart reads the store back and resumes.
+    fn crash(&mut self, landed: usize) {
+        self.note(format!("crash ({landed} unanswered commits landed)"));
+        for (_, writes) in self.pending.drain(..).take(landed) {
+            self.durable.apply(&writes);
+        }
+        self.pending.clear();
+        self.restart();
+    }
+
+    fn restart(&mut self) {
+        self.running.clear();
+        if matches!(
+            self.durable.execution,
+            Some(ExecutionStatus::Completed | ExecutionStatus::Failed)
+        ) {
+            self.over = true;
+            return;
+        }
+        self.run = Run::new(self.shape.clone(), self.durable.resumed(), self.parallelism);
+        self.decided = 0;
+        self.cap = None;
+        self.broken = false;
+        self.ended = None;
+        if self.rng.chance(10) {
+            // An interrupt that came while the resume was starting.
+            let strategy = random_strategy(&mut self.rng);
+            self.interrupt(strategy, false);
+        }
+        self.note("resume".to_owned());
+        self.run.start();
+    }
+
+    /// One random input.
+    fn step(&mut self) -> Result<(), String> {
+        if let Some(status) = self.ended {
+            if status == ExecutionStatus::Interrupted {
+                // Nothing is pending: resuming reads back exactly what the run wrote.
+                check!(self.pending.is_empty(), "ended with commits unanswered");
+                self.restart();
+                return self.drain();
+            } else {
+                self.over = true;
+            }
+            return Ok(());
+        }
+        check!(
+            !(self.running.is_empty() && self.pending.is_empty()),
+            "stuck: nothing runs, nothing is being written, and the run has not ended"
+        );
+        let roll = self.rng.below(100);
+        match roll {
+            0..=34 if !self.pending.is_empty() => self.answer_commit(),
+            35..=69 if !self.running.is_empty() => self.end_attempt(),
+            70..=74 if !self.running.is_empty() => {
+                let index = self.pick_running();
+                self.note(format!("checkpoint {index}"));
+                self.durable.checkpoints[index as usize] = true;
+                let total = 1 + self.rng.below(5) as u64;
+                let progress = crate::model::Progress { done: 1, total };
+                self.run.progress(index, Some(progress), None);
+            }
+            75..=79 => {
+                let strategy = random_strategy(&mut self.rng);
+                self.interrupt(strategy, false);
+            }
+            80..=81 => self.interrupt(InterruptStrategy::FinishCurrent, true),
+            82..=87 => {
+                self.now += Duration::from_millis(self.rng.below(40) as u64);
+                if self.run.next_deadline().is_some_and(|at| at <= self.now) {
+                    self.note("deadline".to_owned());
+                    self.run.deadline_reached(self.now);
+                }
+            }
+            88..=90 => {
+                let landed = self.rng.below(self.pending.len() + 1);
+                self.crash(landed);
+            }
+            91..=93 if !self.running.is_empty() => {
+                // A late report from an attempt that is no longer the running one.
+                let index = self.pick_running();
+                let stale = self.running[&index].attempt.saturating_sub(1);
+                self.note(format!("late end of {index}/{stale}"));
+                self.run.attempt_ended(index, stale, done_end());
+            }
+            _ if !self.pending.is_empty() => self.answer_commit(),
+            _ if !self.running.is_empty() => self.end_attempt(),
+            _ => {}
+        }
+        self.drain()
+    }
+
+    fn pick_running(&mut self) -> u32 {
+        let keys: Vec<u32> = self.running.keys().copied().collect();
+        keys[self.rng.below(keys.len())]
+    }
+
+    fn answer_commit(&mut self) {
+        let Some((id, writes)) = self.pending.pop_front() else {
+            return;
+        };
+        if self.failures && self.rng.chance(5) {
+            self.note(format!("commit {id} fails"));
+            self.broken = true;
+            self.run.committed(id, Err("disk on fire".to_owned()));
+        } else {
+            self.note(format!("commit {id} durable"));
+            self.durable.apply(&writes);
+            self.run.committed(id, Ok(()));
+        }
+    }
+
+    fn end_attempt(&mut self) {
+        let index = self.pick_running();
+        let Some(running) = self.running.remove(&index) else {
+            return;
+        };
+        let ending = if running.aborted || (running.cancelled && self.rng.chance(60)) {
+            Ending::Interrupted { error: None }
+        } else if self.rng.chance(15) {
+            Ending::Failed {
+                error: "on purpose".to_owned(),
+            }
+        } else {
+            Ending::Done {
+                output: Arc::from(vec![index as u8]),
+                clear_checkpoint: self.durable.checkpoints[index as usize],
+            }
+        };
+        self.note(format!("end {index}/{} {ending:?}", running.attempt));
+        let end = AttemptEnd {
+            ending,
+            progress: None,
+            message: None,
+        };
+        self.run.attempt_ended(index, running.attempt, end);
+    }
+}
+
+fn done_end() -> AttemptEnd {
+    AttemptEnd {
+        ending: Ending::Done {
+            output: Arc::from(Vec::new()),
+            clear_checkpoint: false,
+        },
+        progress: None,
+        message: None,
+    }
+}
+
+fn run_case(seed: u64) -> Result<(), String> {
+    let mut sim = Sim::new(seed);
+    sim.note(format!(
+        "shape {:?}, parallelism {}",
+        sim.shape
+            .blocks
+            .iter()
+            .map(|b| (b.range.clone(), b.graph.deps.clone()))
+            .collect::<Vec<_>>(),
+        sim.parallelism
+    ));
+    if sim.rng.chance(10) {
+        let strategy = random_strategy(&mut sim.rng);
+        sim.interrupt(strategy, false);
+    }
+    sim.run.start();
+    let result = (|| -> Result<(), String> {
+        sim.drain()?;
+        for _ in 0..3000 {
+            if sim.over {
+                return Ok(());
+            }
+            sim.step()?;
+        }
+        Ok(())
+    })();
+    result.map_err(|why| {
+        let from = sim.trace.len().saturating_sub(60);
+        format!("{why}\nlast steps:\n{}", sim.trace[from..].join("\n"))
+    })
+}
+
+#[test]
+fn the_core_keeps_its_invariants_under_random_interleavings() {
+    let seeds: Vec<u64> = match std::env::var("TEND_SIM_SEED") {
+        Ok(seed) => vec![seed.parse().expect("TEND_SIM_SEED is a number")],
+        Err(_) => {
+            let cases = std::env::var("TEND_SIM_CASES")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(4000u64);
+            (0..cases).collect()
+        }
+    };
+    for seed in seeds {
+        if let Err(why) = run_case(seed) {
+            panic!(
+                "simulation case {seed} failed (replay: TEND_SIM_SEED={seed} cargo test -p tend-actors sim): {why}"
+            );
+        }
+    }
+}

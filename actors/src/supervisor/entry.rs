@@ -1,0 +1,135 @@
+//! One entry of the Supervisor's execution map, and the map as the store holds it at
+//! startup.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ractor::ActorRef;
+
+use crate::error::StoreError;
+use crate::execution::ExecutionMsg;
+use crate::model::{
+    ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, time_of_ms,
+};
+use crate::store::{LoadedExecution, Op, Store};
+use crate::supervisor::Reply;
+
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) name: String,
+    pub(super) status: ExecutionStatus,
+    pub(super) items_total: usize,
+    pub(super) done: Arc<AtomicUsize>,
+    pub(super) created_ms: u64,
+    pub(super) updated_ms: u64,
+    pub(super) actor: Option<ActorRef<ExecutionMsg>>,
+    /// A submit or resume is writing the record; the actor is not spawned yet.
+    pub(super) starting: bool,
+    /// Interrupts that arrived while starting, applied before its first item starts.
+    pub(super) pending_interrupts: Vec<InterruptStrategy>,
+    /// Status requests that arrived while starting, answered once it runs (or failed).
+    pub(super) pending_status: Vec<Reply<ExecutionReport>>,
+    pub(super) corrupt: Option<String>,
+}
+
+impl Entry {
+    pub(super) fn is_live(&self) -> bool {
+        self.actor.is_some() || self.starting
+    }
+
+    pub(super) fn summary(&self, id: ExecutionId) -> ExecutionSummary {
+        ExecutionSummary {
+            id,
+            name: self.name.clone(),
+            status: self.status,
+            items_total: self.items_total,
+            items_done: self.done.load(Ordering::Relaxed),
+            created: time_of_ms(self.created_ms),
+            updated: time_of_ms(self.updated_ms),
+            error: self.corrupt.clone(),
+        }
+    }
+}
+
+impl Entry {
+    /// An execution whose records decode, standing as `status`.
+    fn sound(
+        record: &crate::store::ExecutionRecord,
+        status: ExecutionStatus,
+        items_done: usize,
+    ) -> Self {
+        Entry {
+            name: record.plan.name.clone(),
+            status,
+            items_total: record.plan.item_count(),
+            done: Arc::new(AtomicUsize::new(items_done)),
+            created_ms: record.created_ms,
+            updated_ms: record.updated_ms,
+            actor: None,
+            starting: false,
+            pending_interrupts: Vec::new(),
+            pending_status: Vec::new(),
+            corrupt: None,
+        }
+    }
+
+    /// An execution whose records do not decode: listed, never run.
+    fn corrupt(id: ExecutionId, reason: String) -> Self {
+        let created = id
+            .created_at()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Entry {
+            name: String::new(),
+            status: ExecutionStatus::Corrupt,
+            items_total: 0,
+            done: Arc::new(AtomicUsize::new(0)),
+            created_ms: created,
+            updated_ms: created,
+            actor: None,
+            starting: false,
+            pending_interrupts: Vec::new(),
+            pending_status: Vec::new(),
+            corrupt: Some(reason),
+        }
+    }
+}
+
+/// Every execution in the store. Those found running were stopped without a checkpoint (a
+/// crash): they are recorded as interrupted, so the file says what the runtime reports.
+pub(super) async fn load(store: &Store) -> Result<BTreeMap<ExecutionId, Entry>, StoreError> {
+    let loaded = store.read(|s| s.load_all()).await?;
+    let mut entries = BTreeMap::new();
+    let mut ops = Vec::new();
+    for execution in loaded {
+        match execution {
+            LoadedExecution::Sound {
+                mut record,
+                items_done,
+            } => {
+                if record.status == ExecutionStatus::Running {
+                    record.status = ExecutionStatus::Interrupted;
+                    ops.push(Op::Execution {
+                        id: record.id,
+                        record: crate::store::encode(&record)?,
+                    });
+                }
+                entries.insert(record.id, Entry::sound(&record, record.status, items_done));
+            }
+            LoadedExecution::Corrupt { id, reason } => {
+                tracing::error!(execution_id = %id, %reason, "execution is corrupt");
+                entries.insert(id, Entry::corrupt(id, reason));
+            }
+        }
+    }
+    if !ops.is_empty() {
+        tracing::info!(
+            count = ops.len(),
+            "executions found running at startup are now interrupted"
+        );
+        store.writer().commit(ops).await?;
+    }
+    Ok(entries)
+}
