@@ -188,6 +188,105 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_resumes_over_rest() {
     );
 }
 
+/// How many attempts of `item` the applied log shows starting.
+fn starts(log: &Path, id: &str, item: &str) -> usize {
+    let wanted = format!("start {id} {item}");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == wanted)
+        .count()
+}
+
+#[tokio::test]
+async fn after_repeated_sigkills_attempts_count_every_start_and_progress_is_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    // Every run lets two steps of `a` through: the first attempt checkpoints two steps and
+    // holds, each later one resumes at step 2 and holds; SIGKILL ends each of them.
+    let held = ["--gate-release", "a=2"];
+    let mut server = start(&data, &log, None, &held);
+    let plan = json!({"name": "killed", "blocks": [{"name": "b", "items": [
+        {"id": "a", "kind": "gate", "params": {"gate": "a", "steps": 20, "output": 4}},
+        {"id": "b", "kind": "sum", "params": {"add": 1}, "after": ["a"]}
+    ]}]});
+    let response = client
+        .post(server.url("/executions"))
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/executions/{id}");
+    // The message comes once the checkpoint of step 2 is durable.
+    server
+        .wait_for(&client, &path, "item a waits for step 3", |v| {
+            v["blocks"][0]["items"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("for step 3 of 20"))
+        })
+        .await;
+
+    const KILLS: usize = 3;
+    for kill in 1..=KILLS {
+        let finished = server.stop("-KILL");
+        assert_eq!(finished.status.code(), None, "{}", finished.describe());
+        let last = kill == KILLS;
+        server = start(
+            &data,
+            &log,
+            None,
+            if last { &["--gate-open", "a"] } else { &held },
+        );
+        // After the restart: every attempt that started is counted, none is counted twice,
+        // and `a` shows the progress of its durable checkpoint.
+        let view = server.get(&client, &path).await;
+        let a = &view["blocks"][0]["items"][0];
+        assert_eq!(view["status"], "interrupted", "{view}");
+        assert_eq!(a["status"], "interrupted", "{view}");
+        assert_eq!(a["attempts"], kill, "{view}");
+        assert_eq!(starts(&log, &id, "a"), kill, "{view}");
+        assert_eq!(a["progress"], json!({"done": 2, "total": 20}), "{view}");
+        let response = client
+            .post(server.url(&format!("{path}/resume")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        if !last {
+            // The resumed attempt has started (its number was durable before it did).
+            let log = log.clone();
+            let id = id.clone();
+            server
+                .wait_for(
+                    &client,
+                    &path,
+                    "the resumed attempt of a starts",
+                    move |_| starts(&log, &id, "a") == kill + 1,
+                )
+                .await;
+        }
+    }
+    let view = server
+        .wait_for(&client, &path, "the execution completes", |v| {
+            v["status"] == "completed"
+        })
+        .await;
+    let a = &view["blocks"][0]["items"][0];
+    assert_eq!(a["attempts"], KILLS + 1, "{view}");
+    assert_eq!(starts(&log, &id, "a"), KILLS + 1);
+    assert_eq!(a["progress"], json!({"done": 20, "total": 20}), "{view}");
+    assert_eq!(view["blocks"][0]["items"][1]["attempts"], 1, "{view}");
+    assert_eq!(view["blocks"][0]["items"][1]["output"], 5, "{view}");
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+}
+
 #[tokio::test]
 async fn the_token_can_come_from_the_environment_and_off_loopback_needs_one() {
     let dir = tempfile::tempdir().unwrap();

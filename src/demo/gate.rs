@@ -98,7 +98,8 @@ impl Drop for Waiting<'_> {
 }
 
 /// Waits at gate `gate` before each of its `steps` steps, with a cancellation point, a
-/// checkpoint and a progress update per step. An interrupt at cancellation points ends the
+/// checkpoint and a progress update per step; while it waits its message says so
+/// (`waiting at gate `g` for step 3 of 20`). An interrupt at cancellation points ends the
 /// wait at once. Needs a [`Gates`] resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +152,12 @@ impl Item for Gate {
         let start: u32 = cx.resume_point()?.unwrap_or(0);
         for step in start..steps {
             cx.cancellation_point().await?;
+            // Said once the checkpoint of the step before is durable.
+            cx.message(format!(
+                "waiting at gate `{}` for step {} of {steps}",
+                self.gate,
+                step + 1
+            ));
             tokio::select! {
                 () = gates.pass(&self.gate, step) => {}
                 () = cx.interrupted() => return Err(ItemError::Interrupted),

@@ -564,3 +564,6 @@ fn deadline(now: Instant, grace: Duration) -> Instant {
         .or_else(|| now.checked_add(Duration::from_secs(60 * 60 * 24 * 365)))
         .unwrap_or(now)
 }
+
+#[cfg(test)]
+mod tests;

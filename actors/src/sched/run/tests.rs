@@ -1,0 +1,171 @@
+//! Worked examples of the core, step by step (the simulation in `sched/sim.rs` covers the
+//! random interleavings).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus};
+use crate::sched::dag::BlockGraph;
+use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Run, Write};
+use crate::sched::shape::{Shape, ShapeBlock};
+
+/// One block: a chain 0 <- 1 <- ... <- n-1.
+fn chain(n: u32) -> Shape {
+    let deps: Vec<Vec<u32>> = (0..n)
+        .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+        .collect();
+    Shape {
+        blocks: vec![ShapeBlock {
+            range: 0..n,
+            graph: BlockGraph::new(deps.clone()),
+        }],
+        deps: deps.into_iter().map(Vec::into_boxed_slice).collect(),
+    }
+}
+
+fn effects(run: &mut Run) -> Vec<Effect> {
+    std::iter::from_fn(|| run.poll_effect()).collect()
+}
+
+fn commit_of(effects: &[Effect]) -> (u64, Vec<Write>) {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Commit { id, writes } => Some((*id, writes.clone())),
+            _ => None,
+        })
+        .expect("a commit")
+}
+
+fn done() -> AttemptEnd {
+    AttemptEnd {
+        ending: Ending::Done {
+            output: Arc::from(vec![1u8]),
+            clear_checkpoint: false,
+        },
+        progress: None,
+        message: None,
+    }
+}
+
+fn record(writes: &[Write], index: u32) -> Option<(ItemStatus, u32)> {
+    writes.iter().find_map(|w| match w {
+        Write::Item { index: i, state } if *i == index => Some((state.status, state.attempts)),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_chain_pays_one_commit_per_item() {
+    let mut run = Run::new(chain(3), vec![ItemState::default(); 3], 4);
+    run.start();
+    let (first, writes) = commit_of(&effects(&mut run));
+    // The first attempt's number goes out before it starts; nothing starts yet.
+    assert_eq!(record(&writes, 0), Some((ItemStatus::Running, 1)));
+    run.committed(first, Ok(()));
+    let started = effects(&mut run);
+    assert!(started.contains(&Effect::Start {
+        index: 0,
+        attempt: 1
+    }));
+    run.attempt_ended(0, 1, done());
+    // One commit holds item 0's Done record and item 1's start record; item 1 starts only
+    // once it is durable.
+    let step = effects(&mut run);
+    let (second, writes) = commit_of(&step);
+    assert_eq!(record(&writes, 0), Some((ItemStatus::Done, 1)));
+    assert_eq!(record(&writes, 1), Some((ItemStatus::Running, 1)));
+    assert!(!step.iter().any(|e| matches!(e, Effect::Start { .. })));
+    run.committed(second, Ok(()));
+    assert!(effects(&mut run).contains(&Effect::Start {
+        index: 1,
+        attempt: 1
+    }));
+}
+
+#[test]
+fn the_last_done_record_and_the_final_status_share_a_commit() {
+    let mut run = Run::new(chain(1), vec![ItemState::default(); 1], 1);
+    run.start();
+    let (id, _) = commit_of(&effects(&mut run));
+    run.committed(id, Ok(()));
+    effects(&mut run);
+    run.attempt_ended(0, 1, done());
+    let (id, writes) = commit_of(&effects(&mut run));
+    assert_eq!(record(&writes, 0), Some((ItemStatus::Done, 1)));
+    assert!(writes.contains(&Write::Execution {
+        status: ExecutionStatus::Completed
+    }));
+    run.committed(id, Ok(()));
+    assert!(effects(&mut run).contains(&Effect::Ended {
+        status: ExecutionStatus::Completed,
+        error: None
+    }));
+}
+
+#[test]
+fn immediate_aborts_only_after_its_grace() {
+    let now = Instant::now();
+    let mut run = Run::new(chain(2), vec![ItemState::default(); 2], 1);
+    run.start();
+    let (id, _) = commit_of(&effects(&mut run));
+    run.committed(id, Ok(()));
+    effects(&mut run);
+    let grace = Duration::from_secs(5);
+    assert!(run.interrupt(InterruptStrategy::Immediate { grace }, now));
+    assert_eq!(
+        effects(&mut run),
+        vec![Effect::Cancel {
+            index: 0,
+            attempt: 1
+        }]
+    );
+    assert_eq!(run.next_deadline(), Some(now + grace));
+    run.deadline_reached(now + grace / 2);
+    assert!(effects(&mut run).is_empty(), "not yet");
+    run.deadline_reached(now + grace);
+    assert_eq!(
+        effects(&mut run),
+        vec![Effect::Abort {
+            index: 0,
+            attempt: 1
+        }]
+    );
+    // The aborted attempt ends interrupted; nothing else starts, and the run ends.
+    run.attempt_ended(
+        0,
+        1,
+        AttemptEnd {
+            ending: Ending::Interrupted { error: None },
+            progress: None,
+            message: None,
+        },
+    );
+    let (id, writes) = commit_of(&effects(&mut run));
+    assert_eq!(record(&writes, 0), Some((ItemStatus::Interrupted, 1)));
+    assert_eq!(record(&writes, 1), None);
+    run.committed(id, Ok(()));
+    assert!(effects(&mut run).contains(&Effect::Ended {
+        status: ExecutionStatus::Interrupted,
+        error: None
+    }));
+}
+
+#[test]
+fn a_restarted_run_numbers_attempts_after_the_stored_ones() {
+    // Item 0 was started three times before (its record says so) and never finished.
+    let stored = ItemState {
+        status: ItemStatus::Interrupted,
+        attempts: 3,
+        ..ItemState::default()
+    };
+    let mut run = Run::new(chain(1), vec![stored], 1);
+    run.start();
+    let (id, writes) = commit_of(&effects(&mut run));
+    assert_eq!(record(&writes, 0), Some((ItemStatus::Running, 4)));
+    run.committed(id, Ok(()));
+    assert!(effects(&mut run).contains(&Effect::Start {
+        index: 0,
+        attempt: 4
+    }));
+}
