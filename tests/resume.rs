@@ -79,8 +79,11 @@ async fn interrupted_execution_resumes_after_restart_without_reapplying_done_ite
     rt.resume(id).await.unwrap();
     // The interrupted item continues after its checkpoint: its first progress report is
     // the step after the one it had saved.
+    // (Progress reports only: the gate's "waiting at gate" messages repeat the saved
+    // progress.)
     let first_progress = wait_for(&mut events, |e| {
-        matches!(e, Event::Progress { execution, item, .. } if *execution == id && **item == *interrupted_item)
+        matches!(e, Event::Progress { execution, item, message: None, .. }
+            if *execution == id && **item == *interrupted_item)
     })
     .await;
     let Event::Progress { progress, .. } = first_progress else {
