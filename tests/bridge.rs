@@ -168,8 +168,8 @@ async fn every_plan_error_is_a_400_naming_its_kind_and_culprit() {
             "empty",
         ),
         (
-            plan(json!([{"id": "a", "kind": "sum", "retry": 3}])),
-            "unsupported_metaparam",
+            plan(json!([{"id": "a", "kind": "sum", "retry": "3"}])),
+            "bad_metaparam",
             "retry",
         ),
         (

@@ -172,9 +172,6 @@ async fn invalid_ids_and_zero_parallelism_are_refused() {
 #[tokio::test]
 async fn metaparams_not_built_yet_are_refused_not_ignored() {
     for (field, value) in [
-        ("retry", json!(3)),
-        ("delay", json!("1s")),
-        ("timeout", json!("10s")),
         ("sema", json!(["db:2"])),
         ("limit", json!(5.0)),
         ("burst", json!(2)),
@@ -194,6 +191,71 @@ async fn metaparams_not_built_yet_are_refused_not_ignored() {
         );
         assert!(err.to_string().contains(field));
     }
+}
+
+#[tokio::test]
+async fn malformed_retry_delay_and_timeout_are_refused_naming_the_item() {
+    for (metaparams, metaparam, says) in [
+        (json!({"retry": "3"}), "retry", "whole number"),
+        (json!({"retry": -2}), "retry", "whole number"),
+        (json!({"retry": 1.5}), "retry", "whole number"),
+        (json!({"delay": "1s"}), "delay", "set `retry`"),
+        (json!({"retry": 1, "delay": "soon"}), "delay", "soon"),
+        (
+            json!({"retry": 1, "delay": {"first": "1s", "cap": "1m"}}),
+            "delay",
+            "cap",
+        ),
+        (
+            json!({"retry": 1, "delay": {"max": "1m"}}),
+            "delay",
+            "first",
+        ),
+        (
+            json!({"retry": 1, "delay": {"first": "1m", "max": "1s"}}),
+            "delay",
+            "shorter",
+        ),
+        (
+            json!({"retry": 1, "delay": {"first": "1s", "jitter": 2}}),
+            "delay",
+            "jitter",
+        ),
+        (json!({"timeout": "0s"}), "timeout", "longer than 0s"),
+        (json!({"timeout": 30}), "timeout", "duration"),
+    ] {
+        let mut item = json!({"id": "flaky", "kind": "sleep", "params": {"ms": 0}});
+        for (k, v) in metaparams.as_object().unwrap() {
+            item[k] = v.clone();
+        }
+        let plan: Plan = serde_json::from_value(json!({
+            "name": "p", "blocks": [{"name": "b", "items": [item]}]
+        }))
+        .unwrap();
+        let err = refused(plan).await;
+        assert!(
+            matches!(&err, PlanError::BadMetaparam { item, metaparam: m, .. }
+                if item == "flaky" && *m == metaparam),
+            "{metaparams}: {err:?}"
+        );
+        assert_eq!(err.code(), "bad_metaparam");
+        let text = err.to_string();
+        assert!(
+            text.contains("flaky") && text.contains(says),
+            "{metaparams}: {text}"
+        );
+    }
+    // What the builders write is accepted.
+    let spec = sleep("ok", 0, 1)
+        .retry(-1)
+        .delay(std::time::Duration::from_millis(1500))
+        .timeout(std::time::Duration::from_secs(30));
+    assert_eq!(spec.retry, Some(json!(-1)));
+    assert_eq!(spec.delay, Some(json!("1s 500ms")));
+    let rt = runtime(None, None, 1).await;
+    let id = rt.submit(one_block(vec![spec])).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -71,6 +71,16 @@ pub enum PlanError {
         /// The metaparam's name.
         metaparam: &'static str,
     },
+    /// `retry`, `delay` or `timeout` does not say what it must.
+    #[error("item `{item}`: metaparam `{metaparam}` {reason}")]
+    BadMetaparam {
+        /// The item.
+        item: String,
+        /// The metaparam's name.
+        metaparam: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Two item types were registered under one kind.
     #[error("kind `{kind}` is registered twice")]
     DuplicateKind {
@@ -97,6 +107,7 @@ impl PlanError {
             PlanError::UnknownKind { .. } => "unknown_kind",
             PlanError::BadParams { .. } => "bad_params",
             PlanError::Unsupported { .. } => "unsupported_metaparam",
+            PlanError::BadMetaparam { .. } => "bad_metaparam",
             PlanError::DuplicateKind { .. } => "duplicate_kind",
             PlanError::ZeroParallelism { .. } => "zero_parallelism",
         }

@@ -36,8 +36,10 @@ use crate::model::{
     ActorNode, AttemptControl, CompiledPlan, CtxParts, Event, ExecutionId, ExecutionReport,
     ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
 };
-use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, Write};
-use crate::store::{ExecutionRecord, ItemRecord, Op, RECORD_VERSION, StoredCheckpoint, Writer};
+use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig, Write};
+use crate::store::{
+    ErrorRecord, ExecutionRecord, ItemRecord, Op, RECORD_VERSION, StoredCheckpoint, Writer,
+};
 use crate::supervisor::SupervisorMsg;
 use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
 
@@ -170,7 +172,12 @@ impl Actor for Execution {
         }
         let mut plan = args.plan;
         let shape = std::mem::take(&mut plan.shape);
-        let mut run = Run::new(shape, args.items, args.parallelism);
+        let config = RunConfig {
+            parallelism: args.parallelism,
+            stop_grace: args.stop_grace,
+            seed: args.record.id.seed(),
+        };
+        let mut run = Run::new(shape, args.items, config);
         let now = Instant::now();
         for strategy in args.interrupts {
             run.interrupt(strategy, now);
@@ -259,7 +266,7 @@ impl Actor for Execution {
                     {
                         state.idle.push(worker);
                     }
-                    state.run.attempt_ended(index, attempt, end);
+                    state.run.attempt_ended(index, attempt, end, Instant::now());
                 }
                 Internal::Progress {
                     index,
@@ -273,7 +280,7 @@ impl Actor for Execution {
                     }
                     state
                         .run
-                        .committed(commit, result.map_err(|e| e.to_string()));
+                        .committed(commit, result.map_err(|e| e.to_string()), Instant::now());
                 }
                 Internal::Deadline => {
                     state.timer = None;
@@ -307,10 +314,11 @@ impl Actor for Execution {
                     ending: Ending::Failed {
                         error: format!("worker failed: {reason}"),
                     },
+                    at_ms: now_ms(),
                     progress: state.checkpoint_progress(index),
                     message: None,
                 };
-                state.run.attempt_ended(index, attempt, end);
+                state.run.attempt_ended(index, attempt, end, Instant::now());
                 state.perform(&myself).await;
             }
         }
@@ -342,10 +350,11 @@ impl ExecutionState {
                         tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
                         let end = AttemptEnd {
                             ending: Ending::Interrupted { error: Some(error) },
+                            at_ms: now_ms(),
                             progress: self.checkpoint_progress(index),
                             message: None,
                         };
-                        self.run.attempt_ended(index, attempt, end);
+                        self.run.attempt_ended(index, attempt, end, Instant::now());
                     }
                 }
                 Effect::Cancel { index, attempt } => {
@@ -395,6 +404,16 @@ impl ExecutionState {
                         error: state.error,
                         progress: state.progress,
                         message: state.message.as_deref().map(str::to_owned),
+                        failures: state.failures,
+                        errors: state
+                            .errors
+                            .into_iter()
+                            .map(|e| ErrorRecord {
+                                attempt: e.attempt,
+                                at_ms: e.at_ms,
+                                error: e.error,
+                            })
+                            .collect(),
                     };
                     crate::store::encode(&record).map(|record| Op::Item { id, index, record })
                 }

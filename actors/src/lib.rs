@@ -33,9 +33,10 @@ pub mod worker;
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg};
 pub use model::{
-    ActorNode, ActorRole, Block, BlockOutcome, BlockReport, Check, Event, ExecutionId,
-    ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item, ItemCtx,
-    ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, Progress, Registry, Resources,
+    ActorNode, ActorRole, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
+    ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item,
+    ItemCtx, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, Progress, Registry,
+    Resources,
 };
 pub use store::Store;
 pub use supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};

@@ -31,7 +31,9 @@ pub use outcome::{BlockOutcome, Outcome};
 pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, Plan};
 pub use registry::Registry;
-pub use report::{BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Progress};
+pub use report::{
+    AttemptError, BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Progress,
+};
 pub use resources::Resources;
 pub use status::{ExecutionStatus, ItemStatus};
 pub use strategy::InterruptStrategy;

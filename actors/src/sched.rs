@@ -1,11 +1,13 @@
 //! Pure scheduling logic: no actors, no I/O, no clock; unit-tested and simulated in place.
 //!
 //! - [`dag`]: a block's dependency graph, cycle detection, and readiness.
+//! - [`policy`]: retries, backoff and timeouts of an item.
 //! - [`shape`]: the plan as the scheduler sees it (blocks, graphs, dependencies).
 //! - [`run`]: every decision of one execution, as a deterministic state machine; the
 //!   Execution actor is its shell.
 
 pub(crate) mod dag;
+pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod shape;
 #[cfg(test)]

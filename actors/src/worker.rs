@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::error::ItemError;
 use crate::execution::ExecutionMsg;
-use crate::model::{AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx};
+use crate::model::{AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx, now_ms};
 use crate::sched::run::{AttemptEnd, Ending};
 
 /// The ItemWorker actor.
@@ -216,6 +216,7 @@ impl ItemWorkerState {
                     ending: Ending::Interrupted {
                         error: Some("internal error: worker was busy".to_owned()),
                     },
+                    at_ms: now_ms(),
                     progress: ctx.control.checkpoint_progress(),
                     message: None,
                 },
@@ -292,6 +293,7 @@ impl ItemWorkerState {
         };
         let end = AttemptEnd {
             ending,
+            at_ms: now_ms(),
             progress,
             message,
         };

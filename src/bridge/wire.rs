@@ -114,6 +114,19 @@ pub(crate) struct ItemView {
     #[schema(value_type = Object)]
     pub(crate) output: Option<serde_json::Value>,
     pub(crate) error: Option<String>,
+    /// Its last few failed attempts, oldest first.
+    pub(crate) errors: Vec<AttemptErrorView>,
+}
+
+/// A failed attempt of an item.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AttemptErrorView {
+    /// The attempt's number.
+    pub(crate) attempt: u32,
+    /// When it ended (RFC 3339).
+    pub(crate) at: String,
+    /// Why it failed.
+    pub(crate) error: String,
 }
 
 impl From<ItemReport> for ItemView {
@@ -128,6 +141,15 @@ impl From<ItemReport> for ItemView {
             message: item.message,
             output,
             error: item.error,
+            errors: item
+                .errors
+                .into_iter()
+                .map(|e| AttemptErrorView {
+                    attempt: e.attempt,
+                    at: time(e.at),
+                    error: e.error,
+                })
+                .collect(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{
     CompiledPlan, Event, ExecutionId, ExecutionStatus, InterruptStrategy, ItemStatus, Plan,
     Registry, Resources, now_ms,
 };
-use crate::sched::run::ItemState;
+use crate::sched::run::{FailedAttempt, ItemState};
 use crate::store::{
     ExecutionRecord, ItemRecord, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution, Writer,
 };
@@ -66,10 +66,20 @@ fn resumed_item(
     ItemState {
         status,
         attempts: record.attempts,
+        failures: record.failures,
         progress,
         message: record.message.map(Arc::from),
         output: record.output.map(Arc::from),
         error: record.error,
+        errors: record
+            .errors
+            .into_iter()
+            .map(|e| FailedAttempt {
+                attempt: e.attempt,
+                at_ms: e.at_ms,
+                error: e.error,
+            })
+            .collect(),
     }
 }
 

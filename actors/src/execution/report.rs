@@ -3,7 +3,9 @@
 use ractor::ActorRef;
 
 use crate::execution::{ExecutionMsg, ExecutionState};
-use crate::model::{ActorNode, ActorRole, BlockReport, ExecutionReport, ItemReport, time_of_ms};
+use crate::model::{
+    ActorNode, ActorRole, AttemptError, BlockReport, ExecutionReport, ItemReport, time_of_ms,
+};
 use crate::worker::WorkerMsg;
 
 impl ExecutionState {
@@ -28,6 +30,15 @@ impl ExecutionState {
                         message: state.message.as_deref().map(str::to_owned),
                         output: state.output.as_deref().map(<[u8]>::to_vec),
                         error: state.error.clone(),
+                        errors: state
+                            .errors
+                            .iter()
+                            .map(|e| AttemptError {
+                                attempt: e.attempt,
+                                at: time_of_ms(e.at_ms),
+                                error: e.error.clone(),
+                            })
+                            .collect(),
                     })
                     .collect(),
             })

@@ -34,7 +34,14 @@ impl ExecutionId {
         self.0.array_to_str(buf)
     }
 
-    /// When the id was made.
+    /// 64 bits of the id, to seed what must differ between executions but replay the
+    /// same for one (retry jitter).
+    pub(crate) fn seed(&self) -> u64 {
+        let bits: u128 = self.0.into();
+        (bits as u64) ^ ((bits >> 64) as u64)
+    }
+
+    /// When the id was generated.
     pub fn created_at(&self) -> std::time::SystemTime {
         self.0.datetime()
     }

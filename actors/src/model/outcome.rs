@@ -49,7 +49,9 @@ impl Outcome {
                 for item in &block.items {
                     let list = match item.status {
                         ItemStatus::Done => &mut out.done,
-                        ItemStatus::Running | ItemStatus::Interrupted => &mut out.interrupted,
+                        ItemStatus::Running | ItemStatus::Interrupted | ItemStatus::Retrying => {
+                            &mut out.interrupted
+                        }
                         ItemStatus::Failed => &mut out.failed,
                         ItemStatus::Skipped => &mut out.skipped,
                         ItemStatus::Pending => &mut out.not_started,

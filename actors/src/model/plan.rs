@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PlanError;
 use crate::model::{DynItem, Item, Registry};
 use crate::sched::dag::BlockGraph;
+use crate::sched::policy::Policy;
 use crate::sched::shape::{Shape, ShapeBlock};
 
 /// What to run: blocks, run one after the other. Build it in Rust or read it from JSON.
@@ -56,9 +57,19 @@ fn empty_params() -> serde_json::Value {
 
 /// One item of a plan: its id, kind and params, the ids it runs after, and metaparams.
 ///
-/// The metaparams `retry`, `delay`, `timeout`, `sema`, `limit`, `burst` and `notify` are part
-/// of the plan format but not implemented by this version: a plan that sets any of them is
-/// refused with [`PlanError::Unsupported`].
+/// Metaparams:
+/// - `retry`: how many times a failed attempt is retried; `-1` without limit (default 0).
+/// - `delay`: the wait before the first retry, doubling for each next one: a duration
+///   (`"2s"`; then at most 5 minutes apart, each wait moved by up to 10% either way) or
+///   `{"first": "2s", "max": "1m", "jitter": 0.2}`. Needs `retry`.
+/// - `timeout`: how long one attempt may run (`"30s"`). Past it the attempt is asked to
+///   stop at its next cancellation point, aborted after the runtime's stop grace, and
+///   counts as failed (so `retry` applies).
+///
+/// `sema`, `limit`, `burst` and `notify` are part of the plan format but not implemented
+/// by this version: a plan that sets any of them is refused with
+/// [`PlanError::Unsupported`]; so is a malformed `retry`, `delay` or `timeout`, with
+/// [`PlanError::BadMetaparam`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -74,15 +85,15 @@ pub struct ItemSpec {
     /// Ids of items (of this block or an earlier one) that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
-    /// Not supported yet.
+    /// Retries of a failed attempt: a whole number, `-1` without limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub retry: Option<serde_json::Value>,
-    /// Not supported yet.
+    /// The wait before the first retry (a duration, or `{"first", "max", "jitter"}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub delay: Option<serde_json::Value>,
-    /// Not supported yet.
+    /// How long one attempt may run, as a duration (`"30s"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub timeout: Option<serde_json::Value>,
@@ -192,11 +203,27 @@ impl ItemSpec {
         self
     }
 
+    /// Retries a failed attempt up to `n` times; `-1` without limit.
+    pub fn retry(mut self, n: i64) -> Self {
+        self.retry = Some(n.into());
+        self
+    }
+
+    /// Waits `first` before the first retry, twice as long before each next one (at most
+    /// 5 minutes, each wait moved by up to 10% either way).
+    pub fn delay(mut self, first: std::time::Duration) -> Self {
+        self.delay = Some(humantime::format_duration(first).to_string().into());
+        self
+    }
+
+    /// Bounds one attempt to `timeout`; past it the attempt counts as failed.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(humantime::format_duration(timeout).to_string().into());
+        self
+    }
+
     fn unsupported_metaparam(&self) -> Option<&'static str> {
         [
-            ("retry", &self.retry),
-            ("delay", &self.delay),
-            ("timeout", &self.timeout),
             ("sema", &self.sema),
             ("limit", &self.limit),
             ("burst", &self.burst),
@@ -256,6 +283,7 @@ impl CompiledPlan {
         let mut shape = Shape {
             blocks: Vec::with_capacity(plan.blocks.len()),
             deps: Vec::with_capacity(plan.item_count()),
+            policies: Vec::with_capacity(plan.item_count()),
         };
         for block in &plan.blocks {
             let start = items.len() as u32;
@@ -293,6 +321,7 @@ impl CompiledPlan {
                         metaparam,
                     });
                 }
+                shape.policies.push(Policy::of(spec)?);
                 items.push(CompiledItem {
                     id: Arc::from(spec.id.as_str()),
                     kind: Arc::from(spec.kind.as_str()),

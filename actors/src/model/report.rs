@@ -58,6 +58,19 @@ pub struct ItemReport {
     pub output: Option<Vec<u8>>,
     /// Why its last attempt failed.
     pub error: Option<String>,
+    /// Its last few failed attempts, oldest first.
+    pub errors: Vec<AttemptError>,
+}
+
+/// A failed attempt of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptError {
+    /// The attempt's number.
+    pub attempt: u32,
+    /// When it ended.
+    pub at: std::time::SystemTime,
+    /// Why it failed.
+    pub error: String,
 }
 
 impl ItemReport {

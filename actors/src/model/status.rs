@@ -66,6 +66,8 @@ pub enum ItemStatus {
     Interrupted,
     /// Its attempt failed.
     Failed,
+    /// An attempt failed and a retry is due once its wait is over.
+    Retrying,
     /// Not run because a dependency or an earlier block failed.
     Skipped,
 }
@@ -80,6 +82,7 @@ impl ItemStatus {
             ItemStatus::Interrupted => "interrupted",
             ItemStatus::Failed => "failed",
             ItemStatus::Skipped => "skipped",
+            ItemStatus::Retrying => "retrying",
         }
     }
 }

@@ -154,6 +154,13 @@ impl Readiness {
         self.ready.pop_front()
     }
 
+    /// `item` may start again (its retry wait is over); it stays unsettled meanwhile.
+    pub(crate) fn again(&mut self, item: u32) {
+        if !self.settled[item as usize] {
+            self.ready.push_back(item);
+        }
+    }
+
     /// `item` is done: its dependents whose dependencies are now all done become ready.
     pub(crate) fn done(&mut self, graph: &BlockGraph, item: u32) {
         self.settle(item);

@@ -31,13 +31,27 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use attempt::{AttemptEnd, Ending, ItemState};
+pub(crate) use attempt::{AttemptEnd, ERRORS_KEPT, Ending, FailedAttempt, ItemState};
 use attempt::{Cancel, Phase};
 pub(crate) use effect::{Effect, Publish, Write};
 
 use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus, Progress};
 use crate::sched::dag::{Readiness, Start};
+use crate::sched::policy::noise;
 use crate::sched::shape::Shape;
+
+/// What a run is configured with, beside its shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunConfig {
+    /// At most this many attempts start or run at once.
+    pub(crate) parallelism: usize,
+    /// How long a timed-out attempt gets to reach a cancellation point before it is
+    /// aborted.
+    pub(crate) stop_grace: Duration,
+    /// Chooses where in their jitter band retry waits fall (the execution's id, say), so
+    /// a run replays the same.
+    pub(crate) seed: u64,
+}
 
 /// What waits for a commit.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +81,12 @@ pub(crate) struct Run {
     phases: Vec<Phase>,
     /// Items starting or running (at most `parallelism`).
     active: BTreeSet<u32>,
-    parallelism: usize,
+    /// Items with a retry to come: waiting for it, or for their failure's record first.
+    waiting: BTreeSet<u32>,
+    /// When an item may need attention (a timeout, an abort, the end of a retry wait).
+    /// Entries are checked against the item's phase when due, so a stale one is harmless.
+    deadlines: BTreeSet<(Instant, u32)>,
+    config: RunConfig,
     block: usize,
     readiness: Readiness,
     /// Set once interrupted: how many more items may start.
@@ -90,8 +109,8 @@ pub(crate) struct Run {
 
 impl Run {
     /// A run of `shape` whose items stand as `items` say (settled: done, failed, skipped;
-    /// anything else runs), starting at most `parallelism` items at once.
-    pub(crate) fn new(shape: Shape, items: Vec<ItemState>, parallelism: usize) -> Self {
+    /// anything else runs).
+    pub(crate) fn new(shape: Shape, items: Vec<ItemState>, config: RunConfig) -> Self {
         debug_assert_eq!(shape.len(), items.len());
         let phases = vec![Phase::Idle; items.len()];
         Run {
@@ -99,7 +118,12 @@ impl Run {
             items,
             phases,
             active: BTreeSet::new(),
-            parallelism: parallelism.max(1),
+            waiting: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+            config: RunConfig {
+                parallelism: config.parallelism.max(1),
+                ..config
+            },
             block: 0,
             readiness: Readiness::empty(),
             allowance: None,
@@ -150,15 +174,7 @@ impl Run {
 
     /// When [`deadline_reached`](Self::deadline_reached) must be called next.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        // Only an interrupt sets abort deadlines.
-        self.allowance?;
-        self.active
-            .iter()
-            .filter_map(|&i| match self.phases[i as usize] {
-                Phase::Starting { cancel, .. } | Phase::Running { cancel, .. } => cancel.abort_at(),
-                _ => None,
-            })
-            .min()
+        self.deadlines.first().map(|&(at, _)| at)
     }
 
     /// Starts the run: skips what cannot run, starts what may.
@@ -188,7 +204,9 @@ impl Run {
                 let phase = &mut self.phases[index as usize];
                 match phase {
                     Phase::Starting { cancel, .. } => *cancel = cancel.ask(abort_at),
-                    Phase::Running { attempt, cancel } => {
+                    Phase::Running {
+                        attempt, cancel, ..
+                    } => {
                         if *cancel == Cancel::No {
                             self.effects.push_back(Effect::Cancel {
                                 index,
@@ -199,6 +217,18 @@ impl Run {
                     }
                     _ => {}
                 }
+                if let Some(at) = abort_at {
+                    self.deadlines.insert((at, index));
+                }
+            }
+        }
+        // A retry wait ends at once: the item is interrupted, and retried on resume. (One
+        // whose failure is still being recorded is, once it is.)
+        for index in std::mem::take(&mut self.waiting) {
+            if let Phase::Waiting { .. } = self.phases[index as usize] {
+                self.phases[index as usize] = Phase::Idle;
+                self.items[index as usize].status = ItemStatus::Interrupted;
+                self.publish_item(index);
             }
         }
         self.pump();
@@ -211,18 +241,51 @@ impl Run {
         self.interrupt(InterruptStrategy::Immediate { grace }, now)
     }
 
-    /// Aborts the attempts whose grace ran out by `now`.
+    /// Acts on what is due by `now`: attempts past their timeout are cancelled, attempts
+    /// past their grace aborted, retries whose wait is over made ready.
     pub(crate) fn deadline_reached(&mut self, now: Instant) {
-        for &index in &self.active {
-            if let Phase::Running { attempt, cancel } = &mut self.phases[index as usize]
-                && cancel.abort_at().is_some_and(|at| at <= now)
-            {
-                *cancel = Cancel::Aborted;
-                self.effects.push_back(Effect::Abort {
-                    index,
-                    attempt: *attempt,
-                });
+        while let Some(&(at, index)) = self.deadlines.first() {
+            if at > now {
+                break;
             }
+            self.deadlines.pop_first();
+            self.due(index, now);
+        }
+        self.pump();
+        self.flush();
+    }
+
+    fn due(&mut self, index: u32, now: Instant) {
+        let grace = self.config.stop_grace;
+        match &mut self.phases[index as usize] {
+            Phase::Running {
+                attempt,
+                cancel,
+                timeout_at,
+                timed_out,
+            } => {
+                let attempt = *attempt;
+                if timeout_at.is_some_and(|t| t <= now) && !*timed_out {
+                    *timed_out = true;
+                    if *cancel == Cancel::No {
+                        self.effects.push_back(Effect::Cancel { index, attempt });
+                    }
+                    let abort_at = deadline(now, grace);
+                    *cancel = cancel.ask(Some(abort_at));
+                    self.deadlines.insert((abort_at, index));
+                }
+                if cancel.abort_at().is_some_and(|t| t <= now) {
+                    *cancel = Cancel::Aborted;
+                    self.effects.push_back(Effect::Abort { index, attempt });
+                }
+            }
+            Phase::Waiting { until } if *until <= now => {
+                self.phases[index as usize] = Phase::Idle;
+                self.waiting.remove(&index);
+                let local = index - self.shape.blocks[self.block].range.start;
+                self.readiness.again(local);
+            }
+            _ => {}
         }
     }
 
@@ -251,12 +314,35 @@ impl Run {
         }
     }
 
-    /// Attempt `attempt` of item `index` ended. Late or repeated reports are ignored.
-    pub(crate) fn attempt_ended(&mut self, index: u32, attempt: u32, end: AttemptEnd) {
-        match self.phases.get(index as usize) {
-            Some(Phase::Running { attempt: a, .. }) if *a == attempt => {}
+    /// Attempt `attempt` of item `index` ended at `now`. Late or repeated reports are
+    /// ignored.
+    pub(crate) fn attempt_ended(
+        &mut self,
+        index: u32,
+        attempt: u32,
+        end: AttemptEnd,
+        now: Instant,
+    ) {
+        let timed_out = match self.phases.get(index as usize) {
+            Some(Phase::Running {
+                attempt: a,
+                timed_out,
+                ..
+            }) if *a == attempt => *timed_out,
             _ => return,
-        }
+        };
+        let policy = self.shape.policies[index as usize];
+        let ending = match end.ending {
+            // Cut short by its timeout, not by an interrupt: a failure.
+            Ending::Interrupted { .. } if timed_out && self.allowance.is_none() => {
+                let timeout = policy.timeout.unwrap_or_default();
+                Ending::Failed {
+                    error: format!("timed out after {}", humantime::format_duration(timeout)),
+                }
+            }
+            ending => ending,
+        };
+        let mut retry_at = None;
         self.active.remove(&index);
         let local = index - self.shape.blocks[self.block].range.start;
         let item = &mut self.items[index as usize];
@@ -264,7 +350,7 @@ impl Run {
         if end.message.is_some() {
             item.message = end.message;
         }
-        let status = match end.ending {
+        let status = match ending {
             Ending::Done {
                 output,
                 clear_checkpoint,
@@ -280,16 +366,32 @@ impl Run {
             }
             Ending::Failed { error } => {
                 item.output = None;
-                item.error = Some(error);
-                self.failed = true;
-                let skipped = self
-                    .readiness
-                    .fail(&self.shape.blocks[self.block].graph, local);
-                let offset = self.shape.blocks[self.block].range.start;
-                for local in skipped {
-                    self.skip(offset + local);
+                item.failures = item.failures.saturating_add(1);
+                if item.errors.len() >= ERRORS_KEPT {
+                    item.errors.remove(0);
                 }
-                ItemStatus::Failed
+                item.errors.push(FailedAttempt {
+                    attempt,
+                    at_ms: end.at_ms,
+                    error: error.clone(),
+                });
+                item.error = Some(error);
+                if policy.retries_after(item.failures) {
+                    if self.allowance.is_some() || self.broken {
+                        // Interrupted meanwhile: no wait now; a resume retries it.
+                        ItemStatus::Interrupted
+                    } else {
+                        let retry = item.failures;
+                        let wait = policy
+                            .backoff
+                            .wait(retry, noise(self.config.seed, index, attempt));
+                        retry_at = Some(deadline(now, wait));
+                        self.waiting.insert(index);
+                        ItemStatus::Retrying
+                    }
+                } else {
+                    self.fail(index)
+                }
             }
             Ending::Interrupted { error } => {
                 item.error = error;
@@ -305,14 +407,28 @@ impl Run {
             state: record,
         });
         self.open.thens.push(Then::Settle(index));
-        self.phases[index as usize] = Phase::Ending { status };
+        self.phases[index as usize] = Phase::Ending { status, retry_at };
         self.pump();
         self.flush();
     }
 
+    /// Item `index` failed for good: its dependents are skipped.
+    fn fail(&mut self, index: u32) -> ItemStatus {
+        let local = index - self.shape.blocks[self.block].range.start;
+        self.failed = true;
+        let skipped = self
+            .readiness
+            .fail(&self.shape.blocks[self.block].graph, local);
+        let offset = self.shape.blocks[self.block].range.start;
+        for local in skipped {
+            self.skip(offset + local);
+        }
+        ItemStatus::Failed
+    }
+
     /// Commit `id` is durable (`Ok`) or failed. Commits are applied in the order they were
     /// issued; a result that arrives early waits for the ones before it.
-    pub(crate) fn committed(&mut self, id: u64, result: Result<(), String>) {
+    pub(crate) fn committed(&mut self, id: u64, result: Result<(), String>, now: Instant) {
         if let Some(inflight) = self.inflight.get_mut(&id) {
             inflight.result = Some(result);
         }
@@ -326,7 +442,7 @@ impl Run {
             }
             for then in thens {
                 match then {
-                    Then::Start(index) => self.started_attempt(index, result.is_ok()),
+                    Then::Start(index) => self.started_attempt(index, result.is_ok(), now),
                     Then::Settle(index) => self.settled(index, &result),
                     Then::Finish(status) => self.finished(status, &result),
                 }
@@ -356,7 +472,7 @@ impl Run {
         });
     }
 
-    fn started_attempt(&mut self, index: u32, durable: bool) {
+    fn started_attempt(&mut self, index: u32, durable: bool, now: Instant) {
         let Phase::Starting {
             attempt,
             before,
@@ -373,7 +489,18 @@ impl Run {
             self.active.remove(&index);
             return;
         }
-        self.phases[index as usize] = Phase::Running { attempt, cancel };
+        let timeout_at = self.shape.policies[index as usize]
+            .timeout
+            .map(|t| deadline(now, t));
+        for at in timeout_at.into_iter().chain(cancel.abort_at()) {
+            self.deadlines.insert((at, index));
+        }
+        self.phases[index as usize] = Phase::Running {
+            attempt,
+            cancel,
+            timeout_at,
+            timed_out: false,
+        };
         let item = &mut self.items[index as usize];
         item.status = ItemStatus::Running;
         item.error = None;
@@ -385,14 +512,27 @@ impl Run {
     }
 
     fn settled(&mut self, index: u32, result: &Result<(), String>) {
-        let Phase::Ending { status } = self.phases[index as usize] else {
+        let Phase::Ending { status, retry_at } = self.phases[index as usize] else {
             return;
         };
         self.phases[index as usize] = Phase::Idle;
         let item = &mut self.items[index as usize];
         match result {
-            Ok(()) => item.status = status,
+            Ok(()) => {
+                item.status = status;
+                // Its failure is durable: the wait for the retry begins.
+                if let Some(until) = retry_at
+                    && self.waiting.contains(&index)
+                {
+                    self.phases[index as usize] = Phase::Waiting { until };
+                    self.deadlines.insert((until, index));
+                } else if retry_at.is_some() {
+                    // Interrupted while its failure was being recorded.
+                    item.status = ItemStatus::Interrupted;
+                }
+            }
             Err(e) => {
+                self.waiting.remove(&index);
                 // The store does not know how the attempt ended: it runs again on resume.
                 item.status = ItemStatus::Interrupted;
                 item.output = None;
@@ -447,7 +587,9 @@ impl Run {
             return;
         }
         loop {
-            while self.active.len() < self.parallelism && !self.broken && self.allowance != Some(0)
+            while self.active.len() < self.config.parallelism
+                && !self.broken
+                && self.allowance != Some(0)
             {
                 let Some(local) = self.readiness.pop_ready() else {
                     break;
@@ -457,7 +599,8 @@ impl Run {
                     *allowance -= 1;
                 }
             }
-            if !self.active.is_empty() {
+            // Running attempts, or retries still to come (an interrupt ends their waits).
+            if !self.active.is_empty() || !self.waiting.is_empty() {
                 return;
             }
             if self.broken {
@@ -474,9 +617,11 @@ impl Run {
                 }
                 return self.finish(ExecutionStatus::Failed);
             }
+            // Later blocks with anything left to do (a resumed run may find them done).
             let more = self.shape.blocks[self.block + 1..]
                 .iter()
-                .any(|b| !b.range.is_empty());
+                .flat_map(|b| b.range.clone())
+                .any(|i| self.items[i as usize].status != ItemStatus::Done);
             if settled && !more {
                 return self.finish(ExecutionStatus::Completed);
             }

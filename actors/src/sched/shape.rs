@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use crate::sched::dag::BlockGraph;
+use crate::sched::policy::Policy;
 
 /// Blocks in order and every item's dependencies, by global item index.
 #[derive(Debug, Clone, Default)]
@@ -13,6 +14,8 @@ pub(crate) struct Shape {
     pub(crate) blocks: Vec<ShapeBlock>,
     /// For each item, the items it runs after: in its own block or an earlier one.
     pub(crate) deps: Vec<Box<[u32]>>,
+    /// For each item, how its attempts are retried and bounded in time.
+    pub(crate) policies: Vec<Policy>,
 }
 
 /// One block: its items (a range of global indices) and their DAG (local indices).

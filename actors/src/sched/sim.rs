@@ -13,8 +13,35 @@ use std::time::{Duration, Instant};
 
 use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus};
 use crate::sched::dag::BlockGraph;
-use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Publish, Run, Write};
+use crate::sched::policy::{Backoff, Policy};
+use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Publish, Run, RunConfig, Write};
 use crate::sched::shape::{Shape, ShapeBlock};
+
+const STOP_GRACE: Duration = Duration::from_millis(20);
+
+/// Mostly no retries; else a few (or, rarely, no limit), with short waits and timeouts.
+fn random_policy(rng: &mut Rng) -> Policy {
+    if rng.chance(50) {
+        return Policy::default();
+    }
+    let retries = if rng.chance(10) {
+        None
+    } else {
+        Some(rng.below(4) as u32)
+    };
+    let first = Duration::from_millis(rng.below(30) as u64);
+    Policy {
+        retries,
+        backoff: Backoff {
+            first,
+            max: first * 4,
+            jitter: rng.below(3) as f64 / 10.0,
+        },
+        timeout: rng
+            .chance(30)
+            .then(|| Duration::from_millis(1 + rng.below(50) as u64)),
+    }
+}
 
 /// SplitMix64: small, seeded, and the same on every machine.
 struct Rng(u64);
@@ -64,6 +91,7 @@ fn random_shape(rng: &mut Rng) -> Shape {
                 }
             }
             shape.deps.push(deps.into_boxed_slice());
+            shape.policies.push(random_policy(rng));
             local.push(in_block);
         }
         shape.blocks.push(ShapeBlock {
@@ -152,6 +180,8 @@ struct Sim {
     cap: Option<usize>,
     /// A commit of this incarnation failed.
     broken: bool,
+    /// When each item's last failed attempt ended, for the retry wait check.
+    failed_at: Vec<Option<Instant>>,
     failures: bool,
     ended: Option<ExecutionStatus>,
     over: bool,
@@ -173,7 +203,11 @@ impl Sim {
         let parallelism = 1 + rng.below(4);
         let failures = rng.chance(30);
         let n = shape.len();
-        let run = Run::new(shape.clone(), vec![ItemState::default(); n], parallelism);
+        let run = Run::new(
+            shape.clone(),
+            vec![ItemState::default(); n],
+            config(parallelism),
+        );
         Sim {
             rng,
             shape,
@@ -191,6 +225,7 @@ impl Sim {
             decided: 0,
             cap: None,
             broken: false,
+            failed_at: vec![None; n],
             failures,
             ended: None,
             over: false,
@@ -299,6 +334,21 @@ impl Sim {
             !self.running.contains_key(&index),
             "item {index} started while it runs"
         );
+        let policy = self.shape.policies[index as usize];
+        let failures = record.as_ref().map_or(0, |r| r.failures);
+        check!(
+            policy.retries_after(failures),
+            "item {index} started after {failures} failures, retry {:?}",
+            policy.retries
+        );
+        if let Some(failed) = self.failed_at[index as usize].take() {
+            let earliest = failed + policy.backoff.wait(failures, 0.0);
+            check!(
+                self.now >= earliest,
+                "item {index} retried {:?} early",
+                earliest - self.now
+            );
+        }
         check!(
             attempt > self.started[index as usize],
             "attempt {attempt} of {index} after attempt {} already started",
@@ -363,11 +413,28 @@ impl Sim {
                     );
                 }
             }
-            ExecutionStatus::Failed => check!(
-                items.iter().any(|i| i.status == ItemStatus::Failed),
-                "failed with no failed item"
-            ),
+            ExecutionStatus::Failed => {
+                check!(
+                    items.iter().any(|i| i.status == ItemStatus::Failed),
+                    "failed with no failed item"
+                );
+                for (i, item) in items.iter().enumerate() {
+                    if item.status == ItemStatus::Failed {
+                        let policy = self.shape.policies[i];
+                        check!(
+                            !policy.retries_after(item.failures),
+                            "item {i} failed for good after {} failures, retry {:?}",
+                            item.failures,
+                            policy.retries
+                        );
+                    }
+                }
+            }
             ExecutionStatus::Interrupted => {
+                check!(
+                    self.cap.is_some() || self.broken || error.is_some(),
+                    "interrupted though no interrupt, stop or store failure came"
+                );
                 // (Unless the final record itself failed: then interrupted is the truth.)
                 check!(
                     error.is_some() || items.iter().any(|i| i.status != ItemStatus::Done),
@@ -411,7 +478,14 @@ impl Sim {
             self.over = true;
             return;
         }
-        self.run = Run::new(self.shape.clone(), self.durable.resumed(), self.parallelism);
+        self.run = Run::new(
+            self.shape.clone(),
+            self.durable.resumed(),
+            config(self.parallelism),
+        );
+        // The restart's clock starts later than any wait of the run before.
+        self.now += Duration::from_secs(1);
+        self.failed_at.iter_mut().for_each(|f| *f = None);
         self.decided = 0;
         self.cap = None;
         self.broken = false;
@@ -438,10 +512,20 @@ impl Sim {
             }
             return Ok(());
         }
-        check!(
-            !(self.running.is_empty() && self.pending.is_empty()),
-            "stuck: nothing runs, nothing is being written, and the run has not ended"
-        );
+        if self.running.is_empty() && self.pending.is_empty() {
+            // Only a deadline (a retry wait) can move it on.
+            let Some(at) = self.run.next_deadline() else {
+                return Err(
+                    "stuck: nothing runs, nothing is being written, nothing is due, and the \
+                     run has not ended"
+                        .to_owned(),
+                );
+            };
+            self.now = self.now.max(at);
+            self.note("wait for the deadline".to_owned());
+            self.run.deadline_reached(self.now);
+            return self.drain();
+        }
         let roll = self.rng.below(100);
         match roll {
             0..=34 if !self.pending.is_empty() => self.answer_commit(),
@@ -475,7 +559,7 @@ impl Sim {
                 let index = self.pick_running();
                 let stale = self.running[&index].attempt.saturating_sub(1);
                 self.note(format!("late end of {index}/{stale}"));
-                self.run.attempt_ended(index, stale, done_end());
+                self.run.attempt_ended(index, stale, done_end(), self.now);
             }
             _ if !self.pending.is_empty() => self.answer_commit(),
             _ if !self.running.is_empty() => self.end_attempt(),
@@ -496,11 +580,12 @@ impl Sim {
         if self.failures && self.rng.chance(5) {
             self.note(format!("commit {id} fails"));
             self.broken = true;
-            self.run.committed(id, Err("disk on fire".to_owned()));
+            self.run
+                .committed(id, Err("disk on fire".to_owned()), self.now);
         } else {
             self.note(format!("commit {id} durable"));
             self.durable.apply(&writes);
-            self.run.committed(id, Ok(()));
+            self.run.committed(id, Ok(()), self.now);
         }
     }
 
@@ -515,6 +600,12 @@ impl Sim {
             Ending::Failed {
                 error: "on purpose".to_owned(),
             }
+        } else if self.rng.chance(10) {
+            // It fails without being told to stop (a timeout may turn an interrupted one
+            // into a failure too).
+            Ending::Failed {
+                error: "again".to_owned(),
+            }
         } else {
             Ending::Done {
                 output: Arc::from(vec![index as u8]),
@@ -524,10 +615,15 @@ impl Sim {
         self.note(format!("end {index}/{} {ending:?}", running.attempt));
         let end = AttemptEnd {
             ending,
+            at_ms: 0,
             progress: None,
             message: None,
         };
-        self.run.attempt_ended(index, running.attempt, end);
+        self.run
+            .attempt_ended(index, running.attempt, end, self.now);
+        // If it failed (a timed-out attempt that stopped counts as failed too), a retry may
+        // start only after its wait from now; checked at the retry's start.
+        self.failed_at[index as usize] = Some(self.now);
     }
 }
 
@@ -537,8 +633,17 @@ fn done_end() -> AttemptEnd {
             output: Arc::from(Vec::new()),
             clear_checkpoint: false,
         },
+        at_ms: 0,
         progress: None,
         message: None,
+    }
+}
+
+fn config(parallelism: usize) -> RunConfig {
+    RunConfig {
+        parallelism,
+        stop_grace: STOP_GRACE,
+        seed: 7,
     }
 }
 

@@ -5,8 +5,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use crate::error::StoreError;
 use crate::model::{
-    BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport, ItemStatus, Progress,
-    time_of_ms,
+    AttemptError, BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport,
+    ItemStatus, Progress, time_of_ms,
 };
 use crate::store::records::{CheckpointRecord, ExecutionRecord, ItemRecord, decode};
 use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS};
@@ -184,7 +184,9 @@ impl StoredExecution {
     /// How an item stands according to its stored record.
     pub(crate) fn item_status(&self, index: usize) -> ItemStatus {
         match &self.items[index] {
-            Some(r) if r.status == ItemStatus::Running => ItemStatus::Interrupted,
+            Some(r) if matches!(r.status, ItemStatus::Running | ItemStatus::Retrying) => {
+                ItemStatus::Interrupted
+            }
             Some(r) => r.status,
             None if self.checkpoints[index].is_some() => ItemStatus::Interrupted,
             None => ItemStatus::Pending,
@@ -216,6 +218,15 @@ impl StoredExecution {
                             message: record.message,
                             output: record.output,
                             error: record.error,
+                            errors: record
+                                .errors
+                                .into_iter()
+                                .map(|e| AttemptError {
+                                    attempt: e.attempt,
+                                    at: time_of_ms(e.at_ms),
+                                    error: e.error,
+                                })
+                                .collect(),
                         };
                         index += 1;
                         report

@@ -36,6 +36,20 @@ pub(crate) struct ItemRecord {
     pub(crate) progress: Option<Progress>,
     #[serde(default)]
     pub(crate) message: Option<String>,
+    /// Failed attempts so far (what `retry` counts).
+    #[serde(default)]
+    pub(crate) failures: u32,
+    /// The last few failed attempts, oldest first.
+    #[serde(default)]
+    pub(crate) errors: Vec<ErrorRecord>,
+}
+
+/// One failed attempt as stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ErrorRecord {
+    pub(crate) attempt: u32,
+    pub(crate) at_ms: u64,
+    pub(crate) error: String,
 }
 
 /// The intra-item checkpoint an item saved with `ItemCtx::checkpoint`, with the progress it

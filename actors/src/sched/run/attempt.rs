@@ -5,6 +5,9 @@ use std::time::Instant;
 
 use crate::model::{ItemStatus, Progress};
 
+/// How many failed attempts' errors an item keeps.
+pub(crate) const ERRORS_KEPT: usize = 5;
+
 /// One item as the core tracks it and as its record stores it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ItemState {
@@ -12,10 +15,22 @@ pub(crate) struct ItemState {
     /// The number of the latest attempt (started, or about to start once its record is
     /// durable); 0 if none ever started.
     pub(crate) attempts: u32,
+    /// How many attempts failed (what `retry` counts).
+    pub(crate) failures: u32,
     pub(crate) progress: Option<Progress>,
     pub(crate) message: Option<Arc<str>>,
     pub(crate) output: Option<Arc<[u8]>>,
     pub(crate) error: Option<String>,
+    /// The last [`ERRORS_KEPT`] failed attempts, oldest first.
+    pub(crate) errors: Vec<FailedAttempt>,
+}
+
+/// A failed attempt: its number, when it ended (ms since the Unix epoch) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FailedAttempt {
+    pub(crate) attempt: u32,
+    pub(crate) at_ms: u64,
+    pub(crate) error: String,
 }
 
 /// How an attempt ended, as its worker reports it.
@@ -36,6 +51,8 @@ pub(crate) enum Ending {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AttemptEnd {
     pub(crate) ending: Ending,
+    /// When it ended, ms since the Unix epoch (the shell's clock; kept with errors).
+    pub(crate) at_ms: u64,
     /// The item's progress now: the last reported when done, the progress of its last
     /// durable checkpoint otherwise.
     pub(crate) progress: Option<Progress>,
@@ -92,9 +109,16 @@ pub(super) enum Phase {
     Running {
         attempt: u32,
         cancel: Cancel,
+        /// Past it the attempt is cancelled and counts as failed.
+        timeout_at: Option<Instant>,
+        timed_out: bool,
     },
-    /// Ended as `status`; its record is in a commit not yet durable.
+    /// Ended as `status`; its record is in a commit not yet durable. A failure to retry
+    /// waits until `retry_at` once it is.
     Ending {
         status: ItemStatus,
+        retry_at: Option<Instant>,
     },
+    /// Failed; its retry may start at `until`.
+    Waiting { until: Instant },
 }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus};
 use crate::sched::dag::BlockGraph;
-use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Run, Write};
+use crate::sched::policy::Policy;
+use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Run, RunConfig, Write};
 use crate::sched::shape::{Shape, ShapeBlock};
 
 /// One block: a chain 0 <- 1 <- ... <- n-1.
@@ -20,6 +21,15 @@ fn chain(n: u32) -> Shape {
             graph: BlockGraph::new(deps.clone()),
         }],
         deps: deps.into_iter().map(Vec::into_boxed_slice).collect(),
+        policies: vec![Policy::default(); n as usize],
+    }
+}
+
+fn config(parallelism: usize) -> RunConfig {
+    RunConfig {
+        parallelism,
+        stop_grace: Duration::from_secs(1),
+        seed: 1,
     }
 }
 
@@ -43,6 +53,7 @@ fn done() -> AttemptEnd {
             output: Arc::from(vec![1u8]),
             clear_checkpoint: false,
         },
+        at_ms: 0,
         progress: None,
         message: None,
     }
@@ -57,18 +68,18 @@ fn record(writes: &[Write], index: u32) -> Option<(ItemStatus, u32)> {
 
 #[test]
 fn a_chain_pays_one_commit_per_item() {
-    let mut run = Run::new(chain(3), vec![ItemState::default(); 3], 4);
+    let mut run = Run::new(chain(3), vec![ItemState::default(); 3], config(4));
     run.start();
     let (first, writes) = commit_of(&effects(&mut run));
     // The first attempt's number goes out before it starts; nothing starts yet.
     assert_eq!(record(&writes, 0), Some((ItemStatus::Running, 1)));
-    run.committed(first, Ok(()));
+    run.committed(first, Ok(()), Instant::now());
     let started = effects(&mut run);
     assert!(started.contains(&Effect::Start {
         index: 0,
         attempt: 1
     }));
-    run.attempt_ended(0, 1, done());
+    run.attempt_ended(0, 1, done(), Instant::now());
     // One commit holds item 0's Done record and item 1's start record; item 1 starts only
     // once it is durable.
     let step = effects(&mut run);
@@ -76,7 +87,7 @@ fn a_chain_pays_one_commit_per_item() {
     assert_eq!(record(&writes, 0), Some((ItemStatus::Done, 1)));
     assert_eq!(record(&writes, 1), Some((ItemStatus::Running, 1)));
     assert!(!step.iter().any(|e| matches!(e, Effect::Start { .. })));
-    run.committed(second, Ok(()));
+    run.committed(second, Ok(()), Instant::now());
     assert!(effects(&mut run).contains(&Effect::Start {
         index: 1,
         attempt: 1
@@ -85,18 +96,18 @@ fn a_chain_pays_one_commit_per_item() {
 
 #[test]
 fn the_last_done_record_and_the_final_status_share_a_commit() {
-    let mut run = Run::new(chain(1), vec![ItemState::default(); 1], 1);
+    let mut run = Run::new(chain(1), vec![ItemState::default(); 1], config(1));
     run.start();
     let (id, _) = commit_of(&effects(&mut run));
-    run.committed(id, Ok(()));
+    run.committed(id, Ok(()), Instant::now());
     effects(&mut run);
-    run.attempt_ended(0, 1, done());
+    run.attempt_ended(0, 1, done(), Instant::now());
     let (id, writes) = commit_of(&effects(&mut run));
     assert_eq!(record(&writes, 0), Some((ItemStatus::Done, 1)));
     assert!(writes.contains(&Write::Execution {
         status: ExecutionStatus::Completed
     }));
-    run.committed(id, Ok(()));
+    run.committed(id, Ok(()), Instant::now());
     assert!(effects(&mut run).contains(&Effect::Ended {
         status: ExecutionStatus::Completed,
         error: None
@@ -106,10 +117,10 @@ fn the_last_done_record_and_the_final_status_share_a_commit() {
 #[test]
 fn immediate_aborts_only_after_its_grace() {
     let now = Instant::now();
-    let mut run = Run::new(chain(2), vec![ItemState::default(); 2], 1);
+    let mut run = Run::new(chain(2), vec![ItemState::default(); 2], config(1));
     run.start();
     let (id, _) = commit_of(&effects(&mut run));
-    run.committed(id, Ok(()));
+    run.committed(id, Ok(()), Instant::now());
     effects(&mut run);
     let grace = Duration::from_secs(5);
     assert!(run.interrupt(InterruptStrategy::Immediate { grace }, now));
@@ -137,14 +148,16 @@ fn immediate_aborts_only_after_its_grace() {
         1,
         AttemptEnd {
             ending: Ending::Interrupted { error: None },
+            at_ms: 0,
             progress: None,
             message: None,
         },
+        now + grace,
     );
     let (id, writes) = commit_of(&effects(&mut run));
     assert_eq!(record(&writes, 0), Some((ItemStatus::Interrupted, 1)));
     assert_eq!(record(&writes, 1), None);
-    run.committed(id, Ok(()));
+    run.committed(id, Ok(()), Instant::now());
     assert!(effects(&mut run).contains(&Effect::Ended {
         status: ExecutionStatus::Interrupted,
         error: None
@@ -159,11 +172,11 @@ fn a_restarted_run_numbers_attempts_after_the_stored_ones() {
         attempts: 3,
         ..ItemState::default()
     };
-    let mut run = Run::new(chain(1), vec![stored], 1);
+    let mut run = Run::new(chain(1), vec![stored], config(1));
     run.start();
     let (id, writes) = commit_of(&effects(&mut run));
     assert_eq!(record(&writes, 0), Some((ItemStatus::Running, 4)));
-    run.committed(id, Ok(()));
+    run.committed(id, Ok(()), Instant::now());
     assert!(effects(&mut run).contains(&Effect::Start {
         index: 0,
         attempt: 4
