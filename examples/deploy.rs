@@ -188,19 +188,23 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let runtime = builder.start().await?;
     let mut events = runtime.subscribe().await?;
 
-    let unfinished = runtime
-        .list()
-        .await?
-        .into_iter()
-        .rev()
-        .find(|s| s.name == "deploy" && s.status == ExecutionStatus::Interrupted);
+    let unfinished = runtime.list().await?.into_iter().rev().find(|s| {
+        s.name == "deploy"
+            && matches!(
+                s.status,
+                ExecutionStatus::Interrupted | ExecutionStatus::Running
+            )
+    });
     let (id, mut done, total): (ExecutionId, usize, usize) = match unfinished {
         Some(summary) => {
             println!(
                 "resuming {}: {}/{} items done",
                 summary.id, summary.items_done, summary.items_total
             );
-            runtime.resume(summary.id).await?;
+            // One a crash left running is resumed by the runtime itself as it starts.
+            if summary.status == ExecutionStatus::Interrupted {
+                runtime.resume(summary.id).await?;
+            }
             (summary.id, summary.items_done, summary.items_total)
         }
         None => {

@@ -9,6 +9,7 @@
 //! GET  /executions/{id}             status, outcome, every item
 //! POST /executions/{id}/interrupt   {"strategy": ...} (optional) -> 202
 //! POST /executions/{id}/resume      -> 202
+//! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
 //! GET  /events                      server-sent events
 //! GET  /tree                        the live actor tree
@@ -110,6 +111,7 @@ impl Bridge {
             .route("/executions/{id}", get(routes::status))
             .route("/executions/{id}/interrupt", post(routes::interrupt))
             .route("/executions/{id}/resume", post(routes::resume))
+            .route("/executions/{id}/retry", post(routes::retry))
             .route("/interrupt", post(routes::interrupt_all))
             .route("/events", get(routes::events))
             .route("/tree", get(routes::tree))

@@ -4,6 +4,9 @@
 //! parallelism = 64       # items of one execution that may run at once
 //! stop_grace = "10s"     # on shutdown, how long attempts get to reach a cancellation point
 //! event_capacity = 1024  # events buffered per subscriber before it lags
+//! resume_on_start = true # resume what an unclean stop left running
+//! recovery_concurrency = 4 # ... that many at a time
+//! crash_limit = 3        # fail an item the process stopped under this often in a row (0: never)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -49,6 +52,17 @@ pub struct Config {
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
     pub event_capacity: usize,
+    /// At start, resume the executions an unclean stop (a crash, a SIGKILL) left running.
+    /// Executions interrupted on purpose, or checkpointed by a shutdown, wait for
+    /// `resume`.
+    pub resume_on_start: bool,
+    /// How many of those are started at once, so a large backlog does not hold up new
+    /// submits.
+    pub recovery_concurrency: usize,
+    /// An item whose attempts the process stopped under this many times in a row is
+    /// failed ("the process stopped during N attempts in a row") instead of started
+    /// again; 0 never gives up.
+    pub crash_limit: u32,
 }
 
 impl Default for Config {
@@ -57,6 +71,9 @@ impl Default for Config {
             parallelism: 64,
             stop_grace: Duration::from_secs(10),
             event_capacity: 1024,
+            resume_on_start: true,
+            recovery_concurrency: 4,
+            crash_limit: 3,
         }
     }
 }
@@ -83,6 +100,12 @@ impl Config {
         if self.parallelism == 0 {
             return Err(ConfigError::Invalid {
                 field: "parallelism",
+                reason: "must be at least 1",
+            });
+        }
+        if self.recovery_concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                field: "recovery_concurrency",
                 reason: "must be at least 1",
             });
         }

@@ -96,6 +96,9 @@ impl RuntimeBuilder {
             settings: Settings {
                 parallelism: self.config.parallelism,
                 stop_grace: self.config.stop_grace,
+                resume_on_start: self.config.resume_on_start,
+                recovery_concurrency: self.config.recovery_concurrency,
+                crash_limit: self.config.crash_limit,
             },
             events,
             resources: Arc::new(self.resources),
@@ -199,6 +202,15 @@ impl Runtime {
     #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
     pub async fn resume(&self, id: ExecutionId) -> Result<(), RuntimeError> {
         self.call(|reply| SupervisorMsg::Resume(id, reply)).await?
+    }
+
+    /// Runs a failed execution again: its failed and skipped items become pending (with a
+    /// new retry budget; attempt numbers and past errors are kept), everything done stays
+    /// done. Refused unless the execution is `failed`.
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    pub async fn retry_failed(&self, id: ExecutionId) -> Result<(), RuntimeError> {
+        self.call(|reply| SupervisorMsg::RetryFailed(id, reply))
+            .await?
     }
 
     /// Waits until the execution is no longer running and returns its outcome.

@@ -241,6 +241,7 @@ async fn supervisor(
         settings: Settings {
             parallelism: 2,
             stop_grace: Duration::from_millis(300),
+            ..Settings::default()
         },
         events,
         resources: with_gates(gates),

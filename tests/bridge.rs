@@ -490,6 +490,7 @@ async fn the_openapi_document_lists_every_route() {
             "/executions/{id}",
             "/executions/{id}/interrupt",
             "/executions/{id}/resume",
+            "/executions/{id}/retry",
             "/health",
             "/interrupt",
             "/openapi.json",
@@ -695,4 +696,38 @@ async fn binding_off_loopback_without_a_token_is_refused() {
         tend::bridge::BridgeError::InsecureBind { .. }
     ));
     runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_retried_over_rest() {
+    let s = Served::start(None, None, None).await;
+    // Its first attempt fails; no retries: the execution fails.
+    let id = submit(
+        &s,
+        &plan(json!([
+            {"id": "once", "kind": "sleep", "params": {"ms": 0, "fail_times": 1}},
+            {"id": "then", "kind": "sleep", "params": {"ms": 0}, "after": ["once"]}
+        ])),
+    )
+    .await;
+    let view = s.wait_status(&id, "failed").await;
+    let once = &view["blocks"][0]["items"][0];
+    assert_eq!(once["errors"][0]["attempt"], 1, "{view}");
+    assert!(
+        once["errors"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fails on purpose")),
+        "{view}"
+    );
+    assert!(once["errors"][0]["at"].as_str().is_some(), "{view}");
+    let (status, error) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
+    assert_error(status, &error, 409, "invalid_state");
+    let (status, accepted) = s.post_raw(&format!("/executions/{id}/retry"), "").await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["action"], "retrying");
+    let view = s.wait_status(&id, "completed").await;
+    assert_eq!(view["blocks"][0]["items"][0]["attempts"], 2, "{view}");
+    let (status, error) = s.post_raw(&format!("/executions/{id}/retry"), "").await;
+    assert_error(status, &error, 409, "invalid_state");
+    s.stop().await;
 }

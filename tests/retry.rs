@@ -210,3 +210,103 @@ async fn an_interrupt_or_a_shutdown_ends_a_retry_wait_at_once() {
     );
     rt.shutdown().await.unwrap();
 }
+
+/// Every idempotency key an attempt of `Keyed` saw, with the attempt's number.
+#[derive(Debug, Default)]
+struct Keys(std::sync::Mutex<Vec<(u32, String)>>);
+
+/// Fails its first `fail_times` attempts; records its idempotency key on every attempt.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Keyed {
+    fail_times: u32,
+}
+
+impl tend::Item for Keyed {
+    const KIND: &'static str = "keyed";
+    type Output = u32;
+
+    async fn apply(&self, cx: &mut tend::ItemCtx) -> Result<u32, tend::ItemError> {
+        if let Some(keys) = cx.resource::<std::sync::Arc<Keys>>() {
+            let mut keys = keys.0.lock().unwrap_or_else(|p| p.into_inner());
+            keys.push((cx.attempt(), cx.idempotency_key()));
+        }
+        if cx.attempt() <= self.fail_times {
+            return Err(tend::ItemError::failed("not yet"));
+        }
+        Ok(cx.attempt())
+    }
+}
+
+async fn keyed_runtime(dir: &std::path::Path, keys: &std::sync::Arc<Keys>) -> tend::Runtime {
+    tend::Runtime::builder()
+        .data_dir(dir)
+        .registry(tend::Registry::new().with::<Keyed>().unwrap())
+        .resource(keys.clone())
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_execution_retried_runs_its_failed_items_again_with_the_same_idempotency_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::sync::Arc::new(Keys::default());
+    let rt = keyed_runtime(dir.path(), &keys).await;
+    // `flaky` fails its first three attempts: with retry 1 the execution fails, and its
+    // dependent is skipped; `solid` is done and stays done.
+    let plan = Plan::new("keyed").block(
+        Block::new("b")
+            .item(ItemSpec::new("solid", &Keyed { fail_times: 0 }).unwrap())
+            .item(
+                ItemSpec::new("flaky", &Keyed { fail_times: 3 })
+                    .unwrap()
+                    .retry(1),
+            )
+            .item(
+                ItemSpec::new("after", &Keyed { fail_times: 0 })
+                    .unwrap()
+                    .after(["flaky"]),
+            ),
+    );
+    let id = rt.submit(plan).await.unwrap();
+    let failed = outcome(&rt, id).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed, "{failed:?}");
+    assert_eq!(failed.blocks[0].skipped, vec!["after"]);
+    // Only a failed execution can be retried.
+    assert!(matches!(
+        rt.resume(id).await,
+        Err(tend::RuntimeError::InvalidState { .. })
+    ));
+    // Across a restart, too.
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    let rt = keyed_runtime(dir.path(), &keys).await;
+    rt.retry_failed(id).await.unwrap();
+    let done = outcome(&rt, id).await;
+    assert!(done.is_completed(), "{done:?}");
+    let report = rt.status(id).await.unwrap();
+    let flaky = report.item("flaky").unwrap();
+    // Attempts 1 and 2 failed before; 3 fails again (a new budget of one retry), 4 passes.
+    assert_eq!(flaky.attempts, 4);
+    assert_eq!(flaky.output_as::<u32>(), Some(4));
+    assert_eq!(flaky.errors.len(), 3);
+    assert_eq!(report.item("solid").unwrap().attempts, 1);
+    assert_eq!(report.item("after").unwrap().attempts, 1);
+    assert!(matches!(
+        rt.retry_failed(id).await,
+        Err(tend::RuntimeError::InvalidState {
+            status: ExecutionStatus::Completed,
+            ..
+        })
+    ));
+    // One key per item, the same on every attempt, restart and retry.
+    let keys = keys.0.lock().unwrap().clone();
+    let flaky_keys: Vec<&(u32, String)> =
+        keys.iter().filter(|(_, k)| k.ends_with("/flaky")).collect();
+    assert_eq!(flaky_keys.len(), 4, "{keys:?}");
+    assert!(
+        flaky_keys.iter().all(|(_, k)| *k == format!("{id}/flaky")),
+        "{keys:?}"
+    );
+    rt.shutdown().await.unwrap();
+}

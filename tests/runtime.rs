@@ -360,13 +360,21 @@ async fn a_submit_racing_shutdown_is_either_refused_or_kept() {
         }
     }
     drop(rt);
-    // After a restart, exactly the accepted executions exist, each resumable.
+    // After a restart, exactly the accepted executions exist, each resumable: checkpointed
+    // by the shutdown (interrupted), or, if the shutdown came before it ever ran, resumed
+    // at start like any execution a stop left running.
     let rt = runtime(Some(dir.path()), None, 2).await;
     let listed: std::collections::HashSet<_> =
         rt.list().await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(listed, accepted);
     for summary in rt.list().await.unwrap() {
-        assert_eq!(summary.status, ExecutionStatus::Interrupted);
+        assert!(
+            matches!(
+                summary.status,
+                ExecutionStatus::Interrupted | ExecutionStatus::Running
+            ),
+            "{summary:?}"
+        );
     }
     rt.shutdown().await.unwrap();
 }

@@ -198,15 +198,10 @@ fn starts(log: &Path, id: &str, item: &str) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn after_repeated_sigkills_attempts_count_every_start_and_progress_is_the_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
-    let client = client();
-    // Every run lets two steps of `a` through: the first attempt checkpoints two steps and
-    // holds, each later one resumes at step 2 and holds; SIGKILL ends each of them.
-    let held = ["--gate-release", "a=2"];
-    let mut server = start(&data, &log, None, &held);
+/// Starts the server with `a` held at step 2 (of 20), submits `a` and `b` after it, and
+/// waits until `a`'s checkpoint of step 2 is durable. Returns the server and the id.
+async fn held_at_step_two(data: &Path, log: &Path, client: &reqwest::Client) -> (Server, String) {
+    let mut server = start(data, log, None, &HELD);
     let plan = json!({"name": "killed", "blocks": [{"name": "b", "items": [
         {"id": "a", "kind": "gate", "params": {"gate": "a", "steps": 20, "output": 4}},
         {"id": "b", "kind": "sum", "params": {"add": 1}, "after": ["a"]}
@@ -222,54 +217,77 @@ async fn after_repeated_sigkills_attempts_count_every_start_and_progress_is_the_
         .as_str()
         .unwrap()
         .to_owned();
-    let path = format!("/executions/{id}");
     // The message comes once the checkpoint of step 2 is durable.
     server
-        .wait_for(&client, &path, "item a waits for step 3", |v| {
-            v["blocks"][0]["items"][0]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("for step 3 of 20"))
-        })
+        .wait_for(
+            client,
+            &format!("/executions/{id}"),
+            "item a waits for step 3",
+            |v| {
+                v["blocks"][0]["items"][0]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("for step 3 of 20"))
+            },
+        )
         .await;
+    (server, id)
+}
 
-    const KILLS: usize = 3;
+/// Every run lets two steps of `a` through: the first attempt checkpoints two steps and
+/// holds, each later one resumes at step 2 and holds, until a SIGKILL ends it.
+const HELD: [&str; 2] = ["--gate-release", "a=2"];
+
+/// SIGKILLs the server, starts it again with `flags` and waits until the execution the
+/// crash left running has been resumed by the runtime itself and `a`'s attempt number
+/// `attempt` has started.
+async fn kill_and_restart(
+    server: Server,
+    data: &Path,
+    log: &Path,
+    client: &reqwest::Client,
+    id: &str,
+    flags: &[&str],
+    attempt: usize,
+) -> Server {
+    let finished = server.stop("-KILL");
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
+    let mut server = start(data, log, None, flags);
+    let (log, id_owned) = (log.to_owned(), id.to_owned());
+    server
+        .wait_for(
+            client,
+            &format!("/executions/{id}"),
+            "the crashed execution resumes by itself",
+            move |_| starts(&log, &id_owned, "a") == attempt,
+        )
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn after_repeated_sigkills_executions_resume_by_themselves_and_attempts_count_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    let (mut server, id) = held_at_step_two(&data, &log, &client).await;
+    let path = format!("/executions/{id}");
+    // Two kills: fewer than the crash limit (3), so `a` runs again each time.
+    const KILLS: usize = 2;
     for kill in 1..=KILLS {
-        let finished = server.stop("-KILL");
-        assert_eq!(finished.status.code(), None, "{}", finished.describe());
-        let last = kill == KILLS;
-        server = start(
-            &data,
-            &log,
-            None,
-            if last { &["--gate-open", "a"] } else { &held },
-        );
-        // After the restart: every attempt that started is counted, none is counted twice,
-        // and `a` shows the progress of its durable checkpoint.
-        let view = server.get(&client, &path).await;
-        let a = &view["blocks"][0]["items"][0];
-        assert_eq!(view["status"], "interrupted", "{view}");
-        assert_eq!(a["status"], "interrupted", "{view}");
-        assert_eq!(a["attempts"], kill, "{view}");
-        assert_eq!(starts(&log, &id, "a"), kill, "{view}");
-        assert_eq!(a["progress"], json!({"done": 2, "total": 20}), "{view}");
-        let response = client
-            .post(server.url(&format!("{path}/resume")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        if !last {
-            // The resumed attempt has started (its number was durable before it did).
-            let log = log.clone();
-            let id = id.clone();
-            server
-                .wait_for(
-                    &client,
-                    &path,
-                    "the resumed attempt of a starts",
-                    move |_| starts(&log, &id, "a") == kill + 1,
-                )
-                .await;
+        let flags: &[&str] = if kill == KILLS {
+            &["--gate-open", "a"]
+        } else {
+            &HELD
+        };
+        server = kill_and_restart(server, &data, &log, &client, &id, flags, kill + 1).await;
+        if kill < KILLS {
+            // Every attempt that started is counted, none twice, and `a` shows the
+            // progress of its durable checkpoint.
+            let view = server.get(&client, &path).await;
+            let a = &view["blocks"][0]["items"][0];
+            assert_eq!(view["status"], "running", "{view}");
+            assert_eq!(a["attempts"], kill + 1, "{view}");
+            assert_eq!(a["progress"], json!({"done": 2, "total": 20}), "{view}");
         }
     }
     let view = server
@@ -283,6 +301,37 @@ async fn after_repeated_sigkills_attempts_count_every_start_and_progress_is_the_
     assert_eq!(a["progress"], json!({"done": 20, "total": 20}), "{view}");
     assert_eq!(view["blocks"][0]["items"][1]["attempts"], 1, "{view}");
     assert_eq!(view["blocks"][0]["items"][1]["output"], 5, "{view}");
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+}
+
+#[tokio::test]
+async fn an_item_the_process_keeps_dying_under_is_failed_instead_of_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    let (mut server, id) = held_at_step_two(&data, &log, &client).await;
+    let path = format!("/executions/{id}");
+    // The process dies under `a` three times in a row (the default crash limit).
+    for kill in 1..3 {
+        server = kill_and_restart(server, &data, &log, &client, &id, &HELD, kill + 1).await;
+    }
+    let finished = server.stop("-KILL");
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
+    let mut server = start(&data, &log, None, &HELD);
+    let view = server
+        .wait_for(&client, &path, "the execution fails", |v| {
+            v["status"] == "failed"
+        })
+        .await;
+    let a = &view["blocks"][0]["items"][0];
+    assert_eq!(a["status"], "failed", "{view}");
+    assert_eq!(
+        a["error"], "the process stopped during 3 attempts in a row; not started again",
+        "{view}"
+    );
+    assert_eq!(view["blocks"][0]["items"][1]["status"], "skipped", "{view}");
+    assert_eq!(starts(&log, &id, "a"), 3, "not started a fourth time");
     let finished = server.stop("-TERM");
     assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
 }

@@ -96,15 +96,15 @@ async fn a_record_that_does_not_decode_marks_only_its_execution_corrupt() {
 }
 
 #[tokio::test]
-async fn an_execution_left_running_by_a_crash_is_loaded_as_interrupted() {
+async fn an_execution_left_running_by_a_crash_is_interrupted_and_resumed_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(Some(dir.path()), None, 4).await;
     let id = rt.submit(plan("p")).await.unwrap();
     assert!(outcome(&rt, id).await.is_completed());
     rt.shutdown().await.unwrap();
     drop(rt);
-    // Rewrite its record as a crashed process leaves it: status running.
-    {
+    // Rewrites its record as a crashed process leaves it: status running.
+    let crash = || {
         let db = Database::create(dir.path().join(DB_FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         {
@@ -122,12 +122,31 @@ async fn an_execution_left_running_by_a_crash_is_loaded_as_interrupted() {
             executions.insert(key.as_str(), bytes.as_slice()).unwrap();
         }
         txn.commit().unwrap();
-    }
-    let rt = runtime(Some(dir.path()), None, 4).await;
+    };
+    crash();
+    // Told not to resume at start, the runtime lists it as interrupted, and records it so.
+    let rt = tend::Runtime::builder()
+        .data_dir(dir.path())
+        .registry(tend::demo::registry().unwrap())
+        .config(tend::Config {
+            resume_on_start: false,
+            ..tend::Config::default()
+        })
+        .start()
+        .await
+        .unwrap();
     let list = rt.list().await.unwrap();
     assert_eq!(list[0].status, ExecutionStatus::Interrupted);
-    // Resuming finds every item done and completes without running any.
-    rt.resume(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.report(id).unwrap().status, ExecutionStatus::Interrupted);
+    store.close().await.unwrap();
+    drop(store);
+    // By default a crashed execution is resumed by itself: every item is done, so it
+    // completes without running any.
+    crash();
+    let rt = runtime(Some(dir.path()), None, 4).await;
     assert!(outcome(&rt, id).await.is_completed());
     rt.shutdown().await.unwrap();
     drop(rt);

@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! Execution
-//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Stop, Committed, Deadline, Progress
-//! └── Run effects ->  Commit   records to the group-commit writer; its result comes back
-//!                              as Committed (a callback on the writer thread casts it)
+//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Stop, Acked, Deadline, Progress
+//! └── Run effects ->  Commit   records to the group-commit writer; its result is queued
+//!                              by a callback on the writer thread, which wakes the actor
+//!                              with one Acked for however many results are queued
 //!                     Start    an attempt on a pooled ItemWorker (spawned when none is free)
 //!                     Cancel / Abort   to the worker running the attempt
 //!                     Publish  to the event bus
@@ -37,9 +38,7 @@ use crate::model::{
     ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig, Write};
-use crate::store::{
-    ErrorRecord, ExecutionRecord, ItemRecord, Op, RECORD_VERSION, StoredCheckpoint, Writer,
-};
+use crate::store::{ExecutionRecord, ItemRecord, Op, StoredCheckpoint, Writer};
 use crate::supervisor::SupervisorMsg;
 use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
 
@@ -64,10 +63,8 @@ enum Internal {
         progress: Option<Progress>,
         message: Option<Arc<str>>,
     },
-    Committed {
-        commit: u64,
-        result: Result<(), StoreError>,
-    },
+    /// Commit results are queued in `Acks`.
+    Acked,
     Deadline,
 }
 
@@ -111,8 +108,39 @@ impl ExecutionMsg {
         }))
     }
 
-    fn committed(commit: u64, result: Result<(), StoreError>) -> Self {
-        ExecutionMsg::Internal(ExecutionInternal(Internal::Committed { commit, result }))
+    fn acked() -> Self {
+        ExecutionMsg::Internal(ExecutionInternal(Internal::Acked))
+    }
+}
+
+/// Commit results on their way from the writer thread to the actor. The writer completes
+/// commits in order and calls back in order, so the queue is in commit order; one `Acked`
+/// message stands for everything queued since the last one was taken.
+#[derive(Debug, Default)]
+struct Acks {
+    queue: std::sync::Mutex<Vec<(u64, Result<(), StoreError>)>>,
+    /// An `Acked` is on its way.
+    notified: std::sync::atomic::AtomicBool,
+}
+
+impl Acks {
+    /// On the writer thread: queues a result, waking the actor unless a wake-up is pending.
+    fn push(&self, commit: u64, result: Result<(), StoreError>, actor: &ActorRef<ExecutionMsg>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((commit, result));
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            // If the execution is gone it was killed; nobody waits for the result.
+            let _ = actor.cast(ExecutionMsg::acked());
+        }
+    }
+
+    /// In the actor: every result queued so far. The flag is cleared first, so a result
+    /// queued after this sends a new `Acked`.
+    fn take(&self) -> Vec<(u64, Result<(), StoreError>)> {
+        self.notified.store(false, Ordering::Release);
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -136,6 +164,7 @@ pub struct ExecutionState {
     store_error: Option<StoreError>,
     /// When the armed timer fires, if one is armed.
     timer: Option<Instant>,
+    acks: Arc<Acks>,
     finished: bool,
     writer: Writer,
     events: broadcast::Sender<Event>,
@@ -194,6 +223,7 @@ impl Actor for Execution {
             late_interrupts: Vec::new(),
             store_error: None,
             timer: None,
+            acks: Arc::new(Acks::default()),
             finished: false,
             writer: args.writer,
             events: args.events,
@@ -273,14 +303,17 @@ impl Actor for Execution {
                     progress,
                     message,
                 } => state.run.progress(index, progress, message),
-                Internal::Committed { commit, result } => {
-                    if let Err(e) = &result {
-                        tracing::error!(execution_id = %state.record.id, error = %e, "a commit of this execution failed; it stops starting items");
-                        state.store_error = Some(e.clone());
+                Internal::Acked => {
+                    let now = Instant::now();
+                    for (commit, result) in state.acks.take() {
+                        if let Err(e) = &result {
+                            tracing::error!(execution_id = %state.record.id, error = %e, "a commit of this execution failed; it stops starting items");
+                            state.store_error = Some(e.clone());
+                        }
+                        state
+                            .run
+                            .committed(commit, result.map_err(|e| e.to_string()), now);
                     }
-                    state
-                        .run
-                        .committed(commit, result.map_err(|e| e.to_string()), Instant::now());
                 }
                 Internal::Deadline => {
                     state.timer = None;
@@ -388,35 +421,15 @@ impl ExecutionState {
         });
     }
 
-    /// Sends one commit's records to the writer; its result comes back as `Committed`.
+    /// Sends one commit's records to the writer; its result comes back through `acks`.
     fn commit(&mut self, myself: &ActorRef<ExecutionMsg>, commit: u64, writes: Vec<Write>) {
         let id = self.record.id;
         let mut ops = Vec::with_capacity(writes.len());
         let mut failed = None;
         for write in writes {
             let op = match write {
-                Write::Item { index, state } => {
-                    let record = ItemRecord {
-                        v: RECORD_VERSION,
-                        status: state.status,
-                        attempts: state.attempts,
-                        output: state.output.as_deref().map(<[u8]>::to_vec),
-                        error: state.error,
-                        progress: state.progress,
-                        message: state.message.as_deref().map(str::to_owned),
-                        failures: state.failures,
-                        errors: state
-                            .errors
-                            .into_iter()
-                            .map(|e| ErrorRecord {
-                                attempt: e.attempt,
-                                at_ms: e.at_ms,
-                                error: e.error,
-                            })
-                            .collect(),
-                    };
-                    crate::store::encode(&record).map(|record| Op::Item { id, index, record })
-                }
+                Write::Item { index, state } => crate::store::encode(&ItemRecord::of(&state))
+                    .map(|record| Op::Item { id, index, record }),
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
                 Write::Execution { status } => {
                     let running = std::mem::replace(&mut self.record.status, status);
@@ -431,19 +444,19 @@ impl ExecutionState {
                 Err(e) => failed = Some(e),
             }
         }
-        if let Some(e) = failed {
-            // Nothing of it is written: to the core, a commit that failed.
-            let _ = myself.cast(ExecutionMsg::committed(commit, Err(e)));
-            return;
+        let (acks, myself) = (self.acks.clone(), myself.clone());
+        match failed {
+            // Nothing of it is written: to the core, a commit that failed. It goes through
+            // the writer all the same (with nothing to write), so results stay in order.
+            Some(e) => self.writer.send_then(
+                Vec::new(),
+                Box::new(move |_| acks.push(commit, Err(e), &myself)),
+            ),
+            None => self.writer.send_then(
+                ops,
+                Box::new(move |result| acks.push(commit, result, &myself)),
+            ),
         }
-        let myself = myself.clone();
-        self.writer.send_then(
-            ops,
-            Box::new(move |result| {
-                // If the execution is gone it was killed; nobody waits for the result.
-                let _ = myself.cast(ExecutionMsg::committed(commit, result));
-            }),
-        );
     }
 
     fn publish(&mut self, publish: Publish) {

@@ -30,9 +30,7 @@ use serde::de::DeserializeOwned;
 use crate::model::{ExecutionId, ExecutionReport};
 
 pub(crate) use load::{LoadedExecution, StoredCheckpoint, StoredExecution};
-pub(crate) use records::{
-    CheckpointRecord, ErrorRecord, ExecutionRecord, ItemRecord, RECORD_VERSION,
-};
+pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
 pub(crate) use writer::Op;
 pub use writer::Writer;
 

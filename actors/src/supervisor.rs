@@ -25,6 +25,7 @@ mod start;
 mod stop;
 
 use entry::Entry;
+use start::Restart;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -53,6 +54,14 @@ pub struct Settings {
     /// On `Stop`, how long running attempts get to reach a cancellation point before they
     /// are aborted.
     pub stop_grace: Duration,
+    /// Resume, at start, the executions an unclean stop left running.
+    pub resume_on_start: bool,
+    /// How many of those are being started at once (reading them back and writing their
+    /// records), so a large backlog does not hold up new submits.
+    pub recovery_concurrency: usize,
+    /// An item whose attempts the process stopped under this many times in a row is
+    /// failed instead of started again (0: never).
+    pub crash_limit: u32,
 }
 
 impl Default for Settings {
@@ -60,6 +69,9 @@ impl Default for Settings {
         Settings {
             parallelism: 64,
             stop_grace: Duration::from_secs(10),
+            resume_on_start: true,
+            recovery_concurrency: 4,
+            crash_limit: 3,
         }
     }
 }
@@ -97,6 +109,8 @@ pub enum SupervisorMsg {
     InterruptAll(InterruptStrategy, RpcReplyPort<Vec<ExecutionId>>),
     /// Resume an interrupted execution.
     Resume(ExecutionId, Reply<()>),
+    /// Run a failed execution's failed and skipped items again, keeping what is done.
+    RetryFailed(ExecutionId, Reply<()>),
     /// Replies with the outcome once the execution is no longer running.
     Wait(ExecutionId, Reply<Outcome>),
     /// The live actor tree: this supervisor, its executions and their workers.
@@ -118,14 +132,20 @@ pub struct SupervisorInternal(Internal);
 
 enum StartReply {
     Submit(Reply<ExecutionId>),
-    Resume(Reply<()>),
+    /// A resume or a retry of a failed execution, and the status it had before.
+    Resume(Reply<()>, ExecutionStatus),
+    /// An automatic resume at start (nobody waits for it), and how many tries it took.
+    Recover {
+        tries: u32,
+    },
 }
 
 impl std::fmt::Debug for StartReply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             StartReply::Submit(_) => "Submit",
-            StartReply::Resume(_) => "Resume",
+            StartReply::Resume(..) => "Resume",
+            StartReply::Recover { .. } => "Recover",
         })
     }
 }
@@ -136,9 +156,10 @@ impl StartReply {
             StartReply::Submit(reply) => {
                 let _ = reply.send(result.map(|()| id));
             }
-            StartReply::Resume(reply) => {
+            StartReply::Resume(reply, _) => {
                 let _ = reply.send(result);
             }
+            StartReply::Recover { .. } => {}
         }
     }
 }
@@ -155,6 +176,8 @@ enum Internal {
     Ended(Box<ExecutionReport>),
     /// An Execution did not apply an interrupt (it had ended); answer with its status.
     Refused { id: ExecutionId, reply: Reply<()> },
+    /// Try again to resume an execution left running by an unclean stop.
+    Recover { id: ExecutionId, tries: u32 },
 }
 
 impl SupervisorMsg {
@@ -176,6 +199,10 @@ pub struct SupervisorState {
     stopping: bool,
     /// The Stop request and its result, answered once no start is in flight.
     stop_reply: Option<(Reply<()>, Result<(), RuntimeError>)>,
+    /// Executions an unclean stop left running, still to resume, with the tries so far.
+    recovery: std::collections::VecDeque<(ExecutionId, u32)>,
+    /// How many of those are starting now.
+    recovering: usize,
 }
 
 impl Actor for Supervisor {
@@ -189,7 +216,12 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let store = args.store.clone();
-        let entries = entry::load(&store).await?;
+        let (entries, crashed) = entry::load(&store).await?;
+        let recovery = if args.settings.resume_on_start {
+            crashed.into_iter().map(|id| (id, 0)).collect()
+        } else {
+            std::collections::VecDeque::new()
+        };
         Ok(SupervisorState {
             store,
             registry: args.registry,
@@ -200,7 +232,24 @@ impl Actor for Supervisor {
             waiters: HashMap::new(),
             stopping: false,
             stop_reply: None,
+            recovery,
+            recovering: 0,
         })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !state.recovery.is_empty() {
+            tracing::info!(
+                count = state.recovery.len(),
+                "resuming the executions an unclean stop left running"
+            );
+        }
+        state.recover(&myself);
+        Ok(())
     }
 
     async fn handle(
@@ -211,7 +260,10 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Submit(plan, reply) => state.submit(&myself, plan, reply),
-            SupervisorMsg::Resume(id, reply) => state.resume(&myself, id, reply),
+            SupervisorMsg::Resume(id, reply) => state.resume(&myself, id, reply, Restart::Resume),
+            SupervisorMsg::RetryFailed(id, reply) => {
+                state.resume(&myself, id, reply, Restart::RetryFailed)
+            }
             SupervisorMsg::Status(id, reply) => state.status(id, reply),
             SupervisorMsg::List(reply) => {
                 let list = state
@@ -300,6 +352,10 @@ impl Actor for Supervisor {
                         "execution {id} did not acknowledge the interrupt"
                     )),
                 }));
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Recover { id, tries })) => {
+                state.recovery.push_back((id, tries));
+                state.recover(&myself);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
                 state.ended(*report);

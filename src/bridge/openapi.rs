@@ -31,6 +31,7 @@ impl Modify for BearerToken {
         routes::status,
         routes::interrupt,
         routes::resume,
+        routes::retry,
         routes::interrupt_all,
         routes::events,
         routes::tree,

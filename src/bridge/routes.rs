@@ -177,6 +177,28 @@ pub(crate) async fn resume(
     ))
 }
 
+/// Run a failed execution's failed and skipped items again, keeping what is done.
+#[utoipa::path(
+    post,
+    path = "/executions/{id}/retry",
+    params(("id" = String, Path)),
+    responses((status = 202, body = Accepted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub(crate) async fn retry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let id = parse_id(&id)?;
+    s.runtime.retry_failed(id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: id.to_string(),
+            action: "retrying",
+        }),
+    ))
+}
+
 /// Interrupt every running execution (body optional; default `finish_current`).
 #[utoipa::path(
     post,

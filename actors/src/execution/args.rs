@@ -7,14 +7,15 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::sync::broadcast;
 
-use crate::error::{PlanError, RuntimeError};
+use crate::error::{PlanError, RuntimeError, StoreError};
 use crate::model::{
     CompiledPlan, Event, ExecutionId, ExecutionStatus, InterruptStrategy, ItemStatus, Plan,
     Registry, Resources, now_ms,
 };
 use crate::sched::run::{FailedAttempt, ItemState};
 use crate::store::{
-    ExecutionRecord, ItemRecord, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution, Writer,
+    ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution,
+    Writer,
 };
 use crate::supervisor::SupervisorMsg;
 
@@ -52,14 +53,30 @@ impl std::fmt::Debug for ExecutionArgs {
 /// An item as its stored record and checkpoint say. Only done, failed and skipped are
 /// settled; anything else runs again (as interrupted once it has started, or has a
 /// checkpoint). An unfinished item shows its checkpoint's progress.
+///
+/// A record that still says `running` is an attempt the process stopped under: once
+/// `crash_limit` of those come in a row, the item is failed instead of started again (so
+/// an item that takes the whole process down cannot do so forever).
 fn resumed_item(
     record: Option<ItemRecord>,
     checkpoint: Option<&StoredCheckpoint>,
     progress: Option<crate::model::Progress>,
+    crash_limit: u32,
 ) -> ItemState {
     let record = record.unwrap_or_default();
+    let crashes = match record.status {
+        ItemStatus::Running => record.crashes.saturating_add(1),
+        _ => record.crashes,
+    };
+    let mut error = record.error;
     let status = match record.status {
         s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
+        ItemStatus::Running if crash_limit > 0 && crashes >= crash_limit => {
+            error = Some(format!(
+                "the process stopped during {crashes} attempts in a row; not started again"
+            ));
+            ItemStatus::Failed
+        }
         _ if checkpoint.is_some() || record.attempts > 0 => ItemStatus::Interrupted,
         _ => ItemStatus::Pending,
     };
@@ -67,10 +84,11 @@ fn resumed_item(
         status,
         attempts: record.attempts,
         failures: record.failures,
+        crashes,
         progress,
         message: record.message.map(Arc::from),
         output: record.output.map(Arc::from),
-        error: record.error,
+        error,
         errors: record
             .errors
             .into_iter()
@@ -116,12 +134,14 @@ impl ExecutionArgs {
         ))
     }
 
-    /// Arguments to resume an execution read back from the store.
+    /// Arguments to resume an execution read back from the store, failing items the
+    /// process stopped under `crash_limit` times in a row (0: never).
     pub(crate) fn resume(
         stored: StoredExecution,
         registry: &Registry,
         store: Store,
         events: broadcast::Sender<Event>,
+        crash_limit: u32,
     ) -> Result<Self, RuntimeError> {
         let compiled = CompiledPlan::compile(&stored.record.plan, registry)?;
         let progress: Vec<_> = (0..stored.items.len())
@@ -138,7 +158,9 @@ impl ExecutionArgs {
             .into_iter()
             .zip(&checkpoints)
             .zip(progress)
-            .map(|((item, checkpoint), progress)| resumed_item(item, checkpoint.as_ref(), progress))
+            .map(|((item, checkpoint), progress)| {
+                resumed_item(item, checkpoint.as_ref(), progress, crash_limit)
+            })
             .collect();
         Ok(Self::from_parts(
             record,
@@ -216,6 +238,43 @@ impl ExecutionArgs {
     pub(crate) fn record_is_durable(mut self) -> Self {
         self.record_durable = true;
         self
+    }
+
+    /// The records of items counted with a crash when read back (their counts, and the
+    /// failures of those at the limit), to write with the running record.
+    pub(crate) fn crash_records(&self) -> Result<Vec<Op>, StoreError> {
+        let id = self.record.id;
+        let mut ops = Vec::new();
+        for (index, item) in self.items.iter().enumerate() {
+            if item.crashes > 0 {
+                ops.push(Op::Item {
+                    id,
+                    index: index as u32,
+                    record: crate::store::encode(&ItemRecord::of(item))?,
+                });
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Makes the failed and skipped items pending again, with a new retry budget (their
+    /// attempt numbers and past errors are kept), and returns their records to write.
+    pub(crate) fn retry_failed(&mut self) -> Result<Vec<Op>, StoreError> {
+        let id = self.record.id;
+        let mut ops = Vec::new();
+        for (index, item) in self.items.iter_mut().enumerate() {
+            if matches!(item.status, ItemStatus::Failed | ItemStatus::Skipped) {
+                item.status = ItemStatus::Pending;
+                item.failures = 0;
+                item.error = None;
+                ops.push(Op::Item {
+                    id,
+                    index: index as u32,
+                    record: crate::store::encode(&ItemRecord::of(item))?,
+                });
+            }
+        }
+        Ok(ops)
     }
 
     /// The execution's id.

@@ -133,6 +133,15 @@ impl ItemCtx {
         &self.parts.item_id
     }
 
+    /// A key that is the same for every attempt of this item in this execution, across
+    /// interrupts, restarts, retries and retries of a failed execution:
+    /// `<execution-id>/<item-id>`. Items run at least once (an attempt cut short by a
+    /// crash runs again), so hand this to external systems that can deduplicate their
+    /// side effects by it.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/{}", self.parts.execution_id, self.parts.item_id)
+    }
+
     /// Which attempt this is, counting from 1 across restarts.
     pub fn attempt(&self) -> u32 {
         self.parts.attempt

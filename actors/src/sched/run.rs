@@ -346,6 +346,7 @@ impl Run {
         self.active.remove(&index);
         let local = index - self.shape.blocks[self.block].range.start;
         let item = &mut self.items[index as usize];
+        item.crashes = 0;
         item.progress = end.progress;
         if end.message.is_some() {
             item.message = end.message;

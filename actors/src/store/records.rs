@@ -28,20 +28,55 @@ pub(crate) struct ItemRecord {
     pub(crate) v: u16,
     pub(crate) status: ItemStatus,
     pub(crate) attempts: u32,
-    #[serde(default, with = "serde_bytes")]
+    // Fields at their default are left out: two records per attempt are written on the
+    // hot path, and most items have no output, error, progress or history to store.
+    #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
     pub(crate) output: Option<Vec<u8>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) progress: Option<Progress>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) message: Option<String>,
     /// Failed attempts so far (what `retry` counts).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) failures: u32,
     /// The last few failed attempts, oldest first.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) errors: Vec<ErrorRecord>,
+    /// Attempts in a row that the process stopped under (see `ItemState::crashes`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) crashes: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ItemRecord {
+    /// The record of an item as the core has it.
+    pub(crate) fn of(state: &crate::sched::run::ItemState) -> Self {
+        ItemRecord {
+            v: RECORD_VERSION,
+            status: state.status,
+            attempts: state.attempts,
+            output: state.output.as_deref().map(<[u8]>::to_vec),
+            error: state.error.clone(),
+            progress: state.progress,
+            message: state.message.as_deref().map(str::to_owned),
+            failures: state.failures,
+            crashes: state.crashes,
+            errors: state
+                .errors
+                .iter()
+                .map(|e| ErrorRecord {
+                    attempt: e.attempt,
+                    at_ms: e.at_ms,
+                    error: e.error.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One failed attempt as stored.

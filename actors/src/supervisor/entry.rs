@@ -31,6 +31,8 @@ pub(super) struct Entry {
     /// Status requests that arrived while starting, answered once it runs (or failed).
     pub(super) pending_status: Vec<Reply<ExecutionReport>>,
     pub(super) corrupt: Option<String>,
+    /// Why an automatic resume did not happen, until the execution runs again.
+    pub(super) problem: Option<String>,
 }
 
 impl Entry {
@@ -47,7 +49,7 @@ impl Entry {
             items_done: self.done.load(Ordering::Relaxed),
             created: time_of_ms(self.created_ms),
             updated: time_of_ms(self.updated_ms),
-            error: self.corrupt.clone(),
+            error: self.corrupt.clone().or_else(|| self.problem.clone()),
         }
     }
 }
@@ -71,6 +73,7 @@ impl Entry {
             pending_interrupts: Vec::new(),
             pending_status: Vec::new(),
             corrupt: None,
+            problem: None,
         }
     }
 
@@ -93,16 +96,21 @@ impl Entry {
             pending_interrupts: Vec::new(),
             pending_status: Vec::new(),
             corrupt: Some(reason),
+            problem: None,
         }
     }
 }
 
-/// Every execution in the store. Those found running were stopped without a checkpoint (a
-/// crash): they are recorded as interrupted, so the file says what the runtime reports.
-pub(super) async fn load(store: &Store) -> Result<BTreeMap<ExecutionId, Entry>, StoreError> {
+/// Every execution in the store, and those found running: they were stopped without a
+/// checkpoint (a crash), and are recorded as interrupted, so the file says what the
+/// runtime reports.
+pub(super) async fn load(
+    store: &Store,
+) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>), StoreError> {
     let loaded = store.read(|s| s.load_all()).await?;
     let mut entries = BTreeMap::new();
     let mut ops = Vec::new();
+    let mut crashed = Vec::new();
     for execution in loaded {
         match execution {
             LoadedExecution::Sound {
@@ -111,6 +119,7 @@ pub(super) async fn load(store: &Store) -> Result<BTreeMap<ExecutionId, Entry>, 
             } => {
                 if record.status == ExecutionStatus::Running {
                     record.status = ExecutionStatus::Interrupted;
+                    crashed.push(record.id);
                     ops.push(Op::Execution {
                         id: record.id,
                         record: crate::store::encode(&record)?,
@@ -131,5 +140,5 @@ pub(super) async fn load(store: &Store) -> Result<BTreeMap<ExecutionId, Entry>, 
         );
         store.writer().commit(ops).await?;
     }
-    Ok(entries)
+    Ok((entries, crashed))
 }

@@ -1,6 +1,8 @@
 //! Starting executions: submit (validate, write the record, spawn) and resume (read back,
 //! write as running, spawn), with the requests that wait for a start to settle.
 
+use std::time::Duration;
+
 use ractor::{Actor, ActorRef};
 
 use crate::error::{RuntimeError, StoreError};
@@ -11,6 +13,18 @@ use crate::supervisor::entry::Entry;
 use crate::supervisor::{
     Internal, Reply, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState,
 };
+
+/// How many times an automatic resume is tried before it is reported.
+const RECOVERY_TRIES: u32 = 3;
+
+/// What a restart of a stopped execution is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restart {
+    /// Continue an interrupted execution.
+    Resume,
+    /// Run a failed execution's failed and skipped items again.
+    RetryFailed,
+}
 
 impl SupervisorState {
     pub(super) fn submit(
@@ -58,6 +72,7 @@ impl SupervisorState {
                 pending_interrupts: Vec::new(),
                 pending_status: Vec::new(),
                 corrupt: None,
+                problem: None,
             },
         );
         let durable = self.store.writer().send(vec![Op::Execution { id, record }]);
@@ -82,6 +97,7 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         id: ExecutionId,
         reply: Reply<()>,
+        restart: Restart,
     ) {
         if self.stopping {
             let _ = reply.send(Err(RuntimeError::ShuttingDown));
@@ -94,39 +110,75 @@ impl SupervisorState {
                 return;
             }
         };
-        if entry.is_live() || entry.status != ExecutionStatus::Interrupted {
+        let (action, from) = match restart {
+            Restart::Resume => ("resume", ExecutionStatus::Interrupted),
+            Restart::RetryFailed => ("retry", ExecutionStatus::Failed),
+        };
+        if entry.is_live() || entry.status != from {
             let _ = reply.send(Err(RuntimeError::InvalidState {
                 id,
-                action: "resume",
+                action,
                 status: entry.status,
             }));
             return;
         }
+        self.restart(myself, id, restart, StartReply::Resume(reply, from));
+    }
+
+    /// Resumes, a few at a time, the executions an unclean stop left running.
+    pub(super) fn recover(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        while self.recovering < self.settings.recovery_concurrency.max(1) && !self.stopping {
+            let Some((id, tries)) = self.recovery.pop_front() else {
+                return;
+            };
+            // Resumed by someone meanwhile, or no longer resumable: nothing to do.
+            let resumable = self.entries.get(&id).is_some_and(|e| {
+                !e.is_live() && e.status == ExecutionStatus::Interrupted && e.corrupt.is_none()
+            });
+            if resumable {
+                self.recovering += 1;
+                self.restart(myself, id, Restart::Resume, StartReply::Recover { tries });
+            }
+        }
+    }
+
+    /// Reads execution `id` back, writes it as running and hands it to `spawn`.
+    fn restart(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ExecutionId,
+        restart: Restart,
+        reply: StartReply,
+    ) {
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.starting = true;
             entry.status = ExecutionStatus::Running;
+            entry.problem = None;
         }
         let store = self.store.clone();
         let registry = self.registry.clone();
         let events = self.events.clone();
+        let crash_limit = self.settings.crash_limit;
         let myself = myself.clone();
         tokio::spawn(async move {
             let args = async {
                 let stored = store.read(move |s| s.load_execution(id)).await?;
-                let args = ExecutionArgs::resume(stored, &registry, store.clone(), events)?;
+                let mut args =
+                    ExecutionArgs::resume(stored, &registry, store.clone(), events, crash_limit)?;
                 let record = crate::store::encode(&args.record)?;
-                store
-                    .writer()
-                    .commit(vec![Op::Execution { id, record }])
-                    .await?;
+                let mut ops = vec![Op::Execution { id, record }];
+                ops.extend(args.crash_records()?);
+                if restart == Restart::RetryFailed {
+                    // Their reset records go in the same commit as the running record, so
+                    // a crash leaves either the failed execution or one to resume.
+                    ops.extend(args.retry_failed()?);
+                }
+                store.writer().commit(ops).await?;
                 Ok::<_, RuntimeError>(Box::new(args))
             }
             .await;
-            let msg = Internal::Ready {
-                id,
-                args,
-                reply: StartReply::Resume(reply),
-            };
+            drop(store);
+            let msg = Internal::Ready { id, args, reply };
             let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));
         });
     }
@@ -142,10 +194,38 @@ impl SupervisorState {
             return reply.send(id, Err(RuntimeError::UnknownExecution(id)));
         };
         entry.starting = false;
+        if let StartReply::Recover { tries } = &reply {
+            let tries = *tries;
+            self.recovering = self.recovering.saturating_sub(1);
+            if let Err(e) = &args {
+                // Retried a few times (a store error may pass), then reported: the
+                // execution stays interrupted and says why, never silently stuck.
+                entry.status = ExecutionStatus::Interrupted;
+                if tries + 1 < RECOVERY_TRIES && !self.stopping {
+                    tracing::warn!(execution_id = %id, error = %e, tries = tries + 1, "automatic resume failed; trying again");
+                    let delay = Duration::from_millis(100 << tries);
+                    myself.send_after(delay, move || {
+                        SupervisorMsg::Internal(SupervisorInternal(Internal::Recover {
+                            id,
+                            tries: tries + 1,
+                        }))
+                    });
+                } else {
+                    tracing::error!(execution_id = %id, error = %e, "automatic resume failed; resume it by hand");
+                    entry.problem = Some(format!("automatic resume failed: {e}"));
+                }
+                self.answer_pending(id);
+                return self.recover(myself);
+            }
+        }
         if self.stopping {
             // Stopping: nothing new runs. A submit whose record is durable was accepted and
-            // is resumable after a restart, so it gets its id; a resume did not happen.
-            entry.status = ExecutionStatus::Interrupted;
+            // is resumable after a restart, so it gets its id; a resume did not happen
+            // (and one whose record was not written keeps the status it had).
+            entry.status = match (&args, &reply) {
+                (Err(_), StartReply::Resume(_, before)) => *before,
+                _ => ExecutionStatus::Interrupted,
+            };
             match (args, reply) {
                 (Ok(_), StartReply::Submit(reply)) => {
                     let _ = reply.send(Ok(id));
@@ -170,8 +250,8 @@ impl SupervisorState {
                         let _ = status.send(Err(e.clone()));
                     }
                     self.entries.remove(&id);
-                } else {
-                    entry.status = ExecutionStatus::Interrupted;
+                } else if let StartReply::Resume(_, before) = &reply {
+                    entry.status = *before;
                 }
                 reply.send(id, Err(e));
                 return self.answer_pending(id);
@@ -198,6 +278,7 @@ impl SupervisorState {
             }
         }
         self.answer_pending(id);
+        self.recover(myself);
     }
 
     /// Answers the requests that waited for a start to settle: status requests in any case,

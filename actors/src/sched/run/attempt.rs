@@ -17,6 +17,9 @@ pub(crate) struct ItemState {
     pub(crate) attempts: u32,
     /// How many attempts failed (what `retry` counts).
     pub(crate) failures: u32,
+    /// How many attempts in a row started and never ended because the process stopped
+    /// under them (counted when an execution is read back; reset when an attempt ends).
+    pub(crate) crashes: u32,
     pub(crate) progress: Option<Progress>,
     pub(crate) message: Option<Arc<str>>,
     pub(crate) output: Option<Arc<[u8]>>,
