@@ -1,16 +1,27 @@
-//! 10,000 independent no-op items in one execution, through the whole runtime (in-memory
-//! store and a redb file), beside a bare tokio `JoinSet` running the same 10,000 futures.
+//! Two groups:
+//!
+//! - `10k_noop_items`: 10,000 independent no-op items in one execution, through the whole
+//!   runtime (in-memory store and a redb file), beside a bare tokio `JoinSet` running the
+//!   same 10,000 futures.
+//! - `chain_1000_redb`: 1,000 no-op items in a chain (each `after` the one before) on a redb
+//!   file, beside raw redb making 1,000 small records durable one commit after another, the
+//!   floor for anything that checkpoints each step before starting the next.
 //!
 //! `cargo bench --bench items`
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use redb::{Database, Durability, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tend::{Block, Config, Item, ItemCtx, ItemError, ItemSpec, Plan, Registry, Runtime};
 
 const ITEMS: usize = 10_000;
+const CHAIN: usize = 1_000;
+/// About the size of one item record: (execution id, item index) -> a short encoded state.
+const RECORDS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("records");
+const RECORD: [u8; 60] = [0x5a; 60];
 
 /// Does nothing and returns nothing.
 #[derive(Serialize, Deserialize)]
@@ -33,6 +44,18 @@ fn plan() -> Plan {
     Plan::new("noop").block(block)
 }
 
+fn chain_plan() -> Plan {
+    let mut block = Block::new("chain");
+    for i in 0..CHAIN {
+        let mut spec = ItemSpec::new(format!("n{i}"), &Noop).expect("a unit struct serializes");
+        if i > 0 {
+            spec = spec.after([format!("n{}", i - 1)]);
+        }
+        block.push(spec);
+    }
+    Plan::new("chain").block(block)
+}
+
 async fn start(dir: Option<&std::path::Path>) -> Runtime {
     let mut builder = Runtime::builder()
         .registry(Registry::new().with::<Noop>().expect("one kind"))
@@ -46,10 +69,26 @@ async fn start(dir: Option<&std::path::Path>) -> Runtime {
     builder.start().await.expect("runtime starts")
 }
 
-async fn run(runtime: &Runtime, plan: Plan) {
+async fn run(runtime: &Runtime, plan: Plan, items: usize) {
     let id = runtime.submit(plan).await.expect("valid plan");
     let outcome = runtime.wait(id).await.expect("outcome");
-    assert_eq!(outcome.done(), ITEMS);
+    assert_eq!(outcome.done(), items);
+}
+
+/// One write transaction per record, each with `Durability::Immediate`.
+fn redb_sequential_commits(db: &Database) {
+    for i in 0..CHAIN as u32 {
+        let mut tx = db.begin_write().expect("write transaction");
+        tx.set_durability(Durability::Immediate)
+            .expect("durability set before any write");
+        {
+            let mut table = tx.open_table(RECORDS).expect("table opens");
+            table
+                .insert(("chain", i), RECORD.as_slice())
+                .expect("insert");
+        }
+        tx.commit().expect("commit");
+    }
 }
 
 fn items(c: &mut Criterion) {
@@ -77,10 +116,10 @@ fn items(c: &mut Criterion) {
         })
     });
     group.bench_function("tend_in_memory", |b| {
-        b.to_async(&rt).iter(|| run(&memory, plan.clone()))
+        b.to_async(&rt).iter(|| run(&memory, plan.clone(), ITEMS))
     });
     group.bench_function("tend_redb_file", |b| {
-        b.to_async(&rt).iter(|| run(&file, plan.clone()))
+        b.to_async(&rt).iter(|| run(&file, plan.clone(), ITEMS))
     });
     group.finish();
     rt.block_on(async {
@@ -89,5 +128,34 @@ fn items(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, items);
+fn chain(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::create(dir.path().join("raw.redb")).expect("redb file");
+    let tend_dir = tempfile::tempdir().expect("temp dir");
+    let file = rt.block_on(start(Some(tend_dir.path())));
+    let plan = chain_plan();
+
+    // Each iteration is about 1,000 fsyncs, from well under a second to seconds depending on
+    // the disk. Flat sampling needs at least 10 iterations per benchmark where linear sampling
+    // needs 55, so the group stays near 2 x (1 s warm-up + 20 s) unless fsync is slow.
+    let mut group = c.benchmark_group("chain_1000_redb");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("redb_1000_sequential_commits", |b| {
+        b.iter(|| redb_sequential_commits(&db))
+    });
+    group.bench_function("tend_chain_redb_file", |b| {
+        b.to_async(&rt).iter(|| run(&file, plan.clone(), CHAIN))
+    });
+    group.finish();
+    rt.block_on(async { file.shutdown().await.expect("shutdown") });
+}
+
+criterion_group!(benches, items, chain);
 criterion_main!(benches);
