@@ -140,7 +140,10 @@ async fn an_execution_left_running_by_a_crash_is_interrupted_and_resumed_at_star
     rt.shutdown().await.unwrap();
     drop(rt);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.report(id).unwrap().status, ExecutionStatus::Interrupted);
+    assert_eq!(
+        store.report(id).unwrap().status,
+        ExecutionStatus::Interrupted
+    );
     store.close().await.unwrap();
     drop(store);
     // By default a crashed execution is resumed by itself: every item is done, so it
