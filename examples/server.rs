@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example server -- --data DIR [--bind ADDR] [--token T] [--applied-log FILE]
-//!     [--gate-release GATE=STEPS]... [--gate-open GATE]...
+//!     [--gate-release GATE=STEPS]... [--gate-open GATE]... [--config FILE.toml]
 //! ```
 //!
 //! It registers the demo item kinds (`sleep`, `sum`, `gate`; see `tend::demo`), prints
@@ -47,6 +47,9 @@ struct Args {
     /// Let every step of every `gate` item at GATE through (repeatable).
     #[arg(long = "gate-open", value_name = "GATE")]
     gate_open: Vec<String>,
+    /// The runtime's configuration, a TOML file (see `tend::Config`); defaults otherwise.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 fn parse_release(arg: &str) -> Result<(String, u64), String> {
@@ -72,7 +75,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for gate in &args.gate_open {
         gates.open(gate);
     }
+    let config = match &args.config {
+        Some(path) => tend::Config::load(path)?,
+        None => tend::Config::default(),
+    };
     let mut builder = Runtime::builder()
+        .config(config)
         .data_dir(&args.data)
         .registry(tend::demo::registry()?)
         .resource(gates);
