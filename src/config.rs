@@ -52,9 +52,9 @@ pub struct Config {
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
     pub event_capacity: usize,
-    /// At start, resume the executions an unclean stop (a crash, a SIGKILL) left running.
-    /// Executions interrupted on purpose, or checkpointed by a shutdown, wait for
-    /// `resume`.
+    /// At start, resume the executions that were running when the process stopped (a
+    /// shutdown checkpointed them, or a crash or a SIGKILL cut them short). Executions
+    /// interrupted on purpose wait for `resume`.
     pub resume_on_start: bool,
     /// How many of those are started at once, so a large backlog does not hold up new
     /// submits.

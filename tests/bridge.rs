@@ -570,6 +570,16 @@ async fn restart_on_the_same_directory_then_resume_over_rest() {
         }
     })
     .await;
+    // Interrupted on purpose before the shutdown, it waits for a resume after the restart
+    // (one the shutdown stopped while it ran would resume by itself).
+    let (status, _) = s
+        .post(
+            &format!("/executions/{id}/interrupt"),
+            &json!({"strategy": "at_cancellation_point"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    s.wait_status(&id, "interrupted").await;
     s.stop().await;
 
     let s = Served::start(Some(dir.path()), Some(&log), None).await;

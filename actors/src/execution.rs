@@ -280,6 +280,11 @@ impl Actor for Execution {
                     return Ok(());
                 }
                 state.stop_replies.push(reply);
+                // Unless someone interrupted it first, it was running when the process
+                // stopped: the next start resumes it.
+                if !state.run.is_interrupting() {
+                    state.record.resume_on_start = true;
+                }
                 state.run.stop(state.stop_grace, Instant::now());
             }
             ExecutionMsg::Internal(ExecutionInternal(internal)) => match internal {
@@ -433,9 +438,12 @@ impl ExecutionState {
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
                 Write::Execution { status } => {
                     let running = std::mem::replace(&mut self.record.status, status);
+                    let resume = self.record.resume_on_start;
+                    self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;
                     self.record.updated_ms = now_ms();
                     let record = crate::store::encode(&self.record);
                     self.record.status = running;
+                    self.record.resume_on_start = resume;
                     record.map(|record| Op::Execution { id, record })
                 }
             };

@@ -51,6 +51,29 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Creates a new, empty store at `path` so that a crash at any instant leaves either no
+/// store or a whole one: it is made under another name, made durable, then renamed. (A
+/// process killed while redb wrote a new file's header left a file no later start could
+/// open.)
+fn create_atomically(dir: &Path, path: &Path) -> Result<(), String> {
+    let fresh = dir.join(format!("{DB_FILE}.new"));
+    // A creation that a crash cut short never became the store.
+    if fresh.exists() {
+        std::fs::remove_file(&fresh).map_err(|e| e.to_string())?;
+    }
+    {
+        let db = Database::create(&fresh).map_err(|e| e.to_string())?;
+        tables::create(&db).map_err(|e| e.to_string())?;
+    }
+    std::fs::File::open(&fresh)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| e.to_string())?;
+    std::fs::rename(&fresh, path).map_err(|e| e.to_string())?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| e.to_string())
+}
+
 impl Store {
     /// Opens (or creates) `dir/tend.redb`, compacts it, and starts the writer thread.
     /// Blocking: call it from a blocking context.
@@ -61,6 +84,9 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(dir, &e))?;
         let path = dir.join(DB_FILE);
+        if !path.exists() {
+            create_atomically(dir, &path).map_err(|e| open_err(&path, &e))?;
+        }
         let mut db = Database::create(&path).map_err(|e| open_err(&path, &e))?;
         // Compact before the database is shared: no reader can hold pages yet.
         db.compact().map_err(|e| open_err(&path, &e))?;

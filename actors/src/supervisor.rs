@@ -54,7 +54,8 @@ pub struct Settings {
     /// On `Stop`, how long running attempts get to reach a cancellation point before they
     /// are aborted.
     pub stop_grace: Duration,
-    /// Resume, at start, the executions an unclean stop left running.
+    /// Resume, at start, the executions that were running when the process stopped (by a
+    /// shutdown or a crash); those interrupted on purpose wait.
     pub resume_on_start: bool,
     /// How many of those are being started at once (reading them back and writing their
     /// records), so a large backlog does not hold up new submits.

@@ -120,6 +120,7 @@ impl ExecutionArgs {
             status: ExecutionStatus::Running,
             created_ms: now,
             updated_ms: now,
+            resume_on_start: false,
         };
         let count = compiled.items.len();
         let items = vec![ItemState::default(); count];
@@ -153,6 +154,7 @@ impl ExecutionArgs {
             checkpoints,
         } = stored;
         record.status = ExecutionStatus::Running;
+        record.resume_on_start = false;
         record.updated_ms = now_ms();
         let items = items
             .into_iter()

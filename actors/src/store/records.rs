@@ -20,6 +20,10 @@ pub(crate) struct ExecutionRecord {
     pub(crate) status: ExecutionStatus,
     pub(crate) created_ms: u64,
     pub(crate) updated_ms: u64,
+    /// Interrupted by a shutdown, not by anyone's interrupt: the next start resumes it,
+    /// as it does one a crash left running.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) resume_on_start: bool,
 }
 
 /// How one item's last attempt ended. An item with no record has not run.

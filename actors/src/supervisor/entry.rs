@@ -101,9 +101,9 @@ impl Entry {
     }
 }
 
-/// Every execution in the store, and those found running: they were stopped without a
-/// checkpoint (a crash), and are recorded as interrupted, so the file says what the
-/// runtime reports.
+/// Every execution in the store, and those to resume at start: those found running (a
+/// crash stopped them without a checkpoint; they are recorded as interrupted, so the file
+/// says what the runtime reports) and those a shutdown checkpointed while they ran.
 pub(super) async fn load(
     store: &Store,
 ) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>), StoreError> {
@@ -117,8 +117,15 @@ pub(super) async fn load(
                 mut record,
                 items_done,
             } => {
+                if record.status == ExecutionStatus::Interrupted && record.resume_on_start {
+                    // Checkpointed by a shutdown while it ran.
+                    crashed.push(record.id);
+                }
                 if record.status == ExecutionStatus::Running {
+                    // Still to resume at a start even if this one is killed before it
+                    // gets to (the record no longer says running then).
                     record.status = ExecutionStatus::Interrupted;
+                    record.resume_on_start = true;
                     crashed.push(record.id);
                     ops.push(Op::Execution {
                         id: record.id,
