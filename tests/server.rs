@@ -108,30 +108,8 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_resumes_what_it_stopped() {
 
     // Gate `a` lets two steps through in this run, so `a` holds at step 2 of 20 until
     // the shutdown interrupts it.
-    let mut server = start(&data, &log, None, &["--gate-release", "a=2"]);
-    let plan = json!({"name": "over-rest", "blocks": [{"name": "b", "items": [
-        {"id": "a", "kind": "gate", "params": {"gate": "a", "steps": 20, "output": 4}},
-        {"id": "b", "kind": "sum", "params": {"add": 1}, "after": ["a"]}
-    ]}]});
-    let response = client
-        .post(server.url("/executions"))
-        .json(&plan)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let view = server
-        .wait_for(
-            &client,
-            &format!("/executions/{id}"),
-            "item a holds at step 2",
-            |v| v["blocks"][0]["items"][0]["progress"]["done"] == 2,
-        )
-        .await;
+    let (mut server, id) = held_at_step_two(&data, &log, &client).await;
+    let view = server.get(&client, &format!("/executions/{id}")).await;
     assert_eq!(view["status"], "running", "{view}");
     let finished = server.stop("-TERM");
     assert_eq!(

@@ -607,8 +607,11 @@ impl Run {
             if self.broken {
                 return self.finish(ExecutionStatus::Interrupted);
             }
-            let settled = self.readiness.is_settled();
-            if settled && self.failed {
+            // Nothing runs, and what is left of this block cannot start: interrupted.
+            if !self.readiness.is_settled() {
+                return self.finish(ExecutionStatus::Interrupted);
+            }
+            if self.failed {
                 let later: Vec<u32> = self.shape.blocks[self.block + 1..]
                     .iter()
                     .flat_map(|b| b.range.clone())
@@ -619,14 +622,15 @@ impl Run {
                 return self.finish(ExecutionStatus::Failed);
             }
             // Later blocks with anything left to do (a resumed run may find them done).
+            // Looked at only once the block is settled, not on every step.
             let more = self.shape.blocks[self.block + 1..]
                 .iter()
                 .flat_map(|b| b.range.clone())
                 .any(|i| self.items[i as usize].status != ItemStatus::Done);
-            if settled && !more {
+            if !more {
                 return self.finish(ExecutionStatus::Completed);
             }
-            if settled && self.allowance.is_none() {
+            if self.allowance.is_none() {
                 self.enter_block(self.block + 1);
                 continue;
             }
