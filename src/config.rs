@@ -7,6 +7,8 @@
 //! resume_on_start = true # resume what an unclean stop left running
 //! recovery_concurrency = 4 # ... that many at a time
 //! crash_limit = 3        # fail an item the process stopped under this often in a row (0: never)
+//! max_restarts = 3       # restarts of a failed Execution actor allowed within ...
+//! restart_window = "1m"  # ... this window; one more pauses the execution
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -63,6 +65,13 @@ pub struct Config {
     /// failed ("the process stopped during N attempts in a row") instead of started
     /// again; 0 never gives up.
     pub crash_limit: u32,
+    /// An execution whose Execution actor fails (a bug, not an item's failure) is restarted
+    /// from its durable state, at most this many times within `restart_window`; the next
+    /// failure pauses it (status `paused`, with the reason) until someone resumes it.
+    pub max_restarts: u32,
+    /// The window `max_restarts` counts in.
+    #[serde(with = "duration_text")]
+    pub restart_window: Duration,
 }
 
 impl Default for Config {
@@ -74,6 +83,8 @@ impl Default for Config {
             resume_on_start: true,
             recovery_concurrency: 4,
             crash_limit: 3,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(60),
         }
     }
 }
@@ -107,6 +118,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "recovery_concurrency",
                 reason: "must be at least 1",
+            });
+        }
+        if self.restart_window.is_zero() {
+            return Err(ConfigError::Invalid {
+                field: "restart_window",
+                reason: "must be longer than 0s",
             });
         }
         if self.event_capacity == 0 {

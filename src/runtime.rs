@@ -10,7 +10,7 @@ use ractor::{Actor, ActorRef, RpcReplyPort};
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome,
-    Plan, Registry, Resources, RuntimeError, Store,
+    Plan, Registry, Resources, RuntimeError, Store, StoreFailure,
 };
 use tokio::sync::broadcast;
 
@@ -99,6 +99,8 @@ impl RuntimeBuilder {
                 resume_on_start: self.config.resume_on_start,
                 recovery_concurrency: self.config.recovery_concurrency,
                 crash_limit: self.config.crash_limit,
+                max_restarts: self.config.max_restarts,
+                restart_window: self.config.restart_window,
             },
             events,
             resources: Arc::new(self.resources),
@@ -213,6 +215,19 @@ impl Runtime {
             .await?
     }
 
+    /// Makes the execution's actor fail the way a bug in it would, so tests can exercise
+    /// restart intensity (`max_restarts`, `restart_window`). Not for normal use.
+    #[doc(hidden)]
+    pub async fn fail_execution_actor(
+        &self,
+        id: ExecutionId,
+        reason: &str,
+    ) -> Result<(), RuntimeError> {
+        let reason = reason.to_owned();
+        self.call(|reply| SupervisorMsg::FailExecution(id, reason, reply))
+            .await?
+    }
+
     /// Waits until the execution is no longer running and returns its outcome.
     pub async fn wait(&self, id: ExecutionId) -> Result<Outcome, RuntimeError> {
         self.call(|reply| SupervisorMsg::Wait(id, reply)).await?
@@ -253,6 +268,12 @@ impl Runtime {
     /// The database file, or `None` in memory.
     pub fn store_path(&self) -> Option<&Path> {
         self.store.path()
+    }
+
+    /// The store's last failure (a commit that failed: a full disk, an I/O error), unless
+    /// a commit has succeeded since. Executions stopped by it say so in their `reason`.
+    pub fn store_failure(&self) -> Option<StoreFailure> {
+        self.store.failure()
     }
 }
 

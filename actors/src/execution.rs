@@ -82,6 +82,10 @@ pub enum ExecutionMsg {
     /// Stop: interrupt at cancellation points (aborting attempts after the stop grace),
     /// write the checkpoint, reply once it is durable, then stop.
     Stop(RpcReplyPort<Result<ExecutionReport, StoreError>>),
+    /// Fail this actor the way a bug in it would (its handler returns `reason` as an
+    /// error), to exercise the Supervisor's restart intensity. Not for normal use.
+    #[doc(hidden)]
+    Fail(String),
     /// Internal messages from workers.
     #[doc(hidden)]
     Internal(ExecutionInternal),
@@ -255,6 +259,10 @@ impl Actor for Execution {
         state: &mut ExecutionState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            ExecutionMsg::Fail(reason) => {
+                tracing::warn!(execution_id = %state.record.id, %reason, "failing on request");
+                return Err(reason.into());
+            }
             ExecutionMsg::Status(reply) => {
                 let _ = reply.send(state.report());
                 return Ok(());
@@ -433,8 +441,24 @@ impl ExecutionState {
         let mut failed = None;
         for write in writes {
             let op = match write {
-                Write::Item { index, state } => crate::store::encode(&ItemRecord::of(&state))
-                    .map(|record| Op::Item { id, index, record }),
+                Write::Started {
+                    index,
+                    attempt,
+                    crashes,
+                } => Ok(Op::Started {
+                    id,
+                    index,
+                    attempt,
+                    crashes,
+                }),
+                Write::Item { index, state } => {
+                    crate::store::encode(&ItemRecord::of(&state)).map(|record| Op::Item {
+                        id,
+                        index,
+                        attempts: state.attempts,
+                        record,
+                    })
+                }
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
                 Write::Execution { status } => {
                     let running = std::mem::replace(&mut self.record.status, status);
@@ -600,7 +624,11 @@ impl ExecutionState {
             execution: self.record.id,
             status,
         });
-        let report = self.report();
+        let mut report = self.report();
+        if let Some(e) = &self.store_error {
+            // Said on the execution until it runs again (summary `error`, report `reason`).
+            report.reason = Some(format!("stopped because a store write failed: {e}"));
+        }
         if let Some(supervisor) = &self.supervisor {
             let _ = supervisor.cast(SupervisorMsg::execution_ended(report.clone()));
         }

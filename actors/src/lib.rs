@@ -38,6 +38,6 @@ pub use model::{
     ItemCtx, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, Progress, Registry,
     Resources,
 };
-pub use store::Store;
+pub use store::{Store, StoreFailure};
 pub use supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 pub use worker::{ItemWorker, WorkerMsg};

@@ -5,6 +5,8 @@
 //! executions   &str (execution id)        -> ExecutionRecord (msgpack)
 //! items        (&str, u32 item index)     -> ItemRecord      (msgpack)
 //! checkpoints  (&str, u32 item index)     -> CheckpointRecord (msgpack)
+//! starts       &str (execution id)        -> StartsRecord    (msgpack; attempts started
+//!                                            that no item record shows yet)
 //! meta         &str                       -> bytes
 //! ```
 //!
@@ -13,9 +15,11 @@
 //! (group commit). Reads use the shared `Arc<Database>` from blocking threads, in short read
 //! transactions.
 
+mod db;
 mod load;
 mod records;
 pub(crate) use records::encode;
+mod starts;
 mod tables;
 mod writer;
 
@@ -29,6 +33,7 @@ use serde::de::DeserializeOwned;
 
 use crate::model::{ExecutionId, ExecutionReport};
 
+pub use db::StoreFailure;
 pub(crate) use load::{LoadedExecution, StoredCheckpoint, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
 pub(crate) use writer::Op;
@@ -40,7 +45,7 @@ pub const DB_FILE: &str = "tend.redb";
 /// A handle to the store: the database for reads and the writer for writes. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<db::Db>,
     writer: Writer,
     path: Option<PathBuf>,
 }
@@ -106,7 +111,7 @@ impl Store {
 
     fn start(db: Database, path: Option<PathBuf>) -> Result<Self, StoreError> {
         tables::create(&db)?;
-        let db = Arc::new(db);
+        let db = Arc::new(db::Db::new(db, path.clone()));
         let writer = Writer::start(db.clone())?;
         Ok(Store { db, writer, path })
     }
@@ -121,15 +126,21 @@ impl Store {
         &self.writer
     }
 
+    /// What went wrong with the store last (a failed commit: a full disk, an I/O error),
+    /// unless a commit has succeeded since.
+    pub fn failure(&self) -> Option<StoreFailure> {
+        self.db.failure()
+    }
+
     /// Every execution, decoded as far as possible: a record that fails to decode makes that
     /// one execution corrupt. Blocking.
     pub(crate) fn load_all(&self) -> Result<Vec<LoadedExecution>, StoreError> {
-        load::load_all(&self.db)
+        load::load_all(&*self.db.get()?)
     }
 
     /// One execution with its item records and checkpoints. Blocking.
     pub(crate) fn load_execution(&self, id: ExecutionId) -> Result<StoredExecution, StoreError> {
-        load::load_execution(&self.db, id)
+        load::load_execution(&*self.db.get()?, id)
     }
 
     /// Runs `f` on a blocking thread with the database; for reads only.
@@ -147,7 +158,13 @@ impl Store {
     /// Waits until every write sent before this call is durable, then stops the writer
     /// thread. Later writes fail with [`StoreError::Closed`].
     pub async fn close(&self) -> Result<(), StoreError> {
-        self.writer.close().await
+        let result = self.writer.close().await;
+        if self.path.is_some() {
+            // The file is released even while handles to this store remain. (An in-memory
+            // store keeps its data for reads until the last handle goes.)
+            self.db.close();
+        }
+        result
     }
 
     /// The report of execution `id` exactly as stored (a stored `running` stays `running`).
@@ -188,6 +205,7 @@ impl Store {
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self
             .db
+            .get()?
             .begin_read()
             .map_err(|e| StoreError::Read(e.to_string()))?;
         let table = txn
@@ -204,6 +222,7 @@ impl Store {
         use redb::ReadableTableMetadata;
         let txn = self
             .db
+            .get()?
             .begin_read()
             .map_err(|e| StoreError::Read(e.to_string()))?;
         let table = txn

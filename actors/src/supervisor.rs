@@ -17,10 +17,12 @@
 //!
 //! Files: this one has the messages and the dispatch; `entry` the execution map's entries
 //! and their startup load; `start` submit and resume; `query` status, tree and wait;
-//! `stop` the shutdown.
+//! `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
+//! durable state, or a pause once it fails too often).
 
 mod entry;
 mod query;
+mod restart;
 mod start;
 mod stop;
 
@@ -63,6 +65,11 @@ pub struct Settings {
     /// An item whose attempts the process stopped under this many times in a row is
     /// failed instead of started again (0: never).
     pub crash_limit: u32,
+    /// A failed Execution actor is restarted from its durable state at most this many
+    /// times within `restart_window`; one more failure pauses the execution.
+    pub max_restarts: u32,
+    /// The window `max_restarts` counts in.
+    pub restart_window: Duration,
 }
 
 impl Default for Settings {
@@ -73,6 +80,8 @@ impl Default for Settings {
             resume_on_start: true,
             recovery_concurrency: 4,
             crash_limit: 3,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(60),
         }
     }
 }
@@ -121,6 +130,10 @@ pub enum SupervisorMsg {
     /// Stop every execution (each checkpointed), flush the store, reply, stop. The reply
     /// is an error when some execution could not make its checkpoint durable.
     Stop(Reply<()>),
+    /// Fail the execution's actor as a bug in it would, to exercise restart intensity
+    /// (see `ExecutionMsg::Fail`). Not for normal use.
+    #[doc(hidden)]
+    FailExecution(ExecutionId, String, Reply<()>),
     /// Internal messages.
     #[doc(hidden)]
     Internal(SupervisorInternal),
@@ -179,6 +192,11 @@ enum Internal {
     Refused { id: ExecutionId, reply: Reply<()> },
     /// Try again to resume an execution left running by an unclean stop.
     Recover { id: ExecutionId, tries: u32 },
+    /// The pause record of a failing execution is durable (with the reason), or not.
+    Paused {
+        id: ExecutionId,
+        result: Result<String, RuntimeError>,
+    },
 }
 
 impl SupervisorMsg {
@@ -324,6 +342,22 @@ impl Actor for Supervisor {
                 });
             }
             SupervisorMsg::Wait(id, reply) => state.wait(id, reply),
+            SupervisorMsg::FailExecution(id, reason, reply) => {
+                let result = match state.entry(id) {
+                    Ok(entry) => match &entry.actor {
+                        Some(actor) => actor
+                            .cast(ExecutionMsg::Fail(reason))
+                            .map_err(|e| RuntimeError::Actor(e.to_string())),
+                        None => Err(RuntimeError::InvalidState {
+                            id,
+                            action: "fail",
+                            status: entry.status,
+                        }),
+                    },
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             SupervisorMsg::Tree(reply) => state.tree(&myself, reply),
             SupervisorMsg::Subscribe(reply) => {
                 let _ = reply.send(state.events.subscribe());
@@ -361,35 +395,24 @@ impl Actor for Supervisor {
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
                 state.ended(*report);
             }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Paused { id, result })) => {
+                state.paused(id, result);
+                state.finish_stop(&myself).await;
+            }
         }
         Ok(())
     }
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<SupervisorMsg>,
+        myself: ActorRef<SupervisorMsg>,
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         // An Execution that ends normally reports `Ended` first. One that failed did not:
-        // its last durable state is what a resume continues from.
+        // it is restarted from its durable state, or paused (see `restart`).
         if let SupervisionEvent::ActorFailed(cell, reason) = event {
-            let failed = state.entries.iter_mut().find(|(_, e)| {
-                e.actor
-                    .as_ref()
-                    .is_some_and(|a| a.get_id() == cell.get_id())
-            });
-            if let Some((&id, entry)) = failed {
-                tracing::error!(execution_id = %id, %reason, "execution actor failed; it is now interrupted");
-                entry.actor = None;
-                entry.status = ExecutionStatus::Interrupted;
-                entry.updated_ms = now_ms();
-                for waiter in state.waiters.remove(&id).unwrap_or_default() {
-                    let _ = waiter.send(Err(RuntimeError::Actor(format!(
-                        "execution {id} failed: {reason}"
-                    ))));
-                }
-            }
+            state.execution_failed(&myself, cell.get_id(), reason.to_string());
         }
         Ok(())
     }
@@ -440,6 +463,7 @@ impl SupervisorState {
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.actor = None;
             entry.status = report.status;
+            entry.problem = report.reason.clone();
             entry.updated_ms = report
                 .updated
                 .duration_since(std::time::UNIX_EPOCH)

@@ -43,11 +43,33 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
     let list = s.runtime.list().await?;
     let count = |status| list.iter().filter(|e| e.status == status).count();
     let corrupt = count(ExecutionStatus::Corrupt);
+    let paused = count(ExecutionStatus::Paused);
+    let mut reasons = Vec::new();
+    if let Some(failure) = s.runtime.store_failure() {
+        reasons.push(format!(
+            "the store failed {} commit(s) in a row since {}: {}",
+            failure.failed_commits,
+            humantime::format_rfc3339_millis(failure.since),
+            failure.reason
+        ));
+    }
+    if corrupt > 0 {
+        reasons.push(format!(
+            "{corrupt} execution(s) have records that do not decode"
+        ));
+    }
+    if paused > 0 {
+        reasons.push(format!(
+            "{paused} execution(s) paused because their actor kept failing"
+        ));
+    }
     Ok(Json(Health {
-        status: if corrupt == 0 { "ok" } else { "degraded" },
+        status: if reasons.is_empty() { "ok" } else { "degraded" },
+        reasons,
         executions: list.len(),
         running: count(ExecutionStatus::Running),
         corrupt,
+        paused,
         version: env!("CARGO_PKG_VERSION"),
     }))
 }

@@ -44,14 +44,19 @@ mod tests {
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
-    /// `ok`, or `degraded` when some executions are corrupt.
+    /// `ok`, or `degraded` when something in `reasons` is wrong.
     pub(crate) status: &'static str,
+    /// What is wrong, one sentence each: the store's last failure (until a commit
+    /// succeeds again), corrupt executions, paused executions.
+    pub(crate) reasons: Vec<String>,
     /// Executions known.
     pub(crate) executions: usize,
     /// Executions running.
     pub(crate) running: usize,
     /// Executions whose records do not decode.
     pub(crate) corrupt: usize,
+    /// Executions the runtime paused (their actor kept failing).
+    pub(crate) paused: usize,
     /// This build's version of tend.
     pub(crate) version: &'static str,
 }
@@ -175,6 +180,9 @@ pub(crate) struct ExecutionView {
     pub(crate) updated: String,
     /// Present once the execution is no longer running.
     pub(crate) outcome: Option<Outcome>,
+    /// Why it is paused, or why it could not be resumed automatically.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
     pub(crate) blocks: Vec<BlockView>,
 }
 
@@ -190,6 +198,7 @@ impl From<ExecutionReport> for ExecutionView {
             created: time(report.created),
             updated: time(report.updated),
             outcome,
+            reason: report.reason,
             blocks: report
                 .blocks
                 .into_iter()

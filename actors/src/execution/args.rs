@@ -121,6 +121,7 @@ impl ExecutionArgs {
             created_ms: now,
             updated_ms: now,
             resume_on_start: false,
+            reason: None,
         };
         let count = compiled.items.len();
         let items = vec![ItemState::default(); count];
@@ -155,6 +156,7 @@ impl ExecutionArgs {
         } = stored;
         record.status = ExecutionStatus::Running;
         record.resume_on_start = false;
+        record.reason = None;
         record.updated_ms = now_ms();
         let items = items
             .into_iter()
@@ -252,6 +254,7 @@ impl ExecutionArgs {
                 ops.push(Op::Item {
                     id,
                     index: index as u32,
+                    attempts: item.attempts,
                     record: crate::store::encode(&ItemRecord::of(item))?,
                 });
             }
@@ -272,6 +275,7 @@ impl ExecutionArgs {
                 ops.push(Op::Item {
                     id,
                     index: index as u32,
+                    attempts: item.attempts,
                     record: crate::store::encode(&ItemRecord::of(item))?,
                 });
             }

@@ -49,6 +49,7 @@ impl ExecutionState {
             status: self.record.status,
             created: time_of_ms(self.record.created_ms),
             updated: time_of_ms(self.record.updated_ms),
+            reason: None,
             blocks,
         }
     }

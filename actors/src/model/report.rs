@@ -109,6 +109,8 @@ pub struct ExecutionReport {
     pub created: SystemTime,
     /// When its status last changed.
     pub updated: SystemTime,
+    /// Why it is paused, or why it could not be resumed automatically.
+    pub reason: Option<String>,
     /// The blocks, in order.
     pub blocks: Vec<BlockReport>,
 }

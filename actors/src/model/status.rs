@@ -20,6 +20,10 @@ pub enum ExecutionStatus {
     Failed,
     /// Its records cannot be decoded; it is listed but cannot run.
     Corrupt,
+    /// Stopped by the runtime, with a reason (its Execution actor failed more often than
+    /// the restart intensity allows). Nothing runs until someone resumes it; a start of
+    /// the runtime does not.
+    Paused,
 }
 
 impl ExecutionStatus {
@@ -31,6 +35,7 @@ impl ExecutionStatus {
             ExecutionStatus::Completed => "completed",
             ExecutionStatus::Failed => "failed",
             ExecutionStatus::Corrupt => "corrupt",
+            ExecutionStatus::Paused => "paused",
         }
     }
 

@@ -638,27 +638,23 @@ impl Run {
         }
     }
 
-    /// Decides attempt `attempts + 1` of `index`: its record goes in this step's commit and
+    /// Decides attempt `attempts + 1` of `index`: its start goes in this step's commit and
     /// the attempt starts once that commit is durable.
     fn begin(&mut self, index: u32) {
         let item = &mut self.items[index as usize];
         item.attempts += 1;
         let attempt = item.attempts;
-        let record = ItemState {
-            status: ItemStatus::Running,
-            output: None,
-            error: None,
-            ..item.clone()
-        };
+        let crashes = item.crashes;
         self.phases[index as usize] = Phase::Starting {
             attempt,
             before: item.status,
             cancel: Cancel::No,
         };
         self.active.insert(index);
-        self.open.writes.push(Write::Item {
+        self.open.writes.push(Write::Started {
             index,
-            state: record,
+            attempt,
+            crashes,
         });
         self.open.thens.push(Then::Start(index));
     }

@@ -117,6 +117,8 @@ fn random_strategy(rng: &mut Rng) -> InterruptStrategy {
 #[derive(Debug, Clone, Default)]
 struct Durable {
     items: Vec<Option<ItemState>>,
+    /// Started attempts by item: (attempt, crashes), as the store's start sets keep them.
+    starts: BTreeMap<u32, (u32, u32)>,
     checkpoints: Vec<bool>,
     execution: Option<ExecutionStatus>,
 }
@@ -125,7 +127,23 @@ impl Durable {
     fn apply(&mut self, writes: &[Write]) {
         for write in writes {
             match write {
-                Write::Item { index, state } => self.items[*index as usize] = Some(state.clone()),
+                Write::Started {
+                    index,
+                    attempt,
+                    crashes,
+                } => {
+                    self.starts.insert(*index, (*attempt, *crashes));
+                }
+                Write::Item { index, state } => {
+                    if self
+                        .starts
+                        .get(index)
+                        .is_some_and(|&(attempt, _)| attempt <= state.attempts)
+                    {
+                        self.starts.remove(index);
+                    }
+                    self.items[*index as usize] = Some(state.clone());
+                }
                 Write::ClearCheckpoint { index } => self.checkpoints[*index as usize] = false,
                 Write::Execution { status } => self.execution = Some(*status),
             }
@@ -136,13 +154,33 @@ impl Durable {
         self.items[index as usize].as_ref().map(|i| i.status)
     }
 
+    /// The item's record as a restart reads it: a started attempt newer than the record
+    /// reads as running (the merge `store::load` does).
+    fn record(&self, index: u32) -> Option<ItemState> {
+        let record = self.items[index as usize].clone();
+        match self.starts.get(&index) {
+            Some(&(attempt, crashes)) if record.as_ref().is_none_or(|r| r.attempts < attempt) => {
+                let record = record.unwrap_or_default();
+                Some(ItemState {
+                    status: ItemStatus::Running,
+                    attempts: attempt,
+                    crashes,
+                    output: None,
+                    error: None,
+                    ..record
+                })
+            }
+            _ => record,
+        }
+    }
+
     /// The items as a restart reads them back (the rule `ExecutionArgs::resume` follows).
     fn resumed(&self) -> Vec<ItemState> {
-        self.items
-            .iter()
+        (0..self.items.len() as u32)
+            .map(|index| self.record(index))
             .zip(&self.checkpoints)
             .map(|(record, &checkpoint)| {
-                let record = record.clone().unwrap_or_default();
+                let record = record.unwrap_or_default();
                 let status = match record.status {
                     s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
                     _ if checkpoint || record.attempts > 0 => ItemStatus::Interrupted,
@@ -217,6 +255,7 @@ impl Sim {
             pending: VecDeque::new(),
             durable: Durable {
                 items: vec![None; n],
+                starts: BTreeMap::new(),
                 checkpoints: vec![false; n],
                 execution: None,
             },
@@ -263,9 +302,7 @@ impl Sim {
                         check!(id > *last, "commit ids go up: {id} after {last}");
                     }
                     for write in &writes {
-                        if let Write::Item { state, .. } = write
-                            && state.status == ItemStatus::Running
-                        {
+                        if let Write::Started { .. } = write {
                             self.decided += 1;
                         }
                     }
@@ -317,7 +354,7 @@ impl Sim {
     }
 
     fn started(&mut self, index: u32, attempt: u32) -> Result<(), String> {
-        let record = self.durable.items[index as usize].clone();
+        let record = self.durable.record(index);
         check!(
             record
                 .as_ref()

@@ -8,8 +8,11 @@ use crate::model::{
     AttemptError, BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport,
     ItemStatus, Progress, time_of_ms,
 };
-use crate::store::records::{CheckpointRecord, ExecutionRecord, ItemRecord, decode};
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS};
+use crate::store::records::{
+    CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION, decode,
+};
+use crate::store::starts;
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, STARTS};
 
 /// One execution as the startup scan found it.
 #[derive(Debug)]
@@ -116,7 +119,51 @@ fn load_items(
             }
         }
     }
+    merge_starts(txn, id, &mut items)?;
     Ok(items)
+}
+
+/// Folds the execution's start set into its item records: an attempt that started and that
+/// no item record shows yet (the process stopped under it) reads as a `running` record with
+/// that attempt's number.
+fn merge_starts(
+    txn: &ReadTransaction,
+    id: ExecutionId,
+    items: &mut [Option<ItemRecord>],
+) -> Result<(), StoreError> {
+    let table = match txn.open_table(STARTS) {
+        Ok(table) => table,
+        // A store from before start sets: its running attempts are item records.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(read_err(e)),
+    };
+    let mut key = [0u8; ulid::ULID_LEN];
+    let Some(bytes) = table.get(id.as_key(&mut key)).map_err(read_err)? else {
+        return Ok(());
+    };
+    for (index, (attempt, crashes)) in starts::read(bytes.value(), id)? {
+        let Some(slot) = items.get_mut(index as usize) else {
+            return Err(StoreError::Decode {
+                what: format!("start set of {id}"),
+                reason: format!("item {index}, but the plan has only {} items", items.len()),
+            });
+        };
+        let record = slot.take().unwrap_or_default();
+        *slot = Some(if record.attempts < attempt {
+            ItemRecord {
+                v: RECORD_VERSION,
+                status: ItemStatus::Running,
+                attempts: attempt,
+                crashes,
+                output: None,
+                error: None,
+                ..record
+            }
+        } else {
+            record
+        });
+    }
+    Ok(())
 }
 
 fn load_checkpoints(
@@ -170,6 +217,28 @@ pub(crate) fn load_execution(
 }
 
 impl StoredExecution {
+    /// Reads the attempts that were running as interrupted, not as cut short by a crash
+    /// (their Execution actor failed, and the process lives on), and returns the ops that
+    /// record them so: a later start does not count them against `crash_limit`.
+    pub(crate) fn settle_killed(&mut self) -> Result<Vec<crate::store::Op>, StoreError> {
+        let id = self.record.id;
+        let mut ops = Vec::new();
+        for (index, slot) in self.items.iter_mut().enumerate() {
+            if let Some(record) = slot
+                && record.status == ItemStatus::Running
+            {
+                record.status = ItemStatus::Interrupted;
+                ops.push(crate::store::Op::Item {
+                    id,
+                    index: index as u32,
+                    attempts: record.attempts,
+                    record: crate::store::encode(&*record)?,
+                });
+            }
+        }
+        Ok(ops)
+    }
+
     /// The progress to show for an item: that of its checkpoint while it is unfinished (a
     /// later attempt may have reported more before it was killed), else its record's.
     pub(crate) fn item_progress(&self, index: usize) -> Option<Progress> {
@@ -240,6 +309,7 @@ impl StoredExecution {
             status,
             created: time_of_ms(self.record.created_ms),
             updated: time_of_ms(self.record.updated_ms),
+            reason: self.record.reason.clone(),
             blocks,
         }
     }

@@ -24,6 +24,9 @@ pub(crate) struct ExecutionRecord {
     /// as it does one a crash left running.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) resume_on_start: bool,
+    /// Why the runtime paused it (status `paused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
 }
 
 /// How one item's last attempt ended. An item with no record has not run.
@@ -89,6 +92,16 @@ pub(crate) struct ErrorRecord {
     pub(crate) attempt: u32,
     pub(crate) at_ms: u64,
     pub(crate) error: String,
+}
+
+/// The attempts of one execution that started and whose item record does not show them
+/// yet, as `[item index, attempt, crashes]`: one record per execution, rewritten once per
+/// commit, so starting an attempt costs no B-tree insert of its own. An entry counts only
+/// while the item's record has fewer attempts (see `load`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct StartsRecord {
+    pub(crate) v: u16,
+    pub(crate) starts: Vec<[u32; 3]>,
 }
 
 /// The intra-item checkpoint an item saved with `ItemCtx::checkpoint`, with the progress it

@@ -11,6 +11,8 @@ pub(crate) const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::n
 /// (execution id, item index) -> `CheckpointRecord`.
 pub(crate) const CHECKPOINTS: TableDefinition<(&str, u32), &[u8]> =
     TableDefinition::new("checkpoints");
+/// Execution id -> `StartsRecord`: the attempts that started and have no item record yet.
+pub(crate) const STARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("starts");
 /// Runtime metadata, e.g. `format`.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -25,6 +27,7 @@ pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
         txn.open_table(EXECUTIONS).map_err(|e| commit(&e))?;
         txn.open_table(ITEMS).map_err(|e| commit(&e))?;
         txn.open_table(CHECKPOINTS).map_err(|e| commit(&e))?;
+        txn.open_table(STARTS).map_err(|e| commit(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| commit(&e))?;
         meta.insert("format", FORMAT).map_err(|e| commit(&e))?;
     }

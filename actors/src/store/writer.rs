@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability};
+
+use crate::store::db::Db;
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::model::ExecutionId;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, META};
+use crate::store::starts::StartSets;
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, META, STARTS};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -25,10 +28,18 @@ const MAX_BATCH: usize = 8192;
 pub(crate) enum Op {
     /// Insert or replace an execution record.
     Execution { id: ExecutionId, record: Vec<u8> },
-    /// Insert or replace an item record.
+    /// Attempt `attempt` of an item starts (see `starts`).
+    Started {
+        id: ExecutionId,
+        index: u32,
+        attempt: u32,
+        crashes: u32,
+    },
+    /// Insert or replace an item record that counts `attempts` attempts.
     Item {
         id: ExecutionId,
         index: u32,
+        attempts: u32,
         record: Vec<u8>,
     },
     /// Insert or replace an intra-item checkpoint.
@@ -87,7 +98,7 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(db: Arc<Database>) -> Result<Self, StoreError> {
+    pub(crate) fn start(db: Arc<Db>) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("tend-store-writer".into())
@@ -160,9 +171,32 @@ impl Writer {
     }
 }
 
-fn run(db: &Database, rx: &mpsc::Receiver<Request>) {
+/// How often a reopen that failed (the disk still full, say) is tried again while no write
+/// comes to try it.
+const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
     let mut batch: Vec<(Vec<Op>, Option<Ack>)> = Vec::new();
-    while let Ok(first) = rx.recv() {
+    let mut starts = StartSets::default();
+    // A commit failed and the database is not reopened yet (redb refuses everything after
+    // an I/O error until it is).
+    let mut reopen = false;
+    loop {
+        let first = if reopen {
+            match rx.recv_timeout(REOPEN_RETRY) {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    reopen = try_reopen(db);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(first) => first,
+                Err(_) => return,
+            }
+        };
         let mut close = None;
         let mut next = Some(first);
         while let Some(request) = next.take() {
@@ -177,18 +211,34 @@ fn run(db: &Database, rx: &mpsc::Receiver<Request>) {
                 next = rx.try_recv().ok();
             }
         }
-        let result = if batch.iter().all(|(ops, _)| ops.is_empty()) {
-            Ok(()) // a flush: everything before it is already committed
+        let flush = batch.iter().all(|(ops, _)| ops.is_empty());
+        let result = if flush {
+            Ok(()) // a flush: everything before it is already committed (or failed)
         } else {
-            commit(db, &batch)
+            if reopen {
+                reopen = try_reopen(db);
+            }
+            db.get()
+                .and_then(|database| commit(&database, &batch, &mut starts))
         };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, requests = batch.len(), "store commit failed");
+        match &result {
+            Ok(()) if !flush => db.succeeded(),
+            Ok(()) => {}
+            Err(e) => {
+                starts.forget();
+                db.failed(&e.to_string());
+                tracing::error!(error = %e, requests = batch.len(), "store commit failed");
+            }
         }
+        // Nothing in a failed batch is acknowledged as durable: every waiter gets the error.
         for (_, ack) in batch.drain(..) {
             if let Some(ack) = ack {
                 ack.send(result.clone());
             }
+        }
+        if result.is_err() {
+            // At once, so reads work again as soon as the store does.
+            reopen = try_reopen(db);
         }
         if let Some(ack) = close {
             let _ = ack.send(Ok(()));
@@ -197,7 +247,25 @@ fn run(db: &Database, rx: &mpsc::Receiver<Request>) {
     }
 }
 
-fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreError> {
+/// Reopens a file store after a failure; true if it is still to do.
+fn try_reopen(db: &Db) -> bool {
+    if !db.reopenable() {
+        return false;
+    }
+    match db.reopen() {
+        Ok(()) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reopen the store yet");
+            true
+        }
+    }
+}
+
+fn commit(
+    db: &Database,
+    batch: &[(Vec<Op>, Option<Ack>)],
+    starts: &mut StartSets,
+) -> Result<(), StoreError> {
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
     let mut txn = db.begin_write().map_err(|e| fail(&e))?;
     txn.set_durability(Durability::Immediate)
@@ -207,6 +275,7 @@ fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreEr
         let mut items = txn.open_table(ITEMS).map_err(|e| fail(&e))?;
         let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| fail(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
+        let mut start_sets = txn.open_table(STARTS).map_err(|e| fail(&e))?;
         let mut key = [0u8; ulid::ULID_LEN];
         for op in batch.iter().flat_map(|(ops, _)| ops) {
             match op {
@@ -215,10 +284,22 @@ fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreEr
                         .insert(id.as_key(&mut key), record.as_slice())
                         .map_err(|e| fail(&e))?;
                 }
-                Op::Item { id, index, record } => {
+                Op::Started {
+                    id,
+                    index,
+                    attempt,
+                    crashes,
+                } => starts.started(&start_sets, *id, *index, *attempt, *crashes)?,
+                Op::Item {
+                    id,
+                    index,
+                    attempts,
+                    record,
+                } => {
                     items
                         .insert((id.as_key(&mut key), *index), record.as_slice())
                         .map_err(|e| fail(&e))?;
+                    starts.recorded(*id, *index, *attempts);
                 }
                 Op::Checkpoint { id, index, record } => {
                     checkpoints
@@ -236,6 +317,7 @@ fn commit(db: &Database, batch: &[(Vec<Op>, Option<Ack>)]) -> Result<(), StoreEr
                 }
             }
         }
+        starts.write(&mut start_sets)?;
     }
     txn.commit().map_err(|e| fail(&e))
 }

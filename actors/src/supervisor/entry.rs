@@ -1,9 +1,10 @@
 //! One entry of the Supervisor's execution map, and the map as the store holds it at
 //! startup.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use ractor::ActorRef;
 
@@ -31,8 +32,11 @@ pub(super) struct Entry {
     /// Status requests that arrived while starting, answered once it runs (or failed).
     pub(super) pending_status: Vec<Reply<ExecutionReport>>,
     pub(super) corrupt: Option<String>,
-    /// Why an automatic resume did not happen, until the execution runs again.
+    /// Why an automatic resume did not happen, or why it is paused, until the execution
+    /// runs again.
     pub(super) problem: Option<String>,
+    /// When its Execution actor failed, within the restart window.
+    pub(super) restarts: VecDeque<Instant>,
 }
 
 impl Entry {
@@ -73,7 +77,8 @@ impl Entry {
             pending_interrupts: Vec::new(),
             pending_status: Vec::new(),
             corrupt: None,
-            problem: None,
+            problem: record.reason.clone(),
+            restarts: VecDeque::new(),
         }
     }
 
@@ -97,6 +102,7 @@ impl Entry {
             pending_status: Vec::new(),
             corrupt: Some(reason),
             problem: None,
+            restarts: VecDeque::new(),
         }
     }
 }

@@ -27,6 +27,7 @@ impl SupervisorState {
         }
         let actor = entry.actor.clone();
         let status = entry.status;
+        let problem = entry.problem.clone();
         let store = self.store.clone();
         tokio::spawn(async move {
             if let Some(actor) = actor
@@ -47,7 +48,9 @@ impl SupervisorState {
                         }
                         s => s,
                     };
-                    stored.report(stored_status)
+                    let mut report = stored.report(stored_status);
+                    report.reason = report.reason.or(problem);
+                    report
                 })
                 .map_err(RuntimeError::from);
             // Released before the answer, so a caller that shuts down and reopens the

@@ -24,6 +24,9 @@ pub(crate) enum Restart {
     Resume,
     /// Run a failed execution's failed and skipped items again.
     RetryFailed,
+    /// Continue an execution whose actor failed: the attempts it was running count as
+    /// interrupted, not as crashes.
+    AfterFailure,
 }
 
 impl SupervisorState {
@@ -73,6 +76,7 @@ impl SupervisorState {
                 pending_status: Vec::new(),
                 corrupt: None,
                 problem: None,
+                restarts: std::collections::VecDeque::new(),
             },
         );
         let durable = self.store.writer().send(vec![Op::Execution { id, record }]);
@@ -110,17 +114,28 @@ impl SupervisorState {
                 return;
             }
         };
-        let (action, from) = match restart {
-            Restart::Resume => ("resume", ExecutionStatus::Interrupted),
-            Restart::RetryFailed => ("retry", ExecutionStatus::Failed),
+        let (action, allowed) = match restart {
+            Restart::Resume | Restart::AfterFailure => (
+                "resume",
+                matches!(
+                    entry.status,
+                    ExecutionStatus::Interrupted | ExecutionStatus::Paused
+                ),
+            ),
+            Restart::RetryFailed => ("retry", entry.status == ExecutionStatus::Failed),
         };
-        if entry.is_live() || entry.status != from {
+        if entry.is_live() || !allowed {
             let _ = reply.send(Err(RuntimeError::InvalidState {
                 id,
                 action,
                 status: entry.status,
             }));
             return;
+        }
+        let from = entry.status;
+        if let Some(entry) = self.entries.get_mut(&id) {
+            // Someone looked at it: failures before this resume no longer count.
+            entry.restarts.clear();
         }
         self.restart(myself, id, restart, StartReply::Resume(reply, from));
     }
@@ -143,7 +158,7 @@ impl SupervisorState {
     }
 
     /// Reads execution `id` back, writes it as running and hands it to `spawn`.
-    fn restart(
+    pub(super) fn restart(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         id: ExecutionId,
@@ -162,11 +177,18 @@ impl SupervisorState {
         let myself = myself.clone();
         tokio::spawn(async move {
             let args = async {
-                let stored = store.read(move |s| s.load_execution(id)).await?;
+                // Whatever an earlier actor of it sent is durable before it is read back.
+                store.writer().flush().await?;
+                let mut stored = store.read(move |s| s.load_execution(id)).await?;
+                let killed = match restart {
+                    Restart::AfterFailure => stored.settle_killed()?,
+                    _ => Vec::new(),
+                };
                 let mut args =
                     ExecutionArgs::resume(stored, &registry, store.clone(), events, crash_limit)?;
                 let record = crate::store::encode(&args.record)?;
                 let mut ops = vec![Op::Execution { id, record }];
+                ops.extend(killed);
                 ops.extend(args.crash_records()?);
                 if restart == Restart::RetryFailed {
                     // Their reset records go in the same commit as the running record, so

@@ -1,0 +1,131 @@
+//! The writer's start sets: for each execution, the attempts that started and whose item
+//! record does not show them yet.
+//!
+//! Counting attempts durably used to cost one item-record insert per start. The writer now
+//! keeps each execution's set in memory and writes it as one `starts` record per execution
+//! per transaction, so a transaction that starts 200 attempts makes one insert for them,
+//! not 200. An item record with at least an entry's attempts supersedes the entry, which is
+//! then dropped; `load` reads an entry that outlived a crash as a running attempt.
+
+use std::collections::{BTreeMap, HashMap};
+
+use redb::{ReadableTable, Table};
+
+use crate::error::StoreError;
+use crate::model::ExecutionId;
+use crate::store::records::{RECORD_VERSION, StartsRecord, decode, encode};
+
+/// Item index -> (attempt, crashes).
+type Set = BTreeMap<u32, (u32, u32)>;
+
+/// The start sets of the executions written to since their set was last empty.
+#[derive(Debug, Default)]
+pub(crate) struct StartSets {
+    sets: HashMap<ExecutionId, Set>,
+    /// Executions whose set changed in the transaction being built.
+    touched: Vec<ExecutionId>,
+}
+
+fn fail(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Commit(e.to_string())
+}
+
+impl StartSets {
+    /// Attempt `attempt` of item `index` of `id` starts. The first time a set is touched
+    /// it is read from `table`, so entries a crashed process left are kept.
+    pub(crate) fn started(
+        &mut self,
+        table: &Table<&str, &[u8]>,
+        id: ExecutionId,
+        index: u32,
+        attempt: u32,
+        crashes: u32,
+    ) -> Result<(), StoreError> {
+        let set = match self.sets.entry(id) {
+            std::collections::hash_map::Entry::Occupied(set) => set.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let mut key = [0u8; ulid::ULID_LEN];
+                let stored = match table.get(id.as_key(&mut key)).map_err(fail)? {
+                    // A set that does not decode is started afresh rather than failing
+                    // every write batched with this one; only its crashed attempts go
+                    // uncounted.
+                    Some(bytes) => read(bytes.value(), id).unwrap_or_else(|e| {
+                        tracing::warn!(execution_id = %id, error = %e, "start set replaced");
+                        Set::new()
+                    }),
+                    None => Set::new(),
+                };
+                slot.insert(stored)
+            }
+        };
+        set.insert(index, (attempt, crashes));
+        self.touch(id);
+        Ok(())
+    }
+
+    /// An item record of `index` with `attempts` attempts is written: it supersedes an
+    /// entry of no more attempts. (A set not in memory is left alone: `load` ignores the
+    /// entries an item record supersedes.)
+    pub(crate) fn recorded(&mut self, id: ExecutionId, index: u32, attempts: u32) {
+        let Some(set) = self.sets.get_mut(&id) else {
+            return;
+        };
+        if set
+            .get(&index)
+            .is_some_and(|&(attempt, _)| attempt <= attempts)
+        {
+            set.remove(&index);
+            self.touch(id);
+        }
+    }
+
+    fn touch(&mut self, id: ExecutionId) {
+        if !self.touched.contains(&id) {
+            self.touched.push(id);
+        }
+    }
+
+    /// Writes the sets this transaction changed into `table`, one record each; an empty
+    /// set is removed and forgotten.
+    pub(crate) fn write(&mut self, table: &mut Table<&str, &[u8]>) -> Result<(), StoreError> {
+        let mut key = [0u8; ulid::ULID_LEN];
+        for id in self.touched.drain(..) {
+            let Some(set) = self.sets.get(&id) else {
+                continue;
+            };
+            if set.is_empty() {
+                table.remove(id.as_key(&mut key)).map_err(fail)?;
+                self.sets.remove(&id);
+                continue;
+            }
+            let record = StartsRecord {
+                v: RECORD_VERSION,
+                starts: set
+                    .iter()
+                    .map(|(&index, &(attempt, crashes))| [index, attempt, crashes])
+                    .collect(),
+            };
+            table
+                .insert(id.as_key(&mut key), encode(&record)?.as_slice())
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The transaction did not commit: what is in memory may differ from the store, so
+    /// every set is read again when next touched.
+    pub(crate) fn forget(&mut self) {
+        self.sets.clear();
+        self.touched.clear();
+    }
+}
+
+/// Decodes a stored start set of `id`.
+pub(crate) fn read(bytes: &[u8], id: ExecutionId) -> Result<Set, StoreError> {
+    let record: StartsRecord = decode(bytes, || format!("start set of {id}"))?;
+    Ok(record
+        .starts
+        .into_iter()
+        .map(|[index, attempt, crashes]| (index, (attempt, crashes)))
+        .collect())
+}
