@@ -2,7 +2,8 @@
 //!
 //! - `10k_noop_items`: 10,000 independent no-op items in one execution, through the whole
 //!   runtime (in-memory store and a redb file), beside a bare tokio `JoinSet` running the
-//!   same 10,000 futures.
+//!   same 10,000 futures; and the redb file run again with every item carrying `retry`,
+//!   `delay` and `timeout` it never needs (the cost of that bookkeeping).
 //! - `chain_1000_redb`: 1,000 no-op items in a chain (each `after` the one before) on a redb
 //!   file, beside raw redb making 1,000 small records durable one commit after another, the
 //!   floor for anything that checkpoints each step before starting the next.
@@ -42,6 +43,22 @@ fn plan() -> Plan {
         block.push(ItemSpec::new(format!("n{i}"), &Noop).expect("a unit struct serializes"));
     }
     Plan::new("noop").block(block)
+}
+
+/// As [`plan`], every item with a retry policy and a timeout it never needs: what the
+/// retry and timeout bookkeeping costs items that succeed first time.
+fn plan_with_policies() -> Plan {
+    let mut block = Block::new("all");
+    for i in 0..ITEMS {
+        block.push(
+            ItemSpec::new(format!("n{i}"), &Noop)
+                .expect("a unit struct serializes")
+                .retry(3)
+                .delay(Duration::from_secs(1))
+                .timeout(Duration::from_secs(3600)),
+        );
+    }
+    Plan::new("noop-with-policies").block(block)
 }
 
 fn chain_plan() -> Plan {
@@ -120,6 +137,11 @@ fn items(c: &mut Criterion) {
     });
     group.bench_function("tend_redb_file", |b| {
         b.to_async(&rt).iter(|| run(&file, plan.clone(), ITEMS))
+    });
+    let with_policies = plan_with_policies();
+    group.bench_function("tend_redb_file_retry_timeout", |b| {
+        b.to_async(&rt)
+            .iter(|| run(&file, with_policies.clone(), ITEMS))
     });
     group.finish();
     rt.block_on(async {

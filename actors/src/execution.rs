@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! Execution
-//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Stop, Acked, Deadline, Progress
+//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Stop, Acked, Deadline, Progress;
+//! │               the core holds their records open, and an EndStep the actor sends
+//! │               itself (behind what is queued) closes the step: one commit for all
 //! └── Run effects ->  Commit   records to the group-commit writer; its result is queued
 //!                              by a callback on the writer thread, which wakes the actor
 //!                              with one Acked for however many results are queued
@@ -15,12 +17,19 @@
 //!                     Ended    tell the supervisor and Stop callers, stop
 //! ```
 //!
+//! Files: this one has the messages, the actor and the effects; `commit` sends a step's
+//! records and takes their results back; `args` builds an execution (new or read back);
+//! `report` its status and actor tree.
+//!
 //! One timer at most: for the core's `next_deadline()`. Workers are linked children; the
 //! default supervision handler (stop on a child's exit) is overridden so a worker that
 //! ends, even by failing, never takes its execution down.
 
 mod args;
+mod commit;
 mod report;
+
+use commit::Acks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,8 +46,8 @@ use crate::model::{
     ActorNode, AttemptControl, CompiledPlan, CtxParts, Event, ExecutionId, ExecutionReport,
     ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
 };
-use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig, Write};
-use crate::store::{ExecutionRecord, ItemRecord, Op, StoredCheckpoint, Writer};
+use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
+use crate::store::{ExecutionRecord, Op, StoredCheckpoint, Writer};
 use crate::supervisor::SupervisorMsg;
 use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
 
@@ -66,6 +75,9 @@ enum Internal {
     /// Commit results are queued in `Acks`.
     Acked,
     Deadline,
+    /// The messages that were queued when the step opened are handled: its records go out
+    /// as one commit (256 attempts ending at once make one commit request, not 256).
+    EndStep,
 }
 
 /// Messages an Execution handles.
@@ -117,37 +129,6 @@ impl ExecutionMsg {
     }
 }
 
-/// Commit results on their way from the writer thread to the actor. The writer completes
-/// commits in order and calls back in order, so the queue is in commit order; one `Acked`
-/// message stands for everything queued since the last one was taken.
-#[derive(Debug, Default)]
-struct Acks {
-    queue: std::sync::Mutex<Vec<(u64, Result<(), StoreError>)>>,
-    /// An `Acked` is on its way.
-    notified: std::sync::atomic::AtomicBool,
-}
-
-impl Acks {
-    /// On the writer thread: queues a result, waking the actor unless a wake-up is pending.
-    fn push(&self, commit: u64, result: Result<(), StoreError>, actor: &ActorRef<ExecutionMsg>) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((commit, result));
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            // If the execution is gone it was killed; nobody waits for the result.
-            let _ = actor.cast(ExecutionMsg::acked());
-        }
-    }
-
-    /// In the actor: every result queued so far. The flag is cleared first, so a result
-    /// queued after this sends a new `Acked`.
-    fn take(&self) -> Vec<(u64, Result<(), StoreError>)> {
-        self.notified.store(false, Ordering::Release);
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
 /// The Execution's state: the core, and what the shell needs to perform its effects.
 pub struct ExecutionState {
     record: ExecutionRecord,
@@ -168,6 +149,9 @@ pub struct ExecutionState {
     store_error: Option<StoreError>,
     /// When the armed timer fires, if one is armed.
     timer: Option<Instant>,
+    /// An `EndStep` is queued: the open records go out once the messages ahead of it are
+    /// handled.
+    step_queued: bool,
     acks: Arc<Acks>,
     finished: bool,
     writer: Writer,
@@ -211,6 +195,9 @@ impl Actor for Execution {
             seed: args.record.id.seed(),
         };
         let mut run = Run::new(shape, args.items, config);
+        // The records of every message queued behind this one share its commit (see
+        // `Internal::EndStep`).
+        run.hold_commits();
         let now = Instant::now();
         for strategy in args.interrupts {
             run.interrupt(strategy, now);
@@ -227,6 +214,7 @@ impl Actor for Execution {
             late_interrupts: Vec::new(),
             store_error: None,
             timer: None,
+            step_queued: false,
             acks: Arc::new(Acks::default()),
             finished: false,
             writer: args.writer,
@@ -332,6 +320,10 @@ impl Actor for Execution {
                     state.timer = None;
                     state.run.deadline_reached(Instant::now());
                 }
+                Internal::EndStep => {
+                    state.step_queued = false;
+                    state.run.end_step();
+                }
             },
         }
         state.perform(&myself).await;
@@ -417,6 +409,12 @@ impl ExecutionState {
                 Effect::Ended { status, error } => return self.end(myself, status, error),
             }
         }
+        if self.run.has_open_commit() && !self.step_queued {
+            // Behind whatever is queued already; if the cast fails the actor is stopping.
+            self.step_queued = myself
+                .cast(ExecutionMsg::Internal(ExecutionInternal(Internal::EndStep)))
+                .is_ok();
+        }
         self.arm_timer(myself);
     }
 
@@ -432,63 +430,6 @@ impl ExecutionState {
         myself.send_after(delay, || {
             ExecutionMsg::Internal(ExecutionInternal(Internal::Deadline))
         });
-    }
-
-    /// Sends one commit's records to the writer; its result comes back through `acks`.
-    fn commit(&mut self, myself: &ActorRef<ExecutionMsg>, commit: u64, writes: Vec<Write>) {
-        let id = self.record.id;
-        let mut ops = Vec::with_capacity(writes.len());
-        let mut failed = None;
-        for write in writes {
-            let op = match write {
-                Write::Started {
-                    index,
-                    attempt,
-                    crashes,
-                } => Ok(Op::Started {
-                    id,
-                    index,
-                    attempt,
-                    crashes,
-                }),
-                Write::Item { index, state } => {
-                    crate::store::encode(&ItemRecord::of(&state)).map(|record| Op::Item {
-                        id,
-                        index,
-                        attempts: state.attempts,
-                        record,
-                    })
-                }
-                Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
-                Write::Execution { status } => {
-                    let running = std::mem::replace(&mut self.record.status, status);
-                    let resume = self.record.resume_on_start;
-                    self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;
-                    self.record.updated_ms = now_ms();
-                    let record = crate::store::encode(&self.record);
-                    self.record.status = running;
-                    self.record.resume_on_start = resume;
-                    record.map(|record| Op::Execution { id, record })
-                }
-            };
-            match op {
-                Ok(op) => ops.push(op),
-                Err(e) => failed = Some(e),
-            }
-        }
-        let (acks, myself) = (self.acks.clone(), myself.clone());
-        match failed {
-            // Nothing of it is written: to the core, a commit that failed. It goes through
-            // the writer all the same (with nothing to write), so results stay in order.
-            Some(e) => self.writer.send_then(
-                Vec::new(),
-                Box::new(move |_| acks.push(commit, Err(e), &myself)),
-            ),
-            None => self.writer.send_then(
-                ops,
-                Box::new(move |result| acks.push(commit, result, &myself)),
-            ),
-        }
     }
 
     fn publish(&mut self, publish: Publish) {

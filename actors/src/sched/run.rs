@@ -25,6 +25,7 @@
 //!   it held count as interrupted, and the execution ends `interrupted` once nothing runs.
 
 mod attempt;
+mod commits;
 mod effect;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -96,6 +97,8 @@ pub(crate) struct Run {
     failed: bool,
     /// A commit failed: the store may lack records, so nothing new starts.
     broken: bool,
+    /// Steps leave their records open until [`Run::end_step`] (see [`Run::hold_commits`]).
+    held: bool,
     /// The final record is in a commit.
     finishing: bool,
     ended: Option<ExecutionStatus>,
@@ -130,6 +133,7 @@ impl Run {
             started: false,
             failed: false,
             broken: false,
+            held: false,
             finishing: false,
             ended: None,
             skipped: Vec::new(),
@@ -184,7 +188,7 @@ impl Run {
             self.enter_block(0);
             self.pump();
         }
-        self.flush();
+        self.step_done();
     }
 
     /// Applies an interrupt; false if the execution is already ending. A later interrupt
@@ -232,7 +236,7 @@ impl Run {
             }
         }
         self.pump();
-        self.flush();
+        self.step_done();
         true
     }
 
@@ -252,7 +256,7 @@ impl Run {
             self.due(index, now);
         }
         self.pump();
-        self.flush();
+        self.step_done();
     }
 
     fn due(&mut self, index: u32, now: Instant) {
@@ -410,7 +414,7 @@ impl Run {
         self.open.thens.push(Then::Settle(index));
         self.phases[index as usize] = Phase::Ending { status, retry_at };
         self.pump();
-        self.flush();
+        self.step_done();
     }
 
     /// Item `index` failed for good: its dependents are skipped.
@@ -425,122 +429,6 @@ impl Run {
             self.skip(offset + local);
         }
         ItemStatus::Failed
-    }
-
-    /// Commit `id` is durable (`Ok`) or failed. Commits are applied in the order they were
-    /// issued; a result that arrives early waits for the ones before it.
-    pub(crate) fn committed(&mut self, id: u64, result: Result<(), String>, now: Instant) {
-        if let Some(inflight) = self.inflight.get_mut(&id) {
-            inflight.result = Some(result);
-        }
-        while let Some(entry) = self.inflight.first_entry() {
-            let Some(result) = entry.get().result.clone() else {
-                break;
-            };
-            let thens = entry.remove().thens;
-            if result.is_err() {
-                self.broken = true;
-            }
-            for then in thens {
-                match then {
-                    Then::Start(index) => self.started_attempt(index, result.is_ok(), now),
-                    Then::Settle(index) => self.settled(index, &result),
-                    Then::Finish(status) => self.finished(status, &result),
-                }
-            }
-        }
-        self.pump();
-        self.flush();
-    }
-
-    /// The final record is durable, or not: then the store still says running, which a
-    /// restart reads as interrupted, and so does the report (skips were not recorded
-    /// either).
-    fn finished(&mut self, status: ExecutionStatus, result: &Result<(), String>) {
-        let status = match result {
-            Ok(()) => status,
-            Err(_) => {
-                for &index in &self.skipped {
-                    self.items[index as usize].status = ItemStatus::Pending;
-                }
-                ExecutionStatus::Interrupted
-            }
-        };
-        self.ended = Some(status);
-        self.effects.push_back(Effect::Ended {
-            status,
-            error: result.clone().err(),
-        });
-    }
-
-    fn started_attempt(&mut self, index: u32, durable: bool, now: Instant) {
-        let Phase::Starting {
-            attempt,
-            before,
-            cancel,
-        } = self.phases[index as usize]
-        else {
-            return;
-        };
-        if !durable || self.broken {
-            // Not known to be durable, or an earlier commit failed (a dependency's Done
-            // record may be missing): it does not start. Its number stays used.
-            self.phases[index as usize] = Phase::Idle;
-            self.items[index as usize].status = before;
-            self.active.remove(&index);
-            return;
-        }
-        let timeout_at = self.shape.policies[index as usize]
-            .timeout
-            .map(|t| deadline(now, t));
-        for at in timeout_at.into_iter().chain(cancel.abort_at()) {
-            self.deadlines.insert((at, index));
-        }
-        self.phases[index as usize] = Phase::Running {
-            attempt,
-            cancel,
-            timeout_at,
-            timed_out: false,
-        };
-        let item = &mut self.items[index as usize];
-        item.status = ItemStatus::Running;
-        item.error = None;
-        self.effects.push_back(Effect::Start { index, attempt });
-        self.publish_item(index);
-        if cancel != Cancel::No {
-            self.effects.push_back(Effect::Cancel { index, attempt });
-        }
-    }
-
-    fn settled(&mut self, index: u32, result: &Result<(), String>) {
-        let Phase::Ending { status, retry_at } = self.phases[index as usize] else {
-            return;
-        };
-        self.phases[index as usize] = Phase::Idle;
-        let item = &mut self.items[index as usize];
-        match result {
-            Ok(()) => {
-                item.status = status;
-                // Its failure is durable: the wait for the retry begins.
-                if let Some(until) = retry_at
-                    && self.waiting.contains(&index)
-                {
-                    self.phases[index as usize] = Phase::Waiting { until };
-                    self.deadlines.insert((until, index));
-                } else if retry_at.is_some() {
-                    // Interrupted while its failure was being recorded.
-                    item.status = ItemStatus::Interrupted;
-                }
-            }
-            Err(e) => {
-                self.waiting.remove(&index);
-                // The store does not know how the attempt ended: it runs again on resume.
-                item.status = ItemStatus::Interrupted;
-                item.output = None;
-                item.error = Some(format!("cannot record the attempt: {e}"));
-            }
-        }
-        self.publish_item(index);
     }
 
     /// Makes block `block` current and skips the items it cannot run.
@@ -657,50 +545,6 @@ impl Run {
             crashes,
         });
         self.open.thens.push(Then::Start(index));
-    }
-
-    /// Writes the final record, once every earlier commit is durable (else this is called
-    /// again from `committed`).
-    fn finish(&mut self, status: ExecutionStatus) {
-        if !self.inflight.is_empty() {
-            return;
-        }
-        self.finishing = true;
-        // With a broken store the failure that skipped them may not be recorded; a resume
-        // decides again.
-        if !self.broken {
-            for &index in &self.skipped {
-                let item = &self.items[index as usize];
-                self.open.writes.push(Write::Item {
-                    index,
-                    state: ItemState {
-                        status: ItemStatus::Skipped,
-                        attempts: item.attempts,
-                        ..ItemState::default()
-                    },
-                });
-            }
-        }
-        self.open.writes.push(Write::Execution { status });
-        self.open.thens.push(Then::Finish(status));
-    }
-
-    /// Issues this step's commit, if it has anything in it.
-    fn flush(&mut self) {
-        if self.open.writes.is_empty() && self.open.thens.is_empty() {
-            return;
-        }
-        let OpenCommit { writes, thens } = std::mem::take(&mut self.open);
-        let id = self.next_commit;
-        self.next_commit += 1;
-        self.inflight.insert(
-            id,
-            Inflight {
-                thens,
-                result: None,
-            },
-        );
-        self.effects.push_back(Effect::Commit { id, writes });
     }
 }
 

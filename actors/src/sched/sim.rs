@@ -12,185 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus};
-use crate::sched::dag::BlockGraph;
-use crate::sched::policy::{Backoff, Policy};
 use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Publish, Run, RunConfig, Write};
-use crate::sched::shape::{Shape, ShapeBlock};
+use crate::sched::shape::Shape;
+
+mod durable;
+mod random;
+use durable::Durable;
+use random::{Rng, random_shape, random_strategy};
 
 const STOP_GRACE: Duration = Duration::from_millis(20);
-
-/// Mostly no retries; else a few (or, rarely, no limit), with short waits and timeouts.
-fn random_policy(rng: &mut Rng) -> Policy {
-    if rng.chance(50) {
-        return Policy::default();
-    }
-    let retries = if rng.chance(10) {
-        None
-    } else {
-        Some(rng.below(4) as u32)
-    };
-    let first = Duration::from_millis(rng.below(30) as u64);
-    Policy {
-        retries,
-        backoff: Backoff {
-            first,
-            max: first * 4,
-            jitter: rng.below(3) as f64 / 10.0,
-        },
-        timeout: rng
-            .chance(30)
-            .then(|| Duration::from_millis(1 + rng.below(50) as u64)),
-    }
-}
-
-/// SplitMix64: small, seeded, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// One to three blocks of up to eight items; edges to earlier items of the same block and,
-/// now and then, to items of earlier blocks.
-fn random_shape(rng: &mut Rng) -> Shape {
-    let mut shape = Shape::default();
-    let blocks = 1 + rng.below(3);
-    for b in 0..blocks {
-        let start = shape.deps.len() as u32;
-        let mut len = rng.below(9) as u32;
-        if b == blocks - 1 && start + len == 0 {
-            len = 1;
-        }
-        let mut local = Vec::with_capacity(len as usize);
-        for j in 0..len {
-            let mut deps = Vec::new();
-            let mut in_block = Vec::new();
-            for i in 0..j {
-                if rng.chance(30) {
-                    deps.push(start + i);
-                    in_block.push(i);
-                }
-            }
-            for earlier in 0..start {
-                if rng.chance(8) {
-                    deps.push(earlier);
-                }
-            }
-            shape.deps.push(deps.into_boxed_slice());
-            shape.policies.push(random_policy(rng));
-            local.push(in_block);
-        }
-        shape.blocks.push(ShapeBlock {
-            range: start..start + len,
-            graph: BlockGraph::new(local),
-        });
-    }
-    shape
-}
-
-fn random_strategy(rng: &mut Rng) -> InterruptStrategy {
-    match rng.below(4) {
-        0 => InterruptStrategy::FinishCurrent,
-        1 => InterruptStrategy::PollNextN(rng.below(4)),
-        2 => InterruptStrategy::AtCancellationPoint,
-        _ => InterruptStrategy::Immediate {
-            grace: Duration::from_millis(rng.below(50) as u64),
-        },
-    }
-}
-
-/// What the store holds: the records of every commit that became durable.
-#[derive(Debug, Clone, Default)]
-struct Durable {
-    items: Vec<Option<ItemState>>,
-    /// Started attempts by item: (attempt, crashes), as the store's start sets keep them.
-    starts: BTreeMap<u32, (u32, u32)>,
-    checkpoints: Vec<bool>,
-    execution: Option<ExecutionStatus>,
-}
-
-impl Durable {
-    fn apply(&mut self, writes: &[Write]) {
-        for write in writes {
-            match write {
-                Write::Started {
-                    index,
-                    attempt,
-                    crashes,
-                } => {
-                    self.starts.insert(*index, (*attempt, *crashes));
-                }
-                Write::Item { index, state } => {
-                    if self
-                        .starts
-                        .get(index)
-                        .is_some_and(|&(attempt, _)| attempt <= state.attempts)
-                    {
-                        self.starts.remove(index);
-                    }
-                    self.items[*index as usize] = Some(state.clone());
-                }
-                Write::ClearCheckpoint { index } => self.checkpoints[*index as usize] = false,
-                Write::Execution { status } => self.execution = Some(*status),
-            }
-        }
-    }
-
-    fn status(&self, index: u32) -> Option<ItemStatus> {
-        self.items[index as usize].as_ref().map(|i| i.status)
-    }
-
-    /// The item's record as a restart reads it: a started attempt newer than the record
-    /// reads as running (the merge `store::load` does).
-    fn record(&self, index: u32) -> Option<ItemState> {
-        let record = self.items[index as usize].clone();
-        match self.starts.get(&index) {
-            Some(&(attempt, crashes)) if record.as_ref().is_none_or(|r| r.attempts < attempt) => {
-                let record = record.unwrap_or_default();
-                Some(ItemState {
-                    status: ItemStatus::Running,
-                    attempts: attempt,
-                    crashes,
-                    output: None,
-                    error: None,
-                    ..record
-                })
-            }
-            _ => record,
-        }
-    }
-
-    /// The items as a restart reads them back (the rule `ExecutionArgs::resume` follows).
-    fn resumed(&self) -> Vec<ItemState> {
-        (0..self.items.len() as u32)
-            .map(|index| self.record(index))
-            .zip(&self.checkpoints)
-            .map(|(record, &checkpoint)| {
-                let record = record.unwrap_or_default();
-                let status = match record.status {
-                    s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
-                    _ if checkpoint || record.attempts > 0 => ItemStatus::Interrupted,
-                    _ => ItemStatus::Pending,
-                };
-                ItemState { status, ..record }
-            })
-            .collect()
-    }
-}
 
 /// An attempt running on a simulated worker.
 #[derive(Debug, Clone, Copy)]
@@ -204,6 +34,9 @@ struct Sim {
     rng: Rng,
     shape: Shape,
     parallelism: usize,
+    /// The core holds each step's records until the shell ends the step (as the
+    /// Execution actor has it), and the steps end at random points.
+    held: bool,
     run: Run,
     now: Instant,
     /// Commits issued and not answered yet, oldest first.
@@ -214,6 +47,8 @@ struct Sim {
     started: Vec<u32>,
     /// Attempts decided (start records written) by this incarnation of the core.
     decided: usize,
+    /// Of those decided before an interrupt, the ones still in the open step.
+    open_before: usize,
     /// Since the first interrupt: at most this many decisions in all.
     cap: Option<usize>,
     /// A commit of this incarnation failed.
@@ -240,16 +75,21 @@ impl Sim {
         let shape = random_shape(&mut rng);
         let parallelism = 1 + rng.below(4);
         let failures = rng.chance(30);
+        let held = rng.chance(50);
         let n = shape.len();
-        let run = Run::new(
+        let mut run = Run::new(
             shape.clone(),
             vec![ItemState::default(); n],
             config(parallelism),
         );
+        if held {
+            run.hold_commits();
+        }
         Sim {
             rng,
             shape,
             parallelism,
+            held,
             run,
             now: Instant::now(),
             pending: VecDeque::new(),
@@ -262,6 +102,7 @@ impl Sim {
             running: BTreeMap::new(),
             started: vec![0; n],
             decided: 0,
+            open_before: 0,
             cap: None,
             broken: false,
             failed_at: vec![None; n],
@@ -277,6 +118,7 @@ impl Sim {
     }
 
     fn interrupt(&mut self, strategy: InterruptStrategy, stop: bool) {
+        self.open_before = self.run.open_starts();
         let applied = if stop {
             let grace = Duration::from_millis(self.rng.below(50) as u64);
             self.note(format!("stop(grace {grace:?})"));
@@ -287,7 +129,8 @@ impl Sim {
         };
         if applied {
             let allowance = if stop { 0 } else { strategy.allowance() };
-            let limit = self.decided + allowance;
+            // Attempts decided before the interrupt, in a commit or still in the open step.
+            let limit = self.decided + self.open_before + allowance;
             self.cap = Some(self.cap.map_or(limit, |c| c.min(limit)));
         }
     }
@@ -520,6 +363,9 @@ impl Sim {
             self.durable.resumed(),
             config(self.parallelism),
         );
+        if self.held {
+            self.run.hold_commits();
+        }
         // The restart's clock starts later than any wait of the run before.
         self.now += Duration::from_secs(1);
         self.failed_at.iter_mut().for_each(|f| *f = None);
@@ -548,6 +394,14 @@ impl Sim {
                 self.over = true;
             }
             return Ok(());
+        }
+        if self.run.has_open_commit()
+            && (self.rng.chance(40) || (self.running.is_empty() && self.pending.is_empty()))
+        {
+            // The shell has drained its queue of inputs: the step's records go out.
+            self.note("end of step".to_owned());
+            self.run.end_step();
+            return self.drain();
         }
         if self.running.is_empty() && self.pending.is_empty() {
             // Only a deadline (a retry wait) can move it on.

@@ -95,13 +95,15 @@ pub(crate) struct ErrorRecord {
 }
 
 /// The attempts of one execution that started and whose item record does not show them
-/// yet, as `[item index, attempt, crashes]`: one record per execution, rewritten once per
-/// commit, so starting an attempt costs no B-tree insert of its own. An entry counts only
-/// while the item's record has fewer attempts (see `load`).
+/// yet: one record per execution, rewritten once per commit, so starting an attempt costs
+/// no B-tree insert of its own. An entry counts only while the item's record has fewer
+/// attempts (see `load`). Stored as runs `[first item index, items, attempt, crashes]` of
+/// consecutive items with the same attempt and crash count, so the usual set (first
+/// attempts of a window of items) stays a few bytes however many run at once.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct StartsRecord {
     pub(crate) v: u16,
-    pub(crate) starts: Vec<[u32; 3]>,
+    pub(crate) runs: Vec<[u32; 4]>,
 }
 
 /// The intra-item checkpoint an item saved with `ItemCtx::checkpoint`, with the progress it

@@ -18,6 +18,10 @@ use crate::store::records::{RECORD_VERSION, StartsRecord, decode, encode};
 /// Item index -> (attempt, crashes).
 type Set = BTreeMap<u32, (u32, u32)>;
 
+/// More attempts than this in one stored set is damage, not a set (it would take gigabytes
+/// to read back).
+const MAX_STARTS: u64 = 1 << 22;
+
 /// The start sets of the executions written to since their set was last empty.
 #[derive(Debug, Default)]
 pub(crate) struct StartSets {
@@ -100,10 +104,7 @@ impl StartSets {
             }
             let record = StartsRecord {
                 v: RECORD_VERSION,
-                starts: set
-                    .iter()
-                    .map(|(&index, &(attempt, crashes))| [index, attempt, crashes])
-                    .collect(),
+                runs: runs(set),
             };
             table
                 .insert(id.as_key(&mut key), encode(&record)?.as_slice())
@@ -120,12 +121,82 @@ impl StartSets {
     }
 }
 
+/// The set as runs of consecutive items with the same attempt and crash count.
+fn runs(set: &Set) -> Vec<[u32; 4]> {
+    let mut runs: Vec<[u32; 4]> = Vec::new();
+    for (&index, &(attempt, crashes)) in set {
+        match runs.last_mut() {
+            Some([first, count, a, c])
+                if *a == attempt && *c == crashes && first.checked_add(*count) == Some(index) =>
+            {
+                *count += 1;
+            }
+            _ => runs.push([index, 1, attempt, crashes]),
+        }
+    }
+    runs
+}
+
 /// Decodes a stored start set of `id`.
 pub(crate) fn read(bytes: &[u8], id: ExecutionId) -> Result<Set, StoreError> {
     let record: StartsRecord = decode(bytes, || format!("start set of {id}"))?;
-    Ok(record
-        .starts
-        .into_iter()
-        .map(|[index, attempt, crashes]| (index, (attempt, crashes)))
-        .collect())
+    let total: u64 = record.runs.iter().map(|r| u64::from(r[1])).sum();
+    if total > MAX_STARTS {
+        return Err(StoreError::Decode {
+            what: format!("start set of {id}"),
+            reason: format!("{total} attempts, more than any execution runs at once"),
+        });
+    }
+    let mut set = Set::new();
+    for [first, count, attempt, crashes] in record.runs {
+        let end = first.checked_add(count).ok_or_else(|| StoreError::Decode {
+            what: format!("start set of {id}"),
+            reason: format!("a run of {count} items from item {first} overflows"),
+        })?;
+        set.extend((first..end).map(|index| (index, (attempt, crashes))));
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_round_trip_and_stay_short_for_a_window_of_first_attempts() {
+        let mut set = Set::new();
+        set.extend((100..356).map(|i| (i, (1, 0))));
+        set.remove(&200);
+        set.insert(7, (3, 2));
+        set.insert(8, (3, 1));
+        let runs = runs(&set);
+        assert_eq!(
+            runs,
+            vec![
+                [7, 1, 3, 2],
+                [8, 1, 3, 1],
+                [100, 100, 1, 0],
+                [201, 155, 1, 0]
+            ]
+        );
+        let bytes = encode(&StartsRecord {
+            v: RECORD_VERSION,
+            runs,
+        })
+        .unwrap();
+        let id = ExecutionId::generate();
+        assert_eq!(read(&bytes, id).unwrap(), set);
+        assert!(bytes.len() < 64, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn a_run_that_overflows_is_a_decode_error_not_a_panic() {
+        let bytes = encode(&StartsRecord {
+            v: RECORD_VERSION,
+            runs: vec![[u32::MAX, 2, 1, 0]],
+        })
+        .unwrap();
+        let id = ExecutionId::generate();
+        assert!(matches!(read(&bytes, id), Err(StoreError::Decode { .. })));
+    }
 }

@@ -1,0 +1,112 @@
+//! Sending a step's records to the writer, and their results coming back.
+
+use std::sync::atomic::Ordering;
+
+use ractor::ActorRef;
+
+use crate::error::StoreError;
+use crate::model::{ExecutionStatus, now_ms};
+use crate::sched::run::Write;
+use crate::store::{ItemRecord, Op};
+
+use super::{ExecutionMsg, ExecutionState};
+
+/// Commit results on their way from the writer thread to the actor. The writer completes
+/// commits in order and calls back in order, so the queue is in commit order; one `Acked`
+/// message stands for everything queued since the last one was taken.
+#[derive(Debug, Default)]
+pub(super) struct Acks {
+    queue: std::sync::Mutex<Vec<(u64, Result<(), StoreError>)>>,
+    /// An `Acked` is on its way.
+    notified: std::sync::atomic::AtomicBool,
+}
+
+impl Acks {
+    /// On the writer thread: queues a result, waking the actor unless a wake-up is pending.
+    pub(super) fn push(
+        &self,
+        commit: u64,
+        result: Result<(), StoreError>,
+        actor: &ActorRef<ExecutionMsg>,
+    ) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((commit, result));
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            // If the execution is gone it was killed; nobody waits for the result.
+            let _ = actor.cast(ExecutionMsg::acked());
+        }
+    }
+
+    /// In the actor: every result queued so far. The flag is cleared first, so a result
+    /// queued after this sends a new `Acked`.
+    pub(super) fn take(&self) -> Vec<(u64, Result<(), StoreError>)> {
+        self.notified.store(false, Ordering::Release);
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl ExecutionState {
+    /// Sends one commit's records to the writer; its result comes back through `acks`.
+    pub(super) fn commit(
+        &mut self,
+        myself: &ActorRef<ExecutionMsg>,
+        commit: u64,
+        writes: Vec<Write>,
+    ) {
+        let id = self.record.id;
+        let mut ops = Vec::with_capacity(writes.len());
+        let mut failed = None;
+        for write in writes {
+            let op = match write {
+                Write::Started {
+                    index,
+                    attempt,
+                    crashes,
+                } => Ok(Op::Started {
+                    id,
+                    index,
+                    attempt,
+                    crashes,
+                }),
+                Write::Item { index, state } => {
+                    crate::store::encode(&ItemRecord::of(&state)).map(|record| Op::Item {
+                        id,
+                        index,
+                        attempts: state.attempts,
+                        record,
+                    })
+                }
+                Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
+                Write::Execution { status } => {
+                    let running = std::mem::replace(&mut self.record.status, status);
+                    let resume = self.record.resume_on_start;
+                    self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;
+                    self.record.updated_ms = now_ms();
+                    let record = crate::store::encode(&self.record);
+                    self.record.status = running;
+                    self.record.resume_on_start = resume;
+                    record.map(|record| Op::Execution { id, record })
+                }
+            };
+            match op {
+                Ok(op) => ops.push(op),
+                Err(e) => failed = Some(e),
+            }
+        }
+        let (acks, myself) = (self.acks.clone(), myself.clone());
+        match failed {
+            // Nothing of it is written: to the core, a commit that failed. It goes through
+            // the writer all the same (with nothing to write), so results stay in order.
+            Some(e) => self.writer.send_then(
+                Vec::new(),
+                Box::new(move |_| acks.push(commit, Err(e), &myself)),
+            ),
+            None => self.writer.send_then(
+                ops,
+                Box::new(move |result| acks.push(commit, result, &myself)),
+            ),
+        }
+    }
+}
