@@ -138,7 +138,10 @@ async fn a_full_disk_fails_the_commit_says_so_and_the_store_recovers() {
     assert_eq!(code, 200);
     assert_eq!(health["status"], "degraded", "{health}");
     let reasons = health["reasons"].to_string();
-    assert!(reasons.contains("No space left on device"), "{health}");
+    assert!(
+        reasons.contains("1 execution(s) stopped by a failed store write"),
+        "{health}"
+    );
 
     // The rest is still served while the disk is full.
     let (code, listing) = served.get("/executions").await;

@@ -225,3 +225,72 @@ async fn group_commit_acknowledges_only_what_a_fresh_reader_can_see() {
         .count();
     assert_eq!(count, 16 * 25);
 }
+
+const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
+
+#[tokio::test]
+async fn a_store_from_before_plans_were_kept_apart_is_read_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let id = rt.submit(plan("old-format")).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // Rewrite it as the earlier format had it: the plan inside the execution record, no
+    // `plans` entry. (Spliced at the msgpack level: a map with one more entry, `plan`.)
+    let key = id.to_string();
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut executions = txn.open_table(EXECUTIONS).unwrap();
+            let mut plans = txn.open_table(PLANS).unwrap();
+            let status = executions
+                .get(key.as_str())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            let plan = plans
+                .remove(key.as_str())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            let entries = status[0] & 0x0f;
+            assert_eq!(status[0] & 0xf0, 0x80, "a small msgpack map");
+            let mut old = vec![0x80 | (entries + 1)];
+            old.extend_from_slice(&status[1..]);
+            old.extend_from_slice(b"\xa4plan");
+            old.extend_from_slice(&plan);
+            executions.insert(key.as_str(), old.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let report = rt.status(id).await.unwrap();
+    assert_eq!(report.status, ExecutionStatus::Completed);
+    assert_eq!(report.name, "old-format");
+    assert_eq!(report.items().count(), 2);
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // The start moved the plan out: `plans` has it, the record no longer does.
+    let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let plans = txn.open_table(PLANS).unwrap();
+    assert!(plans.get(key.as_str()).unwrap().is_some());
+    let executions = txn.open_table(EXECUTIONS).unwrap();
+    let record = executions
+        .get(key.as_str())
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    assert!(
+        !record.windows(5).any(|w| w == b"\xa4plan"),
+        "the record still holds its plan"
+    );
+}

@@ -197,9 +197,14 @@ pub enum ItemError {
     /// The item's own work failed.
     #[error("{0}")]
     Failed(String),
-    /// An intra-item checkpoint could not be read or made durable.
+    /// An intra-item checkpoint could not be read, or its state not encoded.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// The store could not make a checkpoint durable (a full disk, say). Not the item's
+    /// fault: the attempt ends interrupted, and runs again from its last durable
+    /// checkpoint when the execution resumes.
+    #[error("checkpoint not durable: {0}")]
+    Store(String),
     /// A dependency's output is missing or does not decode into the requested type.
     #[error("input from `{dependency}`: {reason}")]
     Input {

@@ -47,9 +47,13 @@ use crate::model::{
     ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
-use crate::store::{ExecutionRecord, Op, StoredCheckpoint, Writer};
+use crate::store::{ExecutionRecord, StoredCheckpoint, Writer};
 use crate::supervisor::SupervisorMsg;
 use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
+
+/// How the `reason` of an execution that a failed store write stopped begins (the rest is
+/// the store's error). It stays until the execution runs again.
+pub const STOPPED_BY_STORE: &str = "stopped because a store write failed";
 
 /// The Execution actor.
 #[derive(Debug, Default)]
@@ -181,11 +185,7 @@ impl Actor for Execution {
         args: ExecutionArgs,
     ) -> Result<ExecutionState, ActorProcessingErr> {
         if !args.record_durable {
-            let record = crate::store::encode(&args.record)?;
-            let id = args.record.id;
-            args.writer
-                .commit(vec![Op::Execution { id, record }])
-                .await?;
+            args.writer.commit(args.record.ops(true)?).await?;
         }
         let mut plan = args.plan;
         let shape = std::mem::take(&mut plan.shape);
@@ -296,6 +296,12 @@ impl Actor for Execution {
                         && let Some((_, worker)) = state.running.remove(&index)
                     {
                         state.idle.push(worker);
+                    }
+                    if let Ending::StoreFailed { error } = &end.ending
+                        && state.store_error.is_none()
+                    {
+                        tracing::error!(execution_id = %state.record.id, error, "a checkpoint of this execution was not made durable; it stops starting items");
+                        state.store_error = Some(StoreError::Commit(error.clone()));
                     }
                     state.run.attempt_ended(index, attempt, end, Instant::now());
                 }
@@ -568,7 +574,7 @@ impl ExecutionState {
         let mut report = self.report();
         if let Some(e) = &self.store_error {
             // Said on the execution until it runs again (summary `error`, report `reason`).
-            report.reason = Some(format!("stopped because a store write failed: {e}"));
+            report.reason = Some(format!("{STOPPED_BY_STORE}: {e}"));
         }
         if let Some(supervisor) = &self.supervisor {
             let _ = supervisor.cast(SupervisorMsg::execution_ended(report.clone()));

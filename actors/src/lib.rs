@@ -31,7 +31,7 @@ pub mod supervisor;
 pub mod worker;
 
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
-pub use execution::{Execution, ExecutionArgs, ExecutionMsg};
+pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
 pub use model::{
     ActorNode, ActorRole, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
     ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item,

@@ -279,6 +279,13 @@ impl ItemWorkerState {
                 Ending::Interrupted { error: None },
                 control.checkpoint_progress(),
             ),
+            // The store failed under it: it runs again on resume, from what is durable.
+            Err(e @ ItemError::Store(_)) => (
+                Ending::StoreFailed {
+                    error: e.to_string(),
+                },
+                control.checkpoint_progress(),
+            ),
             Err(e) => {
                 let error = e.to_string();
                 tracing::warn!(

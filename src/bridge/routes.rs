@@ -44,6 +44,14 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
     let count = |status| list.iter().filter(|e| e.status == status).count();
     let corrupt = count(ExecutionStatus::Corrupt);
     let paused = count(ExecutionStatus::Paused);
+    let stopped_by_store = list
+        .iter()
+        .filter(|e| {
+            e.error
+                .as_deref()
+                .is_some_and(|r| r.starts_with(tend_actors::STOPPED_BY_STORE))
+        })
+        .count();
     let mut reasons = Vec::new();
     if let Some(failure) = s.runtime.store_failure() {
         reasons.push(format!(
@@ -51,6 +59,11 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
             failure.failed_commits,
             humantime::format_rfc3339_millis(failure.since),
             failure.reason
+        ));
+    }
+    if stopped_by_store > 0 {
+        reasons.push(format!(
+            "{stopped_by_store} execution(s) stopped by a failed store write, until resumed"
         ));
     }
     if corrupt > 0 {

@@ -47,7 +47,8 @@ pub(crate) struct Health {
     /// `ok`, or `degraded` when something in `reasons` is wrong.
     pub(crate) status: &'static str,
     /// What is wrong, one sentence each: the store's last failure (until a commit
-    /// succeeds again), corrupt executions, paused executions.
+    /// succeeds again), executions a failed store write stopped (until they run again),
+    /// corrupt executions, paused executions.
     pub(crate) reasons: Vec<String>,
     /// Executions known.
     pub(crate) executions: usize,

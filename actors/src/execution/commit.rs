@@ -84,10 +84,14 @@ impl ExecutionState {
                     let resume = self.record.resume_on_start;
                     self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;
                     self.record.updated_ms = now_ms();
-                    let record = crate::store::encode(&self.record);
+                    let record = self.record.ops(false);
                     self.record.status = running;
                     self.record.resume_on_start = resume;
-                    record.map(|record| Op::Execution { id, record })
+                    match record {
+                        Ok(record) => ops.extend(record),
+                        Err(e) => failed = Some(e),
+                    }
+                    continue;
                 }
             };
             match op {

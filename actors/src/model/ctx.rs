@@ -185,7 +185,7 @@ impl ItemCtx {
                 record: bytes,
             }])
             .await
-            .map_err(|e| ItemError::Checkpoint(e.to_string()))?;
+            .map_err(|e| ItemError::Store(e.to_string()))?;
         *self
             .parts
             .control

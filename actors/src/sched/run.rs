@@ -337,6 +337,10 @@ impl Run {
         };
         let policy = self.shape.policies[index as usize];
         let ending = match end.ending {
+            Ending::StoreFailed { error } => {
+                self.broken = true;
+                Ending::Interrupted { error: Some(error) }
+            }
             // Cut short by its timeout, not by an interrupt: a failure.
             Ending::Interrupted { .. } if timed_out && self.allowance.is_none() => {
                 let timeout = policy.timeout.unwrap_or_default();
@@ -400,6 +404,11 @@ impl Run {
             }
             Ending::Interrupted { error } => {
                 item.error = error;
+                ItemStatus::Interrupted
+            }
+            // (Made an interruption above.)
+            Ending::StoreFailed { error } => {
+                item.error = Some(error);
                 ItemStatus::Interrupted
             }
         };

@@ -6,13 +6,13 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use crate::error::StoreError;
 use crate::model::{
     AttemptError, BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport,
-    ItemStatus, Progress, time_of_ms,
+    ItemStatus, Plan, Progress, time_of_ms,
 };
 use crate::store::records::{
-    CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION, decode,
+    CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION, StoredExecutionRecord, decode,
 };
 use crate::store::starts;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, STARTS};
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, PLANS, STARTS};
 
 /// One execution as the startup scan found it.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub(crate) enum LoadedExecution {
     Sound {
         record: ExecutionRecord,
         items_done: usize,
+        /// Its record still holds its plan (a store from before plans were kept apart).
+        plan_inline: bool,
     },
     /// One of its records does not decode.
     Corrupt { id: ExecutionId, reason: String },
@@ -63,28 +65,23 @@ pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError
             tracing::warn!(key, "skipping an execution record whose key is not an id");
             continue;
         };
-        let record: ExecutionRecord = match decode(&bytes, || format!("execution record {id}")) {
-            Ok(record) => record,
-            Err(e) => {
-                out.push(LoadedExecution::Corrupt {
-                    id,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let items = db
-            .begin_read()
-            .map_err(read_err)
-            .and_then(|txn| load_items(&txn, id, record.plan.item_count()));
-        match items {
-            Ok(items) => {
+        let loaded = db.begin_read().map_err(read_err).and_then(|txn| {
+            let (record, plan_inline) = execution_record(&txn, id, &bytes)?;
+            let items = load_items(&txn, id, record.plan.item_count())?;
+            Ok((record, plan_inline, items))
+        });
+        match loaded {
+            Ok((record, plan_inline, items)) => {
                 let items_done = items
                     .iter()
                     .flatten()
                     .filter(|i| i.status == ItemStatus::Done)
                     .count();
-                out.push(LoadedExecution::Sound { record, items_done });
+                out.push(LoadedExecution::Sound {
+                    record,
+                    items_done,
+                    plan_inline,
+                });
             }
             Err(e @ StoreError::Decode { .. }) => out.push(LoadedExecution::Corrupt {
                 id,
@@ -94,6 +91,39 @@ pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError
         }
     }
     Ok(out)
+}
+
+/// Decodes execution `id`'s record and finds its plan: in the record (a store from before
+/// plans were kept apart; the flag says so) or in `plans`.
+fn execution_record(
+    txn: &ReadTransaction,
+    id: ExecutionId,
+    bytes: &[u8],
+) -> Result<(ExecutionRecord, bool), StoreError> {
+    let what = || format!("execution record {id}");
+    let mut stored: StoredExecutionRecord = decode(bytes, what)?;
+    if let Some(plan) = stored.plan.take() {
+        return Ok((stored.with_plan(plan), true));
+    }
+    let table = match txn.open_table(PLANS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            return Err(StoreError::Decode {
+                what: what(),
+                reason: "its plan is not stored".to_owned(),
+            });
+        }
+        Err(e) => return Err(read_err(e)),
+    };
+    let mut key = [0u8; ulid::ULID_LEN];
+    let Some(plan) = table.get(id.as_key(&mut key)).map_err(read_err)? else {
+        return Err(StoreError::Decode {
+            what: what(),
+            reason: "its plan is not stored".to_owned(),
+        });
+    };
+    let plan: Plan = decode(plan.value(), || format!("plan of execution {id}"))?;
+    Ok((stored.with_plan(plan), false))
 }
 
 fn load_items(
@@ -205,7 +235,7 @@ pub(crate) fn load_execution(
             None => return Err(StoreError::Read(format!("no execution record for {id}"))),
         }
     };
-    let record: ExecutionRecord = decode(&bytes, || format!("execution record {id}"))?;
+    let (record, _) = execution_record(&txn, id, &bytes)?;
     let count = record.plan.item_count();
     let items = load_items(&txn, id, count)?;
     let checkpoints = load_checkpoints(&txn, id, count)?;

@@ -11,7 +11,8 @@ use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Plan, Progress};
 /// The record version this build writes.
 pub(crate) const RECORD_VERSION: u16 = 1;
 
-/// One execution: its plan and status.
+/// One execution: its plan and status, as the runtime holds it (stored as a
+/// [`StoredExecutionRecord`] and the plan apart).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ExecutionRecord {
     pub(crate) v: u16,
@@ -27,6 +28,83 @@ pub(crate) struct ExecutionRecord {
     /// Why the runtime paused it (status `paused`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+}
+
+/// An execution record as stored in `executions`: everything but the plan, which is
+/// written once, at submit, in `plans` (so a status change of a 10,000-item execution
+/// writes a few bytes, not its plan again). A record from before that split still holds
+/// its plan; reading takes it from there, and the startup scan moves it out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredExecutionRecord {
+    pub(crate) v: u16,
+    pub(crate) id: ExecutionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) plan: Option<Plan>,
+    pub(crate) status: ExecutionStatus,
+    pub(crate) created_ms: u64,
+    pub(crate) updated_ms: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) resume_on_start: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+}
+
+/// The stored form of an execution record, borrowed: everything but the plan.
+#[derive(Serialize)]
+struct StatusView<'a> {
+    v: u16,
+    id: ExecutionId,
+    status: ExecutionStatus,
+    created_ms: u64,
+    updated_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resume_on_start: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: &'a Option<String>,
+}
+
+impl ExecutionRecord {
+    /// The ops that store this record's status (and, with `plan`, its plan: only when the
+    /// execution is new).
+    pub(crate) fn ops(&self, plan: bool) -> Result<Vec<crate::store::Op>, StoreError> {
+        let status = encode(&StatusView {
+            v: self.v,
+            id: self.id,
+            status: self.status,
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+            resume_on_start: self.resume_on_start,
+            reason: &self.reason,
+        })?;
+        let mut ops = Vec::with_capacity(2);
+        if plan {
+            ops.push(crate::store::Op::Plan {
+                id: self.id,
+                plan: encode(&self.plan)?,
+            });
+        }
+        ops.push(crate::store::Op::Execution {
+            id: self.id,
+            record: status,
+        });
+        Ok(ops)
+    }
+}
+
+impl StoredExecutionRecord {
+    /// The record with its plan (`plan` when it was stored apart).
+    pub(crate) fn with_plan(self, plan: Plan) -> ExecutionRecord {
+        ExecutionRecord {
+            v: self.v,
+            id: self.id,
+            plan,
+            status: self.status,
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+            resume_on_start: self.resume_on_start,
+            reason: self.reason,
+        }
+    }
 }
 
 /// How one item's last attempt ended. An item with no record has not run.

@@ -4,8 +4,10 @@ use redb::{Database, TableDefinition};
 
 use crate::error::StoreError;
 
-/// Execution id -> `ExecutionRecord`.
+/// Execution id -> `StoredExecutionRecord` (its status; the plan is in `PLANS`).
 pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
+/// Execution id -> its `Plan`, written once at submit.
+pub(crate) const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
 /// (execution id, item index) -> `ItemRecord`.
 pub(crate) const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
 /// (execution id, item index) -> `CheckpointRecord`.
@@ -25,6 +27,7 @@ pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(|e| commit(&e))?;
     {
         txn.open_table(EXECUTIONS).map_err(|e| commit(&e))?;
+        txn.open_table(PLANS).map_err(|e| commit(&e))?;
         txn.open_table(ITEMS).map_err(|e| commit(&e))?;
         txn.open_table(CHECKPOINTS).map_err(|e| commit(&e))?;
         txn.open_table(STARTS).map_err(|e| commit(&e))?;

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::error::StoreError;
 use crate::model::ExecutionId;
 use crate::store::starts::StartSets;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, META, STARTS};
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, META, PLANS, STARTS};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -28,6 +28,8 @@ const MAX_BATCH: usize = 8192;
 pub(crate) enum Op {
     /// Insert or replace an execution record.
     Execution { id: ExecutionId, record: Vec<u8> },
+    /// Insert an execution's plan.
+    Plan { id: ExecutionId, plan: Vec<u8> },
     /// Attempt `attempt` of an item starts (see `starts`).
     Started {
         id: ExecutionId,
@@ -272,6 +274,7 @@ fn commit(
         .map_err(|e| fail(&e))?;
     {
         let mut executions = txn.open_table(EXECUTIONS).map_err(|e| fail(&e))?;
+        let mut plans = txn.open_table(PLANS).map_err(|e| fail(&e))?;
         let mut items = txn.open_table(ITEMS).map_err(|e| fail(&e))?;
         let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| fail(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
@@ -282,6 +285,11 @@ fn commit(
                 Op::Execution { id, record } => {
                     executions
                         .insert(id.as_key(&mut key), record.as_slice())
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::Plan { id, plan } => {
+                    plans
+                        .insert(id.as_key(&mut key), plan.as_slice())
                         .map_err(|e| fail(&e))?;
                 }
                 Op::Started {

@@ -13,7 +13,7 @@ use crate::execution::ExecutionMsg;
 use crate::model::{
     ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, time_of_ms,
 };
-use crate::store::{LoadedExecution, Op, Store};
+use crate::store::{LoadedExecution, Store};
 use crate::supervisor::Reply;
 
 #[derive(Debug)]
@@ -122,6 +122,7 @@ pub(super) async fn load(
             LoadedExecution::Sound {
                 mut record,
                 items_done,
+                plan_inline,
             } => {
                 if record.status == ExecutionStatus::Interrupted && record.resume_on_start {
                     // Checkpointed by a shutdown while it ran.
@@ -133,10 +134,11 @@ pub(super) async fn load(
                     record.status = ExecutionStatus::Interrupted;
                     record.resume_on_start = true;
                     crashed.push(record.id);
-                    ops.push(Op::Execution {
-                        id: record.id,
-                        record: crate::store::encode(&record)?,
-                    });
+                    ops.extend(record.ops(plan_inline)?);
+                } else if plan_inline {
+                    // From before plans were kept apart: the plan moves to `plans`, so
+                    // later status writes leave it alone.
+                    ops.extend(record.ops(true)?);
                 }
                 entries.insert(record.id, Entry::sound(&record, record.status, items_done));
             }

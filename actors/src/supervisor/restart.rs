@@ -9,7 +9,6 @@ use ractor::{ActorId, ActorRef};
 
 use crate::error::RuntimeError;
 use crate::model::{ExecutionId, ExecutionStatus, now_ms};
-use crate::store::Op;
 use crate::supervisor::start::Restart;
 use crate::supervisor::{Internal, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
@@ -79,8 +78,7 @@ impl SupervisorState {
                 stored.record.reason = Some(reason.clone());
                 stored.record.resume_on_start = false;
                 stored.record.updated_ms = now_ms();
-                let record = crate::store::encode(&stored.record)?;
-                ops.push(Op::Execution { id, record });
+                ops.extend(stored.record.ops(false)?);
                 store.writer().commit(ops).await?;
                 Ok::<_, RuntimeError>(reason)
             }

@@ -8,7 +8,6 @@ use ractor::{Actor, ActorRef};
 use crate::error::{RuntimeError, StoreError};
 use crate::execution::{Execution, ExecutionArgs};
 use crate::model::{ExecutionId, ExecutionStatus, Plan, now_ms};
-use crate::store::Op;
 use crate::supervisor::entry::Entry;
 use crate::supervisor::{
     Internal, Reply, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState,
@@ -54,8 +53,8 @@ impl SupervisorState {
                 return;
             }
         };
-        let record = match crate::store::encode(&args.record) {
-            Ok(record) => record,
+        let ops = match args.record.ops(true) {
+            Ok(ops) => ops,
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
                 return;
@@ -79,7 +78,7 @@ impl SupervisorState {
                 restarts: std::collections::VecDeque::new(),
             },
         );
-        let durable = self.store.writer().send(vec![Op::Execution { id, record }]);
+        let durable = self.store.writer().send(ops);
         let myself = myself.clone();
         tokio::spawn(async move {
             let args = match durable.await {
@@ -186,8 +185,7 @@ impl SupervisorState {
                 };
                 let mut args =
                     ExecutionArgs::resume(stored, &registry, store.clone(), events, crash_limit)?;
-                let record = crate::store::encode(&args.record)?;
-                let mut ops = vec![Op::Execution { id, record }];
+                let mut ops = args.record.ops(false)?;
                 ops.extend(killed);
                 ops.extend(args.crash_records()?);
                 if restart == Restart::RetryFailed {

@@ -48,6 +48,10 @@ pub(crate) enum Ending {
     Interrupted { error: Option<String> },
     /// It returned an error or panicked.
     Failed { error: String },
+    /// The store could not make its checkpoint durable. Not the item's fault: it is
+    /// interrupted (and runs again on resume), and, as after a failed commit, nothing new
+    /// starts: the store may lack records.
+    StoreFailed { error: String },
 }
 
 /// An attempt's end with what it last reported.
