@@ -5,6 +5,8 @@
 //! disk's and the neighbours' noise, and on two cores it is what the runs compete for.
 //!
 //! `cargo bench --bench items_cpu` (20 runs after 3 warm-up runs; `ITEMS_CPU_RUNS=N`).
+//! With `ITEMS_CPU_POLICIES=1` every item carries `retry`, `delay` and `timeout` that it
+//! never needs: alternate runs with and without it to see what that bookkeeping costs.
 //! Linux only (it reads `/proc`); elsewhere it says so and exits.
 
 use std::time::{Duration, Instant};
@@ -65,9 +67,17 @@ fn main() {
             .start()
             .await
             .expect("runtime starts");
+        let policies = std::env::var("ITEMS_CPU_POLICIES").is_ok_and(|v| v == "1");
         let mut block = Block::new("all");
         for i in 0..ITEMS {
-            block.push(ItemSpec::new(format!("n{i}"), &Noop).expect("a unit struct serializes"));
+            let mut spec = ItemSpec::new(format!("n{i}"), &Noop).expect("a unit struct serializes");
+            if policies {
+                spec = spec
+                    .retry(3)
+                    .delay(Duration::from_secs(1))
+                    .timeout(Duration::from_secs(3600));
+            }
+            block.push(spec);
         }
         let plan = Plan::new("noop").block(block);
         let once = || async {
@@ -89,7 +99,12 @@ fn main() {
         walls.sort();
         let median = walls[walls.len() / 2];
         println!(
-            "items_cpu: {runs} runs of {ITEMS} items: cpu {:.1} ms per run, wall median {:.1} ms",
+            "items_cpu: {runs} runs of {ITEMS} items{}: cpu {:.1} ms per run, wall median {:.1} ms",
+            if policies {
+                " with retry/delay/timeout"
+            } else {
+                ""
+            },
             cpu * 1e3 / runs as f64,
             median.as_secs_f64() * 1e3
         );
