@@ -294,3 +294,40 @@ async fn a_store_from_before_plans_were_kept_apart_is_read_and_migrated() {
         "the record still holds its plan"
     );
 }
+
+const STARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("starts");
+
+#[tokio::test]
+async fn an_ended_execution_leaves_no_start_set_and_a_damaged_one_costs_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let id = rt.submit(plan("starts")).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    let key = id.to_string();
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut starts = txn.open_table(STARTS).unwrap();
+            assert!(
+                starts.get(key.as_str()).unwrap().is_none(),
+                "the final record took the start set with it"
+            );
+            // A damaged set: the execution must still read back whole.
+            starts
+                .insert(key.as_str(), b"\xc1 not msgpack".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let report = rt.status(id).await.unwrap();
+    assert_eq!(report.status, ExecutionStatus::Completed);
+    assert_eq!(
+        report.items().map(|i| i.attempts).collect::<Vec<_>>(),
+        vec![1, 1]
+    );
+    rt.shutdown().await.unwrap();
+}

@@ -203,9 +203,9 @@ impl Store {
 
     /// The runtime metadata value under `key`, read in a new transaction. Blocking.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self
-            .db
-            .get()?
+        // Held for the whole read, so a reopen waits for it.
+        let db = self.db.get()?;
+        let txn = db
             .begin_read()
             .map_err(|e| StoreError::Read(e.to_string()))?;
         let table = txn
@@ -220,9 +220,9 @@ impl Store {
     /// Number of executions stored. Blocking.
     pub fn execution_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;
-        let txn = self
-            .db
-            .get()?
+        // Held for the whole read, so a reopen waits for it.
+        let db = self.db.get()?;
+        let txn = db
             .begin_read()
             .map_err(|e| StoreError::Read(e.to_string()))?;
         let table = txn

@@ -91,6 +91,11 @@ impl ExecutionState {
                         Ok(record) => ops.extend(record),
                         Err(e) => failed = Some(e),
                     }
+                    // The final record waits for every earlier commit: if none failed, each
+                    // attempt that started has its item record, and the start set can go.
+                    if self.store_error.is_none() {
+                        ops.push(Op::ClearStarts { id });
+                    }
                     continue;
                 }
             };

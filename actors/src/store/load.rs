@@ -171,12 +171,19 @@ fn merge_starts(
     let Some(bytes) = table.get(id.as_key(&mut key)).map_err(read_err)? else {
         return Ok(());
     };
-    for (index, (attempt, crashes)) in starts::read(bytes.value(), id)? {
+    // A damaged set costs only the count of its crashed attempts, as in the writer: the
+    // execution itself stays readable.
+    let set = match starts::read(bytes.value(), id) {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(execution_id = %id, error = %e, "start set ignored");
+            return Ok(());
+        }
+    };
+    for (index, (attempt, crashes)) in set {
         let Some(slot) = items.get_mut(index as usize) else {
-            return Err(StoreError::Decode {
-                what: format!("start set of {id}"),
-                reason: format!("item {index}, but the plan has only {} items", items.len()),
-            });
+            tracing::warn!(execution_id = %id, index, "start set entry past the plan ignored");
+            continue;
         };
         let record = slot.take().unwrap_or_default();
         *slot = Some(if record.attempts < attempt {

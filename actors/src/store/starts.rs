@@ -83,6 +83,20 @@ impl StartSets {
         }
     }
 
+    /// Execution `id` has ended with every attempt recorded: its set goes, in memory and in
+    /// `table`, with whatever a crashed process left in it.
+    pub(crate) fn clear(
+        &mut self,
+        table: &mut Table<&str, &[u8]>,
+        id: ExecutionId,
+    ) -> Result<(), StoreError> {
+        self.sets.remove(&id);
+        self.touched.retain(|t| *t != id);
+        let mut key = [0u8; ulid::ULID_LEN];
+        table.remove(id.as_key(&mut key)).map_err(fail)?;
+        Ok(())
+    }
+
     fn touch(&mut self, id: ExecutionId) {
         if !self.touched.contains(&id) {
             self.touched.push(id);

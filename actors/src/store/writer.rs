@@ -50,6 +50,9 @@ pub(crate) enum Op {
         index: u32,
         record: Vec<u8>,
     },
+    /// Forget the execution's start set: it has ended and every attempt it started has its
+    /// item record.
+    ClearStarts { id: ExecutionId },
     /// Remove an intra-item checkpoint (the item is done).
     ClearCheckpoint { id: ExecutionId, index: u32 },
     /// Insert or replace a runtime metadata value.
@@ -314,6 +317,7 @@ fn commit(
                         .insert((id.as_key(&mut key), *index), record.as_slice())
                         .map_err(|e| fail(&e))?;
                 }
+                Op::ClearStarts { id } => starts.clear(&mut start_sets, *id)?,
                 Op::ClearCheckpoint { id, index } => {
                     checkpoints
                         .remove((id.as_key(&mut key), *index))

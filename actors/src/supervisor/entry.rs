@@ -37,6 +37,9 @@ pub(super) struct Entry {
     pub(super) problem: Option<String>,
     /// When its Execution actor failed, within the restart window.
     pub(super) restarts: VecDeque<Instant>,
+    /// Its actor failed and the attempts it ran still read as running in the store: the
+    /// next start of it counts them as interrupted, not as crashes, whoever starts it.
+    pub(super) killed_attempts: bool,
 }
 
 impl Entry {
@@ -79,6 +82,7 @@ impl Entry {
             corrupt: None,
             problem: record.reason.clone(),
             restarts: VecDeque::new(),
+            killed_attempts: false,
         }
     }
 
@@ -103,6 +107,7 @@ impl Entry {
             corrupt: Some(reason),
             problem: None,
             restarts: VecDeque::new(),
+            killed_attempts: false,
         }
     }
 }

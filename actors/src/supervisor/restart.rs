@@ -30,6 +30,7 @@ impl SupervisorState {
         entry.actor = None;
         entry.status = ExecutionStatus::Interrupted;
         entry.updated_ms = now_ms();
+        entry.killed_attempts = true;
         if self.stopping {
             // Its record still says running: the next start resumes it.
             tracing::error!(execution_id = %id, %reason, "execution actor failed while stopping");
@@ -96,8 +97,13 @@ impl SupervisorState {
         };
         entry.starting = false;
         entry.updated_ms = now_ms();
+        // Interrupts that came meanwhile were answered: it is not running. A later resume
+        // must not apply them.
+        entry.pending_interrupts.clear();
         match result {
             Ok(reason) => {
+                // The pause record holds the killed attempts as interrupted.
+                entry.killed_attempts = false;
                 entry.status = ExecutionStatus::Paused;
                 entry.problem = Some(reason);
             }

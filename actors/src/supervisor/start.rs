@@ -14,7 +14,7 @@ use crate::supervisor::{
 };
 
 /// How many times an automatic resume is tried before it is reported.
-const RECOVERY_TRIES: u32 = 3;
+const RECOVERY_TRIES: u32 = 5;
 
 /// What a restart of a stopped execution is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,7 @@ impl SupervisorState {
                 corrupt: None,
                 problem: None,
                 restarts: std::collections::VecDeque::new(),
+                killed_attempts: false,
             },
         );
         let durable = self.store.writer().send(ops);
@@ -164,10 +165,12 @@ impl SupervisorState {
         restart: Restart,
         reply: StartReply,
     ) {
+        let mut settle = restart == Restart::AfterFailure;
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.starting = true;
             entry.status = ExecutionStatus::Running;
             entry.problem = None;
+            settle |= entry.killed_attempts;
         }
         let store = self.store.clone();
         let registry = self.registry.clone();
@@ -179,9 +182,10 @@ impl SupervisorState {
                 // Whatever an earlier actor of it sent is durable before it is read back.
                 store.writer().flush().await?;
                 let mut stored = store.read(move |s| s.load_execution(id)).await?;
-                let killed = match restart {
-                    Restart::AfterFailure => stored.settle_killed()?,
-                    _ => Vec::new(),
+                let killed = if settle {
+                    stored.settle_killed()?
+                } else {
+                    Vec::new()
                 };
                 let mut args =
                     ExecutionArgs::resume(stored, &registry, store.clone(), events, crash_limit)?;
@@ -223,7 +227,9 @@ impl SupervisorState {
                 entry.status = ExecutionStatus::Interrupted;
                 if tries + 1 < RECOVERY_TRIES && !self.stopping {
                     tracing::warn!(execution_id = %id, error = %e, tries = tries + 1, "automatic resume failed; trying again");
-                    let delay = Duration::from_millis(100 << tries);
+                    // 0.25 s, 0.5 s, 1 s, 2 s: longer than the writer's reopen retry, so
+                    // a store that is being reopened has time to come back.
+                    let delay = Duration::from_millis(250 << tries);
                     myself.send_after(delay, move || {
                         SupervisorMsg::Internal(SupervisorInternal(Internal::Recover {
                             id,
@@ -234,6 +240,9 @@ impl SupervisorState {
                     tracing::error!(execution_id = %id, error = %e, "automatic resume failed; resume it by hand");
                     entry.problem = Some(format!("automatic resume failed: {e}"));
                 }
+                // Interrupts that came while it was starting were for a run that did not
+                // happen; a later resume must not apply them.
+                entry.pending_interrupts.clear();
                 self.answer_pending(id);
                 return self.recover(myself);
             }
@@ -278,6 +287,8 @@ impl SupervisorState {
             }
         };
         entry.done = args.done_counter();
+        // Its killed attempts are recorded as interrupted (in the commit just made).
+        entry.killed_attempts = false;
         let args = args
             .with_default_parallelism(self.settings.parallelism)
             .with_stop_grace(self.settings.stop_grace)
