@@ -331,3 +331,50 @@ async fn an_ended_execution_leaves_no_start_set_and_a_damaged_one_costs_nothing_
     );
     rt.shutdown().await.unwrap();
 }
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+fn set_format(dir: &std::path::Path, format: &[u8]) {
+    let db = Database::create(dir.join(DB_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META)
+        .unwrap()
+        .insert("format", format)
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+fn format(dir: &std::path::Path) -> Vec<u8> {
+    let db = Database::create(dir.join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    meta.get("format").unwrap().unwrap().value().to_vec()
+}
+
+#[tokio::test]
+async fn a_store_of_an_older_format_is_moved_on_and_one_of_a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    assert_eq!(format(dir.path()), b"tend-store-2");
+
+    set_format(dir.path(), b"tend-store-1");
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    assert_eq!(format(dir.path()), b"tend-store-2");
+
+    set_format(dir.path(), b"tend-store-9");
+    let err = tend::Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .data_dir(dir.path())
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tend-store-9"), "{err}");
+    assert!(err.contains(DB_FILE), "names the file: {err}");
+    // Refused, not rewritten.
+    assert_eq!(format(dir.path()), b"tend-store-9");
+}

@@ -2,12 +2,15 @@
 //! intra-item checkpoints and runtime metadata.
 //!
 //! ```text
-//! executions   &str (execution id)        -> ExecutionRecord (msgpack)
+//! executions   &str (execution id)        -> StoredExecutionRecord (msgpack; its status)
+//! plans        &str (execution id)        -> Plan            (msgpack; written at submit)
 //! items        (&str, u32 item index)     -> ItemRecord      (msgpack)
 //! checkpoints  (&str, u32 item index)     -> CheckpointRecord (msgpack)
 //! starts       &str (execution id)        -> StartsRecord    (msgpack; attempts started
 //!                                            that no item record shows yet)
-//! meta         &str                       -> bytes
+//! meta         &str                       -> bytes (`format`: tend-store-2; a store of
+//!                                            format 1 is moved on when opened, a newer
+//!                                            one refused)
 //! ```
 //!
 //! Every write goes through the [`Writer`]: one OS thread that takes every pending request,
@@ -93,6 +96,7 @@ impl Store {
             create_atomically(dir, &path).map_err(|e| open_err(&path, &e))?;
         }
         let mut db = Database::create(&path).map_err(|e| open_err(&path, &e))?;
+        tables::check_format(&db).map_err(|e| open_err(&path, &e))?;
         // Compact before the database is shared: no reader can hold pages yet.
         db.compact().map_err(|e| open_err(&path, &e))?;
         Self::start(db, Some(path))

@@ -1,6 +1,6 @@
 //! Table definitions and the metadata written when a store is created.
 
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 
 use crate::error::StoreError;
 
@@ -18,8 +18,47 @@ pub(crate) const STARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("st
 /// Runtime metadata, e.g. `format`.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// The store format this build writes.
-pub(crate) const FORMAT: &[u8] = b"tend-store-1";
+/// The store format this build writes: 2 keeps plans apart from execution records and has
+/// start sets. This build also reads format 1 (and moves it to 2 when it opens it).
+pub(crate) const FORMAT: &[u8] = b"tend-store-2";
+/// The formats this build reads.
+const READS: [&[u8]; 2] = [b"tend-store-1", b"tend-store-2"];
+
+/// Checks the store's format marker: one this build reads is brought to [`FORMAT`]; any
+/// other (a newer build's) is refused, so nothing is misread.
+pub(crate) fn check_format(db: &Database) -> Result<(), String> {
+    let found = {
+        let txn = db.begin_read().map_err(|e| e.to_string())?;
+        let meta = txn.open_table(META).map_err(|e| e.to_string())?;
+        meta.get("format")
+            .map_err(|e| e.to_string())?
+            .map(|v| v.value().to_vec())
+    };
+    match found.as_deref() {
+        Some(FORMAT) => Ok(()),
+        // No marker: made before markers were checked, as format 1.
+        None => mark(db),
+        Some(format) if READS.contains(&format) => mark(db),
+        Some(format) => Err(format!(
+            "its format is `{}`; this build reads {}",
+            String::from_utf8_lossy(format),
+            READS
+                .iter()
+                .map(|f| format!("`{}`", String::from_utf8_lossy(f)))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
+    }
+}
+
+fn mark(db: &Database) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+        meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
 
 /// Creates the tables and the format marker, in one durable transaction.
 pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
