@@ -10,32 +10,22 @@
 //!
 //! `cargo bench --bench items`
 
+#[path = "support/noop.rs"]
+mod noop;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use noop::Noop;
 use redb::{Database, Durability, TableDefinition};
-use serde::{Deserialize, Serialize};
-use tend::{Block, Config, Item, ItemCtx, ItemError, ItemSpec, Plan, Registry, Runtime};
+use tend::{Block, Config, ItemSpec, Plan, Registry, Runtime};
 
 const ITEMS: usize = 10_000;
 const CHAIN: usize = 1_000;
 /// About the size of one item record: (execution id, item index) -> a short encoded state.
 const RECORDS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("records");
 const RECORD: [u8; 60] = [0x5a; 60];
-
-/// Does nothing and returns nothing.
-#[derive(Serialize, Deserialize)]
-struct Noop;
-
-impl Item for Noop {
-    const KIND: &'static str = "noop";
-    type Output = ();
-
-    async fn apply(&self, _cx: &mut ItemCtx) -> Result<(), ItemError> {
-        Ok(())
-    }
-}
 
 fn plan() -> Plan {
     let mut block = Block::new("all");

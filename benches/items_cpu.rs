@@ -9,25 +9,15 @@
 //! never needs: alternate runs with and without it to see what that bookkeeping costs.
 //! Linux only (it reads `/proc`); elsewhere it says so and exits.
 
+#[path = "support/noop.rs"]
+mod noop;
+
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use tend::{Block, Config, Item, ItemCtx, ItemError, ItemSpec, Plan, Registry, Runtime};
+use noop::Noop;
+use tend::{Block, Config, ItemSpec, Plan, Registry, Runtime};
 
 const ITEMS: usize = 10_000;
-
-/// Does nothing and returns nothing.
-#[derive(Serialize, Deserialize)]
-struct Noop;
-
-impl Item for Noop {
-    const KIND: &'static str = "noop";
-    type Output = ();
-
-    async fn apply(&self, _cx: &mut ItemCtx) -> Result<(), ItemError> {
-        Ok(())
-    }
-}
 
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> Option<f64> {

@@ -251,12 +251,7 @@ impl ExecutionArgs {
         let mut ops = Vec::new();
         for (index, item) in self.items.iter().enumerate() {
             if item.crashes > 0 {
-                ops.push(Op::Item {
-                    id,
-                    index: index as u32,
-                    attempts: item.attempts,
-                    record: crate::store::encode(&ItemRecord::of(item))?,
-                });
+                ops.push(ItemRecord::op(id, index as u32, item)?);
             }
         }
         Ok(ops)
@@ -272,12 +267,7 @@ impl ExecutionArgs {
                 item.status = ItemStatus::Pending;
                 item.failures = 0;
                 item.error = None;
-                ops.push(Op::Item {
-                    id,
-                    index: index as u32,
-                    attempts: item.attempts,
-                    record: crate::store::encode(&ItemRecord::of(item))?,
-                });
+                ops.push(ItemRecord::op(id, index as u32, item)?);
             }
         }
         Ok(ops)

@@ -70,14 +70,7 @@ impl ExecutionState {
                     attempt,
                     crashes,
                 }),
-                Write::Item { index, state } => {
-                    crate::store::encode(&ItemRecord::of(&state)).map(|record| Op::Item {
-                        id,
-                        index,
-                        attempts: state.attempts,
-                        record,
-                    })
-                }
+                Write::Item { index, state } => ItemRecord::op(id, index, &state),
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
                 Write::Execution { status } => {
                     let running = std::mem::replace(&mut self.record.status, status);

@@ -12,8 +12,8 @@ use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Plan, Progress};
 pub(crate) const RECORD_VERSION: u16 = 1;
 
 /// One execution: its plan and status, as the runtime holds it (stored as a
-/// [`StoredExecutionRecord`] and the plan apart).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// [`StoredExecutionRecord`], with the plan apart).
+#[derive(Debug, Clone)]
 pub(crate) struct ExecutionRecord {
     pub(crate) v: u16,
     pub(crate) id: ExecutionId,
@@ -23,10 +23,8 @@ pub(crate) struct ExecutionRecord {
     pub(crate) updated_ms: u64,
     /// Interrupted by a shutdown, not by anyone's interrupt: the next start resumes it,
     /// as it does one a crash left running.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) resume_on_start: bool,
     /// Why the runtime paused it (status `paused`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
 }
 
@@ -49,32 +47,19 @@ pub(crate) struct StoredExecutionRecord {
     pub(crate) reason: Option<String>,
 }
 
-/// The stored form of an execution record, borrowed: everything but the plan.
-#[derive(Serialize)]
-struct StatusView<'a> {
-    v: u16,
-    id: ExecutionId,
-    status: ExecutionStatus,
-    created_ms: u64,
-    updated_ms: u64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    resume_on_start: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: &'a Option<String>,
-}
-
 impl ExecutionRecord {
     /// The ops that store this record's status (and, with `plan`, its plan: only when the
     /// execution is new).
     pub(crate) fn ops(&self, plan: bool) -> Result<Vec<crate::store::Op>, StoreError> {
-        let status = encode(&StatusView {
+        let status = encode(&StoredExecutionRecord {
             v: self.v,
             id: self.id,
+            plan: None,
             status: self.status,
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
             resume_on_start: self.resume_on_start,
-            reason: &self.reason,
+            reason: self.reason.clone(),
         })?;
         let mut ops = Vec::with_capacity(2);
         if plan {
@@ -139,6 +124,20 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl ItemRecord {
+    /// The op that stores item `index` of execution `id` as the core has it.
+    pub(crate) fn op(
+        id: ExecutionId,
+        index: u32,
+        state: &crate::sched::run::ItemState,
+    ) -> Result<crate::store::Op, StoreError> {
+        Ok(crate::store::Op::Item {
+            id,
+            index,
+            attempts: state.attempts,
+            record: encode(&ItemRecord::of(state))?,
+        })
+    }
+
     /// The record of an item as the core has it.
     pub(crate) fn of(state: &crate::sched::run::ItemState) -> Self {
         ItemRecord {
