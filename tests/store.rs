@@ -311,10 +311,7 @@ async fn an_ended_execution_leaves_no_start_set_and_a_damaged_one_costs_nothing_
         let txn = db.begin_write().unwrap();
         {
             let mut starts = txn.open_table(STARTS).unwrap();
-            assert!(
-                starts.get(key.as_str()).unwrap().is_none(),
-                "the final record took the start set with it"
-            );
+            assert!(starts.get(key.as_str()).unwrap().is_none());
             // A damaged set: the execution must still read back whole.
             starts
                 .insert(key.as_str(), b"\xc1 not msgpack".as_slice())
@@ -377,4 +374,67 @@ async fn a_store_of_an_older_format_is_moved_on_and_one_of_a_newer_format_is_ref
     assert!(err.contains(DB_FILE), "names the file: {err}");
     // Refused, not rewritten.
     assert_eq!(format(dir.path()), b"tend-store-9");
+}
+
+#[tokio::test]
+async fn the_final_record_takes_with_it_what_a_crash_left_in_the_start_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let gates = tend::demo::Gates::new();
+    let rt = gated_runtime(Some(dir.path()), None, 4, gates.clone()).await;
+    let plan = Plan::new("stale").block(
+        Block::new("b")
+            .item(sum("first", 1))
+            .item(gate("held", "g", 1).after(["first"])),
+    );
+    let id = rt.submit(plan).await.unwrap();
+    eventually("`held` waiting at its gate", || async {
+        match gates.waiting("g") {
+            1 => Ok(()),
+            n => Err(format!("{n} waiting")),
+        }
+    })
+    .await;
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // As a crashed process may leave it: an entry for `first` (item 0), whose Done record
+    // already shows its attempt, so no later write of `first` ever removes it.
+    #[derive(serde::Serialize)]
+    struct StartsRecord {
+        v: u16,
+        runs: Vec<[u32; 4]>,
+    }
+    let key = id.to_string();
+    let stale = rmp_serde::to_vec_named(&StartsRecord {
+        v: 1,
+        runs: vec![[0, 1, 1, 0]],
+    })
+    .unwrap();
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(STARTS)
+            .unwrap()
+            .insert(key.as_str(), stale.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    // The start resumes it; `held` runs again and finishes.
+    let rt = gated_runtime(Some(dir.path()), None, 4, gates.clone()).await;
+    gates.open("g");
+    let outcome = outcome(&rt, id).await;
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let report = rt.status(id).await.unwrap();
+    assert_eq!(report.item("first").unwrap().attempts, 1);
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let starts = txn.open_table(STARTS).unwrap();
+    assert!(
+        starts.get(key.as_str()).unwrap().is_none(),
+        "the execution ended with its start set still stored"
+    );
 }
