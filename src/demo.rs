@@ -2,9 +2,11 @@
 //! tend out (over the bridge, plans can use them as JSON):
 //!
 //! - `sleep` `{"ms": u64, "steps": u32 = 1, "fail_times": u32 = 0, "panic_times": u32 = 0,
-//!   "output": any JSON = null}`: works `ms` in all over `steps` steps, with a cancellation
-//!   point before each step and a checkpoint and a progress update after each; its first
-//!   `fail_times` attempts fail, its next `panic_times` attempts panic; returns `output`.
+//!   "output": any JSON = null, "satisfied": bool = false}`: works `ms` in all over `steps`
+//!   steps, with a cancellation point before each step and a checkpoint and a progress
+//!   update after each; its first `fail_times` attempts fail, its next `panic_times`
+//!   attempts panic; returns `output`. With `satisfied` its `check` finds the goal state
+//!   already held: it is done at once, unchanged, without `apply`.
 //! - `sum` `{"add": i64 = 0}`: returns `add` plus the sum of its dependencies' numeric
 //!   outputs.
 //! - `gate` `{"gate": string, "steps": u32 = 1, "output": any JSON = null}`: waits before
@@ -12,7 +14,9 @@
 //!   to hold an execution running, and to move its progress, exactly when they choose.
 //!
 //! With an [`AppliedLog`] resource, every attempt appends `start <execution-id> <item-id>`
-//! when it begins and `done <execution-id> <item-id>` when it returns Ok.
+//! when it begins and `done <execution-id> <item-id>` when it returns Ok; a `sleep` item
+//! also appends `refresh ...` after `start` when it has a pending refresh
+//! ([`ItemCtx::refresh`]), and `satisfied ...` when its `check` skips `apply`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -22,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Item, ItemCtx, ItemError, PlanError, Registry};
+use crate::{Check, Item, ItemCtx, ItemError, PlanError, Registry};
 
 mod gate;
 pub use gate::{Gate, Gates};
@@ -85,6 +89,9 @@ pub struct Sleep {
     /// What it returns.
     #[serde(default)]
     pub output: serde_json::Value,
+    /// Its `check` finds the goal state already held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub satisfied: bool,
 }
 
 impl Sleep {
@@ -96,7 +103,14 @@ impl Sleep {
             fail_times: 0,
             panic_times: 0,
             output: serde_json::Value::Null,
+            satisfied: false,
         }
+    }
+
+    /// Makes its `check` find the goal state already held (so `apply` is skipped).
+    pub fn satisfied(mut self) -> Self {
+        self.satisfied = true;
+        self
     }
 
     /// Splits the work into `steps` steps.
@@ -116,8 +130,19 @@ impl Item for Sleep {
     const KIND: &'static str = "sleep";
     type Output = serde_json::Value;
 
+    async fn check(&self, cx: &mut ItemCtx) -> Result<Check<serde_json::Value>, ItemError> {
+        if self.satisfied {
+            AppliedLog::record(cx, "satisfied")?;
+            return Ok(Check::Satisfied(self.output.clone()));
+        }
+        Ok(Check::Apply)
+    }
+
     async fn apply(&self, cx: &mut ItemCtx) -> Result<serde_json::Value, ItemError> {
         AppliedLog::record(cx, "start")?;
+        if cx.refresh() {
+            AppliedLog::record(cx, "refresh")?;
+        }
         let attempt = cx.attempt();
         if attempt <= self.fail_times {
             return Err(ItemError::failed(format!(

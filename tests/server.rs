@@ -44,6 +44,21 @@ impl Server {
         self.process.finish()
     }
 
+    /// POSTs `plan` and returns the new execution's id.
+    async fn submit(&self, client: &reqwest::Client, plan: &Value) -> String {
+        let response = client
+            .post(self.url("/executions"))
+            .json(plan)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -178,17 +193,7 @@ async fn held_at_step_two(data: &Path, log: &Path, client: &reqwest::Client) -> 
         {"id": "a", "kind": "gate", "params": {"gate": "a", "steps": 20, "output": 4}},
         {"id": "b", "kind": "sum", "params": {"add": 1}, "after": ["a"]}
     ]}]});
-    let response = client
-        .post(server.url("/executions"))
-        .json(&plan)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.submit(client, &plan).await;
     // The message comes once the checkpoint of step 2 is durable.
     server
         .wait_for(
@@ -341,5 +346,75 @@ async fn the_token_can_come_from_the_environment_and_off_loopback_needs_one() {
         finished.stderr.contains("without a token"),
         "{}",
         finished.describe()
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_survives_a_sigkill_between_the_upstream_done_and_the_dependent_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    let mut server = start(&data, &log, None, &[]);
+    // One item at a time. Block `one`: `changes` does its work; `same` finds its goal
+    // state held. Block `two`: `hold` takes the only slot and waits at a closed gate, so
+    // `told` and `untold` (each after both, `notify`) have not started when the kill comes.
+    let plan = json!({"name": "refresh", "parallelism": 1, "blocks": [
+        {"name": "one", "items": [
+            {"id": "changes", "kind": "sleep", "params": {"ms": 0}},
+            {"id": "same", "kind": "sleep", "params": {"ms": 0, "satisfied": true}}
+        ]},
+        {"name": "two", "items": [
+            {"id": "hold", "kind": "gate", "params": {"gate": "hold"}},
+            {"id": "told", "kind": "sleep", "params": {"ms": 0},
+             "after": ["changes", "same"], "notify": true},
+            {"id": "untold", "kind": "sleep", "params": {"ms": 0},
+             "after": ["changes", "same"], "notify": ["same"]}
+        ]}
+    ]});
+    let id = server.submit(&client, &plan).await;
+    let path = format!("/executions/{id}");
+    let view = server
+        .wait_for(&client, &path, "`hold` runs after block one", |v| {
+            v["blocks"][1]["items"][0]["status"] == "running"
+        })
+        .await;
+    let one = &view["blocks"][0]["items"];
+    assert_eq!(one[0]["changed"], true, "{view}");
+    assert_eq!(one[1]["changed"], false, "{view}");
+    let two = &view["blocks"][1]["items"];
+    assert_eq!(two[1]["status"], "pending", "{view}");
+    assert_eq!(two[1]["refresh"], true, "{view}");
+    assert_eq!(two[2]["refresh"], false, "{view}");
+
+    let finished = server.stop("-KILL");
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
+    let mut server = start(&data, &log, None, &["--gate-open", "hold"]);
+    let view = server
+        .wait_for(&client, &path, "the resumed execution completes", |v| {
+            v["status"] == "completed"
+        })
+        .await;
+    let two = &view["blocks"][1]["items"];
+    assert_eq!(two[1]["refresh"], false, "cleared by its success: {view}");
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // What the log says of `item`, in order: the first word of each of its lines.
+    let of = |item: &str| -> Vec<&str> {
+        let tail = format!(" {id} {item}");
+        lines
+            .iter()
+            .filter_map(|l| l.strip_suffix(tail.as_str()))
+            .collect()
+    };
+    assert_eq!(of("changes"), ["start", "done"], "{text}");
+    assert_eq!(of("same"), ["satisfied"], "check skipped apply: {text}");
+    assert_eq!(of("told"), ["start", "refresh", "done"], "{text}");
+    assert_eq!(
+        of("untold"),
+        ["start", "done"],
+        "`same` changed nothing: {text}"
     );
 }

@@ -175,7 +175,6 @@ async fn metaparams_not_built_yet_are_refused_not_ignored() {
         ("sema", json!(["db:2"])),
         ("limit", json!(5.0)),
         ("burst", json!(2)),
-        ("notify", json!(["b"])),
     ] {
         let plan: Plan = serde_json::from_value(json!({
             "name": "p",
@@ -194,7 +193,7 @@ async fn metaparams_not_built_yet_are_refused_not_ignored() {
 }
 
 #[tokio::test]
-async fn malformed_retry_delay_and_timeout_are_refused_naming_the_item() {
+async fn malformed_retry_delay_timeout_and_notify_are_refused_naming_the_item() {
     for (metaparams, metaparam, says) in [
         (json!({"retry": "3"}), "retry", "whole number"),
         (json!({"retry": -2}), "retry", "whole number"),
@@ -223,6 +222,13 @@ async fn malformed_retry_delay_and_timeout_are_refused_naming_the_item() {
         ),
         (json!({"timeout": "0s"}), "timeout", "longer than 0s"),
         (json!({"timeout": 30}), "timeout", "duration"),
+        (
+            json!({"notify": ["b"]}),
+            "notify",
+            "`b`, which is not in `after`",
+        ),
+        (json!({"notify": "b"}), "notify", "list of ids"),
+        (json!({"notify": [3]}), "notify", "not a string"),
     ] {
         let mut item = json!({"id": "flaky", "kind": "sleep", "params": {"ms": 0}});
         for (k, v) in metaparams.as_object().unwrap() {

@@ -496,6 +496,7 @@ impl ExecutionState {
                 item_id: compiled.id.clone(),
                 attempt,
                 resume,
+                refresh: items[index as usize].refresh,
                 inputs,
                 control: Arc::new(AttemptControl::resuming(progress)),
                 writer: self.writer.clone(),

@@ -25,7 +25,7 @@ pub use ctx::ItemCtx;
 pub(crate) use ctx::{AttemptControl, CtxParts};
 pub use event::Event;
 pub use ids::{ExecutionId, ParseIdError};
-pub(crate) use item::DynItem;
+pub(crate) use item::{Applied, DynItem};
 pub use item::{Check, Item};
 pub use outcome::{BlockOutcome, Outcome};
 pub(crate) use plan::CompiledPlan;

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::error::ItemError;
 use crate::execution::ExecutionMsg;
-use crate::model::{AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx, now_ms};
+use crate::model::{Applied, AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx, now_ms};
 use crate::sched::run::{AttemptEnd, Ending};
 
 /// The ItemWorker actor.
@@ -88,7 +88,7 @@ pub enum WorkerMsg {
 #[derive(Debug)]
 pub struct AttemptResult {
     generation: u64,
-    result: Result<Vec<u8>, ItemError>,
+    result: Result<Applied, ItemError>,
 }
 
 /// Aborts the attempt task when dropped, so an attempt never outlives its worker (a
@@ -260,16 +260,17 @@ impl ItemWorkerState {
     }
 
     /// Tells the execution how the attempt ended; the execution records it.
-    fn end(&mut self, result: Result<Vec<u8>, ItemError>) {
+    fn end(&mut self, result: Result<Applied, ItemError>) {
         let Some(current) = self.current.take() else {
             return;
         };
         let control = &current.control;
         let (last_progress, message) = control.last();
         let (ending, progress) = match result {
-            Ok(output) => (
+            Ok(Applied { output, changed }) => (
                 Ending::Done {
                     output: Arc::from(output),
+                    changed,
                     clear_checkpoint: control.is_checkpointed(),
                 },
                 last_progress,

@@ -119,6 +119,11 @@ pub(crate) struct ItemView {
     /// The item's output, once done.
     #[schema(value_type = Object)]
     pub(crate) output: Option<serde_json::Value>,
+    /// Once done: false when its `check` found the goal state held and `apply` was
+    /// skipped.
+    pub(crate) changed: Option<bool>,
+    /// A refresh from a `notify` dependency is pending.
+    pub(crate) refresh: bool,
     pub(crate) error: Option<String>,
     /// Its last few failed attempts, oldest first.
     pub(crate) errors: Vec<AttemptErrorView>,
@@ -146,6 +151,8 @@ impl From<ItemReport> for ItemView {
             progress: item.progress,
             message: item.message,
             output,
+            changed: item.changed,
+            refresh: item.refresh,
             error: item.error,
             errors: item
                 .errors

@@ -89,6 +89,8 @@ fn resumed_item(
         message: record.message.map(Arc::from),
         output: record.output.map(Arc::from),
         error,
+        unchanged: record.unchanged,
+        refresh: record.refresh,
         errors: record
             .errors
             .into_iter()

@@ -4,7 +4,8 @@ use ractor::ActorRef;
 
 use crate::execution::{ExecutionMsg, ExecutionState};
 use crate::model::{
-    ActorNode, ActorRole, AttemptError, BlockReport, ExecutionReport, ItemReport, time_of_ms,
+    ActorNode, ActorRole, AttemptError, BlockReport, ExecutionReport, ItemReport, ItemStatus,
+    time_of_ms,
 };
 use crate::worker::WorkerMsg;
 
@@ -29,6 +30,8 @@ impl ExecutionState {
                         progress: state.progress,
                         message: state.message.as_deref().map(str::to_owned),
                         output: state.output.as_deref().map(<[u8]>::to_vec),
+                        changed: (state.status == ItemStatus::Done).then_some(!state.unchanged),
+                        refresh: state.refresh,
                         error: state.error.clone(),
                         errors: state
                             .errors

@@ -92,6 +92,8 @@ pub(crate) struct CtxParts {
     pub(crate) item_id: Arc<str>,
     pub(crate) attempt: u32,
     pub(crate) resume: Option<Vec<u8>>,
+    /// A refresh from a `notify` dependency is pending.
+    pub(crate) refresh: bool,
     pub(crate) inputs: Vec<Input>,
     pub(crate) control: Arc<AttemptControl>,
     pub(crate) writer: Writer,
@@ -140,6 +142,15 @@ impl ItemCtx {
     /// side effects by it.
     pub fn idempotency_key(&self) -> String {
         format!("{}/{}", self.parts.execution_id, self.parts.item_id)
+    }
+
+    /// Whether a dependency joined to this item by a `notify` edge changed something
+    /// since this item last succeeded (its `check` asked for `apply`, and `apply`
+    /// succeeded). Stays true for every attempt until one succeeds, across crashes and
+    /// restarts. A `check` that sees it usually asks for `apply` (restart the service
+    /// whose config changed, say).
+    pub fn refresh(&self) -> bool {
+        self.parts.refresh
     }
 
     /// Which attempt this is, counting from 1 across restarts.

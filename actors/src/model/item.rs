@@ -59,7 +59,9 @@ pub trait Item: Serialize + DeserializeOwned + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Output, ItemError>> + Send;
 
     /// Runs before `apply`. Return [`Check::Satisfied`] when the goal state already holds;
-    /// `apply` is then skipped and the item is done with the given output.
+    /// `apply` is then skipped and the item is done with the given output and
+    /// `changed: false` (so it sends no refresh along its `notify` edges). An item with a
+    /// pending refresh ([`ItemCtx::refresh`]) usually returns [`Check::Apply`].
     fn check(
         &self,
         cx: &mut ItemCtx,
@@ -69,9 +71,17 @@ pub trait Item: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-/// A boxed attempt: the encoded output or the error.
+/// What a successful attempt returns: the encoded output, and whether `apply` ran (false
+/// when `check` found the goal state already held).
+#[derive(Debug)]
+pub(crate) struct Applied {
+    pub(crate) output: Vec<u8>,
+    pub(crate) changed: bool,
+}
+
+/// A boxed attempt: what it applied, or the error.
 pub(crate) type AttemptFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Vec<u8>, ItemError>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Applied, ItemError>> + Send + 'a>>;
 
 /// An [`Item`] with its type erased, as the registry hands it to the runtime.
 pub(crate) trait DynItem: Send + Sync {
@@ -82,12 +92,13 @@ pub(crate) trait DynItem: Send + Sync {
 impl<T: Item> DynItem for T {
     fn run<'a>(&'a self, cx: &'a mut ItemCtx) -> AttemptFuture<'a> {
         Box::pin(async move {
-            let output = match self.check(cx).await? {
-                Check::Satisfied(output) => output,
-                Check::Apply => self.apply(cx).await?,
+            let (output, changed) = match self.check(cx).await? {
+                Check::Satisfied(output) => (output, false),
+                Check::Apply => (self.apply(cx).await?, true),
             };
-            rmp_serde::to_vec_named(&output)
-                .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}")))
+            let output = rmp_serde::to_vec_named(&output)
+                .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}")))?;
+            Ok(Applied { output, changed })
         })
     }
 }

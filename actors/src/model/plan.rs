@@ -66,10 +66,15 @@ fn empty_params() -> serde_json::Value {
 ///   stop at its next cancellation point, aborted after the runtime's stop grace, and
 ///   counts as failed (so `retry` applies).
 ///
-/// `sema`, `limit`, `burst` and `notify` are part of the plan format but not implemented
-/// by this version: a plan that sets any of them is refused with
-/// [`PlanError::Unsupported`]; so is a malformed `retry`, `delay` or `timeout`, with
-/// [`PlanError::BadMetaparam`].
+/// - `notify`: which `after` edges carry a refresh: `true` for all of them, or a list of
+///   ids from `after`. When such a dependency changes something (its `check` asked for
+///   `apply` and `apply` succeeded), this item's next attempt sees
+///   [`ItemCtx::refresh`](crate::ItemCtx::refresh). The refresh is stored with the
+///   dependency's Done record and cleared when this item's attempt succeeds.
+///
+/// `sema`, `limit` and `burst` are part of the plan format but not implemented by this
+/// version: a plan that sets any of them is refused with [`PlanError::Unsupported`]; a
+/// malformed `retry`, `delay`, `timeout` or `notify` with [`PlanError::BadMetaparam`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -109,7 +114,7 @@ pub struct ItemSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub burst: Option<serde_json::Value>,
-    /// Not supported yet.
+    /// Which `after` edges carry a refresh: `true` for all, or a list of ids from `after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub notify: Option<serde_json::Value>,
@@ -222,12 +227,52 @@ impl ItemSpec {
         self
     }
 
+    /// Marks the edges to `ids` (which must be in `after`) as `notify`: when one of them
+    /// changes something, this item gets a refresh.
+    pub fn notify<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let ids: Vec<serde_json::Value> = ids.into_iter().map(|s| s.into().into()).collect();
+        self.notify = Some(serde_json::Value::Array(ids));
+        self
+    }
+
+    /// The dependencies whose edges are marked `notify`, or an error naming the item.
+    fn notify_edges(&self) -> Result<Vec<&str>, PlanError> {
+        let bad = |reason: String| PlanError::BadMetaparam {
+            item: self.id.clone(),
+            metaparam: "notify",
+            reason,
+        };
+        match &self.notify {
+            None | Some(serde_json::Value::Bool(false)) => Ok(Vec::new()),
+            Some(serde_json::Value::Bool(true)) => {
+                Ok(self.after.iter().map(String::as_str).collect())
+            }
+            Some(serde_json::Value::Array(ids)) => ids
+                .iter()
+                .map(|id| match id.as_str() {
+                    Some(id) if self.after.iter().any(|a| a == id) => Ok(id),
+                    Some(id) => Err(bad(format!(
+                        "names `{}`, which is not in `after`",
+                        id.chars().take(128).collect::<String>()
+                    ))),
+                    None => Err(bad("lists item ids; one is not a string".to_owned())),
+                })
+                .collect(),
+            Some(_) => Err(bad(
+                "must be true (every `after` edge) or a list of ids from `after`".to_owned(),
+            )),
+        }
+    }
+
     fn unsupported_metaparam(&self) -> Option<&'static str> {
         [
             ("sema", &self.sema),
             ("limit", &self.limit),
             ("burst", &self.burst),
-            ("notify", &self.notify),
         ]
         .into_iter()
         .find(|(_, v)| v.is_some())
@@ -284,7 +329,10 @@ impl CompiledPlan {
             blocks: Vec::with_capacity(plan.blocks.len()),
             deps: Vec::with_capacity(plan.item_count()),
             policies: Vec::with_capacity(plan.item_count()),
+            notify: Vec::new(),
         };
+        // (upstream, dependent) for every `notify` edge.
+        let mut notify: Vec<(u32, u32)> = Vec::new();
         for block in &plan.blocks {
             let start = items.len() as u32;
             for spec in &block.items {
@@ -349,6 +397,11 @@ impl CompiledPlan {
                         local.push(d - start);
                     }
                 }
+                for upstream in spec.notify_edges()? {
+                    if let Some(&u) = index.get(upstream) {
+                        notify.push((u, start + offset as u32));
+                    }
+                }
                 debug_assert_eq!(shape.deps.len(), start as usize + offset);
                 shape.deps.push(deps.into_boxed_slice());
                 local_deps.push(local);
@@ -371,6 +424,15 @@ impl CompiledPlan {
                 range: start..end,
                 graph,
             });
+        }
+        if !notify.is_empty() {
+            let mut dependents = vec![Vec::new(); items.len()];
+            for (upstream, dependent) in notify {
+                if !dependents[upstream as usize].contains(&dependent) {
+                    dependents[upstream as usize].push(dependent);
+                }
+            }
+            shape.notify = dependents.into_iter().map(Vec::into_boxed_slice).collect();
         }
         Ok(CompiledPlan {
             items,

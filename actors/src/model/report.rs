@@ -56,6 +56,12 @@ pub struct ItemReport {
     pub message: Option<String>,
     /// Its output (msgpack), once done.
     pub output: Option<Vec<u8>>,
+    /// Once done: whether it changed something (`false` when its `check` found the goal
+    /// state already held and `apply` was skipped).
+    pub changed: Option<bool>,
+    /// A refresh from a `notify` dependency is pending: its next attempt sees
+    /// `ItemCtx::refresh`.
+    pub refresh: bool,
     /// Why its last attempt failed.
     pub error: Option<String>,
     /// Its last few failed attempts, oldest first.

@@ -362,14 +362,21 @@ impl Run {
         let status = match ending {
             Ending::Done {
                 output,
+                changed,
                 clear_checkpoint,
             } => {
                 item.output = Some(output);
                 item.error = None;
+                item.unchanged = !changed;
+                // Its own refresh is handled: this attempt succeeded.
+                item.refresh = false;
                 self.readiness
                     .done(&self.shape.blocks[self.block].graph, local);
                 if clear_checkpoint {
                     self.open.writes.push(Write::ClearCheckpoint { index });
+                }
+                if changed {
+                    self.send_refreshes(index);
                 }
                 ItemStatus::Done
             }
@@ -424,6 +431,23 @@ impl Run {
         self.phases[index as usize] = Phase::Ending { status, retry_at };
         self.pump();
         self.step_done();
+    }
+
+    /// Item `index` changed something: the dependents of its `notify` edges get a pending
+    /// refresh, written in the commit that carries its Done record, so a crash before they
+    /// run cannot lose it.
+    fn send_refreshes(&mut self, index: u32) {
+        for &dependent in self.shape.notified_by(index) {
+            let item = &mut self.items[dependent as usize];
+            if !item.refresh {
+                item.refresh = true;
+                let state = item.clone();
+                self.open.writes.push(Write::Item {
+                    index: dependent,
+                    state,
+                });
+            }
+        }
     }
 
     /// Item `index` failed for good: its dependents are skipped.

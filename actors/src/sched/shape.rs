@@ -16,6 +16,9 @@ pub(crate) struct Shape {
     pub(crate) deps: Vec<Box<[u32]>>,
     /// For each item, how its attempts are retried and bounded in time.
     pub(crate) policies: Vec<Policy>,
+    /// For each item, the dependents its `notify` edges carry a refresh to when it changes
+    /// something; empty when no item of the plan has such an edge.
+    pub(crate) notify: Vec<Box<[u32]>>,
 }
 
 /// One block: its items (a range of global indices) and their DAG (local indices).
@@ -29,5 +32,10 @@ impl Shape {
     /// Number of items.
     pub(crate) fn len(&self) -> usize {
         self.deps.len()
+    }
+
+    /// The dependents item `index` sends a refresh to when it changes something.
+    pub(crate) fn notified_by(&self, index: u32) -> &[u32] {
+        self.notify.get(index as usize).map_or(&[], |d| d)
     }
 }

@@ -2,7 +2,9 @@
 //! and random interleavings of commit results (some failing), attempt ends (done, failed,
 //! interrupted, late), checkpoints, interrupts of every strategy, stops, deadlines and
 //! crashes. A crash rebuilds the core from only the records it asked to make durable, as a
-//! restart does. The invariants are checked after every step.
+//! restart does. The invariants are checked after every step, among them that an item
+//! starts with a refresh exactly when a `notify` dependency's durable Done record said it
+//! changed something since the item's own last durable Done.
 //!
 //! Every case is replayable from its seed: `TEND_SIM_SEED=<seed> cargo test -p tend-actors
 //! sim` runs that case alone; `TEND_SIM_CASES=<n>` runs more (or fewer) cases.
@@ -56,6 +58,9 @@ struct Sim {
     /// When each item's last failed attempt ended, for the retry wait check.
     failed_at: Vec<Option<Instant>>,
     failures: bool,
+    /// Per item: a `notify` dependency's Done record with a change is durable, and no Done
+    /// record of the item since (the model the core's refresh flags must match).
+    owed: Vec<bool>,
     ended: Option<ExecutionStatus>,
     over: bool,
     trace: Vec<String>,
@@ -107,9 +112,28 @@ impl Sim {
             broken: false,
             failed_at: vec![None; n],
             failures,
+            owed: vec![false; n],
             ended: None,
             over: false,
             trace: Vec::new(),
+        }
+    }
+
+    /// A commit's records are durable.
+    fn land(&mut self, writes: &[Write]) {
+        for write in writes {
+            if let Write::Item { index, state } = write
+                && state.status == ItemStatus::Done
+                && self.durable.status(*index) != Some(ItemStatus::Done)
+            {
+                self.owed[*index as usize] = false;
+                if !state.unchanged {
+                    for &dependent in self.shape.notified_by(*index) {
+                        self.owed[dependent as usize] = true;
+                    }
+                }
+            }
+            self.durable.apply(std::slice::from_ref(write));
         }
     }
 
@@ -234,6 +258,14 @@ impl Sim {
             "attempt {attempt} of {index} after attempt {} already started",
             self.started[index as usize]
         );
+        check!(
+            self.run.items()[index as usize].refresh == self.owed[index as usize]
+                && record.as_ref().is_some_and(|r| r.refresh) == self.owed[index as usize],
+            "item {index} starts with refresh {} (durable {:?}), but a refresh is owed: {}",
+            self.run.items()[index as usize].refresh,
+            record.as_ref().map(|r| r.refresh),
+            self.owed[index as usize]
+        );
         self.started[index as usize] = attempt;
         self.running.insert(
             index,
@@ -342,8 +374,9 @@ impl Sim {
     /// unknown prefix made it to disk. A restart reads the store back and resumes.
     fn crash(&mut self, landed: usize) {
         self.note(format!("crash ({landed} unanswered commits landed)"));
-        for (_, writes) in self.pending.drain(..).take(landed) {
-            self.durable.apply(&writes);
+        let landed: Vec<_> = self.pending.drain(..).take(landed).collect();
+        for (_, writes) in landed {
+            self.land(&writes);
         }
         self.pending.clear();
         self.restart();
@@ -475,7 +508,7 @@ impl Sim {
                 .committed(id, Err("disk on fire".to_owned()), self.now);
         } else {
             self.note(format!("commit {id} durable"));
-            self.durable.apply(&writes);
+            self.land(&writes);
             self.run.committed(id, Ok(()), self.now);
         }
     }
@@ -500,6 +533,7 @@ impl Sim {
         } else {
             Ending::Done {
                 output: Arc::from(vec![index as u8]),
+                changed: self.rng.chance(70),
                 clear_checkpoint: self.durable.checkpoints[index as usize],
             }
         };
@@ -522,6 +556,7 @@ fn done_end() -> AttemptEnd {
     AttemptEnd {
         ending: Ending::Done {
             output: Arc::from(Vec::new()),
+            changed: true,
             clear_checkpoint: false,
         },
         at_ms: 0,

@@ -315,10 +315,13 @@ impl StoredExecution {
                     .iter()
                     .map(|spec| {
                         let record = self.items[index].clone().unwrap_or_default();
+                        let status = self.item_status(index);
                         let report = ItemReport {
                             id: spec.id.clone(),
                             kind: spec.kind.clone(),
-                            status: self.item_status(index),
+                            status,
+                            changed: (status == ItemStatus::Done).then_some(!record.unchanged),
+                            refresh: record.refresh,
                             attempts: record.attempts,
                             progress: self.item_progress(index),
                             message: record.message,

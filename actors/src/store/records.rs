@@ -117,6 +117,12 @@ pub(crate) struct ItemRecord {
     /// Attempts in a row that the process stopped under (see `ItemState::crashes`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) crashes: u32,
+    /// Done without `apply`: its `check` found the goal state held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unchanged: bool,
+    /// A refresh from a `notify` dependency is pending (see `ItemState::refresh`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) refresh: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -150,6 +156,8 @@ impl ItemRecord {
             message: state.message.as_deref().map(str::to_owned),
             failures: state.failures,
             crashes: state.crashes,
+            unchanged: state.unchanged,
+            refresh: state.refresh,
             errors: state
                 .errors
                 .iter()

@@ -26,6 +26,12 @@ pub(crate) struct ItemState {
     pub(crate) error: Option<String>,
     /// The last [`ERRORS_KEPT`] failed attempts, oldest first.
     pub(crate) errors: Vec<FailedAttempt>,
+    /// Done without running `apply` (its `check` found the goal state held).
+    pub(crate) unchanged: bool,
+    /// A `notify` dependency changed something since this item last succeeded: its next
+    /// attempt is told (`ItemCtx::refresh`). Set in the commit of that dependency's Done
+    /// record; cleared by this item's own Done record.
+    pub(crate) refresh: bool,
 }
 
 /// A failed attempt: its number, when it ended (ms since the Unix epoch) and why.
@@ -39,9 +45,11 @@ pub(crate) struct FailedAttempt {
 /// How an attempt ended, as its worker reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Ending {
-    /// It returned its output; `clear_checkpoint` when a checkpoint of it may be stored.
+    /// It returned its output; `changed` unless `check` found nothing to do;
+    /// `clear_checkpoint` when a checkpoint of it may be stored.
     Done {
         output: Arc<[u8]>,
+        changed: bool,
         clear_checkpoint: bool,
     },
     /// It stopped at a cancellation point, was aborted, or could not be run.

@@ -141,6 +141,8 @@ impl Run {
                     state: ItemState {
                         status: ItemStatus::Skipped,
                         attempts: item.attempts,
+                        // Still owed if a retry of the failed execution runs it.
+                        refresh: item.refresh,
                         ..ItemState::default()
                     },
                 });

@@ -22,6 +22,7 @@ fn chain(n: u32) -> Shape {
         }],
         deps: deps.into_iter().map(Vec::into_boxed_slice).collect(),
         policies: vec![Policy::default(); n as usize],
+        notify: Vec::new(),
     }
 }
 
@@ -50,6 +51,7 @@ fn commit_of(effects: &[Effect]) -> (u64, Vec<Write>) {
 fn done() -> AttemptEnd {
     AttemptEnd {
         ending: Ending::Done {
+            changed: true,
             output: Arc::from(vec![1u8]),
             clear_checkpoint: false,
         },

@@ -58,6 +58,7 @@ impl Rng {
 pub(super) fn random_shape(rng: &mut Rng) -> Shape {
     let mut shape = Shape::default();
     let blocks = 1 + rng.below(3);
+    let mut notify = Vec::new();
     for b in 0..blocks {
         let start = shape.deps.len() as u32;
         let mut len = rng.below(9) as u32;
@@ -79,6 +80,12 @@ pub(super) fn random_shape(rng: &mut Rng) -> Shape {
                     deps.push(earlier);
                 }
             }
+            // Now and then an edge carries refreshes.
+            for &dep in &deps {
+                if rng.chance(40) {
+                    notify.push((dep, start + j));
+                }
+            }
             shape.deps.push(deps.into_boxed_slice());
             shape.policies.push(random_policy(rng));
             local.push(in_block);
@@ -87,6 +94,13 @@ pub(super) fn random_shape(rng: &mut Rng) -> Shape {
             range: start..start + len,
             graph: BlockGraph::new(local),
         });
+    }
+    if !notify.is_empty() {
+        let mut dependents = vec![Vec::new(); shape.deps.len()];
+        for (upstream, dependent) in notify {
+            dependents[upstream as usize].push(dependent);
+        }
+        shape.notify = dependents.into_iter().map(Vec::into_boxed_slice).collect();
     }
     shape
 }
