@@ -8,7 +8,9 @@
 //! POST /executions                  a plan as JSON -> 201 {"id"}
 //! GET  /executions/{id}             status, outcome, every item
 //! POST /executions/{id}/interrupt   {"strategy": ...} (optional) -> 202
-//! POST /executions/{id}/resume      -> 202
+//! POST /executions/{id}/pause       {"strategy": ...} (optional) -> 202; `paused` once
+//!                                   quiesced, until resumed
+//! POST /executions/{id}/resume      -> 202 (an interrupted or paused execution)
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
 //! GET  /events                      server-sent events
@@ -110,6 +112,7 @@ impl Bridge {
             .route("/executions", get(routes::list).post(routes::submit))
             .route("/executions/{id}", get(routes::status))
             .route("/executions/{id}/interrupt", post(routes::interrupt))
+            .route("/executions/{id}/pause", post(routes::pause))
             .route("/executions/{id}/resume", post(routes::resume))
             .route("/executions/{id}/retry", post(routes::retry))
             .route("/interrupt", post(routes::interrupt_all))

@@ -190,6 +190,24 @@ impl Runtime {
             .await?
     }
 
+    /// Pauses one running execution: nothing new starts, running items go on as
+    /// `strategy` allows (`FinishCurrent`: to their end; `AtCancellationPoint`: to their
+    /// next cancellation point), and once nothing runs the execution is `paused`. The
+    /// status is durable (a crash while it quiesces leaves it paused too) and a start of
+    /// the runtime does not resume it; [`resume`](Self::resume) does. Returns once the
+    /// execution has been told; [`wait`](Self::wait) returns once it is paused. Pausing
+    /// an execution that is not running (paused already, say) is
+    /// [`RuntimeError::InvalidState`].
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    pub async fn pause(
+        &self,
+        id: ExecutionId,
+        strategy: InterruptStrategy,
+    ) -> Result<(), RuntimeError> {
+        self.call(|reply| SupervisorMsg::Pause(id, strategy, reply))
+            .await?
+    }
+
     /// Interrupts every running execution; returns their ids.
     pub async fn interrupt_all(
         &self,
@@ -199,7 +217,7 @@ impl Runtime {
             .await
     }
 
-    /// Resumes an interrupted execution: done items are skipped, interrupted items continue
+    /// Resumes an interrupted or paused execution: done items are skipped, interrupted items continue
     /// from their intra-item checkpoint, dependents receive the stored outputs.
     #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
     pub async fn resume(&self, id: ExecutionId) -> Result<(), RuntimeError> {

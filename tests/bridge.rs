@@ -489,6 +489,7 @@ async fn the_openapi_document_lists_every_route() {
             "/executions",
             "/executions/{id}",
             "/executions/{id}/interrupt",
+            "/executions/{id}/pause",
             "/executions/{id}/resume",
             "/executions/{id}/retry",
             "/health",

@@ -1,5 +1,6 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver by chromedriver:
-//! it shows a running execution's progress change, and its interrupt button interrupts it.
+//! it shows a running execution's progress change, its interrupt button interrupts it, and
+//! its pause button pauses another.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` and `scripts/test.sh`
 //! install them).
@@ -212,6 +213,17 @@ impl Browser {
 }
 
 /// What `probe` gave, or what it saw instead, for `eventually`.
+/// Clicks the `action` button of the execution row `row` once the page shows it.
+async fn click_button(browser: &Browser, row: &str, action: &str) {
+    eventually(&format!("the {action} button is clicked"), || async {
+        seen(
+            Some(browser.click(&format!("{row} button.{action}")).await),
+            |clicked| *clicked,
+        )
+    })
+    .await;
+}
+
 fn seen<T: std::fmt::Debug>(value: Option<T>, ok: impl FnOnce(&T) -> bool) -> Result<T, String> {
     match value {
         Some(v) if ok(&v) => Ok(v),
@@ -269,13 +281,7 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     })
     .await;
 
-    eventually("the interrupt button is clicked", || async {
-        seen(
-            Some(browser.click(&format!("{row} button.interrupt")).await),
-            |clicked| *clicked,
-        )
-    })
-    .await;
+    click_button(&browser, &row, "interrupt").await;
     // The button interrupts with `finish_current`: the two items running now (step-1 and
     // step-2, parallelism 2) finish, none starts. Opening every gate once the interrupt is
     // applied lets exactly those two finish.
@@ -291,18 +297,40 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     assert_eq!(view["status"], "interrupted", "{view}");
     assert_eq!(view["items_done"], 3, "{view}");
     // The resume button appears and finishes it.
-    eventually("the resume button is clicked", || async {
-        seen(
-            Some(browser.click(&format!("{row} button.resume")).await),
-            |clicked| *clicked,
-        )
-    })
-    .await;
+    click_button(&browser, &row, "resume").await;
     s.wait_status(&id, "completed").await;
     eventually("the page shows it completed", || async {
         seen(browser.text(&status_css).await, |t| t == "completed")
     })
     .await;
+
+    // The pause button: one item at a time, `p0` holds; once the pause is applied and `p0`
+    // is let through, nothing else starts and the page shows it paused.
+    let (status, created) = s
+        .post(
+            "/executions",
+            &json!({"name": "pausable", "parallelism": 1, "blocks": [{"name": "b", "items": [
+                {"id": "p0", "kind": "gate", "params": {"gate": "p0"}},
+                {"id": "p1", "kind": "gate", "params": {"gate": "p1"}}
+            ]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let row = format!("tr[data-id='{id}']");
+    let status_css = format!("{row} .status");
+    click_button(&browser, &row, "pause").await;
+    s.wait_tree_status(&id, "pausing").await;
+    s.gates.open("p0");
+    s.gates.open("p1");
+    eventually("the page shows it paused", || async {
+        seen(browser.text(&status_css).await, |t| t == "paused")
+    })
+    .await;
+    let (_, view) = s.get(&format!("/executions/{id}")).await;
+    assert_eq!(view["blocks"][0]["items"][1]["status"], "pending", "{view}");
+    click_button(&browser, &row, "resume").await;
+    s.wait_status(&id, "completed").await;
     browser.quit().await;
     s.stop().await;
 }

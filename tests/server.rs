@@ -418,3 +418,61 @@ async fn a_refresh_survives_a_sigkill_between_the_upstream_done_and_the_dependen
         "`same` changed nothing: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_pause_asked_over_rest_holds_across_a_sigkill_before_it_quiesced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    let (mut server, id) = held_at_step_two(&data, &log, &client).await;
+    let path = format!("/executions/{id}");
+    let pause = server.url(&format!("{path}/pause"));
+    let body = json!({"strategy": "finish_current"});
+    let response = client.post(&pause).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.json::<Value>().await.unwrap()["action"], "pausing");
+    // `a` still holds at its gate: the pause has not quiesced when the kill comes.
+    let view = server.get(&client, &path).await;
+    assert_eq!(view["status"], "running", "{view}");
+
+    let finished = server.stop("-KILL");
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
+    let mut server = start(&data, &log, None, &["--gate-open", "a"]);
+    let view = server.get(&client, &path).await;
+    assert_eq!(
+        view["status"], "paused",
+        "asked to pause, so not resumed: {view}"
+    );
+    assert_eq!(starts(&log, &id, "a"), 1, "nothing ran again");
+    let pause = server.url(&format!("{path}/pause"));
+    let again = client.post(&pause).json(&body).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+    let error = again.json::<Value>().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("paused"),
+        "{error}"
+    );
+    let health = server.get(&client, "/health").await;
+    assert_eq!(
+        health["status"], "ok",
+        "a pause on request is no fault: {health}"
+    );
+
+    let resume = client
+        .post(server.url(&format!("{path}/resume")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resume.status(), 202);
+    let view = server
+        .wait_for(&client, &path, "the resumed execution completes", |v| {
+            v["status"] == "completed"
+        })
+        .await;
+    assert_eq!(view["blocks"][0]["items"][1]["output"], 5, "{view}");
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+}

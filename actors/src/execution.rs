@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Files: this one has the messages, the actor and the effects; `commit` sends a step's
-//! records and takes their results back; `args` builds an execution (new or read back);
-//! `report` its status and actor tree.
+//! records and takes their results back; `start` hands an attempt to a worker; `args`
+//! builds an execution (new or read back); `report` its status and actor tree.
 //!
 //! One timer at most: for the core's `next_deadline()`. Workers are linked children; the
 //! default supervision handler (stop on a child's exit) is overridden so a worker that
@@ -28,6 +28,7 @@
 mod args;
 mod commit;
 mod report;
+mod start;
 
 use commit::Acks;
 
@@ -43,13 +44,13 @@ pub use args::ExecutionArgs;
 
 use crate::error::StoreError;
 use crate::model::{
-    ActorNode, AttemptControl, CompiledPlan, CtxParts, Event, ExecutionId, ExecutionReport,
-    ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
+    ActorNode, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
 use crate::store::{ExecutionRecord, StoredCheckpoint, Writer};
 use crate::supervisor::SupervisorMsg;
-use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
+use crate::worker::WorkerMsg;
 
 /// How the `reason` of an execution that a failed store write stopped begins (the rest is
 /// the store's error). It stays until the execution runs again.
@@ -91,6 +92,10 @@ pub enum ExecutionMsg {
     /// (`false`: the execution had already ended). A second interrupt can only make it
     /// stricter.
     Interrupt(InterruptStrategy, Option<RpcReplyPort<bool>>),
+    /// Pause: nothing new starts, running attempts go on as `strategy` allows, and once
+    /// nothing runs the execution ends `paused` (durably; a restart does not resume it).
+    /// The reply says whether it was applied, as for `Interrupt`.
+    Pause(InterruptStrategy, Option<RpcReplyPort<bool>>),
     /// The execution's full report.
     Status(RpcReplyPort<ExecutionReport>),
     /// This actor and its workers, for the live actor tree.
@@ -105,6 +110,31 @@ pub enum ExecutionMsg {
     /// Internal messages from workers.
     #[doc(hidden)]
     Internal(ExecutionInternal),
+}
+
+/// An interrupt or a pause, as it waits for an execution that is starting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Halt {
+    Interrupt(InterruptStrategy),
+    Pause(InterruptStrategy),
+}
+
+impl Halt {
+    /// What the request is called in errors ("interrupt", "pause").
+    pub(crate) fn action(self) -> &'static str {
+        match self {
+            Halt::Interrupt(_) => "interrupt",
+            Halt::Pause(_) => "pause",
+        }
+    }
+
+    /// The message that asks an execution to apply it.
+    pub(crate) fn message(self, reply: Option<RpcReplyPort<bool>>) -> ExecutionMsg {
+        match self {
+            Halt::Interrupt(strategy) => ExecutionMsg::Interrupt(strategy, reply),
+            Halt::Pause(strategy) => ExecutionMsg::Pause(strategy, reply),
+        }
+    }
 }
 
 impl ExecutionMsg {
@@ -199,8 +229,11 @@ impl Actor for Execution {
         // `Internal::EndStep`).
         run.hold_commits();
         let now = Instant::now();
-        for strategy in args.interrupts {
-            run.interrupt(strategy, now);
+        for halt in args.interrupts {
+            match halt {
+                Halt::Interrupt(strategy) => run.interrupt(strategy, now),
+                Halt::Pause(strategy) => run.pause(strategy, now),
+            };
         }
         Ok(ExecutionState {
             record: args.record,
@@ -260,16 +293,9 @@ impl Actor for Execution {
                 return Ok(());
             }
             ExecutionMsg::Interrupt(strategy, reply) => {
-                tracing::info!(execution_id = %state.record.id, ?strategy, "interrupting");
-                let applied = !state.finished && state.run.interrupt(strategy, Instant::now());
-                match reply {
-                    Some(reply) if applied || state.finished => {
-                        let _ = reply.send(applied);
-                    }
-                    Some(reply) => state.late_interrupts.push(reply),
-                    None => {}
-                }
+                state.halt(Halt::Interrupt(strategy), reply);
             }
+            ExecutionMsg::Pause(strategy, reply) => state.halt(Halt::Pause(strategy), reply),
             ExecutionMsg::Stop(reply) => {
                 if state.finished {
                     let _ = reply.send(Ok(state.report()));
@@ -384,6 +410,25 @@ impl ExecutionState {
         }
     }
 
+    /// Applies an interrupt or a pause; the reply says whether it was applied, and waits for
+    /// the end when the final record is already on its way.
+    fn halt(&mut self, halt: Halt, reply: Option<RpcReplyPort<bool>>) {
+        tracing::info!(execution_id = %self.record.id, ?halt, "interrupting");
+        let now = Instant::now();
+        let applied = !self.finished
+            && match halt {
+                Halt::Interrupt(strategy) => self.run.interrupt(strategy, now),
+                Halt::Pause(strategy) => self.run.pause(strategy, now),
+            };
+        match reply {
+            Some(reply) if applied || self.finished => {
+                let _ = reply.send(applied);
+            }
+            Some(reply) => self.late_interrupts.push(reply),
+            None => {}
+        }
+    }
+
     /// Performs the core's effects in order, then arms the timer for its next deadline.
     async fn perform(&mut self, myself: &ActorRef<ExecutionMsg>) {
         while let Some(effect) = self.run.poll_effect() {
@@ -462,91 +507,6 @@ impl ExecutionState {
             },
         };
         let _ = self.events.send(event);
-    }
-
-    /// Starts attempt `attempt` of item `index` on a free worker, or a new one (the pool
-    /// never exceeds the parallelism, since at most that many attempts run).
-    async fn start(
-        &mut self,
-        myself: &ActorRef<ExecutionMsg>,
-        index: u32,
-        attempt: u32,
-    ) -> Result<(), String> {
-        let compiled = &self.plan.items[index as usize];
-        let items = self.run.items();
-        let inputs = self.run.shape().deps[index as usize]
-            .iter()
-            .map(|&d| {
-                (
-                    self.plan.items[d as usize].id.clone(),
-                    items[d as usize].output.clone(),
-                )
-            })
-            .collect();
-        let checkpoint = self.checkpoints[index as usize].take();
-        let (resume, progress) = match checkpoint {
-            Some(c) => (Some(c.state), c.progress),
-            None => (None, None),
-        };
-        let mut run = Box::new(Attempt {
-            item: compiled.item.clone(),
-            ctx: CtxParts {
-                execution_id: self.record.id,
-                index,
-                item_id: compiled.id.clone(),
-                attempt,
-                resume,
-                refresh: items[index as usize].refresh,
-                inputs,
-                control: Arc::new(AttemptControl::resuming(progress)),
-                writer: self.writer.clone(),
-                execution: myself.clone(),
-                resources: self.resources.clone(),
-            },
-        });
-        // An idle worker that died is replaced.
-        let worker = loop {
-            let (worker, fresh) = match self.idle.pop() {
-                Some(worker) => (worker, false),
-                None => {
-                    let args = ItemWorkerArgs {
-                        execution_id: self.record.id,
-                        execution: myself.clone(),
-                    };
-                    match ItemWorker::spawn_linked(None, ItemWorker, args, myself.get_cell()).await
-                    {
-                        Ok((worker, _)) => (worker, true),
-                        Err(e) => {
-                            self.put_back(index, &mut run);
-                            return Err(e.to_string());
-                        }
-                    }
-                }
-            };
-            match worker.cast(WorkerMsg::Run(run)) {
-                Ok(()) => break worker,
-                Err(ractor::MessagingErr::SendErr(WorkerMsg::Run(mut back))) => {
-                    if fresh {
-                        self.put_back(index, &mut back);
-                        return Err("a new worker refused its first attempt".to_owned());
-                    }
-                    run = back;
-                }
-                Err(e) => return Err(format!("cannot reach a worker: {e}")),
-            }
-        };
-        self.running.insert(index, (attempt, worker));
-        Ok(())
-    }
-
-    /// Keeps the checkpoint of an attempt that could not be handed to a worker.
-    fn put_back(&mut self, index: u32, attempt: &mut Attempt) {
-        if let Some(state) = attempt.ctx.resume.take() {
-            self.checkpoints[index as usize] = Some(StoredCheckpoint {
-                state,
-                progress: attempt.ctx.control.checkpoint_progress(),
-            });
-        }
     }
 
     /// The final record is durable (or `error` says why not): tell the supervisor and the

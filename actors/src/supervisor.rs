@@ -5,7 +5,7 @@
 //! ├── Submit  -> validate, write the execution record (group commit, off the handler),
 //! │              then spawn an Execution
 //! ├── Resume  -> read the execution back (blocking pool), write it as running, spawn
-//! ├── Interrupt / InterruptAll -> forwarded to the Execution(s)
+//! ├── Interrupt / Pause / InterruptAll -> forwarded to the Execution(s)
 //! ├── Status / List / Wait / Subscribe
 //! ├── Stop    -> Stop every Execution, each replying once checkpointed; flush; stop
 //! └── Execution <id> ... (linked children; their end arrives as a message, and the
@@ -17,10 +17,11 @@
 //!
 //! Files: this one has the messages and the dispatch; `entry` the execution map's entries
 //! and their startup load; `start` submit and resume; `query` status, tree and wait;
-//! `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
+//! `halt` interrupts and pauses; `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
 //! durable state, or a pause once it fails too often).
 
 mod entry;
+mod halt;
 mod query;
 mod restart;
 mod start;
@@ -37,7 +38,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::broadcast;
 
 use crate::error::RuntimeError;
-use crate::execution::{ExecutionArgs, ExecutionMsg};
+use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
 use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
     InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms,
@@ -115,6 +116,10 @@ pub enum SupervisorMsg {
     List(RpcReplyPort<Vec<ExecutionSummary>>),
     /// Interrupt one running execution.
     Interrupt(ExecutionId, InterruptStrategy, Reply<()>),
+    /// Pause one running execution: nothing new starts, running items go on as the
+    /// strategy allows, and once quiesced it is `paused` (durably, not resumed at start)
+    /// until resumed.
+    Pause(ExecutionId, InterruptStrategy, Reply<()>),
     /// Interrupt every running execution; replies with their ids.
     InterruptAll(InterruptStrategy, RpcReplyPort<Vec<ExecutionId>>),
     /// Resume an interrupted execution.
@@ -188,8 +193,13 @@ enum Internal {
     },
     /// An Execution ended and wrote its final record.
     Ended(Box<ExecutionReport>),
-    /// An Execution did not apply an interrupt (it had ended); answer with its status.
-    Refused { id: ExecutionId, reply: Reply<()> },
+    /// An Execution did not apply an interrupt or a pause (it had ended); answer with its
+    /// status.
+    Refused {
+        id: ExecutionId,
+        action: &'static str,
+        reply: Reply<()>,
+    },
     /// Try again to resume an execution left running by an unclean stop.
     Recover { id: ExecutionId, tries: u32 },
     /// The pause record of a failing execution is durable (with the reason), or not.
@@ -293,28 +303,10 @@ impl Actor for Supervisor {
                 let _ = reply.send(list);
             }
             SupervisorMsg::Interrupt(id, strategy, reply) => {
-                match state.interrupt_target(id, strategy) {
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                    Ok(None) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    Ok(Some(actor)) => {
-                        // Answered once the execution says it applied the interrupt; if it
-                        // had already ended, its `Ended` is queued ahead of `Refused`.
-                        let myself = myself.clone();
-                        tokio::spawn(async move {
-                            if ask_interrupt(&actor, strategy).await {
-                                let _ = reply.send(Ok(()));
-                            } else {
-                                let refused = Internal::Refused { id, reply };
-                                let _ = myself
-                                    .cast(SupervisorMsg::Internal(SupervisorInternal(refused)));
-                            }
-                        });
-                    }
-                }
+                state.halt(&myself, id, Halt::Interrupt(strategy), reply)
+            }
+            SupervisorMsg::Pause(id, strategy, reply) => {
+                state.halt(&myself, id, Halt::Pause(strategy), reply)
             }
             SupervisorMsg::InterruptAll(strategy, reply) => {
                 let live: Vec<ExecutionId> = state
@@ -326,7 +318,7 @@ impl Actor for Supervisor {
                 let mut interrupted = Vec::new();
                 let mut asks = Vec::new();
                 for id in live {
-                    match state.interrupt_target(id, strategy) {
+                    match state.halt_target(id, Halt::Interrupt(strategy)) {
                         Ok(None) => interrupted.push(id),
                         Ok(Some(actor)) => asks.push((id, actor)),
                         Err(_) => {}
@@ -334,7 +326,9 @@ impl Actor for Supervisor {
                 }
                 tokio::spawn(async move {
                     let asks = asks.into_iter().map(|(id, actor)| async move {
-                        ask_interrupt(&actor, strategy).await.then_some(id)
+                        halt::ask(&actor, Halt::Interrupt(strategy))
+                            .await
+                            .then_some(id)
                     });
                     interrupted.extend(futures::future::join_all(asks).await.into_iter().flatten());
                     interrupted.sort();
@@ -373,20 +367,12 @@ impl Actor for Supervisor {
                 state.spawn(&myself, id, args, reply).await;
                 state.finish_stop(&myself).await;
             }
-            SupervisorMsg::Internal(SupervisorInternal(Internal::Refused { id, reply })) => {
-                let status = state.entries.get(&id).map(|e| e.status);
-                let _ = reply.send(Err(match status {
-                    Some(status) if status != ExecutionStatus::Running => {
-                        RuntimeError::InvalidState {
-                            id,
-                            action: "interrupt",
-                            status,
-                        }
-                    }
-                    _ => RuntimeError::Actor(format!(
-                        "execution {id} did not acknowledge the interrupt"
-                    )),
-                }));
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Refused {
+                id,
+                action,
+                reply,
+            })) => {
+                state.refused(id, action, reply);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Recover { id, tries })) => {
                 state.recovery.push_back((id, tries));
@@ -433,31 +419,6 @@ impl SupervisorState {
         }
     }
 
-    /// Where an interrupt of `id` goes: `None` when it is queued for an execution that is
-    /// starting, the actor to ask when it runs, an error when nothing runs.
-    fn interrupt_target(
-        &mut self,
-        id: ExecutionId,
-        strategy: InterruptStrategy,
-    ) -> Result<Option<ActorRef<ExecutionMsg>>, RuntimeError> {
-        self.entry(id)?;
-        let Some(entry) = self.entries.get_mut(&id) else {
-            return Err(RuntimeError::UnknownExecution(id));
-        };
-        if let Some(actor) = &entry.actor {
-            return Ok(Some(actor.clone()));
-        }
-        if entry.starting {
-            entry.pending_interrupts.push(strategy);
-            return Ok(None);
-        }
-        Err(RuntimeError::InvalidState {
-            id,
-            action: "interrupt",
-            status: entry.status,
-        })
-    }
-
     fn ended(&mut self, report: ExecutionReport) {
         let id = report.id;
         if let Some(entry) = self.entries.get_mut(&id) {
@@ -478,15 +439,4 @@ impl SupervisorState {
             }
         }
     }
-}
-
-/// Asks an execution to apply an interrupt; true once it has.
-async fn ask_interrupt(actor: &ActorRef<ExecutionMsg>, strategy: InterruptStrategy) -> bool {
-    let asked = actor
-        .call(
-            |reply| ExecutionMsg::Interrupt(strategy, Some(reply)),
-            Some(Duration::from_secs(10)),
-        )
-        .await;
-    matches!(asked, Ok(ractor::rpc::CallResult::Success(true)))
 }

@@ -30,6 +30,7 @@ impl Modify for BearerToken {
         routes::submit,
         routes::status,
         routes::interrupt,
+        routes::pause,
         routes::resume,
         routes::retry,
         routes::interrupt_all,

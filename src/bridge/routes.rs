@@ -71,9 +71,15 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
             "{corrupt} execution(s) have records that do not decode"
         ));
     }
-    if paused > 0 {
+    // Paused on request is an operator's choice, not a fault; paused by the restart
+    // intensity comes with its reason.
+    let failing = list
+        .iter()
+        .filter(|e| e.status == ExecutionStatus::Paused && e.error.is_some())
+        .count();
+    if failing > 0 {
         reasons.push(format!(
-            "{paused} execution(s) paused because their actor kept failing"
+            "{failing} execution(s) paused because their actor kept failing"
         ));
     }
     Ok(Json(Health {
@@ -190,7 +196,33 @@ pub(crate) async fn interrupt(
     ))
 }
 
-/// Resume an interrupted execution.
+/// Pause one execution (body optional; default `finish_current`): nothing new starts, and
+/// once running items have ended (or stopped, as the strategy says) it is `paused`,
+/// durably, until resumed. 409 when it is not running (paused already, say).
+#[utoipa::path(
+    post,
+    path = "/executions/{id}/pause",
+    params(("id" = String, Path)),
+    request_body(content = Option<InterruptBody>),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub(crate) async fn pause(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<InterruptBody>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let id = parse_id(&id)?;
+    s.runtime.pause(id, body.strategy).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: id.to_string(),
+            action: "pausing",
+        }),
+    ))
+}
+
+/// Resume an interrupted or paused execution.
 #[utoipa::path(
     post,
     path = "/executions/{id}/resume",

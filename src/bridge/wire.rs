@@ -228,11 +228,11 @@ pub(crate) struct InterruptBody {
     pub(crate) strategy: InterruptStrategy,
 }
 
-/// `202` answer of interrupt and resume.
+/// `202` answer of interrupt, pause, resume and retry.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Accepted {
     pub(crate) id: String,
-    /// `interrupting` or `resuming`.
+    /// `interrupting`, `pausing`, `resuming` or `retrying`.
     pub(crate) action: &'static str,
 }
 

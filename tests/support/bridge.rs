@@ -104,13 +104,19 @@ impl Served {
     /// Waits until the live tree shows execution `id` interrupting: an interrupt sent by
     /// someone else (a browser) has been applied.
     pub async fn wait_interrupting(&self, id: &str) {
-        crate::helpers::eventually(&format!("execution {id} is interrupting"), || async {
+        self.wait_tree_status(id, "interrupting").await
+    }
+
+    /// Waits until the live tree shows execution `id` with `status` (`interrupting`,
+    /// `pausing`): the request is applied, and nothing new starts.
+    pub async fn wait_tree_status(&self, id: &str, status: &str) {
+        crate::helpers::eventually(&format!("execution {id} is {status}"), || async {
             let (_, tree) = self.get("/tree").await;
             let node = tree["children"]
                 .as_array()
                 .and_then(|c| c.iter().find(|n| n["name"] == id).cloned());
             match node {
-                Some(n) if n["status"] == "interrupting" => Ok(()),
+                Some(n) if n["status"] == status => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         })

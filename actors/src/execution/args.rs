@@ -8,9 +8,10 @@ use ractor::ActorRef;
 use tokio::sync::broadcast;
 
 use crate::error::{PlanError, RuntimeError, StoreError};
+use crate::execution::Halt;
 use crate::model::{
-    CompiledPlan, Event, ExecutionId, ExecutionStatus, InterruptStrategy, ItemStatus, Plan,
-    Registry, Resources, now_ms,
+    CompiledPlan, Event, ExecutionId, ExecutionStatus, ItemStatus, Plan, Registry, Resources,
+    now_ms,
 };
 use crate::sched::run::{FailedAttempt, ItemState};
 use crate::store::{
@@ -37,8 +38,9 @@ pub struct ExecutionArgs {
     /// Whether the running record is already durable (the Supervisor writes it first, so
     /// that concurrent submits share commits); if not, `pre_start` writes it.
     pub(crate) record_durable: bool,
-    /// Interrupts that arrived before the actor ran; applied before the first item starts.
-    pub(crate) interrupts: Vec<InterruptStrategy>,
+    /// Interrupts and pauses that arrived before the actor ran; applied before the first
+    /// item starts.
+    pub(crate) interrupts: Vec<Halt>,
 }
 
 impl std::fmt::Debug for ExecutionArgs {
@@ -124,6 +126,7 @@ impl ExecutionArgs {
             updated_ms: now,
             resume_on_start: false,
             reason: None,
+            pausing: false,
         };
         let count = compiled.items.len();
         let items = vec![ItemState::default(); count];
@@ -159,6 +162,7 @@ impl ExecutionArgs {
         record.status = ExecutionStatus::Running;
         record.resume_on_start = false;
         record.reason = None;
+        record.pausing = false;
         record.updated_ms = now_ms();
         let items = items
             .into_iter()
@@ -234,8 +238,9 @@ impl ExecutionArgs {
         self
     }
 
-    /// Interrupts to apply before the first item starts, in the order they arrived.
-    pub(crate) fn with_interrupts(mut self, interrupts: Vec<InterruptStrategy>) -> Self {
+    /// Interrupts and pauses to apply before the first item starts, in the order they
+    /// arrived.
+    pub(crate) fn with_interrupts(mut self, interrupts: Vec<Halt>) -> Self {
         self.interrupts = interrupts;
         self
     }

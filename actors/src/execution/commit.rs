@@ -72,7 +72,19 @@ impl ExecutionState {
                 }),
                 Write::Item { index, state } => ItemRecord::op(id, index, &state),
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
+                Write::PauseRequested => {
+                    self.record.pausing = true;
+                    self.record.updated_ms = now_ms();
+                    match self.record.ops(false) {
+                        Ok(record) => ops.extend(record),
+                        Err(e) => failed = Some(e),
+                    }
+                    continue;
+                }
                 Write::Execution { status } => {
+                    // A final record needs no mark: it says paused, or the pause was
+                    // overtaken (completed, failed).
+                    self.record.pausing = false;
                     let running = std::mem::replace(&mut self.record.status, status);
                     let resume = self.record.resume_on_start;
                     self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;

@@ -78,7 +78,9 @@ impl ExecutionState {
             role: ActorRole::Execution,
             name: self.record.id.to_string(),
             actor_id: myself.get_id().to_string(),
-            status: if self.run.is_interrupting() {
+            status: if self.run.is_pausing() {
+                "pausing".to_owned()
+            } else if self.run.is_interrupting() {
                 "interrupting".to_owned()
             } else {
                 "running".to_owned()

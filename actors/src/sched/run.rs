@@ -27,6 +27,7 @@
 mod attempt;
 mod commits;
 mod effect;
+mod halt;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -36,7 +37,7 @@ pub(crate) use attempt::{AttemptEnd, ERRORS_KEPT, Ending, FailedAttempt, ItemSta
 use attempt::{Cancel, Phase};
 pub(crate) use effect::{Effect, Publish, Write};
 
-use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus, Progress};
+use crate::model::{ExecutionStatus, ItemStatus, Progress};
 use crate::sched::dag::{Readiness, Start};
 use crate::sched::policy::noise;
 use crate::sched::shape::Shape;
@@ -92,6 +93,8 @@ pub(crate) struct Run {
     readiness: Readiness,
     /// Set once interrupted: how many more items may start.
     allowance: Option<usize>,
+    /// Asked to pause: once quiesced it ends `paused` rather than `interrupted`.
+    pausing: bool,
     started: bool,
     /// An item of the current block failed.
     failed: bool,
@@ -130,6 +133,7 @@ impl Run {
             block: 0,
             readiness: Readiness::empty(),
             allowance: None,
+            pausing: false,
             started: false,
             failed: false,
             broken: false,
@@ -189,60 +193,6 @@ impl Run {
             self.pump();
         }
         self.step_done();
-    }
-
-    /// Applies an interrupt; false if the execution is already ending. A later interrupt
-    /// can only make it stricter.
-    pub(crate) fn interrupt(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
-        if self.finishing {
-            return false;
-        }
-        let allowance = strategy.allowance();
-        self.allowance = Some(self.allowance.map_or(allowance, |a| a.min(allowance)));
-        if strategy.cancels_running() {
-            let abort_at = match strategy {
-                InterruptStrategy::Immediate { grace } => Some(deadline(now, grace)),
-                _ => None,
-            };
-            for &index in &self.active {
-                let phase = &mut self.phases[index as usize];
-                match phase {
-                    Phase::Starting { cancel, .. } => *cancel = cancel.ask(abort_at),
-                    Phase::Running {
-                        attempt, cancel, ..
-                    } => {
-                        if *cancel == Cancel::No {
-                            self.effects.push_back(Effect::Cancel {
-                                index,
-                                attempt: *attempt,
-                            });
-                        }
-                        *cancel = cancel.ask(abort_at);
-                    }
-                    _ => {}
-                }
-                if let Some(at) = abort_at {
-                    self.deadlines.insert((at, index));
-                }
-            }
-        }
-        // A retry wait ends at once: the item is interrupted, and retried on resume. (One
-        // whose failure is still being recorded is, once it is.)
-        for index in std::mem::take(&mut self.waiting) {
-            if let Phase::Waiting { .. } = self.phases[index as usize] {
-                self.phases[index as usize] = Phase::Idle;
-                self.items[index as usize].status = ItemStatus::Interrupted;
-                self.publish_item(index);
-            }
-        }
-        self.pump();
-        self.step_done();
-        true
-    }
-
-    /// Stops the run: as `Immediate { grace }`. False if it is already ending.
-    pub(crate) fn stop(&mut self, grace: Duration, now: Instant) -> bool {
-        self.interrupt(InterruptStrategy::Immediate { grace }, now)
     }
 
     /// Acts on what is due by `now`: attempts past their timeout are cancelled, attempts
@@ -438,15 +388,20 @@ impl Run {
     /// run cannot lose it.
     fn send_refreshes(&mut self, index: u32) {
         for &dependent in self.shape.notified_by(index) {
+            // Written even if the flag is already set: the commit that set it may yet fail,
+            // and this Done record must not become durable without it.
             let item = &mut self.items[dependent as usize];
-            if !item.refresh {
-                item.refresh = true;
-                let state = item.clone();
-                self.open.writes.push(Write::Item {
-                    index: dependent,
-                    state,
-                });
+            item.refresh = true;
+            let mut state = item.clone();
+            // Skipped in this run: that is recorded with the final record, if at all (see
+            // `finish`); until then the store has it as not run.
+            if self.skipped.contains(&dependent) {
+                state.status = ItemStatus::Pending;
             }
+            self.open.writes.push(Write::Item {
+                index: dependent,
+                state,
+            });
         }
     }
 

@@ -55,6 +55,8 @@ struct Sim {
     cap: Option<usize>,
     /// A commit of this incarnation failed.
     broken: bool,
+    /// A pause of this incarnation was applied.
+    pausing: bool,
     /// When each item's last failed attempt ended, for the retry wait check.
     failed_at: Vec<Option<Instant>>,
     failures: bool,
@@ -73,6 +75,9 @@ macro_rules! check {
         }
     };
 }
+
+// After the macro, which it uses.
+mod checks;
 
 impl Sim {
     fn new(seed: u64) -> Self {
@@ -103,6 +108,7 @@ impl Sim {
                 starts: BTreeMap::new(),
                 checkpoints: vec![false; n],
                 execution: None,
+                pausing: false,
             },
             running: BTreeMap::new(),
             started: vec![0; n],
@@ -110,6 +116,7 @@ impl Sim {
             open_before: 0,
             cap: None,
             broken: false,
+            pausing: false,
             failed_at: vec![None; n],
             failures,
             owed: vec![false; n],
@@ -142,15 +149,23 @@ impl Sim {
     }
 
     fn interrupt(&mut self, strategy: InterruptStrategy, stop: bool) {
+        self.halt(strategy, stop, false);
+    }
+
+    fn halt(&mut self, strategy: InterruptStrategy, stop: bool, pause: bool) {
         self.open_before = self.run.open_starts();
         let applied = if stop {
             let grace = Duration::from_millis(self.rng.below(50) as u64);
             self.note(format!("stop(grace {grace:?})"));
             self.run.stop(grace, self.now)
+        } else if pause {
+            self.note(format!("pause({strategy:?})"));
+            self.run.pause(strategy, self.now)
         } else {
             self.note(format!("interrupt({strategy:?})"));
             self.run.interrupt(strategy, self.now)
         };
+        self.pausing |= applied && pause;
         if applied {
             let allowance = if stop { 0 } else { strategy.allowance() };
             // Attempts decided before the interrupt, in a commit or still in the open step.
@@ -220,156 +235,6 @@ impl Sim {
         Ok(())
     }
 
-    fn started(&mut self, index: u32, attempt: u32) -> Result<(), String> {
-        let record = self.durable.record(index);
-        check!(
-            record
-                .as_ref()
-                .is_some_and(|r| r.status == ItemStatus::Running && r.attempts == attempt),
-            "attempt {attempt} of {index} started before its number was durable: {record:?}"
-        );
-        for &dep in self.shape.deps[index as usize].iter() {
-            check!(
-                self.durable.status(dep) == Some(ItemStatus::Done),
-                "item {index} started before dependency {dep}'s Done record was durable"
-            );
-        }
-        check!(
-            !self.running.contains_key(&index),
-            "item {index} started while it runs"
-        );
-        let policy = self.shape.policies[index as usize];
-        let failures = record.as_ref().map_or(0, |r| r.failures);
-        check!(
-            policy.retries_after(failures),
-            "item {index} started after {failures} failures, retry {:?}",
-            policy.retries
-        );
-        if let Some(failed) = self.failed_at[index as usize].take() {
-            let earliest = failed + policy.backoff.wait(failures, 0.0);
-            check!(
-                self.now >= earliest,
-                "item {index} retried {:?} early",
-                earliest - self.now
-            );
-        }
-        check!(
-            attempt > self.started[index as usize],
-            "attempt {attempt} of {index} after attempt {} already started",
-            self.started[index as usize]
-        );
-        check!(
-            self.run.items()[index as usize].refresh == self.owed[index as usize]
-                && record.as_ref().is_some_and(|r| r.refresh) == self.owed[index as usize],
-            "item {index} starts with refresh {} (durable {:?}), but a refresh is owed: {}",
-            self.run.items()[index as usize].refresh,
-            record.as_ref().map(|r| r.refresh),
-            self.owed[index as usize]
-        );
-        self.started[index as usize] = attempt;
-        self.running.insert(
-            index,
-            Running {
-                attempt,
-                cancelled: false,
-                aborted: false,
-            },
-        );
-        check!(
-            self.running.len() <= self.parallelism,
-            "{} attempts run, parallelism {}",
-            self.running.len(),
-            self.parallelism
-        );
-        Ok(())
-    }
-
-    fn ended(&mut self, status: ExecutionStatus, error: Option<String>) -> Result<(), String> {
-        let error = error.as_deref();
-        check!(self.ended.is_none(), "ended twice");
-        check!(
-            self.running.is_empty(),
-            "ended {status} while {:?} run",
-            self.running
-        );
-        check!(
-            self.run.ended() == Some(status),
-            "the core says it ended {:?}",
-            self.run.ended()
-        );
-        match error {
-            None => check!(
-                self.durable.execution == Some(status),
-                "ended {status} but the store says {:?}",
-                self.durable.execution
-            ),
-            Some(_) => check!(
-                status == ExecutionStatus::Interrupted,
-                "ended {status} though its final record is not durable"
-            ),
-        }
-        let items = self.run.items();
-        for (i, item) in items.iter().enumerate() {
-            check!(
-                item.status != ItemStatus::Running,
-                "item {i} still running at the end"
-            );
-        }
-        match status {
-            ExecutionStatus::Completed => {
-                for i in 0..items.len() as u32 {
-                    check!(
-                        self.durable.status(i) == Some(ItemStatus::Done),
-                        "completed, but item {i}'s record says {:?}",
-                        self.durable.status(i)
-                    );
-                }
-            }
-            ExecutionStatus::Failed => {
-                check!(
-                    items.iter().any(|i| i.status == ItemStatus::Failed),
-                    "failed with no failed item"
-                );
-                for (i, item) in items.iter().enumerate() {
-                    if item.status == ItemStatus::Failed {
-                        let policy = self.shape.policies[i];
-                        check!(
-                            !policy.retries_after(item.failures),
-                            "item {i} failed for good after {} failures, retry {:?}",
-                            item.failures,
-                            policy.retries
-                        );
-                    }
-                }
-            }
-            ExecutionStatus::Interrupted => {
-                check!(
-                    self.cap.is_some() || self.broken || error.is_some(),
-                    "interrupted though no interrupt, stop or store failure came"
-                );
-                // (Unless the final record itself failed: then interrupted is the truth.)
-                check!(
-                    error.is_some() || items.iter().any(|i| i.status != ItemStatus::Done),
-                    "interrupted with every item done"
-                );
-                if let Some(cap) = self.cap
-                    && !self.broken
-                    && self.decided < cap
-                {
-                    check!(
-                        self.run.ready_count() == 0,
-                        "the interrupt allowed {cap} attempts, {} were decided, yet {} were ready",
-                        self.decided,
-                        self.run.ready_count()
-                    );
-                }
-            }
-            other => return Err(format!("ended with status {other}")),
-        }
-        self.ended = Some(status);
-        Ok(())
-    }
-
     /// The process dies: running attempts vanish, and of the commits not answered yet an
     /// unknown prefix made it to disk. A restart reads the store back and resumes.
     fn crash(&mut self, landed: usize) {
@@ -405,6 +270,7 @@ impl Sim {
         self.decided = 0;
         self.cap = None;
         self.broken = false;
+        self.pausing = false;
         self.ended = None;
         if self.rng.chance(10) {
             // An interrupt that came while the resume was starting.
@@ -418,7 +284,10 @@ impl Sim {
     /// One random input.
     fn step(&mut self) -> Result<(), String> {
         if let Some(status) = self.ended {
-            if status == ExecutionStatus::Interrupted {
+            if matches!(
+                status,
+                ExecutionStatus::Interrupted | ExecutionStatus::Paused
+            ) {
                 // Nothing is pending: resuming reads back exactly what the run wrote.
                 check!(self.pending.is_empty(), "ended with commits unanswered");
                 self.restart();
@@ -467,6 +336,10 @@ impl Sim {
                 self.interrupt(strategy, false);
             }
             80..=81 => self.interrupt(InterruptStrategy::FinishCurrent, true),
+            94..=95 => {
+                let strategy = random_strategy(&mut self.rng);
+                self.halt(strategy, false, true);
+            }
             82..=87 => {
                 self.now += Duration::from_millis(self.rng.below(40) as u64);
                 if self.run.next_deadline().is_some_and(|at| at <= self.now) {
@@ -600,7 +473,12 @@ fn run_case(seed: u64) -> Result<(), String> {
         Ok(())
     })();
     result.map_err(|why| {
-        let from = sim.trace.len().saturating_sub(60);
+        let from = sim.trace.len().saturating_sub(
+            std::env::var("TEND_SIM_TRACE")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(60),
+        );
         format!("{why}\nlast steps:\n{}", sim.trace[from..].join("\n"))
     })
 }

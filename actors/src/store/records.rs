@@ -26,6 +26,8 @@ pub(crate) struct ExecutionRecord {
     pub(crate) resume_on_start: bool,
     /// Why the runtime paused it (status `paused`).
     pub(crate) reason: Option<String>,
+    /// Still running, but asked to pause: a restart finds it paused, not to resume.
+    pub(crate) pausing: bool,
 }
 
 /// An execution record as stored in `executions`: everything but the plan, which is
@@ -45,6 +47,8 @@ pub(crate) struct StoredExecutionRecord {
     pub(crate) resume_on_start: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) pausing: bool,
 }
 
 impl ExecutionRecord {
@@ -60,6 +64,7 @@ impl ExecutionRecord {
             updated_ms: self.updated_ms,
             resume_on_start: self.resume_on_start,
             reason: self.reason.clone(),
+            pausing: self.pausing,
         })?;
         let mut ops = Vec::with_capacity(2);
         if plan {
@@ -88,6 +93,7 @@ impl StoredExecutionRecord {
             updated_ms: self.updated_ms,
             resume_on_start: self.resume_on_start,
             reason: self.reason,
+            pausing: self.pausing,
         }
     }
 }

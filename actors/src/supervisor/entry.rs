@@ -9,10 +9,8 @@ use std::time::Instant;
 use ractor::ActorRef;
 
 use crate::error::StoreError;
-use crate::execution::ExecutionMsg;
-use crate::model::{
-    ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, time_of_ms,
-};
+use crate::execution::{ExecutionMsg, Halt};
+use crate::model::{ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, time_of_ms};
 use crate::store::{LoadedExecution, Store};
 use crate::supervisor::Reply;
 
@@ -27,8 +25,9 @@ pub(super) struct Entry {
     pub(super) actor: Option<ActorRef<ExecutionMsg>>,
     /// A submit or resume is writing the record; the actor is not spawned yet.
     pub(super) starting: bool,
-    /// Interrupts that arrived while starting, applied before its first item starts.
-    pub(super) pending_interrupts: Vec<InterruptStrategy>,
+    /// Interrupts and pauses that arrived while starting, applied before its first item
+    /// starts.
+    pub(super) pending_interrupts: Vec<Halt>,
     /// Status requests that arrived while starting, answered once it runs (or failed).
     pub(super) pending_status: Vec<Reply<ExecutionReport>>,
     pub(super) corrupt: Option<String>,
@@ -114,7 +113,8 @@ impl Entry {
 
 /// Every execution in the store, and those to resume at start: those found running (a
 /// crash stopped them without a checkpoint; they are recorded as interrupted, so the file
-/// says what the runtime reports) and those a shutdown checkpointed while they ran.
+/// says what the runtime reports) and those a shutdown checkpointed while they ran. One
+/// found running that was asked to pause is recorded as paused, and waits.
 pub(super) async fn load(
     store: &Store,
 ) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>), StoreError> {
@@ -133,7 +133,13 @@ pub(super) async fn load(
                     // Checkpointed by a shutdown while it ran.
                     crashed.push(record.id);
                 }
-                if record.status == ExecutionStatus::Running {
+                if record.status == ExecutionStatus::Running && record.pausing {
+                    // Asked to pause, and the process stopped before it quiesced: paused,
+                    // as asked, not resumed.
+                    record.status = ExecutionStatus::Paused;
+                    record.pausing = false;
+                    ops.extend(record.ops(plan_inline)?);
+                } else if record.status == ExecutionStatus::Running {
                     // Still to resume at a start even if this one is killed before it
                     // gets to (the record no longer says running then).
                     record.status = ExecutionStatus::Interrupted;

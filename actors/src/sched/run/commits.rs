@@ -131,6 +131,13 @@ impl Run {
             return;
         }
         self.finishing = true;
+        // Stopped short on request: paused, unless the store failed (then what it holds is
+        // unknown, and interrupted says so).
+        let status = if self.pausing && !self.broken && status == ExecutionStatus::Interrupted {
+            ExecutionStatus::Paused
+        } else {
+            status
+        };
         // With a broken store the failure that skipped them may not be recorded; a resume
         // decides again.
         if !self.broken {

@@ -23,6 +23,9 @@ pub(crate) enum Write {
     ClearCheckpoint { index: u32 },
     /// The execution's record with this status.
     Execution { status: ExecutionStatus },
+    /// The execution's record, still running, marked as asked to pause: a restart finds
+    /// it paused and does not resume it.
+    PauseRequested,
 }
 
 /// Something the shell must do, in the order given.

@@ -14,6 +14,8 @@ pub(super) struct Durable {
     pub(super) starts: BTreeMap<u32, (u32, u32)>,
     pub(super) checkpoints: Vec<bool>,
     pub(super) execution: Option<ExecutionStatus>,
+    /// The running record is marked as asked to pause.
+    pub(super) pausing: bool,
 }
 
 impl Durable {
@@ -38,7 +40,11 @@ impl Durable {
                     self.items[*index as usize] = Some(state.clone());
                 }
                 Write::ClearCheckpoint { index } => self.checkpoints[*index as usize] = false,
-                Write::Execution { status } => self.execution = Some(*status),
+                Write::Execution { status } => {
+                    self.execution = Some(*status);
+                    self.pausing = false;
+                }
+                Write::PauseRequested => self.pausing = true,
             }
         }
     }

@@ -1,0 +1,84 @@
+//! Interrupts, pauses and stops: what may still start, which attempts are asked to stop,
+//! and when they are aborted.
+
+use std::time::{Duration, Instant};
+
+use crate::model::{InterruptStrategy, ItemStatus};
+
+use super::{Cancel, Effect, Phase, Run, Write, deadline};
+
+impl Run {
+    /// Applies an interrupt; false if the execution is already ending. A later interrupt
+    /// can only make it stricter.
+    pub(crate) fn interrupt(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
+        if self.finishing {
+            return false;
+        }
+        let allowance = strategy.allowance();
+        self.allowance = Some(self.allowance.map_or(allowance, |a| a.min(allowance)));
+        if strategy.cancels_running() {
+            let abort_at = match strategy {
+                InterruptStrategy::Immediate { grace } => Some(deadline(now, grace)),
+                _ => None,
+            };
+            for &index in &self.active {
+                let phase = &mut self.phases[index as usize];
+                match phase {
+                    Phase::Starting { cancel, .. } => *cancel = cancel.ask(abort_at),
+                    Phase::Running {
+                        attempt, cancel, ..
+                    } => {
+                        if *cancel == Cancel::No {
+                            self.effects.push_back(Effect::Cancel {
+                                index,
+                                attempt: *attempt,
+                            });
+                        }
+                        *cancel = cancel.ask(abort_at);
+                    }
+                    _ => {}
+                }
+                if let Some(at) = abort_at {
+                    self.deadlines.insert((at, index));
+                }
+            }
+        }
+        // A retry wait ends at once: the item is interrupted, and retried on resume. (One
+        // whose failure is still being recorded is, once it is.)
+        for index in std::mem::take(&mut self.waiting) {
+            if let Phase::Waiting { .. } = self.phases[index as usize] {
+                self.phases[index as usize] = Phase::Idle;
+                self.items[index as usize].status = ItemStatus::Interrupted;
+                self.publish_item(index);
+            }
+        }
+        self.pump();
+        self.step_done();
+        true
+    }
+
+    /// Pauses the run: nothing new starts, running attempts go on as `strategy` allows (as
+    /// an interrupt), and once nothing runs the execution ends `paused`, which a restart
+    /// does not resume. The request is durable at once ([`Write::PauseRequested`]), so a
+    /// crash while it quiesces leaves it paused too. False if it is already ending.
+    pub(crate) fn pause(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
+        if self.finishing {
+            return false;
+        }
+        if !self.pausing {
+            self.pausing = true;
+            self.open.writes.push(Write::PauseRequested);
+        }
+        self.interrupt(strategy, now)
+    }
+
+    /// Whether a pause has been applied.
+    pub(crate) fn is_pausing(&self) -> bool {
+        self.pausing
+    }
+
+    /// Stops the run: as `Immediate { grace }`. False if it is already ending.
+    pub(crate) fn stop(&mut self, grace: Duration, now: Instant) -> bool {
+        self.interrupt(InterruptStrategy::Immediate { grace }, now)
+    }
+}

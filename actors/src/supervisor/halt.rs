@@ -1,0 +1,94 @@
+//! Interrupts and pauses of one execution: where the request goes (the running actor, the
+//! queue of one that is starting, or nowhere, with the reason), and the answer.
+
+use std::time::Duration;
+
+use ractor::ActorRef;
+
+use crate::error::RuntimeError;
+use crate::execution::{ExecutionMsg, Halt};
+use crate::model::{ExecutionId, ExecutionStatus};
+use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
+
+impl SupervisorState {
+    /// Interrupts or pauses `id`, answering once the execution applied it (or queued it, if
+    /// it is starting).
+    pub(super) fn halt(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ExecutionId,
+        halt: Halt,
+        reply: Reply<()>,
+    ) {
+        match self.halt_target(id, halt) {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(None) => {
+                let _ = reply.send(Ok(()));
+            }
+            Ok(Some(actor)) => {
+                // Answered once the execution says it applied it; if it had already ended,
+                // its `Ended` is queued ahead of `Refused`.
+                let myself = myself.clone();
+                tokio::spawn(async move {
+                    if ask(&actor, halt).await {
+                        let _ = reply.send(Ok(()));
+                    } else {
+                        let action = halt.action();
+                        let refused = Internal::Refused { id, action, reply };
+                        let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(refused)));
+                    }
+                });
+            }
+        }
+    }
+
+    /// Where an interrupt or pause of `id` goes: `None` when it is queued for an execution
+    /// that is starting, the actor to ask when it runs, an error when nothing runs (a
+    /// paused execution cannot be paused again, nor interrupted).
+    pub(super) fn halt_target(
+        &mut self,
+        id: ExecutionId,
+        halt: Halt,
+    ) -> Result<Option<ActorRef<ExecutionMsg>>, RuntimeError> {
+        self.entry(id)?;
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Err(RuntimeError::UnknownExecution(id));
+        };
+        if let Some(actor) = &entry.actor {
+            return Ok(Some(actor.clone()));
+        }
+        if entry.starting {
+            entry.pending_interrupts.push(halt);
+            return Ok(None);
+        }
+        Err(RuntimeError::InvalidState {
+            id,
+            action: halt.action(),
+            status: entry.status,
+        })
+    }
+
+    /// The execution did not apply `action`: it had ended. Answers with its status.
+    pub(super) fn refused(&mut self, id: ExecutionId, action: &'static str, reply: Reply<()>) {
+        let status = self.entries.get(&id).map(|e| e.status);
+        let _ = reply.send(Err(match status {
+            Some(status) if status != ExecutionStatus::Running => {
+                RuntimeError::InvalidState { id, action, status }
+            }
+            _ => RuntimeError::Actor(format!("execution {id} did not acknowledge the {action}")),
+        }));
+    }
+}
+
+/// Asks an execution to apply an interrupt or a pause; true once it has.
+pub(super) async fn ask(actor: &ActorRef<ExecutionMsg>, halt: Halt) -> bool {
+    let asked = actor
+        .call(
+            |reply| halt.message(Some(reply)),
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+    matches!(asked, Ok(ractor::rpc::CallResult::Success(true)))
+}
