@@ -15,6 +15,7 @@
 //! POST /interrupt                   every running execution -> 202 {"ids"}
 //! GET  /events                      server-sent events
 //! GET  /tree                        the live actor tree
+//! GET  /semaphores                  semaphores in use: holders and waiters
 //! GET  /openapi.json                the OpenAPI document of all this
 //! ```
 //!
@@ -118,6 +119,7 @@ impl Bridge {
             .route("/interrupt", post(routes::interrupt_all))
             .route("/events", get(routes::events))
             .route("/tree", get(routes::tree))
+            .route("/semaphores", get(routes::semaphores))
             .route("/openapi.json", get(routes::openapi))
             .fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)

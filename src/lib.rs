@@ -102,7 +102,7 @@ pub use tend_actors::{
     ActorNode, ActorRole, Block, BlockOutcome, BlockReport, Check, Event, ExecutionId,
     ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item, ItemCtx,
     ItemError, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress,
-    Registry, Resources, RuntimeError, StoreError, StoreFailure,
+    Registry, Resources, RuntimeError, SemaphoreReport, SemaphoreUser, StoreError, StoreFailure,
 };
 
 /// The engine crate, for driving the actors directly.

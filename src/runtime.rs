@@ -10,7 +10,7 @@ use ractor::{Actor, ActorRef, RpcReplyPort};
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome,
-    Plan, Registry, Resources, RuntimeError, Store, StoreFailure,
+    Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store, StoreFailure,
 };
 use tokio::sync::broadcast;
 
@@ -90,6 +90,7 @@ impl RuntimeBuilder {
                 .map_err(RuntimeError::from)?,
         };
         let (events, _) = broadcast::channel(self.config.event_capacity);
+        let semaphores = Arc::new(Semaphores::new());
         let args = SupervisorArgs {
             store: store.clone(),
             registry: Arc::new(self.registry),
@@ -104,6 +105,7 @@ impl RuntimeBuilder {
             },
             events,
             resources: Arc::new(self.resources),
+            semaphores: semaphores.clone(),
         };
         let (supervisor, handle) = match Actor::spawn(None, Supervisor, args).await {
             Ok(spawned) => spawned,
@@ -115,6 +117,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             supervisor,
             store,
+            semaphores,
             stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
         })
     }
@@ -128,6 +131,7 @@ impl RuntimeBuilder {
 pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
     store: Store,
+    semaphores: Arc<Semaphores>,
     /// The supervisor's task, awaited once by `shutdown`.
     stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -281,6 +285,13 @@ impl Runtime {
         }
         self.store.close().await?;
         result
+    }
+
+    /// Every semaphore in use (held or waited for), by tag: its size, the items holding it
+    /// and those waiting, first in line first. Semaphores are in memory only: after a
+    /// restart every permit is free, as no attempt survives a restart either.
+    pub fn semaphores(&self) -> Vec<SemaphoreReport> {
+        self.semaphores.report()
     }
 
     /// The database file, or `None` in memory.

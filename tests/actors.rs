@@ -245,6 +245,7 @@ async fn supervisor(
         },
         events,
         resources: with_gates(gates),
+        semaphores: Arc::new(tend::engine::Semaphores::new()),
     };
     Actor::spawn(None, Supervisor, args).await.unwrap()
 }

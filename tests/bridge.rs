@@ -173,9 +173,14 @@ async fn every_plan_error_is_a_400_naming_its_kind_and_culprit() {
             "retry",
         ),
         (
-            plan(json!([{"id": "a", "kind": "sum", "sema": ["db:2"]}])),
+            plan(json!([{"id": "a", "kind": "sum", "limit": 5.0}])),
             "unsupported_metaparam",
-            "sema",
+            "limit",
+        ),
+        (
+            plan(json!([{"id": "a", "kind": "sum", "sema": ["db:0"]}])),
+            "bad_metaparam",
+            "db:0",
         ),
         (
             plan(json!([{"id": "a b", "kind": "sum"}])),
@@ -495,6 +500,7 @@ async fn the_openapi_document_lists_every_route() {
             "/health",
             "/interrupt",
             "/openapi.json",
+            "/semaphores",
             "/tree"
         ]
     );

@@ -171,11 +171,7 @@ async fn invalid_ids_and_zero_parallelism_are_refused() {
 
 #[tokio::test]
 async fn metaparams_not_built_yet_are_refused_not_ignored() {
-    for (field, value) in [
-        ("sema", json!(["db:2"])),
-        ("limit", json!(5.0)),
-        ("burst", json!(2)),
-    ] {
+    for (field, value) in [("limit", json!(5.0)), ("burst", json!(2))] {
         let plan: Plan = serde_json::from_value(json!({
             "name": "p",
             "blocks": [{"name": "b", "items": [
@@ -193,7 +189,7 @@ async fn metaparams_not_built_yet_are_refused_not_ignored() {
 }
 
 #[tokio::test]
-async fn malformed_retry_delay_timeout_and_notify_are_refused_naming_the_item() {
+async fn malformed_metaparams_are_refused_naming_the_item() {
     for (metaparams, metaparam, says) in [
         (json!({"retry": "3"}), "retry", "whole number"),
         (json!({"retry": -2}), "retry", "whole number"),
@@ -229,6 +225,18 @@ async fn malformed_retry_delay_timeout_and_notify_are_refused_naming_the_item() 
         ),
         (json!({"notify": "b"}), "notify", "list of ids"),
         (json!({"notify": [3]}), "notify", "not a string"),
+        (json!({"sema": ["db:0"]}), "sema", "size 0"),
+        (json!({"sema": [":2"]}), "sema", "empty id"),
+        (
+            json!({"sema": ["t-{tenant}"]}),
+            "sema",
+            "`tenant`, which the item does not have",
+        ),
+        (
+            json!({"sema": ["t-{ms}"]}),
+            "sema",
+            "`ms`, which is not a string",
+        ),
     ] {
         let mut item = json!({"id": "flaky", "kind": "sleep", "params": {"ms": 0}});
         for (k, v) in metaparams.as_object().unwrap() {

@@ -71,7 +71,7 @@ pub enum PlanError {
         /// The metaparam's name.
         metaparam: &'static str,
     },
-    /// `retry`, `delay` or `timeout` does not say what it must.
+    /// `retry`, `delay`, `timeout`, `notify` or `sema` does not say what it must.
     #[error("item `{item}`: metaparam `{metaparam}` {reason}")]
     BadMetaparam {
         /// The item.

@@ -48,6 +48,7 @@ use crate::model::{
     InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
+use crate::semaphores::{Holder, Semaphores};
 use crate::store::{ExecutionRecord, StoredCheckpoint, Writer};
 use crate::supervisor::SupervisorMsg;
 use crate::worker::WorkerMsg;
@@ -79,6 +80,12 @@ enum Internal {
     },
     /// Commit results are queued in `Acks`.
     Acked,
+    /// The item holds the semaphores it asked for under `ticket` (another execution's
+    /// attempt released them).
+    Granted {
+        index: u32,
+        ticket: u64,
+    },
     Deadline,
     /// The messages that were queued when the step opened are handled: its records go out
     /// as one commit (256 attempts ending at once make one commit request, not 256).
@@ -161,6 +168,10 @@ impl ExecutionMsg {
     fn acked() -> Self {
         ExecutionMsg::Internal(ExecutionInternal(Internal::Acked))
     }
+
+    pub(crate) fn granted(index: u32, ticket: u64) -> Self {
+        ExecutionMsg::Internal(ExecutionInternal(Internal::Granted { index, ticket }))
+    }
 }
 
 /// The Execution's state: the core, and what the shell needs to perform its effects.
@@ -193,6 +204,7 @@ pub struct ExecutionState {
     supervisor: Option<ActorRef<SupervisorMsg>>,
     done: Arc<AtomicUsize>,
     resources: Arc<Resources>,
+    semaphores: Arc<Semaphores>,
 }
 
 impl std::fmt::Debug for ExecutionState {
@@ -255,6 +267,7 @@ impl Actor for Execution {
             supervisor: args.supervisor,
             done: args.done,
             resources: args.resources,
+            semaphores: args.semaphores,
         })
     }
 
@@ -348,6 +361,7 @@ impl Actor for Execution {
                             .committed(commit, result.map_err(|e| e.to_string()), now);
                     }
                 }
+                Internal::Granted { index, ticket } => state.run.granted(index, ticket),
                 Internal::Deadline => {
                     state.timer = None;
                     state.run.deadline_reached(Instant::now());
@@ -446,6 +460,19 @@ impl ExecutionState {
                         self.run.attempt_ended(index, attempt, end, Instant::now());
                     }
                 }
+                Effect::Acquire { index, ticket } => {
+                    let holder = self.holder(index, ticket);
+                    let tags = self.plan.items[index as usize].tags.clone();
+                    if self.semaphores.acquire(holder, tags, myself.clone()) {
+                        self.run.granted(index, ticket);
+                    }
+                }
+                Effect::Release { index, ticket } => {
+                    let holder = self.holder(index, ticket);
+                    for mine in self.semaphores.release(holder, self.record.id) {
+                        self.run.granted(mine.index, mine.ticket);
+                    }
+                }
                 Effect::Cancel { index, attempt } => {
                     if let Some((_, worker)) = self.running.get(&index) {
                         let _ = worker.cast(WorkerMsg::Cancel { index, attempt });
@@ -467,6 +494,16 @@ impl ExecutionState {
                 .is_ok();
         }
         self.arm_timer(myself);
+    }
+
+    /// Item `index` as a semaphore holder under `ticket`.
+    fn holder(&self, index: u32, ticket: u64) -> Holder {
+        Holder {
+            execution: self.record.id,
+            index,
+            ticket,
+            item: self.plan.items[index as usize].id.clone(),
+        }
     }
 
     fn arm_timer(&mut self, myself: &ActorRef<ExecutionMsg>) {
@@ -518,6 +555,8 @@ impl ExecutionState {
         error: Option<String>,
     ) {
         self.finished = true;
+        // Nothing runs or waits any more, so this holds no permit; said once more in case.
+        self.semaphores.release_execution(self.record.id);
         // Nothing runs any more: the pool's workers are all idle. Stop them by message
         // rather than leaving them to be killed with this actor.
         for worker in self.idle.drain(..) {

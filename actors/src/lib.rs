@@ -7,7 +7,9 @@
 //! model/       ids, the Item trait and Registry, Plan/Block/ItemSpec, reports, Outcome,
 //!              events, interrupt strategies, ItemCtx
 //! store/       redb tables, versioned msgpack records, the group-commit writer thread
-//! sched/       pure scheduling logic (DAG readiness, cycles)
+//! sched/       pure scheduling logic: DAG readiness, retries, the Run core of one
+//!              execution, the semaphore table
+//! semaphores   the runtime's semaphores, shared by its executions
 //! supervisor   the Supervisor actor: the execution map
 //! execution    the Execution actor: one execution's blocks and items
 //! worker       the ItemWorker actor: one item attempt
@@ -26,6 +28,7 @@ pub mod error;
 pub mod execution;
 pub mod model;
 mod sched;
+pub mod semaphores;
 pub mod store;
 pub mod supervisor;
 pub mod worker;
@@ -38,6 +41,7 @@ pub use model::{
     ItemCtx, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, Progress, Registry,
     Resources,
 };
+pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};
 pub use supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 pub use worker::{ItemWorker, WorkerMsg};

@@ -19,6 +19,7 @@ mod report;
 mod resources;
 mod status;
 mod strategy;
+mod tags;
 mod tree;
 
 pub use ctx::ItemCtx;

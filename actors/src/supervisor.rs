@@ -43,6 +43,7 @@ use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
     InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms,
 };
+use crate::semaphores::Semaphores;
 use crate::store::Store;
 
 /// The Supervisor actor.
@@ -100,6 +101,8 @@ pub struct SupervisorArgs {
     pub events: broadcast::Sender<Event>,
     /// Shared values items read with `ItemCtx::resource`.
     pub resources: Arc<Resources>,
+    /// The semaphores every execution shares.
+    pub semaphores: Arc<Semaphores>,
 }
 
 type Reply<T> = RpcReplyPort<Result<T, RuntimeError>>;
@@ -223,6 +226,7 @@ pub struct SupervisorState {
     settings: Settings,
     events: broadcast::Sender<Event>,
     resources: Arc<Resources>,
+    semaphores: Arc<Semaphores>,
     entries: BTreeMap<ExecutionId, Entry>,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     stopping: bool,
@@ -257,6 +261,7 @@ impl Actor for Supervisor {
             settings: args.settings,
             events: args.events,
             resources: args.resources,
+            semaphores: args.semaphores,
             entries,
             waiters: HashMap::new(),
             stopping: false,

@@ -36,6 +36,7 @@ impl Modify for BearerToken {
         routes::interrupt_all,
         routes::events,
         routes::tree,
+        routes::semaphores,
         routes::openapi,
         routes::dashboard,
     ),

@@ -18,7 +18,7 @@ use crate::bridge::error::{BridgeError, ErrorBody};
 use crate::bridge::openapi::ApiDoc;
 use crate::bridge::wire::{
     Accepted, Created, ExecutionList, ExecutionView, Health, InterruptBody, InterruptedAll,
-    SummaryView,
+    SemaphoreList, SummaryView,
 };
 
 /// What every handler reads.
@@ -320,6 +320,15 @@ pub(crate) async fn events(
 #[utoipa::path(get, path = "/tree", responses((status = 200, body = ActorNode)))]
 pub(crate) async fn tree(State(s): State<AppState>) -> Result<Json<ActorNode>, BridgeError> {
     Ok(Json(s.runtime.tree().await?))
+}
+
+/// Every semaphore held or waited for, by tag, with its holders and waiters (first in
+/// line first).
+#[utoipa::path(get, path = "/semaphores", responses((status = 200, body = SemaphoreList)))]
+pub(crate) async fn semaphores(State(s): State<AppState>) -> Json<SemaphoreList> {
+    Json(SemaphoreList {
+        semaphores: s.runtime.semaphores().into_iter().map(Into::into).collect(),
+    })
 }
 
 /// This document.

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tend_actors::{
     ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, ItemReport, ItemStatus,
-    Outcome, Progress,
+    Outcome, Progress, SemaphoreReport, SemaphoreUser,
 };
 use utoipa::ToSchema;
 
@@ -241,4 +241,47 @@ pub(crate) struct Accepted {
 pub(crate) struct InterruptedAll {
     /// The executions told to stop.
     pub(crate) ids: Vec<String>,
+}
+
+/// Who holds or waits for a semaphore.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SemaphoreUserView {
+    /// The execution's id.
+    pub(crate) execution: String,
+    /// The item's id.
+    pub(crate) item: String,
+}
+
+/// One semaphore in use.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SemaphoreView {
+    /// The tag that names it (`db:2`).
+    pub(crate) tag: String,
+    /// How many may hold it at once.
+    pub(crate) size: usize,
+    pub(crate) holders: Vec<SemaphoreUserView>,
+    /// In the order they will get it.
+    pub(crate) waiters: Vec<SemaphoreUserView>,
+}
+
+/// `GET /semaphores`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SemaphoreList {
+    /// Every semaphore held or waited for, by tag.
+    pub(crate) semaphores: Vec<SemaphoreView>,
+}
+
+impl From<SemaphoreReport> for SemaphoreView {
+    fn from(s: SemaphoreReport) -> Self {
+        let user = |u: SemaphoreUser| SemaphoreUserView {
+            execution: u.execution.to_string(),
+            item: u.item,
+        };
+        SemaphoreView {
+            tag: s.tag,
+            size: s.size,
+            holders: s.holders.into_iter().map(user).collect(),
+            waiters: s.waiters.into_iter().map(user).collect(),
+        }
+    }
 }

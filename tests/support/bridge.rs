@@ -116,7 +116,7 @@ impl Served {
                 .as_array()
                 .and_then(|c| c.iter().find(|n| n["name"] == id).cloned());
             match node {
-                Some(n) if n["status"] == status => Ok(()),
+                Some(n) if n["status"].as_str().is_some_and(|s| s.starts_with(status)) => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         })

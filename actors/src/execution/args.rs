@@ -14,6 +14,7 @@ use crate::model::{
     now_ms,
 };
 use crate::sched::run::{FailedAttempt, ItemState};
+use crate::semaphores::Semaphores;
 use crate::store::{
     ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution,
     Writer,
@@ -35,6 +36,8 @@ pub struct ExecutionArgs {
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
     pub(crate) done: Arc<AtomicUsize>,
     pub(crate) resources: Arc<Resources>,
+    /// The runtime's semaphores (a table of its own unless the Supervisor shares one).
+    pub(crate) semaphores: Arc<Semaphores>,
     /// Whether the running record is already durable (the Supervisor writes it first, so
     /// that concurrent submits share commits); if not, `pre_start` writes it.
     pub(crate) record_durable: bool,
@@ -207,6 +210,7 @@ impl ExecutionArgs {
             supervisor: None,
             done: Arc::new(AtomicUsize::new(done)),
             resources: Arc::new(Resources::new()),
+            semaphores: Arc::new(Semaphores::new()),
             record_durable: false,
             interrupts: Vec::new(),
         }
@@ -215,6 +219,12 @@ impl ExecutionArgs {
     /// The shared values items read with `ItemCtx::resource`.
     pub fn with_resources(mut self, resources: Arc<Resources>) -> Self {
         self.resources = resources;
+        self
+    }
+
+    /// The semaphores shared with other executions (by default this execution has its own).
+    pub fn with_semaphores(mut self, semaphores: Arc<Semaphores>) -> Self {
+        self.semaphores = semaphores;
         self
     }
 

@@ -71,20 +71,41 @@ impl ExecutionState {
         running.sort_by_key(|(index, _)| **index);
         let children = running
             .into_iter()
-            .map(|(&index, w)| worker(w, format!("running {}", self.plan.items[index as usize].id)))
+            .map(|(&index, w)| {
+                let item = &self.plan.items[index as usize];
+                let status = if item.tags.is_empty() {
+                    format!("running {}", item.id)
+                } else {
+                    format!("running {} holding {}", item.id, item.tags.join(", "))
+                };
+                worker(w, status)
+            })
             .chain(self.idle.iter().map(|w| worker(w, "idle".to_owned())))
             .collect();
+        let mut status = if self.run.is_pausing() {
+            "pausing".to_owned()
+        } else if self.run.is_interrupting() {
+            "interrupting".to_owned()
+        } else {
+            "running".to_owned()
+        };
+        // Items waiting for semaphores have no worker yet: they are named here.
+        let waiting: Vec<String> = self
+            .run
+            .acquiring()
+            .map(|index| {
+                let item = &self.plan.items[index as usize];
+                format!("{} for {}", item.id, item.tags.join(", "))
+            })
+            .collect();
+        if !waiting.is_empty() {
+            status.push_str(&format!("; waiting: {}", waiting.join("; ")));
+        }
         ActorNode {
             role: ActorRole::Execution,
             name: self.record.id.to_string(),
             actor_id: myself.get_id().to_string(),
-            status: if self.run.is_pausing() {
-                "pausing".to_owned()
-            } else if self.run.is_interrupting() {
-                "interrupting".to_owned()
-            } else {
-                "running".to_owned()
-            },
+            status,
             children,
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PlanError;
+use crate::model::tags::tags_of;
 use crate::model::{DynItem, Item, Registry};
 use crate::sched::dag::BlockGraph;
 use crate::sched::policy::Policy;
@@ -72,9 +73,16 @@ fn empty_params() -> serde_json::Value {
 ///   [`ItemCtx::refresh`](crate::ItemCtx::refresh). The refresh is stored with the
 ///   dependency's Done record and cleared when this item's attempt succeeds.
 ///
-/// `sema`, `limit` and `burst` are part of the plan format but not implemented by this
-/// version: a plan that sets any of them is refused with [`PlanError::Unsupported`]; a
-/// malformed `retry`, `delay`, `timeout` or `notify` with [`PlanError::BadMetaparam`].
+/// - `sema`: semaphore tags (`"db:2"`, or a list), each `id` or `id:N` (N permits, else
+///   one; the whole tag names the semaphore, so `db` and `db:1` are two). `{name}` in a
+///   tag is the item's string param `name` (`"tenant-{tenant}:5"` limits each tenant
+///   apart). Semaphores are shared by every execution of the runtime: an attempt starts
+///   once it holds all its tags (taken in sorted order, waiters served first come first
+///   served) and gives them back when it ends.
+///
+/// `limit` and `burst` are part of the plan format but not implemented by this version: a
+/// plan that sets either is refused with [`PlanError::Unsupported`]; a malformed `retry`,
+/// `delay`, `timeout`, `notify` or `sema` with [`PlanError::BadMetaparam`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -102,7 +110,7 @@ pub struct ItemSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub timeout: Option<serde_json::Value>,
-    /// Not supported yet.
+    /// Semaphore tags: `"id"` or `"id:N"`, or a list of them; `{param}` is a string param.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub sema: Option<serde_json::Value>,
@@ -227,6 +235,17 @@ impl ItemSpec {
         self
     }
 
+    /// Takes the semaphore `tags` (`"db:2"`, `"tenant-{tenant}:5"`) before each attempt.
+    pub fn sema<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let tags: Vec<serde_json::Value> = tags.into_iter().map(|s| s.into().into()).collect();
+        self.sema = Some(serde_json::Value::Array(tags));
+        self
+    }
+
     /// Marks the edges to `ids` (which must be in `after`) as `notify`: when one of them
     /// changes something, this item gets a refresh.
     pub fn notify<I, S>(mut self, ids: I) -> Self
@@ -269,14 +288,10 @@ impl ItemSpec {
     }
 
     fn unsupported_metaparam(&self) -> Option<&'static str> {
-        [
-            ("sema", &self.sema),
-            ("limit", &self.limit),
-            ("burst", &self.burst),
-        ]
-        .into_iter()
-        .find(|(_, v)| v.is_some())
-        .map(|(name, _)| name)
+        [("limit", &self.limit), ("burst", &self.burst)]
+            .into_iter()
+            .find(|(_, v)| v.is_some())
+            .map(|(name, _)| name)
     }
 }
 
@@ -299,6 +314,8 @@ pub(crate) struct CompiledItem {
     pub(crate) id: Arc<str>,
     pub(crate) kind: Arc<str>,
     pub(crate) item: Arc<dyn DynItem>,
+    /// Its semaphore tags, resolved and sorted.
+    pub(crate) tags: Arc<[Arc<str>]>,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -330,9 +347,12 @@ impl CompiledPlan {
             deps: Vec::with_capacity(plan.item_count()),
             policies: Vec::with_capacity(plan.item_count()),
             notify: Vec::new(),
+            guarded: Vec::new(),
         };
         // (upstream, dependent) for every `notify` edge.
         let mut notify: Vec<(u32, u32)> = Vec::new();
+        // Some item takes semaphores.
+        let mut guarded = false;
         for block in &plan.blocks {
             let start = items.len() as u32;
             for spec in &block.items {
@@ -370,10 +390,13 @@ impl CompiledPlan {
                     });
                 }
                 shape.policies.push(Policy::of(spec)?);
+                let tags = tags_of(spec)?;
+                guarded |= !tags.is_empty();
                 items.push(CompiledItem {
                     id: Arc::from(spec.id.as_str()),
                     kind: Arc::from(spec.kind.as_str()),
                     item,
+                    tags,
                 });
             }
             let end = items.len() as u32;
@@ -424,6 +447,9 @@ impl CompiledPlan {
                 range: start..end,
                 graph,
             });
+        }
+        if guarded {
+            shape.guarded = items.iter().map(|i| !i.tags.is_empty()).collect();
         }
         if !notify.is_empty() {
             let mut dependents = vec![Vec::new(); items.len()];

@@ -81,8 +81,13 @@ pub(crate) struct Run {
     shape: Shape,
     items: Vec<ItemState>,
     phases: Vec<Phase>,
-    /// Items starting or running (at most `parallelism`).
+    /// Items waiting for semaphores, starting or running (at most `parallelism`).
     active: BTreeSet<u32>,
+    /// Items that asked for their semaphores, by ticket: waiting for them or holding them.
+    permits: BTreeMap<u32, u64>,
+    /// Of those, the ones still waiting.
+    acquiring: BTreeSet<u32>,
+    next_ticket: u64,
     /// Items with a retry to come: waiting for it, or for their failure's record first.
     waiting: BTreeSet<u32>,
     /// When an item may need attention (a timeout, an abort, the end of a retry wait).
@@ -124,6 +129,9 @@ impl Run {
             items,
             phases,
             active: BTreeSet::new(),
+            permits: BTreeMap::new(),
+            acquiring: BTreeSet::new(),
+            next_ticket: 0,
             waiting: BTreeSet::new(),
             deadlines: BTreeSet::new(),
             config: RunConfig {
@@ -161,6 +169,11 @@ impl Run {
     /// The shape being run.
     pub(crate) fn shape(&self) -> &Shape {
         &self.shape
+    }
+
+    /// Items waiting for their semaphores.
+    pub(crate) fn acquiring(&self) -> impl Iterator<Item = u32> + '_ {
+        self.acquiring.iter().copied()
     }
 
     /// Whether an interrupt (or stop) has been applied.
@@ -285,6 +298,8 @@ impl Run {
             }) if *a == attempt => *timed_out,
             _ => return,
         };
+        // The attempt is over: its semaphores go back at once.
+        self.release(index);
         let policy = self.shape.policies[index as usize];
         let ending = match end.ending {
             Ending::StoreFailed { error } => {
@@ -463,6 +478,10 @@ impl Run {
         if !self.started || self.finishing {
             return;
         }
+        if self.broken {
+            // Nothing new starts: waits for semaphores end.
+            self.withdraw_acquiring();
+        }
         loop {
             while self.active.len() < self.config.parallelism
                 && !self.broken
@@ -471,9 +490,15 @@ impl Run {
                 let Some(local) = self.readiness.pop_ready() else {
                     break;
                 };
-                self.begin(self.shape.blocks[self.block].range.start + local);
+                let index = self.shape.blocks[self.block].range.start + local;
+                let counted = self.allowance.is_some();
                 if let Some(allowance) = &mut self.allowance {
                     *allowance -= 1;
+                }
+                if self.shape.is_guarded(index) {
+                    self.acquire(index, counted);
+                } else {
+                    self.begin(index);
                 }
             }
             // Running attempts, or retries still to come (an interrupt ends their waits).
@@ -511,6 +536,68 @@ impl Run {
                 continue;
             }
             return self.finish(ExecutionStatus::Interrupted);
+        }
+    }
+
+    /// Item `index` waits for its semaphores before its next attempt is decided (so a wait
+    /// that a crash cuts short costs no attempt number).
+    fn acquire(&mut self, index: u32, counted: bool) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.phases[index as usize] = Phase::Acquiring { ticket, counted };
+        self.active.insert(index);
+        self.acquiring.insert(index);
+        self.permits.insert(index, ticket);
+        self.effects.push_back(Effect::Acquire { index, ticket });
+    }
+
+    /// Item `index` holds every semaphore it asked for under `ticket`: its attempt is
+    /// decided. A grant for a wait that was withdrawn is ignored (the shell released it).
+    pub(crate) fn granted(&mut self, index: u32, ticket: u64) {
+        match self.phases.get(index as usize) {
+            Some(&Phase::Acquiring { ticket: t, .. }) if t == ticket => {}
+            _ => return,
+        }
+        self.acquiring.remove(&index);
+        if self.broken {
+            self.withdraw(index);
+        } else {
+            self.begin(index);
+        }
+        self.pump();
+        self.step_done();
+    }
+
+    /// Gives back what item `index` holds or waits for.
+    fn release(&mut self, index: u32) {
+        if let Some(ticket) = self.permits.remove(&index) {
+            self.effects.push_back(Effect::Release { index, ticket });
+        }
+    }
+
+    /// Item `index` stops waiting for its semaphores and is ready again; the allowance
+    /// that paid for it is given back.
+    fn withdraw(&mut self, index: u32) {
+        let Phase::Acquiring { counted, .. } = self.phases[index as usize] else {
+            return;
+        };
+        self.phases[index as usize] = Phase::Idle;
+        self.active.remove(&index);
+        self.acquiring.remove(&index);
+        self.release(index);
+        if counted && let Some(allowance) = &mut self.allowance {
+            *allowance += 1;
+        }
+        let local = index - self.shape.blocks[self.block].range.start;
+        self.readiness.again(local);
+    }
+
+    /// Every item waiting for its semaphores stops waiting (an interrupt, a pause, a
+    /// failed commit: nothing may start, or what may is decided anew).
+    fn withdraw_acquiring(&mut self) {
+        let waiting: Vec<u32> = self.acquiring.iter().copied().collect();
+        for index in waiting {
+            self.withdraw(index);
         }
     }
 

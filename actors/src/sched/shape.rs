@@ -19,6 +19,9 @@ pub(crate) struct Shape {
     /// For each item, the dependents its `notify` edges carry a refresh to when it changes
     /// something; empty when no item of the plan has such an edge.
     pub(crate) notify: Vec<Box<[u32]>>,
+    /// For each item, whether it takes semaphores before each attempt; empty when no item
+    /// of the plan does.
+    pub(crate) guarded: Vec<bool>,
 }
 
 /// One block: its items (a range of global indices) and their DAG (local indices).
@@ -32,6 +35,11 @@ impl Shape {
     /// Number of items.
     pub(crate) fn len(&self) -> usize {
         self.deps.len()
+    }
+
+    /// Whether item `index` takes semaphores before each attempt.
+    pub(crate) fn is_guarded(&self, index: u32) -> bool {
+        self.guarded.get(index as usize).copied().unwrap_or(false)
     }
 
     /// The dependents item `index` sends a refresh to when it changes something.

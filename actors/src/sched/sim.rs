@@ -18,8 +18,10 @@ use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Publish, Run, Run
 use crate::sched::shape::Shape;
 
 mod durable;
-mod random;
+mod permits;
+pub(super) mod random;
 use durable::Durable;
+use permits::Permits;
 use random::{Rng, random_shape, random_strategy};
 
 const STOP_GRACE: Duration = Duration::from_millis(20);
@@ -63,6 +65,7 @@ struct Sim {
     /// Per item: a `notify` dependency's Done record with a change is durable, and no Done
     /// record of the item since (the model the core's refresh flags must match).
     owed: Vec<bool>,
+    permits: Permits,
     ended: Option<ExecutionStatus>,
     over: bool,
     trace: Vec<String>,
@@ -87,6 +90,7 @@ impl Sim {
         let failures = rng.chance(30);
         let held = rng.chance(50);
         let n = shape.len();
+        let permits = Permits::new(&mut rng, &shape.guarded, n);
         let mut run = Run::new(
             shape.clone(),
             vec![ItemState::default(); n],
@@ -120,6 +124,7 @@ impl Sim {
             failed_at: vec![None; n],
             failures,
             owed: vec![false; n],
+            permits,
             ended: None,
             over: false,
             trace: Vec::new(),
@@ -198,6 +203,8 @@ impl Sim {
                     self.pending.push_back((id, writes));
                 }
                 Effect::Start { index, attempt } => self.started(index, attempt)?,
+                Effect::Acquire { index, ticket } => self.acquire(index, ticket)?,
+                Effect::Release { index, ticket } => self.release(index, ticket)?,
                 Effect::Cancel { index, attempt } => {
                     let running = self.running.get_mut(&index);
                     check!(
@@ -232,7 +239,7 @@ impl Sim {
                 Effect::Ended { status, error } => self.ended(status, error)?,
             }
         }
-        Ok(())
+        self.check_permits()
     }
 
     /// The process dies: running attempts vanish, and of the commits not answered yet an
@@ -249,6 +256,7 @@ impl Sim {
 
     fn restart(&mut self) {
         self.running.clear();
+        self.permits.reset();
         if matches!(
             self.durable.execution,
             Some(ExecutionStatus::Completed | ExecutionStatus::Failed)
@@ -306,7 +314,15 @@ impl Sim {
             return self.drain();
         }
         if self.running.is_empty() && self.pending.is_empty() {
-            // Only a deadline (a retry wait) can move it on.
+            // A grant, an outsider's release, or a deadline (a retry wait) moves it on.
+            if self.permits.has_grants() {
+                self.deliver_grant();
+                return self.drain();
+            }
+            if self.permits.outsider_holds() {
+                self.outsider();
+                return self.drain();
+            }
             let Some(at) = self.run.next_deadline() else {
                 return Err(
                     "stuck: nothing runs, nothing is being written, nothing is due, and the \
@@ -358,6 +374,8 @@ impl Sim {
                 self.note(format!("late end of {index}/{stale}"));
                 self.run.attempt_ended(index, stale, done_end(), self.now);
             }
+            96..=97 if self.permits.has_grants() => self.deliver_grant(),
+            98..=99 => self.outsider(),
             _ if !self.pending.is_empty() => self.answer_commit(),
             _ if !self.running.is_empty() => self.end_attempt(),
             _ => {}

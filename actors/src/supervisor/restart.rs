@@ -31,6 +31,8 @@ impl SupervisorState {
         entry.status = ExecutionStatus::Interrupted;
         entry.updated_ms = now_ms();
         entry.killed_attempts = true;
+        // Whatever its items held or waited for goes back: none of them runs any more.
+        self.semaphores.release_execution(id);
         if self.stopping {
             // Its record still says running: the next start resumes it.
             tracing::error!(execution_id = %id, %reason, "execution actor failed while stopping");

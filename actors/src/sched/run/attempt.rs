@@ -114,6 +114,9 @@ pub(super) enum Phase {
     /// No attempt in flight.
     #[default]
     Idle,
+    /// Waiting for its semaphores ([`Effect::Acquire`](super::Effect::Acquire) `ticket`);
+    /// `counted` when an interrupt's allowance paid for it (given back if it is withdrawn).
+    Acquiring { ticket: u64, counted: bool },
     /// Its start record is in a commit not yet durable; `before` is the status to go back
     /// to if that commit fails.
     Starting {

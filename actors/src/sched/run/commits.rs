@@ -69,6 +69,7 @@ impl Run {
             self.phases[index as usize] = Phase::Idle;
             self.items[index as usize].status = before;
             self.active.remove(&index);
+            self.release(index);
             return;
         }
         let timeout_at = self.shape.policies[index as usize]

@@ -34,6 +34,11 @@ pub(crate) enum Effect {
     /// Write these records in one durable transaction, then call [`Run::committed`] with
     /// `id` and the result. Commits complete in the order they are issued.
     Commit { id: u64, writes: Vec<Write> },
+    /// Take item `index`'s semaphores for its next attempt, then call [`Run::granted`]
+    /// with `ticket` once it holds them all (at once, or when someone releases).
+    Acquire { index: u32, ticket: u64 },
+    /// Give back what item `index` holds or waits for under `ticket`.
+    Release { index: u32, ticket: u64 },
     /// Start attempt `attempt` of item `index`.
     Start { index: u32, attempt: u32 },
     /// Ask the attempt to stop at its next cancellation point.

@@ -14,6 +14,9 @@ impl Run {
         if self.finishing {
             return false;
         }
+        // Waits for semaphores are not starts: they end, and what may start is decided
+        // anew under the stricter allowance.
+        self.withdraw_acquiring();
         let allowance = strategy.allowance();
         self.allowance = Some(self.allowance.map_or(allowance, |a| a.min(allowance)));
         if strategy.cancels_running() {

@@ -23,6 +23,7 @@ fn chain(n: u32) -> Shape {
         deps: deps.into_iter().map(Vec::into_boxed_slice).collect(),
         policies: vec![Policy::default(); n as usize],
         notify: Vec::new(),
+        guarded: Vec::new(),
     }
 }
 

@@ -51,6 +51,10 @@ impl Sim {
             record.as_ref().map(|r| r.refresh),
             self.owed[index as usize]
         );
+        check!(
+            !self.shape.is_guarded(index) || self.permits.holds(index),
+            "item {index} started without holding its semaphores"
+        );
         self.started[index as usize] = attempt;
         self.running.insert(
             index,

@@ -32,11 +32,12 @@ pub(super) fn random_policy(rng: &mut Rng) -> Policy {
     }
 }
 
-/// SplitMix64: small, seeded, and the same on every machine.
-pub(super) struct Rng(pub(super) u64);
+/// SplitMix64: small, seeded, and the same on every machine (the semaphore table's
+/// property test draws from it too).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    pub(super) fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -44,7 +45,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    pub(super) fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 
@@ -94,6 +95,10 @@ pub(super) fn random_shape(rng: &mut Rng) -> Shape {
             range: start..start + len,
             graph: BlockGraph::new(local),
         });
+    }
+    // Half the cases take semaphores, on about a third of their items.
+    if rng.chance(50) {
+        shape.guarded = (0..shape.deps.len()).map(|_| rng.chance(35)).collect();
     }
     if !notify.is_empty() {
         let mut dependents = vec![Vec::new(); shape.deps.len()];
