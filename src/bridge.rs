@@ -5,7 +5,8 @@
 //! GET  /                            the dashboard page
 //! GET  /health                      {"status": "ok" | "degraded", ...}
 //! GET  /executions[?status=]        executions, oldest first
-//! POST /executions                  a plan as JSON -> 201 {"id"}
+//! POST /executions                  a plan as JSON -> 201 {"id"}; ?dry_run=true -> 200,
+//!                                   what would change (each item's check only)
 //! GET  /executions/{id}             status, outcome, every item
 //! POST /executions/{id}/interrupt   {"strategy": ...} (optional) -> 202
 //! POST /executions/{id}/pause       {"strategy": ...} (optional) -> 202; `paused` once

@@ -132,7 +132,10 @@ impl Item for Sleep {
 
     async fn check(&self, cx: &mut ItemCtx) -> Result<Check<serde_json::Value>, ItemError> {
         if self.satisfied {
-            AppliedLog::record(cx, "satisfied")?;
+            // The log is of attempts; a dry run is none.
+            if !cx.is_dry_run() {
+                AppliedLog::record(cx, "satisfied")?;
+            }
             return Ok(Check::Satisfied(self.output.clone()));
         }
         Ok(Check::Apply)

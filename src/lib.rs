@@ -99,10 +99,11 @@ pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
-    ActorNode, ActorRole, Block, BlockOutcome, BlockReport, Check, Event, ExecutionId,
-    ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item, ItemCtx,
-    ItemError, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress,
-    Registry, Resources, RuntimeError, SemaphoreReport, SemaphoreUser, StoreError, StoreFailure,
+    ActorNode, ActorRole, Block, BlockOutcome, BlockReport, Check, CheckOutcome, DryRun,
+    DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    ExecutionSummary, InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec,
+    ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress, Registry, Resources,
+    RuntimeError, SemaphoreReport, SemaphoreUser, StoreError, StoreFailure,
 };
 
 /// The engine crate, for driving the actors directly.

@@ -9,8 +9,9 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
-    ActorNode, Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy, Outcome,
-    Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store, StoreFailure,
+    ActorNode, DryRun, Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy,
+    Outcome, Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store,
+    StoreFailure,
 };
 use tokio::sync::broadcast;
 
@@ -91,9 +92,11 @@ impl RuntimeBuilder {
         };
         let (events, _) = broadcast::channel(self.config.event_capacity);
         let semaphores = Arc::new(Semaphores::new());
+        let registry = Arc::new(self.registry);
+        let resources = Arc::new(self.resources);
         let args = SupervisorArgs {
             store: store.clone(),
-            registry: Arc::new(self.registry),
+            registry: registry.clone(),
             settings: Settings {
                 parallelism: self.config.parallelism,
                 stop_grace: self.config.stop_grace,
@@ -104,7 +107,7 @@ impl RuntimeBuilder {
                 restart_window: self.config.restart_window,
             },
             events,
-            resources: Arc::new(self.resources),
+            resources: resources.clone(),
             semaphores: semaphores.clone(),
         };
         let (supervisor, handle) = match Actor::spawn(None, Supervisor, args).await {
@@ -118,6 +121,8 @@ impl RuntimeBuilder {
             supervisor,
             store,
             semaphores,
+            registry,
+            resources,
             stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
         })
     }
@@ -132,6 +137,8 @@ pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
     store: Store,
     semaphores: Arc<Semaphores>,
+    registry: Arc<Registry>,
+    resources: Arc<Resources>,
     /// The supervisor's task, awaited once by `shutdown`.
     stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -170,6 +177,16 @@ impl Runtime {
     pub async fn submit(&self, plan: Plan) -> Result<ExecutionId, RuntimeError> {
         self.call(|reply| SupervisorMsg::Submit(plan, reply))
             .await?
+    }
+
+    /// Validates `plan` and runs only `check` on every item, block after block and each
+    /// block in dependency order, and reports what a real run would change: nothing is
+    /// applied or written and no execution is created. Items see
+    /// [`ItemCtx::is_dry_run`](crate::ItemCtx::is_dry_run); a dependency that would apply
+    /// has no output for its dependents yet (reading it is an input error, reported as
+    /// that dependent's check failing). A plan that does not validate is the error.
+    pub async fn dry_run(&self, plan: &Plan) -> Result<DryRun, RuntimeError> {
+        Ok(tend_actors::dry_run::dry_run(plan, &self.registry, self.resources.clone()).await?)
     }
 
     /// The full report of one execution: its status and every item's.

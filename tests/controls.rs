@@ -1,5 +1,5 @@
 //! Graph controls seen through the runtime: check before apply, refresh notifications
-//! along `notify` edges, pause and resume.
+//! along `notify` edges, pause and resume, dry runs.
 
 #[path = "support/helpers.rs"]
 mod helpers;
@@ -220,5 +220,139 @@ async fn a_pause_at_cancellation_points_stops_running_items_and_resume_continues
     rt.resume(id).await.unwrap();
     assert!(outcome(&rt, id).await.is_completed());
     assert_eq!(rt.status(id).await.unwrap().item("g").unwrap().attempts, 2);
+    rt.shutdown().await.unwrap();
+}
+
+/// Its `check` reads its dependency `from` (if any): satisfied when that output is
+/// `want`, else work to do; with `fail`, the check itself fails.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    want: i64,
+    #[serde(default)]
+    fail: bool,
+}
+
+impl tend::Item for Probe {
+    const KIND: &'static str = "probe";
+    type Output = i64;
+
+    async fn check(&self, cx: &mut tend::ItemCtx) -> Result<tend::Check<i64>, tend::ItemError> {
+        assert!(cx.is_dry_run(), "this test only dry-runs probes");
+        if self.fail {
+            return Err(tend::ItemError::failed("the probe cannot tell"));
+        }
+        if let Some(dep) = &self.from {
+            let got: i64 = cx.input(dep)?;
+            if got != self.want {
+                return Ok(tend::Check::Apply);
+            }
+        }
+        if cx.refresh() {
+            return Ok(tend::Check::Apply);
+        }
+        Ok(tend::Check::Satisfied(self.want))
+    }
+
+    async fn apply(&self, _cx: &mut tend::ItemCtx) -> Result<i64, tend::ItemError> {
+        panic!("a dry run never applies");
+    }
+}
+
+fn probe(id: &str, from: Option<&str>, want: i64, fail: bool) -> ItemSpec {
+    let spec = ItemSpec::new(
+        id,
+        &Probe {
+            from: from.map(str::to_owned),
+            want,
+            fail,
+        },
+    )
+    .unwrap();
+    match from {
+        Some(dep) => spec.after([dep]),
+        None => spec,
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_checks_every_item_in_order_and_applies_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let rt = tend::Runtime::builder()
+        .registry(tend::demo::registry().unwrap().with::<Probe>().unwrap())
+        .resource(tend::demo::AppliedLog::open(&log).unwrap())
+        .data_dir(&data)
+        .start()
+        .await
+        .unwrap();
+    let plan = Plan::new("dry")
+        .block(
+            Block::new("one")
+                // Satisfied with 7: hands 7 on.
+                .item(probe("seven", None, 7, false))
+                // Reads 7, wants 7: satisfied. Reads 7, wants 8: would apply.
+                .item(probe("same", Some("seven"), 7, false))
+                .item(probe("differs", Some("seven"), 8, false))
+                .item(probe("broken", None, 0, true)),
+        )
+        .block(
+            Block::new("two")
+                // `differs` would apply, so it has no output yet to read.
+                .item(probe("reads-differs", Some("differs"), 8, false))
+                // A notify edge from an item that would apply: checked with a refresh.
+                .item(
+                    ItemSpec::new(
+                        "told",
+                        &Probe {
+                            from: None,
+                            want: 1,
+                            fail: false,
+                        },
+                    )
+                    .unwrap()
+                    .after(["differs"])
+                    .notify(["differs"]),
+                )
+                .item(sleep("sleeper", 0, 1)),
+        );
+    let run = rt.dry_run(&plan).await.unwrap();
+    let check = |id: &str| run.item(id).unwrap().check.clone();
+    assert_eq!(check("seven"), tend::CheckOutcome::Satisfied);
+    assert_eq!(check("same"), tend::CheckOutcome::Satisfied);
+    assert_eq!(check("differs"), tend::CheckOutcome::WouldApply);
+    assert!(
+        matches!(check("broken"), tend::CheckOutcome::Failed { error } if error.contains("cannot tell"))
+    );
+    assert!(
+        matches!(check("reads-differs"), tend::CheckOutcome::Failed { error } if error.contains("differs")),
+        "{:?}",
+        check("reads-differs")
+    );
+    assert_eq!(check("told"), tend::CheckOutcome::WouldApply);
+    assert!(run.item("told").unwrap().refresh);
+    assert!(!run.item("same").unwrap().refresh);
+    assert_eq!(check("sleeper"), tend::CheckOutcome::WouldApply);
+    let changing: Vec<&str> = run.would_change().map(|i| i.id.as_str()).collect();
+    assert_eq!(changing, ["differs", "told", "sleeper"]);
+    // Nothing ran, nothing was written.
+    assert!(applied(&log).is_empty());
+    assert!(rt.list().await.unwrap().is_empty());
+    // An invalid plan is the error, as for a submit.
+    let bad = Plan::new("bad").block(Block::new("b").item(probe("x", Some("nope"), 0, false)));
+    assert!(matches!(
+        rt.dry_run(&bad).await,
+        Err(RuntimeError::Plan(
+            tend::PlanError::UnknownDependency { .. }
+        ))
+    ));
+    rt.shutdown().await.unwrap();
+    let rt = runtime(Some(&data), None, 2).await;
+    assert!(
+        rt.list().await.unwrap().is_empty(),
+        "the store holds nothing"
+    );
     rt.shutdown().await.unwrap();
 }

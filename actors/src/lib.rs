@@ -10,6 +10,7 @@
 //! sched/       pure scheduling logic: DAG readiness, retries, the Run core of one
 //!              execution, the semaphore table
 //! semaphores   the runtime's semaphores, shared by its executions
+//! dry_run      check every item of a plan, apply and write nothing
 //! supervisor   the Supervisor actor: the execution map
 //! execution    the Execution actor: one execution's blocks and items
 //! worker       the ItemWorker actor: one item attempt
@@ -24,6 +25,7 @@
 //! Store writer: one OS thread that owns every redb write (group commit)
 //! ```
 
+pub mod dry_run;
 pub mod error;
 pub mod execution;
 pub mod model;
@@ -33,6 +35,7 @@ pub mod store;
 pub mod supervisor;
 pub mod worker;
 
+pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
 pub use model::{

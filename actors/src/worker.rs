@@ -130,7 +130,8 @@ impl std::fmt::Debug for ItemWorkerState {
     }
 }
 
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+/// A caught panic's message.
+pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -17,8 +17,8 @@ use crate::bridge::body::{JsonBody, OptionalJsonBody};
 use crate::bridge::error::{BridgeError, ErrorBody};
 use crate::bridge::openapi::ApiDoc;
 use crate::bridge::wire::{
-    Accepted, Created, ExecutionList, ExecutionView, Health, InterruptBody, InterruptedAll,
-    SemaphoreList, SummaryView,
+    Accepted, Created, DryRunView, ExecutionList, ExecutionView, Health, InterruptBody,
+    InterruptedAll, SemaphoreList, SummaryView,
 };
 
 /// What every handler reads.
@@ -132,13 +132,16 @@ pub(crate) async fn list(
     Ok(Json(ExecutionList { executions }))
 }
 
-/// Validate a plan and start it.
+/// Validate a plan and start it; with `?dry_run=true`, validate it and run only each
+/// item's `check`, reporting what a run would change (nothing applied or written).
 #[utoipa::path(
     post,
     path = "/executions",
     request_body = Plan,
+    params(("dry_run" = Option<bool>, Query, description = "check every item and report what would change; start nothing")),
     responses(
         (status = 201, body = Created),
+        (status = 200, body = DryRunView, description = "a dry run's report"),
         (status = 400, body = ErrorBody, description = "malformed JSON, unknown fields, or an invalid plan; `code` names the error kind"),
         (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody)
@@ -146,15 +149,38 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn submit(
     State(s): State<AppState>,
+    RawQuery(query): RawQuery,
     JsonBody(plan): JsonBody<Plan>,
-) -> Result<impl IntoResponse, BridgeError> {
+) -> Result<axum::response::Response, BridgeError> {
+    let mut dry_run = false;
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("dry_run", "true")) => dry_run = true,
+            Some(("dry_run", "false")) => dry_run = false,
+            _ if pair.is_empty() => {}
+            _ => {
+                return Err(BridgeError::BadRequest {
+                    code: "invalid_query",
+                    message: format!(
+                        "unknown query `{}`; POST /executions takes only dry_run=true or dry_run=false",
+                        pair.chars().take(64).collect::<String>()
+                    ),
+                });
+            }
+        }
+    }
+    if dry_run {
+        let report = s.runtime.dry_run(&plan).await?;
+        return Ok(Json(DryRunView::from(report)).into_response());
+    }
     let id = s.runtime.submit(plan).await?;
     let location = format!("/executions/{id}");
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(Created { id: id.to_string() }),
-    ))
+    )
+        .into_response())
 }
 
 /// One execution with every item.

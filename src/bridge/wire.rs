@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tend_actors::{
-    ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, ItemReport, ItemStatus,
-    Outcome, Progress, SemaphoreReport, SemaphoreUser,
+    CheckOutcome, DryRun, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy,
+    ItemReport, ItemStatus, Outcome, Progress, SemaphoreReport, SemaphoreUser,
 };
 use utoipa::ToSchema;
 
@@ -282,6 +282,73 @@ impl From<SemaphoreReport> for SemaphoreView {
             size: s.size,
             holders: s.holders.into_iter().map(user).collect(),
             waiters: s.waiters.into_iter().map(user).collect(),
+        }
+    }
+}
+
+/// One item of a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DryRunItemView {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    /// `would_apply`, `satisfied` (its goal state holds) or `failed` (its check failed).
+    pub(crate) check: &'static str,
+    /// Why its check failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+    /// A dependency on a `notify` edge would apply, so it would get a refresh.
+    pub(crate) refresh: bool,
+}
+
+/// One block of a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DryRunBlockView {
+    pub(crate) name: String,
+    pub(crate) items: Vec<DryRunItemView>,
+}
+
+/// `POST /executions?dry_run=true`: what a run of the plan would change. Nothing was
+/// applied or written.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DryRunView {
+    pub(crate) plan: String,
+    /// How many items would apply.
+    pub(crate) would_change: usize,
+    pub(crate) blocks: Vec<DryRunBlockView>,
+}
+
+impl From<DryRun> for DryRunView {
+    fn from(run: DryRun) -> Self {
+        let would_change = run.would_change().count();
+        DryRunView {
+            plan: run.plan,
+            would_change,
+            blocks: run
+                .blocks
+                .into_iter()
+                .map(|b| DryRunBlockView {
+                    name: b.name,
+                    items: b
+                        .items
+                        .into_iter()
+                        .map(|i| {
+                            let (check, error) = match i.check {
+                                CheckOutcome::WouldApply => ("would_apply", None),
+                                CheckOutcome::Satisfied => ("satisfied", None),
+                                CheckOutcome::Failed { error } => ("failed", Some(error)),
+                                _ => ("failed", Some("unknown check outcome".to_owned())),
+                            };
+                            DryRunItemView {
+                                id: i.id,
+                                kind: i.kind,
+                                check,
+                                error,
+                                refresh: i.refresh,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

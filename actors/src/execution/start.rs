@@ -46,8 +46,8 @@ impl ExecutionState {
                 refresh: items[index as usize].refresh,
                 inputs,
                 control: Arc::new(AttemptControl::resuming(progress)),
-                writer: self.writer.clone(),
-                execution: myself.clone(),
+                writer: Some(self.writer.clone()),
+                execution: Some(myself.clone()),
                 resources: self.resources.clone(),
             },
         });

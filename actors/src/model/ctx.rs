@@ -96,8 +96,10 @@ pub(crate) struct CtxParts {
     pub(crate) refresh: bool,
     pub(crate) inputs: Vec<Input>,
     pub(crate) control: Arc<AttemptControl>,
-    pub(crate) writer: Writer,
-    pub(crate) execution: ActorRef<ExecutionMsg>,
+    /// Where checkpoints go; `None` in a dry run, which writes nothing.
+    pub(crate) writer: Option<Writer>,
+    /// Who hears of progress; `None` in a dry run.
+    pub(crate) execution: Option<ActorRef<ExecutionMsg>>,
     pub(crate) resources: Arc<Resources>,
 }
 
@@ -153,6 +155,12 @@ impl ItemCtx {
         self.parts.refresh
     }
 
+    /// Whether this is a dry run ([`Runtime::dry_run`](https://docs.rs/tend)): only
+    /// `check` runs, and nothing is written (a checkpoint is an error).
+    pub fn is_dry_run(&self) -> bool {
+        self.parts.writer.is_none()
+    }
+
     /// Which attempt this is, counting from 1 across restarts.
     pub fn attempt(&self) -> u32 {
         self.parts.attempt
@@ -184,12 +192,16 @@ impl ItemCtx {
             state,
             progress,
         };
+        let Some(writer) = &self.parts.writer else {
+            return Err(ItemError::Checkpoint(
+                "a dry run writes nothing; checkpoint in `apply`, not in `check`".to_owned(),
+            ));
+        };
         let bytes =
             crate::store::encode(&record).map_err(|e| ItemError::Checkpoint(e.to_string()))?;
         // Marked before the write: if the attempt is aborted mid-commit, the record may land.
         self.parts.control.mark_checkpointed();
-        self.parts
-            .writer
+        writer
             .commit(vec![Op::Checkpoint {
                 id: self.parts.execution_id,
                 index: self.parts.index,
@@ -265,11 +277,11 @@ impl ItemCtx {
 
     fn report(&self, progress: Option<Progress>, message: Option<Arc<str>>) {
         self.parts.control.record(progress, message.clone());
-        // If the execution has stopped there is nobody to tell; progress is not durable.
-        let _ =
-            self.parts
-                .execution
-                .cast(ExecutionMsg::progress(self.parts.index, progress, message));
+        // If the execution has stopped (or this is a dry run) there is nobody to tell;
+        // progress is not durable.
+        if let Some(execution) = &self.parts.execution {
+            let _ = execution.cast(ExecutionMsg::progress(self.parts.index, progress, message));
+        }
     }
 
     /// The output of `dependency`, one of the ids this item runs `after`, decoded as `T`.

@@ -83,10 +83,18 @@ pub(crate) struct Applied {
 pub(crate) type AttemptFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Applied, ItemError>> + Send + 'a>>;
 
+/// A boxed check: the encoded output when the goal state holds, `None` when `apply` would
+/// run.
+pub(crate) type CheckFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>, ItemError>> + Send + 'a>>;
+
 /// An [`Item`] with its type erased, as the registry hands it to the runtime.
 pub(crate) trait DynItem: Send + Sync {
     /// Runs check, then apply when needed, and encodes the output as msgpack.
     fn run<'a>(&'a self, cx: &'a mut ItemCtx) -> AttemptFuture<'a>;
+
+    /// Runs only check (a dry run).
+    fn check_only<'a>(&'a self, cx: &'a mut ItemCtx) -> CheckFuture<'a>;
 }
 
 impl<T: Item> DynItem for T {
@@ -99,6 +107,17 @@ impl<T: Item> DynItem for T {
             let output = rmp_serde::to_vec_named(&output)
                 .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}")))?;
             Ok(Applied { output, changed })
+        })
+    }
+
+    fn check_only<'a>(&'a self, cx: &'a mut ItemCtx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            match self.check(cx).await? {
+                Check::Apply => Ok(None),
+                Check::Satisfied(output) => rmp_serde::to_vec_named(&output)
+                    .map(Some)
+                    .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}"))),
+            }
         })
     }
 }
