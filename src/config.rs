@@ -9,6 +9,13 @@
 //! crash_limit = 3        # fail an item the process stopped under this often in a row (0: never)
 //! max_restarts = 3       # restarts of a failed Execution actor allowed within ...
 //! restart_window = "1m"  # ... this window; one more pauses the execution
+//!
+//! [[limiters]]           # a rate limiter shared by every execution (any number)
+//! name = "api"
+//! limit = 10.0           # attempt starts a second, on average ...
+//! burst = 5              # ... and at most this many at once
+//! kinds = ["call"]       # it applies to items of these kinds
+//! tags = ["api"]         # and to items with one of these `sema` tags
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,10 +46,32 @@ pub enum ConfigError {
         /// Why.
         reason: &'static str,
     },
+    /// A `[[limiters]]` entry is malformed; the message names it.
+    #[error("invalid config: {0}")]
+    Limiter(String),
+}
+
+/// A named rate limiter: a token bucket shared by every execution, for the items of
+/// `kinds` and those carrying one of `tags` (their `sema` tags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimiterConfig {
+    /// Its name, for people and error messages.
+    pub name: String,
+    /// Attempt starts a second, on average (above 0).
+    pub limit: f64,
+    /// Attempt starts at once, at most (at least 1).
+    pub burst: u32,
+    /// Item kinds it applies to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+    /// Item tags it applies to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// How the runtime runs executions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Items of one execution that may run at once, unless its plan sets `parallelism`.
@@ -72,6 +101,9 @@ pub struct Config {
     /// The window `max_restarts` counts in.
     #[serde(with = "duration_text")]
     pub restart_window: Duration,
+    /// Rate limiters shared by every execution.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limiters: Vec<LimiterConfig>,
 }
 
 impl Default for Config {
@@ -85,6 +117,7 @@ impl Default for Config {
             crash_limit: 3,
             max_restarts: 3,
             restart_window: Duration::from_secs(60),
+            limiters: Vec::new(),
         }
     }
 }
@@ -132,7 +165,24 @@ impl Config {
                 reason: "must be at least 1",
             });
         }
+        self.build_limiters()?;
         Ok(())
+    }
+
+    /// The named rate limiters as the engine runs them.
+    pub(crate) fn build_limiters(&self) -> Result<tend_actors::Limiters, ConfigError> {
+        let specs = self
+            .limiters
+            .iter()
+            .map(|l| tend_actors::LimiterSpec {
+                name: l.name.clone(),
+                limit: l.limit,
+                burst: l.burst,
+                kinds: l.kinds.clone(),
+                tags: l.tags.clone(),
+            })
+            .collect();
+        tend_actors::Limiters::new(specs).map_err(ConfigError::Limiter)
     }
 }
 
@@ -172,6 +222,37 @@ mod tests {
         assert!(err.to_string().contains("paralelism"), "{err}");
         let err = Config::from_toml("parallelism = 0").unwrap_err();
         assert!(err.to_string().contains("parallelism"), "{err}");
+    }
+
+    #[test]
+    fn limiters_are_read_and_bad_ones_named() {
+        let config = Config::from_toml(
+            "[[limiters]]\nname = \"api\"\nlimit = 2.5\nburst = 3\nkinds = [\"call\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.limiters[0].limit, 2.5);
+        assert_eq!(config.limiters[0].kinds, ["call"]);
+        for (text, says) in [
+            (
+                "name = \"api\"\nlimit = 0.0\nburst = 1\nkinds = [\"k\"]",
+                "above 0",
+            ),
+            (
+                "name = \"api\"\nlimit = 1.0\nburst = 0\nkinds = [\"k\"]",
+                "burst",
+            ),
+            (
+                "name = \"api\"\nlimit = 1.0\nburst = 1",
+                "applies to nothing",
+            ),
+        ] {
+            let err = Config::from_toml(&format!("[[limiters]]\n{text}\n")).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains("api") && message.contains(says),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -92,6 +92,7 @@ impl RuntimeBuilder {
         };
         let (events, _) = broadcast::channel(self.config.event_capacity);
         let semaphores = Arc::new(Semaphores::new());
+        let limiters = Arc::new(self.config.build_limiters()?);
         let registry = Arc::new(self.registry);
         let resources = Arc::new(self.resources);
         let args = SupervisorArgs {
@@ -109,6 +110,7 @@ impl RuntimeBuilder {
             events,
             resources: resources.clone(),
             semaphores: semaphores.clone(),
+            limiters,
         };
         let (supervisor, handle) = match Actor::spawn(None, Supervisor, args).await {
             Ok(spawned) => spawned,

@@ -246,6 +246,7 @@ async fn supervisor(
         events,
         resources: with_gates(gates),
         semaphores: Arc::new(tend::engine::Semaphores::new()),
+        limiters: Arc::new(tend::engine::Limiters::default()),
     };
     Actor::spawn(None, Supervisor, args).await.unwrap()
 }

@@ -174,8 +174,8 @@ async fn every_plan_error_is_a_400_naming_its_kind_and_culprit() {
         ),
         (
             plan(json!([{"id": "a", "kind": "sum", "limit": 5.0}])),
-            "unsupported_metaparam",
-            "limit",
+            "bad_metaparam",
+            "burst",
         ),
         (
             plan(json!([{"id": "a", "kind": "sum", "sema": ["db:0"]}])),

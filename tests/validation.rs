@@ -170,25 +170,6 @@ async fn invalid_ids_and_zero_parallelism_are_refused() {
 }
 
 #[tokio::test]
-async fn metaparams_not_built_yet_are_refused_not_ignored() {
-    for (field, value) in [("limit", json!(5.0)), ("burst", json!(2))] {
-        let plan: Plan = serde_json::from_value(json!({
-            "name": "p",
-            "blocks": [{"name": "b", "items": [
-                {"id": "a", "kind": "sleep", "params": {"ms": 0}, field: value}
-            ]}]
-        }))
-        .unwrap();
-        let err = refused(plan).await;
-        assert!(
-            matches!(&err, PlanError::Unsupported { item, metaparam } if item == "a" && *metaparam == field),
-            "{field}: {err:?}"
-        );
-        assert!(err.to_string().contains(field));
-    }
-}
-
-#[tokio::test]
 async fn malformed_metaparams_are_refused_naming_the_item() {
     for (metaparams, metaparam, says) in [
         (json!({"retry": "3"}), "retry", "whole number"),

@@ -61,7 +61,8 @@ pub enum PlanError {
         /// The decoder's message.
         reason: String,
     },
-    /// A metaparam this build does not implement yet.
+    /// A metaparam this build does not implement (every metaparam of the current format is
+    /// implemented; kept for those a later format adds).
     #[error(
         "item `{item}` sets metaparam `{metaparam}`, which this version of tend does not support yet"
     )]
@@ -71,7 +72,8 @@ pub enum PlanError {
         /// The metaparam's name.
         metaparam: &'static str,
     },
-    /// `retry`, `delay`, `timeout`, `notify` or `sema` does not say what it must.
+    /// A metaparam (`retry`, `delay`, `timeout`, `notify`, `sema`, `limit`, `burst`) does
+    /// not say what it must.
     #[error("item `{item}`: metaparam `{metaparam}` {reason}")]
     BadMetaparam {
         /// The item.

@@ -5,12 +5,15 @@
 //!
 //! ```text
 //! Execution
-//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Stop, Acked, Deadline, Progress;
+//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Pause, Stop, Acked, Granted,
+//! │               Deadline, Progress;
 //! │               the core holds their records open, and an EndStep the actor sends
 //! │               itself (behind what is queued) closes the step: one commit for all
 //! └── Run effects ->  Commit   records to the group-commit writer; its result is queued
 //!                              by a callback on the writer thread, which wakes the actor
 //!                              with one Acked for however many results are queued
+//!                     Acquire / Release   semaphores, in the runtime's shared table
+//!                     Take     tokens of the runtime's named rate limiters
 //!                     Start    an attempt on a pooled ItemWorker (spawned when none is free)
 //!                     Cancel / Abort   to the worker running the attempt
 //!                     Publish  to the event bus
@@ -18,8 +21,9 @@
 //! ```
 //!
 //! Files: this one has the messages, the actor and the effects; `commit` sends a step's
-//! records and takes their results back; `start` hands an attempt to a worker; `args`
-//! builds an execution (new or read back); `report` its status and actor tree.
+//! records and takes their results back; `start` hands an attempt to a worker; `end`
+//! reports the end and stops; `args` builds an execution (new or read back); `report`
+//! its status and actor tree.
 //!
 //! One timer at most: for the core's `next_deadline()`. Workers are linked children; the
 //! default supervision handler (stop on a child's exit) is overridden so a worker that
@@ -27,6 +31,7 @@
 
 mod args;
 mod commit;
+mod end;
 mod report;
 mod start;
 
@@ -43,6 +48,7 @@ use tokio::sync::broadcast;
 pub use args::ExecutionArgs;
 
 use crate::error::StoreError;
+use crate::limiters::Limiters;
 use crate::model::{
     ActorNode, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     InterruptStrategy, Progress, Resources, now_ms,
@@ -205,6 +211,9 @@ pub struct ExecutionState {
     done: Arc<AtomicUsize>,
     resources: Arc<Resources>,
     semaphores: Arc<Semaphores>,
+    limiters: Arc<Limiters>,
+    /// Per item, the named limiters it falls under.
+    limits: Vec<Arc<[usize]>>,
 }
 
 impl std::fmt::Debug for ExecutionState {
@@ -230,7 +239,15 @@ impl Actor for Execution {
             args.writer.commit(args.record.ops(true)?).await?;
         }
         let mut plan = args.plan;
-        let shape = std::mem::take(&mut plan.shape);
+        let mut shape = std::mem::take(&mut plan.shape);
+        let limits: Vec<Arc<[usize]>> = plan
+            .items
+            .iter()
+            .map(|i| args.limiters.matching(&i.kind, &i.tags))
+            .collect();
+        if limits.iter().any(|l| !l.is_empty()) {
+            shape.limited = limits.iter().map(|l| !l.is_empty()).collect();
+        }
         let config = RunConfig {
             parallelism: args.parallelism,
             stop_grace: args.stop_grace,
@@ -268,6 +285,8 @@ impl Actor for Execution {
             done: args.done,
             resources: args.resources,
             semaphores: args.semaphores,
+            limiters: args.limiters,
+            limits,
         })
     }
 
@@ -281,7 +300,7 @@ impl Actor for Execution {
             status: ExecutionStatus::Running,
         });
         tracing::info!(execution_id = %state.record.id, name = %state.record.plan.name, "execution started");
-        state.run.start();
+        state.run.start(Instant::now());
         state.perform(&myself).await;
         Ok(())
     }
@@ -361,7 +380,9 @@ impl Actor for Execution {
                             .committed(commit, result.map_err(|e| e.to_string()), now);
                     }
                 }
-                Internal::Granted { index, ticket } => state.run.granted(index, ticket),
+                Internal::Granted { index, ticket } => {
+                    state.run.granted(index, ticket, Instant::now())
+                }
                 Internal::Deadline => {
                     state.timer = None;
                     state.run.deadline_reached(Instant::now());
@@ -464,14 +485,19 @@ impl ExecutionState {
                     let holder = self.holder(index, ticket);
                     let tags = self.plan.items[index as usize].tags.clone();
                     if self.semaphores.acquire(holder, tags, myself.clone()) {
-                        self.run.granted(index, ticket);
+                        self.run.granted(index, ticket, Instant::now());
                     }
                 }
                 Effect::Release { index, ticket } => {
                     let holder = self.holder(index, ticket);
                     for mine in self.semaphores.release(holder, self.record.id) {
-                        self.run.granted(mine.index, mine.ticket);
+                        self.run.granted(mine.index, mine.ticket, Instant::now());
                     }
+                }
+                Effect::Take { index } => {
+                    let now = Instant::now();
+                    let result = self.limiters.take(&self.limits[index as usize], now);
+                    self.run.taken(index, result, now);
                 }
                 Effect::Cancel { index, attempt } => {
                     if let Some((_, worker)) = self.running.get(&index) {
@@ -544,54 +570,5 @@ impl ExecutionState {
             },
         };
         let _ = self.events.send(event);
-    }
-
-    /// The final record is durable (or `error` says why not): tell the supervisor and the
-    /// Stop callers, then stop.
-    fn end(
-        &mut self,
-        myself: &ActorRef<ExecutionMsg>,
-        status: ExecutionStatus,
-        error: Option<String>,
-    ) {
-        self.finished = true;
-        // Nothing runs or waits any more, so this holds no permit; said once more in case.
-        self.semaphores.release_execution(self.record.id);
-        // Nothing runs any more: the pool's workers are all idle. Stop them by message
-        // rather than leaving them to be killed with this actor.
-        for worker in self.idle.drain(..) {
-            worker.stop(None);
-        }
-        self.record.status = status;
-        if let Some(error) = &error {
-            tracing::error!(execution_id = %self.id(), error, "cannot write the execution record");
-        }
-        tracing::info!(execution_id = %self.id(), %status, "execution ended");
-        let _ = self.events.send(Event::Execution {
-            execution: self.record.id,
-            status,
-        });
-        let mut report = self.report();
-        if let Some(e) = &self.store_error {
-            // Said on the execution until it runs again (summary `error`, report `reason`).
-            report.reason = Some(format!("{STOPPED_BY_STORE}: {e}"));
-        }
-        if let Some(supervisor) = &self.supervisor {
-            let _ = supervisor.cast(SupervisorMsg::execution_ended(report.clone()));
-        }
-        for reply in self.late_interrupts.drain(..) {
-            let _ = reply.send(false);
-        }
-        let durable = match error {
-            None => Ok(()),
-            Some(error) => Err(self
-                .store_error
-                .clone()
-                .unwrap_or(StoreError::Commit(error))),
-        };
-        for reply in self.stop_replies.drain(..) {
-            let _ = reply.send(durable.clone().map(|()| report.clone()));
-        }
-        myself.stop(None);
     }
 }

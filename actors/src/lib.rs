@@ -10,6 +10,7 @@
 //! sched/       pure scheduling logic: DAG readiness, retries, the Run core of one
 //!              execution, the semaphore table
 //! semaphores   the runtime's semaphores, shared by its executions
+//! limiters     the runtime's named rate limiters, shared by its executions
 //! dry_run      check every item of a plan, apply and write nothing
 //! supervisor   the Supervisor actor: the execution map
 //! execution    the Execution actor: one execution's blocks and items
@@ -28,6 +29,7 @@
 pub mod dry_run;
 pub mod error;
 pub mod execution;
+pub mod limiters;
 pub mod model;
 mod sched;
 pub mod semaphores;
@@ -38,6 +40,7 @@ pub mod worker;
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
+pub use limiters::{LimiterSpec, Limiters};
 pub use model::{
     ActorNode, ActorRole, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
     ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item,

@@ -3,12 +3,14 @@
 //! - [`dag`]: a block's dependency graph, cycle detection, and readiness.
 //! - [`policy`]: retries, backoff and timeouts of an item.
 //! - [`shape`]: the plan as the scheduler sees it (blocks, graphs, dependencies).
+//! - [`rate`]: token buckets for rate limits.
 //! - [`sema`]: semaphores named by item tags, shared across executions.
 //! - [`run`]: every decision of one execution, as a deterministic state machine; the
 //!   Execution actor is its shell.
 
 pub(crate) mod dag;
 pub(crate) mod policy;
+pub(crate) mod rate;
 pub(crate) mod run;
 pub(crate) mod sema;
 pub(crate) mod shape;

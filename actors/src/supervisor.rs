@@ -39,6 +39,7 @@ use tokio::sync::broadcast;
 
 use crate::error::RuntimeError;
 use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
+use crate::limiters::Limiters;
 use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
     InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms,
@@ -103,6 +104,8 @@ pub struct SupervisorArgs {
     pub resources: Arc<Resources>,
     /// The semaphores every execution shares.
     pub semaphores: Arc<Semaphores>,
+    /// The named rate limiters every execution shares.
+    pub limiters: Arc<Limiters>,
 }
 
 type Reply<T> = RpcReplyPort<Result<T, RuntimeError>>;
@@ -227,6 +230,7 @@ pub struct SupervisorState {
     events: broadcast::Sender<Event>,
     resources: Arc<Resources>,
     semaphores: Arc<Semaphores>,
+    limiters: Arc<Limiters>,
     entries: BTreeMap<ExecutionId, Entry>,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     stopping: bool,
@@ -262,6 +266,7 @@ impl Actor for Supervisor {
             events: args.events,
             resources: args.resources,
             semaphores: args.semaphores,
+            limiters: args.limiters,
             entries,
             waiters: HashMap::new(),
             stopping: false,

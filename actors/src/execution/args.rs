@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use crate::error::{PlanError, RuntimeError, StoreError};
 use crate::execution::Halt;
+use crate::limiters::Limiters;
 use crate::model::{
     CompiledPlan, Event, ExecutionId, ExecutionStatus, ItemStatus, Plan, Registry, Resources,
     now_ms,
@@ -38,6 +39,8 @@ pub struct ExecutionArgs {
     pub(crate) resources: Arc<Resources>,
     /// The runtime's semaphores (a table of its own unless the Supervisor shares one).
     pub(crate) semaphores: Arc<Semaphores>,
+    /// The runtime's named rate limiters (none unless the Supervisor shares them).
+    pub(crate) limiters: Arc<Limiters>,
     /// Whether the running record is already durable (the Supervisor writes it first, so
     /// that concurrent submits share commits); if not, `pre_start` writes it.
     pub(crate) record_durable: bool,
@@ -211,6 +214,7 @@ impl ExecutionArgs {
             done: Arc::new(AtomicUsize::new(done)),
             resources: Arc::new(Resources::new()),
             semaphores: Arc::new(Semaphores::new()),
+            limiters: Arc::new(Limiters::default()),
             record_durable: false,
             interrupts: Vec::new(),
         }
@@ -225,6 +229,12 @@ impl ExecutionArgs {
     /// The semaphores shared with other executions (by default this execution has its own).
     pub fn with_semaphores(mut self, semaphores: Arc<Semaphores>) -> Self {
         self.semaphores = semaphores;
+        self
+    }
+
+    /// The named rate limiters shared with other executions (by default none).
+    pub fn with_limiters(mut self, limiters: Arc<Limiters>) -> Self {
+        self.limiters = limiters;
         self
     }
 

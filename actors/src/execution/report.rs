@@ -89,15 +89,19 @@ impl ExecutionState {
         } else {
             "running".to_owned()
         };
-        // Items waiting for semaphores have no worker yet: they are named here.
-        let waiting: Vec<String> = self
-            .run
-            .acquiring()
-            .map(|index| {
-                let item = &self.plan.items[index as usize];
-                format!("{} for {}", item.id, item.tags.join(", "))
-            })
-            .collect();
+        // Items waiting for semaphores or rate limits have no worker yet: they are named
+        // here.
+        let waiting: Vec<String> =
+            self.run
+                .acquiring()
+                .map(|index| {
+                    let item = &self.plan.items[index as usize];
+                    format!("{} for {}", item.id, item.tags.join(", "))
+                })
+                .chain(self.run.throttled().map(|index| {
+                    format!("{} for a rate limit", self.plan.items[index as usize].id)
+                }))
+                .collect();
         if !waiting.is_empty() {
             status.push_str(&format!("; waiting: {}", waiting.join("; ")));
         }

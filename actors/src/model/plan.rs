@@ -79,10 +79,11 @@ fn empty_params() -> serde_json::Value {
 ///   apart). Semaphores are shared by every execution of the runtime: an attempt starts
 ///   once it holds all its tags (taken in sorted order, waiters served first come first
 ///   served) and gives them back when it ends.
+/// - `limit` and `burst`: at most `limit` attempts of this item start a second on average,
+///   `burst` at once (a token bucket; `limit` needs `burst` > 0). The runtime's named
+///   limiters (`Config::limiters`) pace items by kind or tag across executions.
 ///
-/// `limit` and `burst` are part of the plan format but not implemented by this version: a
-/// plan that sets either is refused with [`PlanError::Unsupported`]; a malformed `retry`,
-/// `delay`, `timeout`, `notify` or `sema` with [`PlanError::BadMetaparam`].
+/// A malformed metaparam is refused with [`PlanError::BadMetaparam`], naming the item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -114,11 +115,11 @@ pub struct ItemSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub sema: Option<serde_json::Value>,
-    /// Not supported yet.
+    /// Attempt starts a second, on average (a number above 0); needs `burst`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub limit: Option<serde_json::Value>,
-    /// Not supported yet.
+    /// Attempt starts at once, at most (a whole number above 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub burst: Option<serde_json::Value>,
@@ -235,6 +236,13 @@ impl ItemSpec {
         self
     }
 
+    /// At most `limit` attempts a second on average, `burst` at once.
+    pub fn rate(mut self, limit: f64, burst: u32) -> Self {
+        self.limit = Some(limit.into());
+        self.burst = Some(burst.into());
+        self
+    }
+
     /// Takes the semaphore `tags` (`"db:2"`, `"tenant-{tenant}:5"`) before each attempt.
     pub fn sema<I, S>(mut self, tags: I) -> Self
     where
@@ -285,13 +293,6 @@ impl ItemSpec {
                 "must be true (every `after` edge) or a list of ids from `after`".to_owned(),
             )),
         }
-    }
-
-    fn unsupported_metaparam(&self) -> Option<&'static str> {
-        [("limit", &self.limit), ("burst", &self.burst)]
-            .into_iter()
-            .find(|(_, v)| v.is_some())
-            .map(|(name, _)| name)
     }
 }
 
@@ -348,6 +349,7 @@ impl CompiledPlan {
             policies: Vec::with_capacity(plan.item_count()),
             notify: Vec::new(),
             guarded: Vec::new(),
+            limited: Vec::new(),
         };
         // (upstream, dependent) for every `notify` edge.
         let mut notify: Vec<(u32, u32)> = Vec::new();
@@ -383,12 +385,6 @@ impl CompiledPlan {
                     }
                     Some(Ok(item)) => item,
                 };
-                if let Some(metaparam) = spec.unsupported_metaparam() {
-                    return Err(PlanError::Unsupported {
-                        item: spec.id.clone(),
-                        metaparam,
-                    });
-                }
                 shape.policies.push(Policy::of(spec)?);
                 let tags = tags_of(spec)?;
                 guarded |= !tags.is_empty();

@@ -1,5 +1,5 @@
-//! How an item's attempts are retried and bounded in time: the `retry`, `delay` and
-//! `timeout` metaparams as the scheduler uses them.
+//! How an item's attempts are retried, bounded in time and paced: the `retry`, `delay`,
+//! `timeout`, `limit` and `burst` metaparams as the scheduler uses them.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::PlanError;
 use crate::model::ItemSpec;
+use crate::sched::rate::Rate;
 
 /// The longest wait between retries unless `delay` says otherwise.
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5 * 60);
@@ -22,6 +23,8 @@ pub(crate) struct Policy {
     pub(crate) backoff: Backoff,
     /// How long one attempt may run before it is cancelled and counts as failed.
     pub(crate) timeout: Option<Duration>,
+    /// How often its attempts may start (`limit` a second, `burst` at once).
+    pub(crate) rate: Option<Rate>,
 }
 
 impl Default for Policy {
@@ -30,6 +33,7 @@ impl Default for Policy {
             retries: Some(0),
             backoff: Backoff::default(),
             timeout: None,
+            rate: None,
         }
     }
 }
@@ -81,10 +85,52 @@ impl Policy {
                 Err(reason) => return Err(bad("timeout", reason)),
             },
         };
+        let rate = match (&spec.limit, &spec.burst) {
+            (None, None) => None,
+            (Some(limit), burst) => {
+                let limit = limit
+                    .as_f64()
+                    .filter(|l| l.is_finite() && *l > 0.0)
+                    .ok_or_else(|| {
+                        bad(
+                            "limit",
+                            format!(
+                                "must be attempt starts per second, a number above 0; got {}",
+                                quote(limit)
+                            ),
+                        )
+                    })?;
+                let Some(burst) = burst else {
+                    return Err(bad(
+                        "limit",
+                        "needs `burst`, how many attempts may start at once (at least 1)"
+                            .to_owned(),
+                    ));
+                };
+                let burst = burst
+                    .as_u64()
+                    .filter(|b| *b > 0)
+                    .and_then(|b| u32::try_from(b).ok())
+                    .ok_or_else(|| {
+                        bad(
+                            "burst",
+                            format!("must be a whole number above 0; got {}", quote(burst)),
+                        )
+                    })?;
+                Some(Rate { limit, burst })
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "burst",
+                    "is the most starts `limit` allows at once: set `limit` as well".to_owned(),
+                ));
+            }
+        };
         Ok(Policy {
             retries,
             backoff,
             timeout,
+            rate,
         })
     }
 

@@ -3,13 +3,16 @@
 //! deadline), in the way quinn-proto keeps a QUIC connection.
 //!
 //! ```text
-//! inputs   start | attempt_ended(item, attempt, end) | interrupt(strategy, now)
-//!          | stop(grace, now) | committed(commit, result) | deadline_reached(now)
+//! inputs   start(now) | attempt_ended(item, attempt, end) | interrupt(strategy, now)
+//!          | pause(strategy, now) | stop(grace, now) | committed(commit, result)
+//!          | granted(item, ticket) | taken(item, result) | deadline_reached(now)
 //!          | progress(item, ..)
 //! state    item states and attempt numbers, the current block's readiness, the interrupt
-//!          allowance, attempts in flight (starting / running / ending), commits in flight
-//! effects  Commit{writes} (one redb transaction) | Start{item, attempt} | Cancel | Abort
-//!          | Publish | Ended{status}     -- drained with poll_effect(), in order
+//!          allowance, items waiting (semaphores, rate tokens; see `waits`), attempts in
+//!          flight (starting / running / ending), commits in flight
+//! effects  Commit{writes} (one redb transaction) | Acquire | Release | Take
+//!          | Start{item, attempt} | Cancel | Abort | Publish | Ended{status}
+//!          -- drained with poll_effect(), in order
 //! ```
 //!
 //! Durability is decided here, not in the shell. The records a step produces go out as one
@@ -28,6 +31,7 @@ mod attempt;
 mod commits;
 mod effect;
 mod halt;
+mod waits;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -40,6 +44,7 @@ pub(crate) use effect::{Effect, Publish, Write};
 use crate::model::{ExecutionStatus, ItemStatus, Progress};
 use crate::sched::dag::{Readiness, Start};
 use crate::sched::policy::noise;
+use crate::sched::rate::Bucket;
 use crate::sched::shape::Shape;
 
 /// What a run is configured with, beside its shape.
@@ -87,6 +92,10 @@ pub(crate) struct Run {
     permits: BTreeMap<u32, u64>,
     /// Of those, the ones still waiting.
     acquiring: BTreeSet<u32>,
+    /// Items waiting for a rate-limit token.
+    throttled: BTreeSet<u32>,
+    /// Each item's own rate limit (`limit`, `burst`), if it has one.
+    buckets: Vec<Option<Bucket>>,
     next_ticket: u64,
     /// Items with a retry to come: waiting for it, or for their failure's record first.
     waiting: BTreeSet<u32>,
@@ -124,6 +133,11 @@ impl Run {
     pub(crate) fn new(shape: Shape, items: Vec<ItemState>, config: RunConfig) -> Self {
         debug_assert_eq!(shape.len(), items.len());
         let phases = vec![Phase::Idle; items.len()];
+        let buckets = shape
+            .policies
+            .iter()
+            .map(|p| p.rate.map(Bucket::new))
+            .collect();
         Run {
             shape,
             items,
@@ -131,6 +145,8 @@ impl Run {
             active: BTreeSet::new(),
             permits: BTreeMap::new(),
             acquiring: BTreeSet::new(),
+            throttled: BTreeSet::new(),
+            buckets,
             next_ticket: 0,
             waiting: BTreeSet::new(),
             deadlines: BTreeSet::new(),
@@ -176,6 +192,11 @@ impl Run {
         self.acquiring.iter().copied()
     }
 
+    /// Items waiting for a rate-limit token.
+    pub(crate) fn throttled(&self) -> impl Iterator<Item = u32> + '_ {
+        self.throttled.iter().copied()
+    }
+
     /// Whether an interrupt (or stop) has been applied.
     pub(crate) fn is_interrupting(&self) -> bool {
         self.allowance.is_some()
@@ -198,12 +219,12 @@ impl Run {
         self.deadlines.first().map(|&(at, _)| at)
     }
 
-    /// Starts the run: skips what cannot run, starts what may.
-    pub(crate) fn start(&mut self) {
+    /// Starts the run at `now`: skips what cannot run, starts what may.
+    pub(crate) fn start(&mut self, now: Instant) {
         if !self.started {
             self.started = true;
             self.enter_block(0);
-            self.pump();
+            self.pump(now);
         }
         self.step_done();
     }
@@ -218,7 +239,7 @@ impl Run {
             self.deadlines.pop_first();
             self.due(index, now);
         }
-        self.pump();
+        self.pump(now);
         self.step_done();
     }
 
@@ -246,6 +267,7 @@ impl Run {
                     self.effects.push_back(Effect::Abort { index, attempt });
                 }
             }
+            Phase::Throttled { .. } => self.throttle_due(index, now),
             Phase::Waiting { until } if *until <= now => {
                 self.phases[index as usize] = Phase::Idle;
                 self.waiting.remove(&index);
@@ -394,7 +416,7 @@ impl Run {
         });
         self.open.thens.push(Then::Settle(index));
         self.phases[index as usize] = Phase::Ending { status, retry_at };
-        self.pump();
+        self.pump(now);
         self.step_done();
     }
 
@@ -474,13 +496,13 @@ impl Run {
     }
 
     /// Starts what may start; finishes when nothing runs and nothing may start.
-    fn pump(&mut self) {
+    fn pump(&mut self, now: Instant) {
         if !self.started || self.finishing {
             return;
         }
         if self.broken {
-            // Nothing new starts: waits for semaphores end.
-            self.withdraw_acquiring();
+            // Nothing new starts: waits for semaphores and rate limits end.
+            self.withdraw_waiting();
         }
         loop {
             while self.active.len() < self.config.parallelism
@@ -495,11 +517,7 @@ impl Run {
                 if let Some(allowance) = &mut self.allowance {
                     *allowance -= 1;
                 }
-                if self.shape.is_guarded(index) {
-                    self.acquire(index, counted);
-                } else {
-                    self.begin(index);
-                }
+                self.prepare(index, counted, now);
             }
             // Running attempts, or retries still to come (an interrupt ends their waits).
             if !self.active.is_empty() || !self.waiting.is_empty() {
@@ -539,71 +557,9 @@ impl Run {
         }
     }
 
-    /// Item `index` waits for its semaphores before its next attempt is decided (so a wait
-    /// that a crash cuts short costs no attempt number).
-    fn acquire(&mut self, index: u32, counted: bool) {
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.phases[index as usize] = Phase::Acquiring { ticket, counted };
-        self.active.insert(index);
-        self.acquiring.insert(index);
-        self.permits.insert(index, ticket);
-        self.effects.push_back(Effect::Acquire { index, ticket });
-    }
-
-    /// Item `index` holds every semaphore it asked for under `ticket`: its attempt is
-    /// decided. A grant for a wait that was withdrawn is ignored (the shell released it).
-    pub(crate) fn granted(&mut self, index: u32, ticket: u64) {
-        match self.phases.get(index as usize) {
-            Some(&Phase::Acquiring { ticket: t, .. }) if t == ticket => {}
-            _ => return,
-        }
-        self.acquiring.remove(&index);
-        if self.broken {
-            self.withdraw(index);
-        } else {
-            self.begin(index);
-        }
-        self.pump();
-        self.step_done();
-    }
-
-    /// Gives back what item `index` holds or waits for.
-    fn release(&mut self, index: u32) {
-        if let Some(ticket) = self.permits.remove(&index) {
-            self.effects.push_back(Effect::Release { index, ticket });
-        }
-    }
-
-    /// Item `index` stops waiting for its semaphores and is ready again; the allowance
-    /// that paid for it is given back.
-    fn withdraw(&mut self, index: u32) {
-        let Phase::Acquiring { counted, .. } = self.phases[index as usize] else {
-            return;
-        };
-        self.phases[index as usize] = Phase::Idle;
-        self.active.remove(&index);
-        self.acquiring.remove(&index);
-        self.release(index);
-        if counted && let Some(allowance) = &mut self.allowance {
-            *allowance += 1;
-        }
-        let local = index - self.shape.blocks[self.block].range.start;
-        self.readiness.again(local);
-    }
-
-    /// Every item waiting for its semaphores stops waiting (an interrupt, a pause, a
-    /// failed commit: nothing may start, or what may is decided anew).
-    fn withdraw_acquiring(&mut self) {
-        let waiting: Vec<u32> = self.acquiring.iter().copied().collect();
-        for index in waiting {
-            self.withdraw(index);
-        }
-    }
-
     /// Decides attempt `attempts + 1` of `index`: its start goes in this step's commit and
     /// the attempt starts once that commit is durable.
-    fn begin(&mut self, index: u32) {
+    pub(super) fn begin(&mut self, index: u32) {
         let item = &mut self.items[index as usize];
         item.attempts += 1;
         let attempt = item.attempts;

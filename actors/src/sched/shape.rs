@@ -22,6 +22,9 @@ pub(crate) struct Shape {
     /// For each item, whether it takes semaphores before each attempt; empty when no item
     /// of the plan does.
     pub(crate) guarded: Vec<bool>,
+    /// For each item, whether one of the runtime's named rate limiters applies to it (set
+    /// by the shell, which knows them); empty when none does.
+    pub(crate) limited: Vec<bool>,
 }
 
 /// One block: its items (a range of global indices) and their DAG (local indices).
@@ -40,6 +43,11 @@ impl Shape {
     /// Whether item `index` takes semaphores before each attempt.
     pub(crate) fn is_guarded(&self, index: u32) -> bool {
         self.guarded.get(index as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether a named rate limiter applies to item `index`.
+    pub(crate) fn is_limited(&self, index: u32) -> bool {
+        self.limited.get(index as usize).copied().unwrap_or(false)
     }
 
     /// The dependents item `index` sends a refresh to when it changes something.

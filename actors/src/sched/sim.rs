@@ -20,9 +20,11 @@ use crate::sched::shape::Shape;
 mod durable;
 mod permits;
 pub(super) mod random;
+mod rates;
 use durable::Durable;
 use permits::Permits;
 use random::{Rng, random_shape, random_strategy};
+use rates::Rates;
 
 const STOP_GRACE: Duration = Duration::from_millis(20);
 
@@ -66,6 +68,7 @@ struct Sim {
     /// record of the item since (the model the core's refresh flags must match).
     owed: Vec<bool>,
     permits: Permits,
+    rates: Rates,
     ended: Option<ExecutionStatus>,
     over: bool,
     trace: Vec<String>,
@@ -91,6 +94,7 @@ impl Sim {
         let held = rng.chance(50);
         let n = shape.len();
         let permits = Permits::new(&mut rng, &shape.guarded, n);
+        let rates = Rates::new(&mut rng, n);
         let mut run = Run::new(
             shape.clone(),
             vec![ItemState::default(); n],
@@ -125,6 +129,7 @@ impl Sim {
             failures,
             owed: vec![false; n],
             permits,
+            rates,
             ended: None,
             over: false,
             trace: Vec::new(),
@@ -189,8 +194,9 @@ impl Sim {
                         check!(id > *last, "commit ids go up: {id} after {last}");
                     }
                     for write in &writes {
-                        if let Write::Started { .. } = write {
+                        if let Write::Started { index, .. } = write {
                             self.decided += 1;
+                            self.decided_at(*index)?;
                         }
                     }
                     if let Some(cap) = self.cap {
@@ -205,6 +211,7 @@ impl Sim {
                 Effect::Start { index, attempt } => self.started(index, attempt)?,
                 Effect::Acquire { index, ticket } => self.acquire(index, ticket)?,
                 Effect::Release { index, ticket } => self.release(index, ticket)?,
+                Effect::Take { index } => self.take(index)?,
                 Effect::Cancel { index, attempt } => {
                     let running = self.running.get_mut(&index);
                     check!(
@@ -257,6 +264,7 @@ impl Sim {
     fn restart(&mut self) {
         self.running.clear();
         self.permits.reset();
+        self.rates.reset();
         if matches!(
             self.durable.execution,
             Some(ExecutionStatus::Completed | ExecutionStatus::Failed)
@@ -286,7 +294,7 @@ impl Sim {
             self.interrupt(strategy, false);
         }
         self.note("resume".to_owned());
-        self.run.start();
+        self.run.start(self.now);
     }
 
     /// One random input.
@@ -479,7 +487,8 @@ fn run_case(seed: u64) -> Result<(), String> {
         let strategy = random_strategy(&mut sim.rng);
         sim.interrupt(strategy, false);
     }
-    sim.run.start();
+    let now = sim.now;
+    sim.run.start(now);
     let result = (|| -> Result<(), String> {
         sim.drain()?;
         for _ in 0..3000 {

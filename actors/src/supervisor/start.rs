@@ -294,6 +294,7 @@ impl SupervisorState {
             .with_stop_grace(self.settings.stop_grace)
             .with_resources(self.resources.clone())
             .with_semaphores(self.semaphores.clone())
+            .with_limiters(self.limiters.clone())
             .record_is_durable()
             .with_interrupts(std::mem::take(&mut entry.pending_interrupts))
             .with_supervisor(myself.clone());

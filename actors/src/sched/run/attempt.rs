@@ -117,6 +117,8 @@ pub(super) enum Phase {
     /// Waiting for its semaphores ([`Effect::Acquire`](super::Effect::Acquire) `ticket`);
     /// `counted` when an interrupt's allowance paid for it (given back if it is withdrawn).
     Acquiring { ticket: u64, counted: bool },
+    /// Waiting for a rate-limit token (its own, or the runtime's named limiters').
+    Throttled { counted: bool },
     /// Its start record is in a commit not yet durable; `before` is the status to go back
     /// to if that commit fails.
     Starting {

@@ -30,7 +30,7 @@ impl Run {
                 }
             }
         }
-        self.pump();
+        self.pump(now);
         self.step_done();
     }
 

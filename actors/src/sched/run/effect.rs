@@ -39,6 +39,9 @@ pub(crate) enum Effect {
     Acquire { index: u32, ticket: u64 },
     /// Give back what item `index` holds or waits for under `ticket`.
     Release { index: u32, ticket: u64 },
+    /// Take a token for item `index` from every named limiter it falls under, all or
+    /// none, then call [`Run::taken`] with the result (or when they will have one).
+    Take { index: u32 },
     /// Start attempt `attempt` of item `index`.
     Start { index: u32, attempt: u32 },
     /// Ask the attempt to stop at its next cancellation point.

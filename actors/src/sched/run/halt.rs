@@ -16,7 +16,7 @@ impl Run {
         }
         // Waits for semaphores are not starts: they end, and what may start is decided
         // anew under the stricter allowance.
-        self.withdraw_acquiring();
+        self.withdraw_waiting();
         let allowance = strategy.allowance();
         self.allowance = Some(self.allowance.map_or(allowance, |a| a.min(allowance)));
         if strategy.cancels_running() {
@@ -55,7 +55,7 @@ impl Run {
                 self.publish_item(index);
             }
         }
-        self.pump();
+        self.pump(now);
         self.step_done();
         true
     }

@@ -24,6 +24,7 @@ fn chain(n: u32) -> Shape {
         policies: vec![Policy::default(); n as usize],
         notify: Vec::new(),
         guarded: Vec::new(),
+        limited: Vec::new(),
     }
 }
 
@@ -75,7 +76,7 @@ fn record(writes: &[Write], index: u32) -> Option<(ItemStatus, u32)> {
 #[test]
 fn a_chain_pays_one_commit_per_item() {
     let mut run = Run::new(chain(3), vec![ItemState::default(); 3], config(4));
-    run.start();
+    run.start(Instant::now());
     let (first, writes) = commit_of(&effects(&mut run));
     // The first attempt's number goes out before it starts; nothing starts yet.
     assert_eq!(record(&writes, 0), Some((ItemStatus::Running, 1)));
@@ -103,7 +104,7 @@ fn a_chain_pays_one_commit_per_item() {
 #[test]
 fn the_last_done_record_and_the_final_status_share_a_commit() {
     let mut run = Run::new(chain(1), vec![ItemState::default(); 1], config(1));
-    run.start();
+    run.start(Instant::now());
     let (id, _) = commit_of(&effects(&mut run));
     run.committed(id, Ok(()), Instant::now());
     effects(&mut run);
@@ -124,7 +125,7 @@ fn the_last_done_record_and_the_final_status_share_a_commit() {
 fn immediate_aborts_only_after_its_grace() {
     let now = Instant::now();
     let mut run = Run::new(chain(2), vec![ItemState::default(); 2], config(1));
-    run.start();
+    run.start(Instant::now());
     let (id, _) = commit_of(&effects(&mut run));
     run.committed(id, Ok(()), Instant::now());
     effects(&mut run);
@@ -179,7 +180,7 @@ fn a_restarted_run_numbers_attempts_after_the_stored_ones() {
         ..ItemState::default()
     };
     let mut run = Run::new(chain(1), vec![stored], config(1));
-    run.start();
+    run.start(Instant::now());
     let (id, writes) = commit_of(&effects(&mut run));
     assert_eq!(record(&writes, 0), Some((ItemStatus::Running, 4)));
     run.committed(id, Ok(()), Instant::now());

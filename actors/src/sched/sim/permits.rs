@@ -130,7 +130,7 @@ impl Sim {
     pub(super) fn deliver_grant(&mut self) {
         if let Some((index, ticket)) = self.permits.grants.pop_front() {
             self.note(format!("granted {index}/{ticket}"));
-            self.run.granted(index, ticket);
+            self.run.granted(index, ticket, self.now);
         }
     }
 

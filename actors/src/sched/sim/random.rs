@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::model::InterruptStrategy;
 use crate::sched::dag::BlockGraph;
 use crate::sched::policy::{Backoff, Policy};
+use crate::sched::rate::Rate;
 use crate::sched::shape::{Shape, ShapeBlock};
 
 /// Mostly no retries; else a few (or, rarely, no limit), with short waits and timeouts.
@@ -29,6 +30,10 @@ pub(super) fn random_policy(rng: &mut Rng) -> Policy {
         timeout: rng
             .chance(30)
             .then(|| Duration::from_millis(1 + rng.below(50) as u64)),
+        rate: rng.chance(30).then(|| Rate {
+            limit: 5.0 + rng.below(100) as f64,
+            burst: 1 + rng.below(3) as u32,
+        }),
     }
 }
 
@@ -96,9 +101,13 @@ pub(super) fn random_shape(rng: &mut Rng) -> Shape {
             graph: BlockGraph::new(local),
         });
     }
-    // Half the cases take semaphores, on about a third of their items.
+    // Half the cases take semaphores, on about a third of their items; a third fall under
+    // a named rate limiter, on some of their items.
     if rng.chance(50) {
         shape.guarded = (0..shape.deps.len()).map(|_| rng.chance(35)).collect();
+    }
+    if rng.chance(30) {
+        shape.limited = (0..shape.deps.len()).map(|_| rng.chance(50)).collect();
     }
     if !notify.is_empty() {
         let mut dependents = vec![Vec::new(); shape.deps.len()];

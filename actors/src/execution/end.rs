@@ -1,0 +1,61 @@
+//! The end of an execution: its final record is durable (or is known not to be); the
+//! Supervisor and the callers of `Stop` are told, the workers stopped, and the actor with
+//! them.
+
+use ractor::ActorRef;
+
+use crate::error::StoreError;
+use crate::execution::{ExecutionMsg, ExecutionState, STOPPED_BY_STORE};
+use crate::model::{Event, ExecutionStatus};
+use crate::supervisor::SupervisorMsg;
+
+impl ExecutionState {
+    /// The final record is durable (or `error` says why not): tell the supervisor and the
+    /// Stop callers, then stop.
+    pub(super) fn end(
+        &mut self,
+        myself: &ActorRef<ExecutionMsg>,
+        status: ExecutionStatus,
+        error: Option<String>,
+    ) {
+        self.finished = true;
+        // Nothing runs or waits any more, so this holds no permit; said once more in case.
+        self.semaphores.release_execution(self.record.id);
+        // Nothing runs any more: the pool's workers are all idle. Stop them by message
+        // rather than leaving them to be killed with this actor.
+        for worker in self.idle.drain(..) {
+            worker.stop(None);
+        }
+        self.record.status = status;
+        if let Some(error) = &error {
+            tracing::error!(execution_id = %self.id(), error, "cannot write the execution record");
+        }
+        tracing::info!(execution_id = %self.id(), %status, "execution ended");
+        let _ = self.events.send(Event::Execution {
+            execution: self.record.id,
+            status,
+        });
+        let mut report = self.report();
+        if let Some(e) = &self.store_error {
+            // Said on the execution until it runs again (summary `error`, report `reason`).
+            report.reason = Some(format!("{STOPPED_BY_STORE}: {e}"));
+        }
+        if let Some(supervisor) = &self.supervisor {
+            let _ = supervisor.cast(SupervisorMsg::execution_ended(report.clone()));
+        }
+        for reply in self.late_interrupts.drain(..) {
+            let _ = reply.send(false);
+        }
+        let durable = match error {
+            None => Ok(()),
+            Some(error) => Err(self
+                .store_error
+                .clone()
+                .unwrap_or(StoreError::Commit(error))),
+        };
+        for reply in self.stop_replies.drain(..) {
+            let _ = reply.send(durable.clone().map(|()| report.clone()));
+        }
+        myself.stop(None);
+    }
+}
