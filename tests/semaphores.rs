@@ -264,3 +264,39 @@ async fn random_tag_sets_over_random_dags_never_deadlock_nor_exceed_a_size() {
     assert!(rt.semaphores().is_empty(), "seed {seed}");
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_execution_actor_gives_back_what_its_items_held() {
+    let gates = Gates::new();
+    let rt = gated_runtime(None, None, 4, gates.clone()).await;
+    let plan =
+        |name: &str| Plan::new(name).block(Block::new("b").item(gate("job", "g", 1).sema(["db"])));
+    let first = rt.submit(plan("first")).await.unwrap();
+    semaphore_is(&rt, "db", 1, 0).await;
+    let second = rt.submit(plan("second")).await.unwrap();
+    semaphore_is(&rt, "db", 1, 1).await;
+    assert_eq!(rt.semaphores()[0].holders[0].execution, first);
+    // The actor of `first` fails: its item no longer runs, so its permit goes to the next
+    // in line, and the restarted `first` queues behind it.
+    rt.fail_execution_actor(first, "on purpose").await.unwrap();
+    eventually("the permit passes to `second`", || async {
+        let all = rt.semaphores();
+        match all.first() {
+            Some(s)
+                if s.holders.len() == 1
+                    && s.holders[0].execution == second
+                    && s.waiters.len() == 1
+                    && s.waiters[0].execution == first =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("{all:?}")),
+        }
+    })
+    .await;
+    holders_are_running(&rt).await;
+    gates.open("g");
+    assert!(outcome(&rt, second).await.is_completed());
+    assert!(outcome(&rt, first).await.is_completed());
+    rt.shutdown().await.unwrap();
+}
