@@ -26,7 +26,12 @@
 //!
 //! Security: [`Bridge::bind`] refuses a non-loopback address unless a token is set; with a
 //! token, mutating routes need `Authorization: Bearer <token>` and reads need it unless
-//! they come from a loopback peer.
+//! they come from a loopback peer. No other web page can drive the bridge through the
+//! operator's browser: mutating requests need `Content-Type: application/json` (403
+//! `cross_origin` when `Origin` or `Sec-Fetch-Site` say another page sent them, 415
+//! without the type), and requests whose `Host` is not localhost, an IP address or a name
+//! allowed with [`Bridge::allow_host`] are refused (403 `host_not_allowed`), which stops
+//! DNS rebinding. The dashboard is served with a strict `Content-Security-Policy`.
 //!
 //! Mount it in your own axum app with [`Bridge::router`], or serve it alone:
 //!
@@ -42,6 +47,7 @@
 mod auth;
 mod body;
 mod error;
+mod guard;
 mod openapi;
 mod routes;
 mod wire;
@@ -72,6 +78,7 @@ pub const TOKEN_ENV: &str = "TEND_BRIDGE_TOKEN";
 pub struct Bridge {
     runtime: Runtime,
     token: Option<Arc<str>>,
+    hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -88,7 +95,17 @@ impl Bridge {
         Bridge {
             runtime,
             token: None,
+            hosts: Vec::new(),
         }
+    }
+
+    /// Also answers requests whose `Host` is `name` (any port). Without it the bridge
+    /// answers only localhost and IP addresses, so a page whose DNS name rebinds to this
+    /// machine is refused; allow the names people reach it by (a reverse proxy's, a
+    /// machine's).
+    pub fn allow_host(mut self, name: impl Into<String>) -> Self {
+        self.hosts.push(name.into().to_ascii_lowercase());
+        self
     }
 
     /// Requires `Authorization: Bearer <token>` (see the module docs for which routes).
@@ -129,6 +146,11 @@ impl Bridge {
                 auth::require_token,
             ))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            // Outermost: a request from elsewhere is refused before anything reads it.
+            .layer(middleware::from_fn_with_state(
+                guard::AllowedHosts::from(self.hosts.clone()),
+                guard::guard,
+            ))
             .with_state(AppState {
                 runtime: self.runtime.clone(),
             })

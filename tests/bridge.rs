@@ -516,7 +516,11 @@ async fn the_openapi_document_lists_every_route() {
             }
             let request = match method.as_str() {
                 "get" => s.client.get(s.url(&path)),
-                "post" => s.client.post(s.url(&path)).body("{}"),
+                "post" => s
+                    .client
+                    .post(s.url(&path))
+                    .header("content-type", "application/json")
+                    .body("{}"),
                 other => panic!("unexpected method {other}"),
             };
             let response = request.send().await.unwrap();
@@ -670,11 +674,17 @@ async fn a_mounted_router_treats_unknown_peers_as_remote() {
         let router = router.clone();
         async move { router.oneshot(request).await.unwrap().status().as_u16() }
     };
-    let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("host", "localhost")
+            .body(Body::empty())
+            .unwrap()
+    };
     assert_eq!(status(get("/health")).await, 401);
     assert_eq!(status(get("/health?token=wrong")).await, 401);
     assert_eq!(status(get("/health?token=s3cret")).await, 200);
     let with_header = Request::get("/executions")
+        .header("host", "localhost")
         .header("authorization", "Bearer s3cret")
         .body(Body::empty())
         .unwrap();

@@ -1,6 +1,6 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver by chromedriver:
 //! it shows a running execution's progress change, its interrupt button interrupts it, and
-//! its pause button pauses another.
+//! its pause button pauses another; a page on another origin cannot drive the bridge.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` and `scripts/test.sh`
 //! install them).
@@ -212,7 +212,6 @@ impl Browser {
     }
 }
 
-/// What `probe` gave, or what it saw instead, for `eventually`.
 /// Clicks the `action` button of the execution row `row` once the page shows it.
 async fn click_button(browser: &Browser, row: &str, action: &str) {
     eventually(&format!("the {action} button is clicked"), || async {
@@ -224,6 +223,7 @@ async fn click_button(browser: &Browser, row: &str, action: &str) {
     .await;
 }
 
+/// What `probe` gave, or what it saw instead, for `eventually`.
 fn seen<T: std::fmt::Debug>(value: Option<T>, ok: impl FnOnce(&T) -> bool) -> Result<T, String> {
     match value {
         Some(v) if ok(&v) => Ok(v),
@@ -386,4 +386,116 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A page on another origin that tries to drive the bridge at `bridge`: a `no-cors` fetch
+/// that interrupts, one that submits a plan, a beacon, and a form posted into a frame.
+fn attacker_page(bridge: &str) -> String {
+    format!(
+        r#"<!doctype html><html><body>
+<iframe name="sink"></iframe>
+<form id="f" method="post" action="{bridge}/interrupt" target="sink" enctype="text/plain">
+<input name='{{"strategy": "immediate", "x": "' value='"}}'>
+</form>
+<script>
+const plan = JSON.stringify({{"name": "planted", "blocks": [{{"name": "b", "items": [{{"id": "a", "kind": "sum"}}]}}]}});
+fetch("{bridge}/interrupt", {{method: "POST", mode: "no-cors", body: '{{"strategy": "immediate"}}'}});
+fetch("{bridge}/executions", {{method: "POST", mode: "no-cors", body: plan}});
+navigator.sendBeacon("{bridge}/interrupt", '{{"strategy": "at_cancellation_point"}}');
+document.getElementById("f").submit();
+</script>
+</body></html>"#
+    )
+}
+
+#[tokio::test]
+async fn another_origins_page_cannot_start_or_interrupt_anything() {
+    let _turn = ONE_BROWSER.lock().await;
+    let gates = tend::demo::Gates::new();
+    let runtime = tend::Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .resource(gates.clone())
+        .start()
+        .await
+        .unwrap();
+    let plan = json!({"name": "victim", "blocks": [{"name": "b", "items": [
+        {"id": "held", "kind": "gate", "params": {"gate": "g"}}
+    ]}]});
+    let id = runtime
+        .submit(serde_json::from_value(plan).unwrap())
+        .await
+        .unwrap();
+    // The bridge, behind a layer that counts the POSTs it has answered, so the test knows
+    // when every attempt of the page has arrived (not a sleep hoped to be long enough).
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = answered.clone();
+    let app = tend::bridge::Bridge::new(runtime.clone())
+        .router()
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    let post = req.method() == axum::http::Method::POST;
+                    let response = next.run(req).await;
+                    if post {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    response
+                }
+            },
+        ));
+    let serve = |app: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        (addr, stop, server)
+    };
+    let (bridge_addr, stop_bridge, bridge_server) = serve(app).await;
+    let page = attacker_page(&format!("http://{bridge_addr}"));
+    let attacker = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let (attacker_addr, stop_attacker, attacker_server) = serve(attacker).await;
+
+    let mut browser = Browser::start().await;
+    browser.goto(&format!("http://{attacker_addr}/")).await;
+    eventually("the page's four POSTs have been answered", || async {
+        let n = answered.load(std::sync::atomic::Ordering::SeqCst);
+        if n >= 4 {
+            Ok(())
+        } else {
+            Err(format!("{n} answered"))
+        }
+    })
+    .await;
+    // Nothing changed: the execution still runs, not interrupting, and it is the only one.
+    let list = runtime.list().await.unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].status, tend::ExecutionStatus::Running);
+    let tree = runtime.tree().await.unwrap();
+    assert_eq!(tree.children[0].status, "running", "{tree:?}");
+    gates.open("g");
+    assert!(runtime.wait(id).await.unwrap().is_completed());
+    browser.quit().await;
+    runtime.shutdown().await.unwrap();
+    let _ = stop_bridge.send(());
+    let _ = stop_attacker.send(());
+    for server in [bridge_server, attacker_server] {
+        tokio::time::timeout(PATIENCE, server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }

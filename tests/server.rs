@@ -463,6 +463,7 @@ async fn a_pause_asked_over_rest_holds_across_a_sigkill_before_it_quiesced() {
 
     let resume = client
         .post(server.url(&format!("{path}/resume")))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();

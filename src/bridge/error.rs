@@ -55,6 +55,20 @@ pub enum BridgeError {
         /// What was not found.
         message: String,
     },
+    /// The request comes from somewhere the bridge does not answer: a host name it does
+    /// not know, or another origin's page.
+    #[error("{message}")]
+    Forbidden {
+        /// Machine-readable kind: `host_not_allowed`, `cross_origin`.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A POST without `Content-Type: application/json`.
+    #[error(
+        "a POST needs `Content-Type: application/json` (with a body or without), so that no other web page can send it"
+    )]
+    UnsupportedMediaType,
     /// The route exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -87,6 +101,8 @@ impl BridgeError {
             BridgeError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             BridgeError::Unauthorized => StatusCode::UNAUTHORIZED,
             BridgeError::NotFound { .. } => StatusCode::NOT_FOUND,
+            BridgeError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            BridgeError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BridgeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BridgeError::Conflict { .. } => StatusCode::CONFLICT,
             BridgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,7 +116,9 @@ impl BridgeError {
         match self {
             BridgeError::BadRequest { code, .. }
             | BridgeError::NotFound { code, .. }
-            | BridgeError::Conflict { code, .. } => code,
+            | BridgeError::Conflict { code, .. }
+            | BridgeError::Forbidden { code, .. } => code,
+            BridgeError::UnsupportedMediaType => "unsupported_media_type",
             BridgeError::Unauthorized => "unauthorized",
             BridgeError::MethodNotAllowed => "method_not_allowed",
             BridgeError::PayloadTooLarge { .. } => "payload_too_large",

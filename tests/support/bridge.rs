@@ -83,8 +83,23 @@ impl Served {
         self.send(self.client.post(self.url(path)).json(body)).await
     }
 
+    /// POSTs `body` as it is, typed `application/json` (as a client of the bridge must).
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        self.send(self.client.post(self.url(path)).body(body)).await
+        self.post_as(path, body, Some("application/json")).await
+    }
+
+    /// POSTs `body` with `content_type` (none when `None`).
+    pub async fn post_as(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        self.send(request).await
     }
 
     /// Polls `GET /executions/{id}` until its status is `status`.

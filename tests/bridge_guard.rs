@@ -1,0 +1,182 @@
+//! What keeps other web pages from driving the bridge, over a real loopback socket: POSTs
+//! only as JSON, only from the bridge's own origin, only for hosts it knows (no DNS
+//! rebinding), and the security headers on what it serves. The browser test
+//! (`tests/browser.rs`) has a real page on another origin try the same.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+#[path = "support/bridge.rs"]
+mod served;
+
+use serde_json::json;
+use served::{Served, assert_error};
+
+#[tokio::test]
+async fn posts_must_be_json_typed_whatever_their_body() {
+    let s = Served::start(None, None, None).await;
+    let plan =
+        json!({"name": "p", "blocks": [{"name": "b", "items": [{"id": "a", "kind": "sum"}]}]})
+            .to_string();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+    ] {
+        let (status, error) = s.post_as("/executions", plan.clone(), content_type).await;
+        assert_error(status, &error, 415, "unsupported_media_type");
+        let (status, error) = s.post_as("/interrupt", "", content_type).await;
+        assert_error(status, &error, 415, "unsupported_media_type");
+    }
+    let (_, list) = s.get("/executions").await;
+    assert_eq!(list["executions"], json!([]), "nothing was started");
+    let (status, created) = s
+        .post_as("/executions", plan, Some("application/json; charset=utf-8"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn posts_from_another_origin_are_refused() {
+    let s = Served::start(None, None, None).await;
+    let own = s.base.trim_start_matches("http://").to_owned();
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = s
+            .client
+            .post(s.url("/interrupt"))
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        s.send(request)
+    };
+    for headers in [
+        vec![("origin", "http://127.0.0.1:1".to_owned())],
+        vec![("origin", "null".to_owned())],
+        vec![("origin", "https://evil.example".to_owned())],
+        vec![("sec-fetch-site", "same-site".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![
+            ("origin", format!("http://{own}")),
+            ("sec-fetch-site", "cross-site".to_owned()),
+        ],
+    ] {
+        let (status, error) = post(headers.clone()).await;
+        assert_error(status, &error, 403, "cross_origin");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("own pages"),
+            "{headers:?}: {error}"
+        );
+    }
+    // Its own pages, and clients that are no browser (no Origin at all), pass.
+    let (status, _) = post(vec![("origin", format!("http://{own}"))]).await;
+    assert_eq!(status, 202);
+    let (status, _) = post(vec![("sec-fetch-site", "same-origin".to_owned())]).await;
+    assert_eq!(status, 202);
+    let (status, _) = post(vec![]).await;
+    assert_eq!(status, 202);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn only_localhost_ip_addresses_and_allowed_names_are_answered() {
+    let s = Served::start(None, None, None).await;
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let get = |host: String| s.send(s.client.get(s.url("/health")).header("host", host));
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("LocalHost:{port}"),
+    ] {
+        assert_eq!(get(host.clone()).await.0, 200, "{host}");
+    }
+    // A name that rebinds to 127.0.0.1 names itself, and is refused, for reads too.
+    let (status, error) = get(format!("rebind.evil.example:{port}")).await;
+    assert_error(status, &error, 403, "host_not_allowed");
+    assert!(error.to_string().contains("rebind.evil.example"), "{error}");
+    let long = "x".repeat(10_000);
+    let (status, error) = get(format!("{long}.example")).await;
+    assert_error(status, &error, 403, "host_not_allowed");
+    assert!(
+        error.to_string().len() < 1_000,
+        "the host is quoted cut short"
+    );
+    s.stop().await;
+
+    // A name the application allows.
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    let router = tend::bridge::Bridge::new(runtime.clone())
+        .allow_host("Tend.Internal")
+        .router();
+    use tower::ServiceExt;
+    let request = |host: &str| {
+        axum::http::Request::get("/health")
+            .header("host", host)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let status = router
+        .clone()
+        .oneshot(request("tend.internal:8080"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let status = router
+        .oneshot(request("other.internal"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_dashboard_and_every_answer_carry_the_security_headers() {
+    let s = Served::start(None, None, None).await;
+    let page = s.client.get(s.url("/")).send().await.unwrap();
+    let headers = page.headers().clone();
+    let policy = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce");
+    assert!(nonce.len() >= 32, "{nonce}");
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'none'",
+        "connect-src 'self'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    let again = s.client.get(s.url("/")).send().await.unwrap();
+    assert_ne!(
+        again.headers()["content-security-policy"],
+        headers["content-security-policy"],
+        "a fresh nonce each time"
+    );
+    for response in [
+        s.client.get(s.url("/")).send().await.unwrap(),
+        s.client.get(s.url("/health")).send().await.unwrap(),
+        s.client.get(s.url("/nowhere")).send().await.unwrap(),
+    ] {
+        let h = response.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(h.contains_key("content-security-policy"));
+    }
+    s.stop().await;
+}
