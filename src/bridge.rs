@@ -163,10 +163,14 @@ impl Bridge {
     }
 
     /// Binds `addr` (port 0 picks a free port). Refuses a non-loopback address without a
-    /// token, and an empty token.
+    /// token, an empty token, and one with other than visible ASCII characters.
     pub async fn bind(self, addr: SocketAddr) -> Result<BoundBridge, BridgeError> {
         match &self.token {
             Some(token) if token.is_empty() => return Err(BridgeError::EmptyToken),
+            // A header carries visible ASCII only: any other token could never be sent.
+            Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(BridgeError::BadToken);
+            }
             None if !addr.ip().is_loopback() => return Err(BridgeError::InsecureBind { addr }),
             _ => {}
         }

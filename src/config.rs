@@ -9,6 +9,8 @@
 //! crash_limit = 3        # fail an item the process stopped under this often in a row (0: never)
 //! max_restarts = 3       # restarts of a failed Execution actor allowed within ...
 //! restart_window = "1m"  # ... this window; one more pauses the execution
+//! max_items = 100000     # a submitted plan may have at most this many items ...
+//! max_parallelism = 1024 # ... and ask for at most this much parallelism
 //!
 //! [[limiters]]           # a rate limiter shared by every execution (any number)
 //! name = "api"
@@ -101,6 +103,10 @@ pub struct Config {
     /// The window `max_restarts` counts in.
     #[serde(with = "duration_text")]
     pub restart_window: Duration,
+    /// A submitted plan (or a dry run) may have at most this many items.
+    pub max_items: usize,
+    /// A submitted plan may ask for at most this much `parallelism`.
+    pub max_parallelism: usize,
     /// Rate limiters shared by every execution.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub limiters: Vec<LimiterConfig>,
@@ -117,6 +123,8 @@ impl Default for Config {
             crash_limit: 3,
             max_restarts: 3,
             restart_window: Duration::from_secs(60),
+            max_items: 100_000,
+            max_parallelism: 1024,
             limiters: Vec::new(),
         }
     }
@@ -157,6 +165,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "restart_window",
                 reason: "must be longer than 0s",
+            });
+        }
+        if self.max_items == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_items",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_parallelism == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_parallelism",
+                reason: "must be at least 1",
             });
         }
         if self.event_capacity == 0 {

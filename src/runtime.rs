@@ -95,18 +95,21 @@ impl RuntimeBuilder {
         let limiters = Arc::new(self.config.build_limiters()?);
         let registry = Arc::new(self.registry);
         let resources = Arc::new(self.resources);
+        let settings = Settings {
+            parallelism: self.config.parallelism,
+            stop_grace: self.config.stop_grace,
+            resume_on_start: self.config.resume_on_start,
+            recovery_concurrency: self.config.recovery_concurrency,
+            crash_limit: self.config.crash_limit,
+            max_restarts: self.config.max_restarts,
+            restart_window: self.config.restart_window,
+            max_items: self.config.max_items,
+            max_parallelism: self.config.max_parallelism,
+        };
         let args = SupervisorArgs {
             store: store.clone(),
             registry: registry.clone(),
-            settings: Settings {
-                parallelism: self.config.parallelism,
-                stop_grace: self.config.stop_grace,
-                resume_on_start: self.config.resume_on_start,
-                recovery_concurrency: self.config.recovery_concurrency,
-                crash_limit: self.config.crash_limit,
-                max_restarts: self.config.max_restarts,
-                restart_window: self.config.restart_window,
-            },
+            settings: settings.clone(),
             events,
             resources: resources.clone(),
             semaphores: semaphores.clone(),
@@ -125,6 +128,7 @@ impl RuntimeBuilder {
             semaphores,
             registry,
             resources,
+            settings,
             stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
         })
     }
@@ -141,6 +145,8 @@ pub struct Runtime {
     semaphores: Arc<Semaphores>,
     registry: Arc<Registry>,
     resources: Arc<Resources>,
+    /// The ceilings a dry run checks as a submit does.
+    settings: Settings,
     /// The supervisor's task, awaited once by `shutdown`.
     stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -188,6 +194,7 @@ impl Runtime {
     /// has no output for its dependents yet (reading it is an input error, reported as
     /// that dependent's check failing). A plan that does not validate is the error.
     pub async fn dry_run(&self, plan: &Plan) -> Result<DryRun, RuntimeError> {
+        self.settings.check_size(plan)?;
         Ok(tend_actors::dry_run::dry_run(plan, &self.registry, self.resources.clone()).await?)
     }
 

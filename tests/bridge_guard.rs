@@ -180,3 +180,153 @@ async fn the_dashboard_and_every_answer_carry_the_security_headers() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn bodies_are_parsed_strictly_and_errors_quote_input_cut_short() {
+    let s = Served::start(None, None, None).await;
+    // Arrays where objects belong are refused, at any depth.
+    for (body, at) in [
+        (json!(["p", []]), "the body"),
+        (json!({"name": "p", "blocks": [["b", []]]}), "`blocks[0]`"),
+        (
+            json!({"name": "p", "blocks": [{"name": "b", "items": [["a", "sum"]]}]}),
+            "`blocks[0].items[0]`",
+        ),
+    ] {
+        let (status, error) = s.post("/executions", &body).await;
+        assert_error(status, &error, 400, "invalid_body");
+        assert!(error.to_string().contains(at), "{body}: {error}");
+    }
+    let (status, error) = s
+        .post("/interrupt", &json!({"strategy": {"immediate": ["1s"]}}))
+        .await;
+    assert_error(status, &error, 400, "invalid_body");
+    let (status, error) = s
+        .post(
+            "/interrupt",
+            &json!({"strategy": {"immediate": {"grace": "1s", "extra": 1}}}),
+        )
+        .await;
+    assert_error(status, &error, 400, "invalid_body");
+    assert!(error.to_string().contains("extra"), "{error}");
+    // An unknown kind, or a param of the wrong type, 500,000 characters long.
+    let huge = "k".repeat(500_000);
+    let plan =
+        json!({"name": "p", "blocks": [{"name": "b", "items": [{"id": "a", "kind": huge}]}]});
+    let (status, error) = s.post("/executions", &plan).await;
+    assert_error(status, &error, 400, "unknown_kind");
+    assert!(
+        error.to_string().len() < 1_000,
+        "{} bytes",
+        error.to_string().len()
+    );
+    let plan = json!({"name": "p", "blocks": [{"name": "b", "items": [
+        {"id": "a", "kind": "sleep", "params": {"ms": huge}}
+    ]}]});
+    let (status, error) = s.post("/executions", &plan).await;
+    assert_error(status, &error, 400, "bad_params");
+    assert!(
+        error.to_string().len() < 1_000,
+        "{} bytes",
+        error.to_string().len()
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn plans_over_the_ceilings_are_refused_before_anything_runs() {
+    let s = Served::start(None, None, None).await;
+    let items: Vec<_> = (0..100_001)
+        .map(|i| json!({"id": format!("i{i}"), "kind": "sum"}))
+        .collect();
+    let body = json!({"name": "huge", "blocks": [{"name": "b", "items": items}]});
+    // (Over the 1 MiB body limit too; under it, the ceiling is what refuses.)
+    let (status, _) = s.post("/executions", &body).await;
+    assert_eq!(status, 413);
+    let items: Vec<_> = (0..10)
+        .map(|i| json!({"id": format!("i{i}"), "kind": "sum"}))
+        .collect();
+    let body =
+        json!({"name": "wide", "parallelism": 30_000, "blocks": [{"name": "b", "items": items}]});
+    let (status, error) = s.post("/executions", &body).await;
+    assert_error(status, &error, 400, "parallelism_too_high");
+    assert!(error.to_string().contains("1024"), "{error}");
+    let (_, list) = s.get("/executions").await;
+    assert_eq!(list["executions"], json!([]));
+    s.stop().await;
+
+    // The item ceiling, configured low.
+    let runtime = tend::Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .config(tend::Config {
+            max_items: 3,
+            ..tend::Config::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut block = tend::Block::new("b");
+    for i in 0..4 {
+        block.push(tend::ItemSpec::new(format!("i{i}"), &tend::demo::Sum { add: 1 }).unwrap());
+    }
+    let plan = tend::Plan::new("four").block(block);
+    let err = runtime.submit(plan.clone()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tend::RuntimeError::Plan(tend::PlanError::TooManyItems {
+                items: 4,
+                max: 3,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        runtime.dry_run(&plan).await.is_err(),
+        "a dry run has the same ceiling"
+    );
+    runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_canonical_ids_resolve_and_the_bearer_scheme_is_case_insensitive() {
+    let s = Served::start(None, None, Some("s3cret")).await;
+    let plan =
+        json!({"name": "p", "blocks": [{"name": "b", "items": [{"id": "a", "kind": "sum"}]}]});
+    let (status, created) = s
+        .send(
+            s.client
+                .post(s.url("/executions"))
+                .header("authorization", "bEaReR s3cret")
+                .json(&plan),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.get(&format!("/executions/{id}")).await.0, 200);
+    let (status, error) = s.get(&format!("/executions/{}", id.to_lowercase())).await;
+    assert_error(status, &error, 404, "unknown_execution");
+    let (status, _) = s
+        .send(
+            s.client
+                .post(s.url("/interrupt"))
+                .header("authorization", "Basic s3cret")
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 401, "another scheme is not a bearer token");
+    s.stop().await;
+
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    let err = tend::bridge::Bridge::new(runtime.clone())
+        .with_token("pässwörd")
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tend::bridge::BridgeError::BadToken),
+        "{err:?}"
+    );
+    runtime.shutdown().await.unwrap();
+}

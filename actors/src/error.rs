@@ -83,6 +83,27 @@ pub enum PlanError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The plan has more items than the runtime takes (`Config::max_items`).
+    #[error("plan `{plan}` has {items} items; this runtime takes at most {max}")]
+    TooManyItems {
+        /// The plan.
+        plan: String,
+        /// How many items it has.
+        items: usize,
+        /// The ceiling.
+        max: usize,
+    },
+    /// The plan asks for more parallelism than the runtime allows
+    /// (`Config::max_parallelism`).
+    #[error("plan `{plan}` asks for parallelism {parallelism}; this runtime allows at most {max}")]
+    ParallelismTooHigh {
+        /// The plan.
+        plan: String,
+        /// What it asks for.
+        parallelism: usize,
+        /// The ceiling.
+        max: usize,
+    },
     /// Two item types were registered under one kind.
     #[error("kind `{kind}` is registered twice")]
     DuplicateKind {
@@ -112,6 +133,8 @@ impl PlanError {
             PlanError::BadMetaparam { .. } => "bad_metaparam",
             PlanError::DuplicateKind { .. } => "duplicate_kind",
             PlanError::ZeroParallelism { .. } => "zero_parallelism",
+            PlanError::TooManyItems { .. } => "too_many_items",
+            PlanError::ParallelismTooHigh { .. } => "parallelism_too_high",
         }
     }
 }

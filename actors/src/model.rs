@@ -40,6 +40,17 @@ pub use status::{ExecutionStatus, ItemStatus};
 pub use strategy::InterruptStrategy;
 pub use tree::{ActorNode, ActorRole};
 
+/// Text from a request (a name, a kind, a decoder's message quoting input) for an error
+/// message, cut to 128 characters so that no input is echoed at length.
+pub(crate) fn cut(text: &str) -> String {
+    const MAX: usize = 128;
+    if text.chars().count() > MAX {
+        format!("{}...", text.chars().take(MAX).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Milliseconds since the Unix epoch, as stored in records.
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()

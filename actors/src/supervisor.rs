@@ -73,6 +73,34 @@ pub struct Settings {
     pub max_restarts: u32,
     /// The window `max_restarts` counts in.
     pub restart_window: Duration,
+    /// A submitted plan may have at most this many items.
+    pub max_items: usize,
+    /// A submitted plan may ask for at most this much parallelism.
+    pub max_parallelism: usize,
+}
+
+impl Settings {
+    /// Whether `plan` is within the ceilings on its size; the error names the plan.
+    pub fn check_size(&self, plan: &Plan) -> Result<(), crate::error::PlanError> {
+        let items = plan.item_count();
+        if items > self.max_items {
+            return Err(crate::error::PlanError::TooManyItems {
+                plan: crate::model::cut(&plan.name),
+                items,
+                max: self.max_items,
+            });
+        }
+        match plan.parallelism {
+            Some(parallelism) if parallelism > self.max_parallelism => {
+                Err(crate::error::PlanError::ParallelismTooHigh {
+                    plan: crate::model::cut(&plan.name),
+                    parallelism,
+                    max: self.max_parallelism,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -85,6 +113,8 @@ impl Default for Settings {
             crash_limit: 3,
             max_restarts: 3,
             restart_window: Duration::from_secs(60),
+            max_items: 100_000,
+            max_parallelism: 1024,
         }
     }
 }

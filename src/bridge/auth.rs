@@ -69,12 +69,14 @@ pub(crate) async fn require_token(
     if read && loopback {
         return next.run(req).await;
     }
+    // The scheme's name is case-insensitive (RFC 9110); the token is not.
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|v| v.as_bytes().to_vec());
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_start().as_bytes().to_vec());
     let offered = bearer.or(if read { query_token(&req) } else { None });
     match offered {
         Some(offered) if same(&offered, token.as_bytes()) => next.run(req).await,

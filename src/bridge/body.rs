@@ -6,9 +6,12 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tend_actors::Plan;
 
 use crate::bridge::BODY_LIMIT;
 use crate::bridge::error::BridgeError;
+use crate::bridge::wire::InterruptBody;
 
 /// A required JSON body.
 pub(crate) struct JsonBody<T>(pub(crate) T);
@@ -29,20 +32,102 @@ async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, BridgeE
     })
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BridgeError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+/// Where a body must have JSON objects: serde's derive also takes an array for a struct
+/// (`["name", []]` as a plan), which the bridge refuses.
+#[derive(Debug)]
+pub(crate) enum Shape {
+    /// An object (never an array), with these fields shaped so when present.
+    Struct(&'static [(&'static str, Shape)]),
+    /// An array of these (when it is an array at all).
+    ArrayOf(&'static Shape),
+}
+
+/// A body type and where it must have objects.
+pub(crate) trait Strict {
+    const SHAPE: Shape;
+}
+
+impl Strict for Plan {
+    const SHAPE: Shape = Shape::Struct(&[(
+        "blocks",
+        Shape::ArrayOf(&Shape::Struct(&[(
+            "items",
+            Shape::ArrayOf(&Shape::Struct(&[])),
+        )])),
+    )]);
+}
+
+impl Strict for InterruptBody {
+    const SHAPE: Shape = Shape::Struct(&[(
+        "strategy",
+        Shape::Struct(&[("immediate", Shape::Struct(&[]))]),
+    )]);
+}
+
+/// The path of the first array where `shape` wants an object.
+fn array_for_object(value: &Value, shape: &Shape, path: &mut String) -> Option<String> {
+    match (shape, value) {
+        (Shape::Struct(_), Value::Array(_)) => Some(if path.is_empty() {
+            "the body".to_owned()
+        } else {
+            format!("`{path}`")
+        }),
+        (Shape::Struct(fields), Value::Object(map)) => fields.iter().find_map(|(name, shape)| {
+            let value = map.get(*name)?;
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(name);
+            let found = array_for_object(value, shape, path);
+            path.truncate(len);
+            found
+        }),
+        (Shape::ArrayOf(shape), Value::Array(items)) => {
+            items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = array_for_object(item, shape, path);
+                path.truncate(len);
+                found
+            })
+        }
+        _ => None,
+    }
+}
+
+fn parse<T: DeserializeOwned + Strict>(bytes: &[u8]) -> Result<T, BridgeError> {
+    let invalid = |e: serde_json::Error| match e.classify() {
         serde_json::error::Category::Data => BridgeError::BadRequest {
             code: "invalid_body",
-            message: format!("the body does not fit: {e}"),
+            message: cut(format!("the body does not fit: {e}")),
         },
         _ => BridgeError::BadRequest {
             code: "malformed_json",
-            message: format!("the body is not valid JSON: {e}"),
+            message: cut(format!("the body is not valid JSON: {e}")),
         },
-    })
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    if let Some(at) = array_for_object(&value, &T::SHAPE, &mut String::new()) {
+        return Err(BridgeError::BadRequest {
+            code: "invalid_body",
+            message: format!("{at} must be a JSON object, not an array"),
+        });
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+/// Error text that may quote the body, cut to a bounded length.
+fn cut(text: String) -> String {
+    const MAX: usize = 300;
+    if text.chars().count() > MAX {
+        format!("{}...", text.chars().take(MAX).collect::<String>())
+    } else {
+        text
+    }
+}
+
+impl<T: DeserializeOwned + Strict, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = BridgeError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -57,7 +142,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+impl<T: DeserializeOwned + Default + Strict, S: Send + Sync> FromRequest<S>
+    for OptionalJsonBody<T>
+{
     type Rejection = BridgeError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {

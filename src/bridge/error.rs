@@ -25,6 +25,11 @@ pub enum BridgeError {
     /// The token is empty.
     #[error("the bridge token is empty")]
     EmptyToken,
+    /// The token has characters an `Authorization` header cannot carry.
+    #[error(
+        "the bridge token must be visible ASCII characters only (no spaces, no other characters), so that a header can carry it"
+    )]
+    BadToken,
     /// The address could not be bound.
     #[error("cannot bind the bridge to {addr}: {reason}")]
     Bind {

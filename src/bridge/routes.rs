@@ -27,14 +27,19 @@ pub(crate) struct AppState {
     pub(crate) runtime: Runtime,
 }
 
+/// An execution id as the bridge writes them (26 characters of Crockford base32, upper
+/// case): other spellings that would decode to the same id are not its name.
 fn parse_id(text: &str) -> Result<ExecutionId, BridgeError> {
-    text.parse().map_err(|_| BridgeError::NotFound {
-        code: "unknown_execution",
-        message: format!(
-            "unknown execution `{}`",
-            text.chars().take(64).collect::<String>()
-        ),
-    })
+    text.parse::<ExecutionId>()
+        .ok()
+        .filter(|id| id.to_string() == text)
+        .ok_or_else(|| BridgeError::NotFound {
+            code: "unknown_execution",
+            message: format!(
+                "unknown execution `{}`",
+                text.chars().take(64).collect::<String>()
+            ),
+        })
 }
 
 /// Health of the runtime.

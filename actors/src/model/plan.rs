@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PlanError;
+use crate::model::cut;
 use crate::model::tags::tags_of;
 use crate::model::{DynItem, Item, Registry};
 use crate::sched::dag::BlockGraph;
@@ -332,12 +333,12 @@ impl CompiledPlan {
     pub(crate) fn compile(plan: &Plan, registry: &Registry) -> Result<Self, PlanError> {
         if plan.item_count() == 0 {
             return Err(PlanError::Empty {
-                plan: plan.name.clone(),
+                plan: cut(&plan.name),
             });
         }
         if plan.parallelism == Some(0) {
             return Err(PlanError::ZeroParallelism {
-                plan: plan.name.clone(),
+                plan: cut(&plan.name),
             });
         }
         let mut index: HashMap<&str, u32> = HashMap::with_capacity(plan.item_count());
@@ -366,21 +367,21 @@ impl CompiledPlan {
                 if index.insert(&spec.id, items.len() as u32).is_some() {
                     return Err(PlanError::DuplicateItem {
                         item: spec.id.clone(),
-                        block: block.name.clone(),
+                        block: cut(&block.name),
                     });
                 }
                 let item = match registry.decode(&spec.kind, &spec.params) {
                     None => {
                         return Err(PlanError::UnknownKind {
                             item: spec.id.clone(),
-                            kind: spec.kind.clone(),
+                            kind: cut(&spec.kind),
                         });
                     }
                     Some(Err(e)) => {
                         return Err(PlanError::BadParams {
                             item: spec.id.clone(),
-                            kind: spec.kind.clone(),
-                            reason: e.to_string(),
+                            kind: cut(&spec.kind),
+                            reason: cut(&e.to_string()),
                         });
                     }
                     Some(Ok(item)) => item,
@@ -405,7 +406,7 @@ impl CompiledPlan {
                     let Some(&d) = index.get(dep.as_str()) else {
                         return Err(PlanError::UnknownDependency {
                             item: spec.id.clone(),
-                            dependency: dep.clone(),
+                            dependency: cut(dep),
                         });
                     };
                     if deps.contains(&d) {
@@ -428,7 +429,7 @@ impl CompiledPlan {
             let graph = BlockGraph::new(local_deps);
             if let Some(cycle) = graph.find_cycle() {
                 return Err(PlanError::Cycle {
-                    block: block.name.clone(),
+                    block: cut(&block.name),
                     cycle: cycle
                         .into_iter()
                         .map(|i| block.items[i as usize].id.clone())

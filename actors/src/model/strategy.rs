@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// How running and not-yet-started items react to an interrupt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum InterruptStrategy {
     /// Running items finish; no new item starts.
     #[default]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::PlanError;
-use crate::model::ItemSpec;
+use crate::model::{ItemSpec, cut};
 use crate::sched::sema::size_of;
 
 /// The most tags one item may carry.
@@ -90,15 +90,6 @@ fn resolve(template: &str, params: &Value) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Text for an error message, cut to a bounded length.
-fn cut(text: &str) -> String {
-    if text.chars().count() > 64 {
-        format!("{}...", text.chars().take(64).collect::<String>())
-    } else {
-        text.to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ impl SupervisorState {
             let _ = reply.send(Err(RuntimeError::ShuttingDown));
             return;
         }
+        if let Err(e) = self.settings.check_size(&plan) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
         let id = ExecutionId::generate();
         let args = match ExecutionArgs::new(
             id,
