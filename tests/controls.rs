@@ -356,3 +356,29 @@ async fn a_dry_run_checks_every_item_in_order_and_applies_and_writes_nothing() {
     );
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_pause_holds_when_the_execution_actor_fails_while_it_quiesces() {
+    let gates = Gates::new();
+    let rt = gated_runtime(None, None, 4, gates.clone()).await;
+    let plan = Plan::new("paused").block(
+        Block::new("b")
+            .item(gate("g1", "a", 1))
+            .item(sleep("later", 0, 1).after(["g1"])),
+    );
+    let id = rt.submit(plan).await.unwrap();
+    waiting_at(&gates, "a", 1).await;
+    rt.pause(id, InterruptStrategy::FinishCurrent)
+        .await
+        .unwrap();
+    // The actor fails before `g1` ends; the one restarted from the store pauses too.
+    rt.fail_execution_actor(id, "on purpose").await.unwrap();
+    gates.open("a");
+    let paused = outcome(&rt, id).await;
+    assert_eq!(paused.status, ExecutionStatus::Paused);
+    let report = rt.status(id).await.unwrap();
+    assert_eq!(report.item("later").unwrap().status, ItemStatus::Pending);
+    rt.resume(id).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+}

@@ -196,6 +196,8 @@ pub struct ExecutionState {
     /// Interrupts that came while the final record was on its way: answered "not applied"
     /// once the end is reported to the supervisor.
     late_interrupts: Vec<RpcReplyPort<bool>>,
+    /// Pauses applied and not yet durable, oldest first (`None` for one without a reply).
+    pause_replies: std::collections::VecDeque<Option<RpcReplyPort<bool>>>,
     /// The last store error, for the Stop callers.
     store_error: Option<StoreError>,
     /// When the armed timer fires, if one is armed.
@@ -258,10 +260,15 @@ impl Actor for Execution {
         // `Internal::EndStep`).
         run.hold_commits();
         let now = Instant::now();
+        let mut pause_replies = std::collections::VecDeque::new();
         for halt in args.interrupts {
             match halt {
                 Halt::Interrupt(strategy) => run.interrupt(strategy, now),
-                Halt::Pause(strategy) => run.pause(strategy, now),
+                Halt::Pause(strategy) => {
+                    // Its caller is answered by the Supervisor, once this actor runs.
+                    pause_replies.push_back(None);
+                    run.pause(strategy, now)
+                }
             };
         }
         Ok(ExecutionState {
@@ -274,6 +281,7 @@ impl Actor for Execution {
             stop_grace: args.stop_grace,
             stop_replies: Vec::new(),
             late_interrupts: Vec::new(),
+            pause_replies,
             store_error: None,
             timer: None,
             step_queued: false,
@@ -455,12 +463,14 @@ impl ExecutionState {
                 Halt::Interrupt(strategy) => self.run.interrupt(strategy, now),
                 Halt::Pause(strategy) => self.run.pause(strategy, now),
             };
-        match reply {
-            Some(reply) if applied || self.finished => {
+        match (halt, reply) {
+            // Answered once the request is durable (`Effect::PauseRecorded`).
+            (Halt::Pause(_), reply) if applied => self.pause_replies.push_back(reply),
+            (_, Some(reply)) if applied || self.finished => {
                 let _ = reply.send(applied);
             }
-            Some(reply) => self.late_interrupts.push(reply),
-            None => {}
+            (_, Some(reply)) => self.late_interrupts.push(reply),
+            (_, None) => {}
         }
     }
 
@@ -507,6 +517,11 @@ impl ExecutionState {
                 Effect::Abort { index, attempt } => {
                     if let Some((_, worker)) = self.running.get(&index) {
                         let _ = worker.cast(WorkerMsg::Abort { index, attempt });
+                    }
+                }
+                Effect::PauseRecorded { durable } => {
+                    if let Some(Some(reply)) = self.pause_replies.pop_front() {
+                        let _ = reply.send(durable);
                     }
                 }
                 Effect::Publish(publish) => self.publish(publish),

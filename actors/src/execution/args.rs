@@ -261,7 +261,7 @@ impl ExecutionArgs {
     /// Interrupts and pauses to apply before the first item starts, in the order they
     /// arrived.
     pub(crate) fn with_interrupts(mut self, interrupts: Vec<Halt>) -> Self {
-        self.interrupts = interrupts;
+        self.interrupts.extend(interrupts);
         self
     }
 

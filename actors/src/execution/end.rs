@@ -46,6 +46,11 @@ impl ExecutionState {
         for reply in self.late_interrupts.drain(..) {
             let _ = reply.send(false);
         }
+        // (Every pause's commit came before the final record's; none is left, but if one
+        // were, the final status says whether it held.)
+        for reply in self.pause_replies.drain(..).flatten() {
+            let _ = reply.send(status == ExecutionStatus::Paused);
+        }
         let durable = match error {
             None => Ok(()),
             Some(error) => Err(self

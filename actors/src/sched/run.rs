@@ -66,6 +66,8 @@ enum Then {
     Start(u32),
     Settle(u32),
     Finish(ExecutionStatus),
+    /// A pause request: its record is durable (or not).
+    PauseRecorded,
 }
 
 #[derive(Debug, Default)]

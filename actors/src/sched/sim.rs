@@ -243,6 +243,12 @@ impl Sim {
                     }
                 }
                 Effect::Publish(Publish::Progress { .. }) => {}
+                Effect::PauseRecorded { durable } => {
+                    check!(
+                        !durable || self.durable.pausing || self.durable.execution.is_some(),
+                        "a pause was answered durable, but the store has no pause request"
+                    );
+                }
                 Effect::Ended { status, error } => self.ended(status, error)?,
             }
         }

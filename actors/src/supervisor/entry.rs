@@ -28,6 +28,9 @@ pub(super) struct Entry {
     /// Interrupts and pauses that arrived while starting, applied before its first item
     /// starts.
     pub(super) pending_interrupts: Vec<Halt>,
+    /// The callers of the pauses among them, answered once the execution has made the
+    /// pause durable (or with why it could not).
+    pub(super) pending_pauses: Vec<Reply<()>>,
     /// Status requests that arrived while starting, answered once it runs (or failed).
     pub(super) pending_status: Vec<Reply<ExecutionReport>>,
     pub(super) corrupt: Option<String>,
@@ -77,6 +80,7 @@ impl Entry {
             actor: None,
             starting: false,
             pending_interrupts: Vec::new(),
+            pending_pauses: Vec::new(),
             pending_status: Vec::new(),
             corrupt: None,
             problem: record.reason.clone(),
@@ -102,6 +106,7 @@ impl Entry {
             actor: None,
             starting: false,
             pending_interrupts: Vec::new(),
+            pending_pauses: Vec::new(),
             pending_status: Vec::new(),
             corrupt: Some(reason),
             problem: None,

@@ -20,6 +20,18 @@ impl SupervisorState {
         halt: Halt,
         reply: Reply<()>,
     ) {
+        // A pause of an execution that is starting is applied before its first item and
+        // answered once its actor has made it durable (see `answer_pauses`).
+        if let Halt::Pause(_) = halt
+            && self.entry(id).is_ok()
+            && let Some(entry) = self.entries.get_mut(&id)
+            && entry.actor.is_none()
+            && entry.starting
+        {
+            entry.pending_interrupts.push(halt);
+            entry.pending_pauses.push(reply);
+            return;
+        }
         match self.halt_target(id, halt) {
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -68,6 +80,52 @@ impl SupervisorState {
             action: halt.action(),
             status: entry.status,
         })
+    }
+
+    /// Answers the pauses that waited for `id` to start: a running execution applied them
+    /// before its first item, and it is asked again (a pause is idempotent) so the answer
+    /// comes once the request is durable; otherwise they did not happen, and say why.
+    pub(super) fn answer_pauses(&mut self, id: ExecutionId) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        if entry.starting || entry.pending_pauses.is_empty() {
+            return;
+        }
+        let replies = std::mem::take(&mut entry.pending_pauses);
+        match &entry.actor {
+            Some(actor) => {
+                for reply in replies {
+                    let actor = actor.clone();
+                    tokio::spawn(async move {
+                        let halt = Halt::Pause(crate::model::InterruptStrategy::FinishCurrent);
+                        let result = if ask(&actor, halt).await {
+                            Ok(())
+                        } else {
+                            Err(RuntimeError::Actor(format!(
+                                "execution {id} did not make the pause durable"
+                            )))
+                        };
+                        let _ = reply.send(result);
+                    });
+                }
+            }
+            None => {
+                let result = match entry.status {
+                    // Paused meanwhile (its actor kept failing): what was asked holds.
+                    ExecutionStatus::Paused => Ok(()),
+                    _ if self.stopping => Err(RuntimeError::ShuttingDown),
+                    status => Err(RuntimeError::InvalidState {
+                        id,
+                        action: "pause",
+                        status,
+                    }),
+                };
+                for reply in replies {
+                    let _ = reply.send(result.clone());
+                }
+            }
+        }
     }
 
     /// The execution did not apply `action`: it had ended. Answers with its status.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use ractor::{Actor, ActorRef};
 
 use crate::error::{RuntimeError, StoreError};
-use crate::execution::{Execution, ExecutionArgs};
-use crate::model::{ExecutionId, ExecutionStatus, Plan, now_ms};
+use crate::execution::{Execution, ExecutionArgs, Halt};
+use crate::model::{ExecutionId, ExecutionStatus, InterruptStrategy, Plan, now_ms};
 use crate::supervisor::entry::Entry;
 use crate::supervisor::{
     Internal, Reply, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState,
@@ -76,6 +76,7 @@ impl SupervisorState {
                 actor: None,
                 starting: true,
                 pending_interrupts: Vec::new(),
+                pending_pauses: Vec::new(),
                 pending_status: Vec::new(),
                 corrupt: None,
                 problem: None,
@@ -191,8 +192,14 @@ impl SupervisorState {
                 } else {
                     Vec::new()
                 };
+                // Asked to pause before its actor failed: the restarted one pauses too.
+                let pausing = stored.record.pausing;
                 let mut args =
                     ExecutionArgs::resume(stored, &registry, store.clone(), events, crash_limit)?;
+                if pausing {
+                    args.interrupts
+                        .push(Halt::Pause(InterruptStrategy::FinishCurrent));
+                }
                 let mut ops = args.record.ops(false)?;
                 ops.extend(killed);
                 ops.extend(args.crash_records()?);
@@ -328,6 +335,7 @@ impl SupervisorState {
         for reply in statuses {
             self.status(id, reply);
         }
+        self.answer_pauses(id);
         if !live {
             self.answer_waiters_from_store(id);
         }

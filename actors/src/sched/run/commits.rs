@@ -27,6 +27,9 @@ impl Run {
                     Then::Start(index) => self.started_attempt(index, result.is_ok(), now),
                     Then::Settle(index) => self.settled(index, &result),
                     Then::Finish(status) => self.finished(status, &result),
+                    Then::PauseRecorded => self.effects.push_back(Effect::PauseRecorded {
+                        durable: result.is_ok(),
+                    }),
                 }
             }
         }

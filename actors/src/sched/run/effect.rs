@@ -48,6 +48,8 @@ pub(crate) enum Effect {
     Cancel { index: u32, attempt: u32 },
     /// Abort the attempt now; it then ends as interrupted.
     Abort { index: u32, attempt: u32 },
+    /// The oldest pause request not answered yet is durable (or its commit failed).
+    PauseRecorded { durable: bool },
     /// Tell subscribers what changed.
     Publish(Publish),
     /// The execution is over; its final record is durable unless `error` says otherwise.

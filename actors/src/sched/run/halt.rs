@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::{InterruptStrategy, ItemStatus};
 
-use super::{Cancel, Effect, Phase, Run, Write, deadline};
+use super::{Cancel, Effect, Phase, Run, Then, Write, deadline};
 
 impl Run {
     /// Applies an interrupt; false if the execution is already ending. A later interrupt
@@ -62,16 +62,17 @@ impl Run {
 
     /// Pauses the run: nothing new starts, running attempts go on as `strategy` allows (as
     /// an interrupt), and once nothing runs the execution ends `paused`, which a restart
-    /// does not resume. The request is durable at once ([`Write::PauseRequested`]), so a
-    /// crash while it quiesces leaves it paused too. False if it is already ending.
+    /// does not resume. The request is made durable first ([`Write::PauseRequested`], then
+    /// [`Effect::PauseRecorded`]), so a crash while it quiesces leaves it paused too. False
+    /// if it is already ending.
     pub(crate) fn pause(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
         if self.finishing {
             return false;
         }
-        if !self.pausing {
-            self.pausing = true;
-            self.open.writes.push(Write::PauseRequested);
-        }
+        self.pausing = true;
+        // Written for every pause, so each request has a commit to wait for.
+        self.open.writes.push(Write::PauseRequested);
+        self.open.thens.push(Then::PauseRecorded);
         self.interrupt(strategy, now)
     }
 
