@@ -17,7 +17,8 @@
 //! limit = 10.0           # attempt starts a second, on average ...
 //! burst = 5              # ... and at most this many at once
 //! kinds = ["call"]       # it applies to items of these kinds
-//! tags = ["api"]         # and to items with one of these `sema` tags
+//! tags = ["api:100"]     # and to items with exactly one of these `sema` tags (each also
+//!                        # a semaphore: `:100` gives it room, so it only paces)
 //! ```
 
 use std::path::{Path, PathBuf};

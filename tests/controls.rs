@@ -233,6 +233,9 @@ struct Probe {
     want: i64,
     #[serde(default)]
     fail: bool,
+    /// Its check never answers.
+    #[serde(default)]
+    hang: bool,
 }
 
 impl tend::Item for Probe {
@@ -243,6 +246,9 @@ impl tend::Item for Probe {
         assert!(cx.is_dry_run(), "this test only dry-runs probes");
         if self.fail {
             return Err(tend::ItemError::failed("the probe cannot tell"));
+        }
+        if self.hang {
+            std::future::pending::<()>().await;
         }
         if let Some(dep) = &self.from {
             let got: i64 = cx.input(dep)?;
@@ -268,6 +274,7 @@ fn probe(id: &str, from: Option<&str>, want: i64, fail: bool) -> ItemSpec {
             from: from.map(str::to_owned),
             want,
             fail,
+            hang: false,
         },
     )
     .unwrap();
@@ -310,13 +317,28 @@ async fn a_dry_run_checks_every_item_in_order_and_applies_and_writes_nothing() {
                             from: None,
                             want: 1,
                             fail: false,
+                            hang: false,
                         },
                     )
                     .unwrap()
                     .after(["differs"])
                     .notify(["differs"]),
                 )
-                .item(sleep("sleeper", 0, 1)),
+                .item(sleep("sleeper", 0, 1))
+                // A check that never answers is cut off by the item's timeout.
+                .item(
+                    ItemSpec::new(
+                        "hangs",
+                        &Probe {
+                            from: None,
+                            want: 0,
+                            fail: false,
+                            hang: true,
+                        },
+                    )
+                    .unwrap()
+                    .timeout(std::time::Duration::from_millis(100)),
+                ),
         );
     let run = rt.dry_run(&plan).await.unwrap();
     let check = |id: &str| run.item(id).unwrap().check.clone();
@@ -335,6 +357,11 @@ async fn a_dry_run_checks_every_item_in_order_and_applies_and_writes_nothing() {
     assert!(run.item("told").unwrap().refresh);
     assert!(!run.item("same").unwrap().refresh);
     assert_eq!(check("sleeper"), tend::CheckOutcome::WouldApply);
+    assert!(
+        matches!(check("hangs"), tend::CheckOutcome::Failed { error } if error.contains("within 100ms")),
+        "{:?}",
+        check("hangs")
+    );
     let changing: Vec<&str> = run.would_change().map(|i| i.id.as_str()).collect();
     assert_eq!(changing, ["differs", "told", "sleeper"]);
     // Nothing ran, nothing was written.
@@ -380,5 +407,70 @@ async fn a_pause_holds_when_the_execution_actor_fails_while_it_quiesces() {
     assert_eq!(report.item("later").unwrap().status, ItemStatus::Pending);
     rt.resume(id).await.unwrap();
     assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+}
+
+/// Its goal state is the flag `Applied`: `check` finds it set, `apply` sets it, and the
+/// first attempt then fails (having changed the world already).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SetsThenFails;
+
+struct Applied(std::sync::atomic::AtomicBool);
+
+impl tend::Item for SetsThenFails {
+    const KIND: &'static str = "sets-then-fails";
+    type Output = ();
+
+    async fn check(&self, cx: &mut tend::ItemCtx) -> Result<tend::Check<()>, tend::ItemError> {
+        let set = cx
+            .resource::<Applied>()
+            .unwrap()
+            .0
+            .load(std::sync::atomic::Ordering::SeqCst);
+        Ok(if set {
+            tend::Check::Satisfied(())
+        } else {
+            tend::Check::Apply
+        })
+    }
+
+    async fn apply(&self, cx: &mut tend::ItemCtx) -> Result<(), tend::ItemError> {
+        cx.resource::<Applied>()
+            .unwrap()
+            .0
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Err(tend::ItemError::failed("changed the world, then failed"))
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_by_a_failed_attempt_still_sends_the_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("applied.log");
+    let rt = tend::Runtime::builder()
+        .registry(
+            tend::demo::registry()
+                .unwrap()
+                .with::<SetsThenFails>()
+                .unwrap(),
+        )
+        .resource(Applied(std::sync::atomic::AtomicBool::new(false)))
+        .resource(tend::demo::AppliedLog::open(&log).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let plan = Plan::new("at-least-once").block(
+        Block::new("b")
+            .item(ItemSpec::new("writes", &SetsThenFails).unwrap().retry(1))
+            .item(sleep("restarts", 0, 1).after(["writes"]).notify(["writes"])),
+    );
+    let id = rt.submit(plan).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    let report = rt.status(id).await.unwrap();
+    let writes = report.item("writes").unwrap();
+    // The retry found the goal state held, but the failed attempt is what made it so.
+    assert_eq!(writes.attempts, 2);
+    assert_eq!(writes.changed, Some(true));
+    assert_eq!(log_of(&log, "restarts"), ["start", "refresh", "done"]);
     rt.shutdown().await.unwrap();
 }

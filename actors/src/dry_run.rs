@@ -5,7 +5,8 @@
 //! A dependency whose `check` found its goal state held hands its output on, as in a real
 //! run; one that would apply has no output yet, so a dependent that reads it gets an
 //! input error (reported as that item's check failing). A dependent joined by a `notify`
-//! edge to an item that would apply is checked with `refresh()` true.
+//! edge to an item that would apply is checked with `refresh()` true. Each check is
+//! bounded by the item's `timeout`, or [`CHECK_TIMEOUT`].
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -18,6 +19,9 @@ use crate::model::{
 };
 use crate::sched::dag::{Readiness, Start};
 use crate::worker::panic_message;
+
+/// How long one item's `check` may take in a dry run unless its `timeout` says otherwise.
+pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What `check` said of one item in a dry run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +129,20 @@ pub async fn dry_run(
                 execution: None,
                 resources: resources.clone(),
             });
-            let checked = AssertUnwindSafe(item.item.check_only(&mut cx))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| Err(ItemError::Panicked(panic_message(panic))));
+            // Bounded like an attempt (its `timeout`, else a default): one check that hangs
+            // must not hang the dry run.
+            let limit = compiled.shape.policies[index as usize]
+                .timeout
+                .unwrap_or(CHECK_TIMEOUT);
+            let check = AssertUnwindSafe(item.item.check_only(&mut cx)).catch_unwind();
+            let checked = match tokio::time::timeout(limit, check).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(panic)) => Err(ItemError::Panicked(panic_message(panic))),
+                Err(_) => Err(ItemError::Failed(format!(
+                    "check did not answer within {}",
+                    humantime::format_duration(limit)
+                ))),
+            };
             let outcome = match checked {
                 Ok(Some(output)) => {
                     outputs[index as usize] = Some(Arc::from(output));

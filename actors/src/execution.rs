@@ -430,6 +430,8 @@ impl Actor for Execution {
                     at_ms: now_ms(),
                     progress: state.checkpoint_progress(index),
                     message: None,
+                    // Its worker died mid-attempt: it may have applied.
+                    applied: true,
                 };
                 state.run.attempt_ended(index, attempt, end, Instant::now());
                 state.perform(&myself).await;
@@ -487,6 +489,7 @@ impl ExecutionState {
                             at_ms: now_ms(),
                             progress: self.checkpoint_progress(index),
                             message: None,
+                            applied: false,
                         };
                         self.run.attempt_ended(index, attempt, end, Instant::now());
                     }

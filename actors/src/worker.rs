@@ -220,6 +220,7 @@ impl ItemWorkerState {
                     at_ms: now_ms(),
                     progress: ctx.control.checkpoint_progress(),
                     message: None,
+                    applied: false,
                 },
             ));
             return;
@@ -305,6 +306,7 @@ impl ItemWorkerState {
             at_ms: now_ms(),
             progress,
             message,
+            applied: control.applied(),
         };
         let _ = self.execution.cast(ExecutionMsg::attempt_ended(
             current.index,

@@ -98,6 +98,8 @@ fn resumed_item(
         output: record.output.map(Arc::from),
         error,
         unchanged: record.unchanged,
+        // The process stopped under an attempt: it may have applied.
+        maybe_changed: record.maybe_changed || record.status == ItemStatus::Running,
         refresh: record.refresh,
         errors: record
             .errors

@@ -24,6 +24,8 @@ pub(crate) struct AttemptControl {
     last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
     /// The progress stored with the item's latest durable checkpoint.
     checkpoint_progress: Mutex<Option<Progress>>,
+    /// `apply` began in this attempt (so it may have changed something, however it ends).
+    applying: AtomicBool,
 }
 
 impl AttemptControl {
@@ -50,6 +52,11 @@ impl AttemptControl {
     pub(crate) fn cancel(&self) {
         self.cancel.store(true, Ordering::Release);
         self.cancelled.notify_waiters();
+    }
+
+    /// Whether `apply` began in this attempt.
+    pub(crate) fn applied(&self) -> bool {
+        self.applying.load(Ordering::Acquire)
     }
 
     /// Records that a checkpoint of this item may be stored.
@@ -127,6 +134,11 @@ impl ItemCtx {
         ItemCtx { parts }
     }
 
+    /// Records that `apply` begins.
+    pub(crate) fn mark_applying(&self) {
+        self.parts.control.applying.store(true, Ordering::Release);
+    }
+
     /// The execution this attempt belongs to.
     pub fn execution_id(&self) -> ExecutionId {
         self.parts.execution_id
@@ -147,9 +159,10 @@ impl ItemCtx {
     }
 
     /// Whether a dependency joined to this item by a `notify` edge changed something
-    /// since this item last succeeded (its `check` asked for `apply`, and `apply`
-    /// succeeded). Stays true for every attempt until one succeeds, across crashes and
-    /// restarts. A `check` that sees it usually asks for `apply` (restart the service
+    /// since this item last succeeded (its `check` asked for `apply` and `apply`
+    /// succeeded, or an earlier attempt of it began `apply` and did not succeed: refreshes
+    /// are at least once). Stays true for every attempt until one succeeds, across
+    /// crashes and restarts. A `check` that sees it usually asks for `apply` (restart the service
     /// whose config changed, say).
     pub fn refresh(&self) -> bool {
         self.parts.refresh

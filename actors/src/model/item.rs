@@ -102,7 +102,11 @@ impl<T: Item> DynItem for T {
         Box::pin(async move {
             let (output, changed) = match self.check(cx).await? {
                 Check::Satisfied(output) => (output, false),
-                Check::Apply => (self.apply(cx).await?, true),
+                Check::Apply => {
+                    // From here on the world may change, whatever the attempt's end.
+                    cx.mark_applying();
+                    (self.apply(cx).await?, true)
+                }
             };
             let output = rmp_serde::to_vec_named(&output)
                 .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}")))?;

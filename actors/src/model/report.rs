@@ -57,7 +57,8 @@ pub struct ItemReport {
     /// Its output (msgpack), once done.
     pub output: Option<Vec<u8>>,
     /// Once done: whether it changed something (`false` when its `check` found the goal
-    /// state already held and `apply` was skipped).
+    /// state already held and no attempt of it had begun `apply` since it last
+    /// succeeded).
     pub changed: Option<bool>,
     /// A refresh from a `notify` dependency is pending: its next attempt sees
     /// `ItemCtx::refresh`.

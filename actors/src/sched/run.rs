@@ -96,6 +96,8 @@ pub(crate) struct Run {
     acquiring: BTreeSet<u32>,
     /// Items waiting for a rate-limit token.
     throttled: BTreeSet<u32>,
+    /// Of those, the ones whose `Effect::Take` is not answered yet.
+    taking: BTreeSet<u32>,
     /// Each item's own rate limit (`limit`, `burst`), if it has one.
     buckets: Vec<Option<Bucket>>,
     next_ticket: u64,
@@ -148,6 +150,7 @@ impl Run {
             permits: BTreeMap::new(),
             acquiring: BTreeSet::new(),
             throttled: BTreeSet::new(),
+            taking: BTreeSet::new(),
             buckets,
             next_ticket: 0,
             waiting: BTreeSet::new(),
@@ -344,6 +347,7 @@ impl Run {
         let local = index - self.shape.blocks[self.block].range.start;
         let item = &mut self.items[index as usize];
         item.crashes = 0;
+        item.maybe_changed |= end.applied;
         item.progress = end.progress;
         if end.message.is_some() {
             item.message = end.message;
@@ -354,9 +358,12 @@ impl Run {
                 changed,
                 clear_checkpoint,
             } => {
+                // An earlier attempt may have done the work this one found done.
+                let changed = changed || item.maybe_changed;
                 item.output = Some(output);
                 item.error = None;
                 item.unchanged = !changed;
+                item.maybe_changed = false;
                 // Its own refresh is handled: this attempt succeeded.
                 item.refresh = false;
                 self.readiness

@@ -67,11 +67,16 @@ struct Sim {
     /// Per item: a `notify` dependency's Done record with a change is durable, and no Done
     /// record of the item since (the model the core's refresh flags must match).
     owed: Vec<bool>,
+    /// Per item: an attempt since its last durable Done began `apply` and did not succeed,
+    /// or ran when the process died (so its next Done must count as a change).
+    touched: Vec<bool>,
     permits: Permits,
     rates: Rates,
     ended: Option<ExecutionStatus>,
     over: bool,
     trace: Vec<String>,
+    /// A check failed while commits landed (reported by the next `drain`).
+    violation: Option<String>,
 }
 
 macro_rules! check {
@@ -128,11 +133,13 @@ impl Sim {
             failed_at: vec![None; n],
             failures,
             owed: vec![false; n],
+            touched: vec![false; n],
             permits,
             rates,
             ended: None,
             over: false,
             trace: Vec::new(),
+            violation: None,
         }
     }
 
@@ -143,6 +150,12 @@ impl Sim {
                 && state.status == ItemStatus::Done
                 && self.durable.status(*index) != Some(ItemStatus::Done)
             {
+                if state.unchanged && self.touched[*index as usize] {
+                    self.violation.get_or_insert(format!(
+                        "item {index} is done unchanged, but an earlier attempt may have applied"
+                    ));
+                }
+                self.touched[*index as usize] = false;
                 self.owed[*index as usize] = false;
                 if !state.unchanged {
                     for &dependent in self.shape.notified_by(*index) {
@@ -186,6 +199,9 @@ impl Sim {
 
     /// Performs the core's effects as a shell would, checking each.
     fn drain(&mut self) -> Result<(), String> {
+        if let Some(why) = self.violation.take() {
+            return Err(why);
+        }
         while let Some(effect) = self.run.poll_effect() {
             self.note(format!("  -> {effect:?}"));
             match effect {
@@ -259,6 +275,9 @@ impl Sim {
     /// unknown prefix made it to disk. A restart reads the store back and resumes.
     fn crash(&mut self, landed: usize) {
         self.note(format!("crash ({landed} unanswered commits landed)"));
+        for &index in self.running.keys() {
+            self.touched[index as usize] = true;
+        }
         let landed: Vec<_> = self.pending.drain(..).take(landed).collect();
         for (_, writes) in landed {
             self.land(&writes);
@@ -442,12 +461,24 @@ impl Sim {
                 clear_checkpoint: self.durable.checkpoints[index as usize],
             }
         };
-        self.note(format!("end {index}/{} {ending:?}", running.attempt));
+        // Whether its `apply` began: then it may have changed something.
+        let applied = match &ending {
+            Ending::Done { changed, .. } => *changed,
+            _ => self.rng.chance(50),
+        };
+        if applied && !matches!(ending, Ending::Done { .. }) {
+            self.touched[index as usize] = true;
+        }
+        self.note(format!(
+            "end {index}/{} {ending:?} applied {applied}",
+            running.attempt
+        ));
         let end = AttemptEnd {
             ending,
             at_ms: 0,
             progress: None,
             message: None,
+            applied,
         };
         self.run
             .attempt_ended(index, running.attempt, end, self.now);
@@ -467,6 +498,7 @@ fn done_end() -> AttemptEnd {
         at_ms: 0,
         progress: None,
         message: None,
+        applied: true,
     }
 }
 

@@ -265,6 +265,8 @@ impl StoredExecution {
                 && record.status == ItemStatus::Running
             {
                 record.status = ItemStatus::Interrupted;
+                // Killed, so it may have applied: its next success sends refreshes.
+                record.maybe_changed = true;
                 ops.push(crate::store::Op::Item {
                     id,
                     index: index as u32,

@@ -126,6 +126,10 @@ pub(crate) struct ItemRecord {
     /// Done without `apply`: its `check` found the goal state held.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) unchanged: bool,
+    /// An attempt since the last success may have changed something (see
+    /// `ItemState::maybe_changed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) maybe_changed: bool,
     /// A refresh from a `notify` dependency is pending (see `ItemState::refresh`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) refresh: bool,
@@ -163,6 +167,7 @@ impl ItemRecord {
             failures: state.failures,
             crashes: state.crashes,
             unchanged: state.unchanged,
+            maybe_changed: state.maybe_changed,
             refresh: state.refresh,
             errors: state
                 .errors

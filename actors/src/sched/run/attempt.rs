@@ -28,6 +28,11 @@ pub(crate) struct ItemState {
     pub(crate) errors: Vec<FailedAttempt>,
     /// Done without running `apply` (its `check` found the goal state held).
     pub(crate) unchanged: bool,
+    /// An attempt since the item's last success may have changed something: its `apply`
+    /// began and the attempt did not succeed, or the process stopped under it. The next
+    /// success then counts as a change (and sends refreshes) even if its `check` finds
+    /// nothing to do, since the earlier attempt may have done it.
+    pub(crate) maybe_changed: bool,
     /// A `notify` dependency changed something since this item last succeeded: its next
     /// attempt is told (`ItemCtx::refresh`). Set in the commit of that dependency's Done
     /// record; cleared by this item's own Done record.
@@ -72,6 +77,9 @@ pub(crate) struct AttemptEnd {
     /// durable checkpoint otherwise.
     pub(crate) progress: Option<Progress>,
     pub(crate) message: Option<Arc<str>>,
+    /// `apply` began (so it may have changed something, however the attempt ended); true
+    /// when that is not known.
+    pub(crate) applied: bool,
 }
 
 /// Whether an attempt in flight has been told to stop.

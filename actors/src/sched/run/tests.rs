@@ -60,6 +60,7 @@ fn done() -> AttemptEnd {
         at_ms: 0,
         progress: None,
         message: None,
+        applied: true,
     }
 }
 
@@ -158,6 +159,7 @@ fn immediate_aborts_only_after_its_grace() {
             at_ms: 0,
             progress: None,
             message: None,
+            applied: true,
         },
         now + grace,
     );

@@ -73,8 +73,11 @@ impl Run {
             return;
         }
         if limited {
-            // The runtime's limiters answer with `taken`.
-            self.effects.push_back(Effect::Take { index });
+            // The runtime's limiters answer with `taken`; one question at a time (two due
+            // deadlines in one step must not take two tokens).
+            if self.taking.insert(index) {
+                self.effects.push_back(Effect::Take { index });
+            }
         } else {
             self.took(index, now);
         }
@@ -83,6 +86,7 @@ impl Run {
     /// The runtime's named limiters gave item `index` a token (`Ok`), or will have one at
     /// the instant in `Err`. Ignored unless the item is waiting for one.
     pub(crate) fn taken(&mut self, index: u32, result: Result<(), Instant>, now: Instant) {
+        self.taking.remove(&index);
         if !matches!(
             self.phases.get(index as usize),
             Some(Phase::Throttled { .. })

@@ -85,7 +85,13 @@ impl Durable {
                     _ if checkpoint || record.attempts > 0 => ItemStatus::Interrupted,
                     _ => ItemStatus::Pending,
                 };
-                ItemState { status, ..record }
+                // The process stopped under an attempt: it may have applied.
+                let maybe_changed = record.maybe_changed || record.status == ItemStatus::Running;
+                ItemState {
+                    status,
+                    maybe_changed,
+                    ..record
+                }
             })
             .collect()
     }
