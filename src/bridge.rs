@@ -21,8 +21,13 @@
 //! ```
 //!
 //! Errors are `{"error": {"code", "message"}}`: 400 for malformed JSON, unknown fields and
-//! invalid plans (the code names the plan error), 401 for a missing or wrong token, 404
-//! for an unknown id, 409 when the execution's state forbids the action, 413 over 1 MiB.
+//! invalid plans (the code names the plan error), 401 for a missing or wrong token, 403
+//! for another origin or an unknown host, 404 for an unknown id, 408 for a body too slow,
+//! 409 when the execution's state forbids the action, 413 over 1 MiB, 415 for a POST not
+//! typed as JSON.
+//!
+//! Served by itself ([`Bridge::bind`]), the bridge bounds what each client may hold: see
+//! [`BridgeLimits`].
 //!
 //! Security: [`Bridge::bind`] refuses a non-loopback address unless a token is set; with a
 //! token, mutating routes need `Authorization: Bearer <token>` and reads need it unless
@@ -50,6 +55,7 @@ mod error;
 mod guard;
 mod openapi;
 mod routes;
+mod serve;
 mod wire;
 
 use std::future::Future;
@@ -63,6 +69,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 pub use error::BridgeError;
+pub use serve::BridgeLimits;
 
 use crate::Runtime;
 use routes::AppState;
@@ -79,6 +86,7 @@ pub struct Bridge {
     runtime: Runtime,
     token: Option<Arc<str>>,
     hosts: Vec<String>,
+    limits: BridgeLimits,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -96,7 +104,17 @@ impl Bridge {
             runtime,
             token: None,
             hosts: Vec::new(),
+            limits: BridgeLimits::default(),
         }
+    }
+
+    /// What its server allows each client (connections, header, body and drain
+    /// timeouts). They apply when the bridge serves itself ([`bind`](Self::bind)); a
+    /// router mounted in an application's server gets that server's, except the body
+    /// timeout, which the bridge applies itself.
+    pub fn limits(mut self, limits: BridgeLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Also answers requests whose `Host` is `name` (any port). Without it the bridge
@@ -146,6 +164,7 @@ impl Bridge {
                 auth::require_token,
             ))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(axum::Extension(body::BodyTimeout(self.limits.body_timeout)))
             // Outermost: a request from elsewhere is refused before anything reads it.
             .layer(middleware::from_fn_with_state(
                 guard::AllowedHosts::from(self.hosts.clone()),
@@ -188,6 +207,7 @@ impl Bridge {
             router: self.router(),
             listener,
             local_addr,
+            limits: self.limits,
         })
     }
 }
@@ -198,6 +218,7 @@ pub struct BoundBridge {
     router: Router,
     listener: TcpListener,
     local_addr: SocketAddr,
+    limits: BridgeLimits,
 }
 
 impl BoundBridge {
@@ -206,19 +227,14 @@ impl BoundBridge {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and waits for open requests.
-    /// Event streams end when the runtime shuts down, so shut the runtime down first.
+    /// Serves until `shutdown` resolves, then stops accepting and gives open requests the
+    /// drain timeout ([`BridgeLimits`]) before it closes them. Event streams end when the
+    /// runtime shuts down, so shut the runtime down first to let them end cleanly.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), BridgeError> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| BridgeError::Serve(e.to_string()))
+        serve::serve(self.listener, self.router, self.limits, shutdown).await;
+        Ok(())
     }
 }

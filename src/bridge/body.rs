@@ -19,8 +19,19 @@ pub(crate) struct JsonBody<T>(pub(crate) T);
 /// A JSON body that may be absent (empty); `T::default()` then.
 pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
 
+/// How long a request's body may take to arrive, as the router was built with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyTimeout(pub(crate) std::time::Duration);
+
 async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, BridgeError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
+    let limit = req
+        .extensions()
+        .get::<BodyTimeout>()
+        .map_or(crate::bridge::BridgeLimits::default().body_timeout, |t| t.0);
+    let read = tokio::time::timeout(limit, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| BridgeError::RequestTimeout { limit })?;
+    read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             BridgeError::PayloadTooLarge { limit: BODY_LIMIT }
         } else {

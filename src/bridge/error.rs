@@ -91,6 +91,12 @@ pub enum BridgeError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The request's body did not arrive in time.
+    #[error("the request body did not arrive within {}", humantime::format_duration(*limit))]
+    RequestTimeout {
+        /// The body timeout.
+        limit: std::time::Duration,
+    },
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     Unavailable,
@@ -111,6 +117,7 @@ impl BridgeError {
             BridgeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BridgeError::Conflict { .. } => StatusCode::CONFLICT,
             BridgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BridgeError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             BridgeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -127,6 +134,7 @@ impl BridgeError {
             BridgeError::Unauthorized => "unauthorized",
             BridgeError::MethodNotAllowed => "method_not_allowed",
             BridgeError::PayloadTooLarge { .. } => "payload_too_large",
+            BridgeError::RequestTimeout { .. } => "request_timeout",
             BridgeError::Unavailable => "shutting_down",
             _ => "internal",
         }

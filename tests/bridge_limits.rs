@@ -1,0 +1,180 @@
+//! No client holds unbounded sockets or time: a connection limit, header, idle and body
+//! timeouts, and a drain deadline on shutdown, against the bridge's own server on a real
+//! loopback socket. Each wait is for an event (the server closing a socket, a response,
+//! `serve` returning), bounded by PATIENCE; the timeouts are the server's, set short.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+
+use std::time::Duration;
+
+use helpers::PATIENCE;
+use tend::bridge::{Bridge, BridgeLimits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SHORT: Duration = Duration::from_millis(300);
+
+struct Server {
+    runtime: tend::Runtime,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), tend::bridge::BridgeError>>,
+}
+
+async fn server(max_connections: usize, header_timeout: Duration) -> Server {
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    let limits = BridgeLimits {
+        max_connections,
+        header_timeout,
+        body_timeout: SHORT,
+        drain_timeout: SHORT,
+    };
+    let bound = Bridge::new(runtime.clone())
+        .limits(limits)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = bound.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        runtime,
+        addr,
+        stop,
+        served,
+    }
+}
+
+/// Reads until the server closes the socket; what it sent.
+async fn until_closed(socket: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the socket open past {PATIENCE:?}"
+    );
+    all
+}
+
+async fn health(addr: std::net::SocketAddr) -> u16 {
+    let client = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap();
+    client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_connection_beyond_the_limit_is_closed_unanswered() {
+    // Headers may take longer than the test: only the limit decides here.
+    let s = server(4, PATIENCE * 4).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        let socket = TcpStream::connect(s.addr).await.unwrap();
+        silent.push(socket);
+    }
+    // A request on a fifth is not served while four are open: the server closes it.
+    // (Connections are accepted in order, so the four hold every permit by then.)
+    let mut extra = TcpStream::connect(s.addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    assert_eq!(
+        until_closed(&mut extra).await,
+        b"",
+        "closed without an answer"
+    );
+    // One of them goes away: its place is free again.
+    drop(silent.pop());
+    helpers::eventually("a request is served again", || async {
+        match health(s.addr).await {
+            200 => Ok(()),
+            other => Err(format!("{other}")),
+        }
+    })
+    .await;
+    s.stop.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, s.served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    s.runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn silent_idle_and_slow_clients_are_cut_off() {
+    let s = server(16, SHORT).await;
+    // No headers at all: closed after the header timeout.
+    let mut silent = TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(until_closed(&mut silent).await, b"");
+    // One request answered, then nothing: the idle connection is closed.
+    let mut idle = TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut idle).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A body promised and never sent: 408 after the body timeout.
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(
+        b"POST /executions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\"",
+    )
+    .await
+    .unwrap();
+    let answer = until_closed(&mut slow).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    s.stop.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, s.served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    s.runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_closes_an_event_stream_that_would_never_end_after_the_drain_timeout() {
+    let s = server(16, SHORT).await;
+    // An event stream that stays open (the runtime keeps running) and is never read.
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    s.stop.send(()).unwrap();
+    // The bridge stops within its drain timeout, not when the stream would end.
+    tokio::time::timeout(PATIENCE, s.served)
+        .await
+        .expect("serve returned")
+        .unwrap()
+        .unwrap();
+    until_closed(&mut stream).await;
+    s.runtime.shutdown().await.unwrap();
+}
