@@ -172,6 +172,7 @@ impl Bridge {
             ))
             .with_state(AppState {
                 runtime: self.runtime.clone(),
+                token: self.token.is_some(),
             })
     }
 

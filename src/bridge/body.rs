@@ -3,14 +3,16 @@
 //! content type is checked before, for every POST (see `guard`).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tend_actors::Plan;
 
 use crate::bridge::BODY_LIMIT;
 use crate::bridge::error::BridgeError;
+use crate::bridge::guard::is_json;
 use crate::bridge::wire::InterruptBody;
 
 /// A required JSON body.
@@ -138,10 +140,29 @@ fn cut(text: String) -> String {
     }
 }
 
+/// A POST without a body that must still say `Content-Type: application/json`, so that no
+/// other web page can send it (see `guard`).
+pub(crate) struct JsonPost;
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonPost {
+    type Rejection = BridgeError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if is_json(&parts.headers) {
+            Ok(JsonPost)
+        } else {
+            Err(BridgeError::UnsupportedMediaType)
+        }
+    }
+}
+
 impl<T: DeserializeOwned + Strict, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = BridgeError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(BridgeError::UnsupportedMediaType);
+        }
         let bytes = bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(BridgeError::BadRequest {
@@ -159,8 +180,12 @@ impl<T: DeserializeOwned + Default + Strict, S: Send + Sync> FromRequest<S>
     type Rejection = BridgeError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(BridgeError::UnsupportedMediaType);
+        }
         let bytes = bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Absent: no bytes at all, or JSON `null` (whitespace alone is not JSON).
+        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(OptionalJsonBody(T::default()));
         }
         parse(&bytes).map(OptionalJsonBody)

@@ -7,10 +7,11 @@
 //! - **Mutations** (every method but GET and HEAD) must come from the same origin: a
 //!   `Sec-Fetch-Site` other than `same-origin` or `none` (typed by the user) is refused, and
 //!   so is an `Origin` that is not the request's own host (or an allowed name).
-//! - **A POST carries `Content-Type: application/json`**, with a body or without. Browsers
-//!   send that type cross-origin only after a CORS preflight, which the bridge never
-//!   grants, so no form, `no-cors` fetch or `sendBeacon` of another page can reach a
-//!   mutating route (other methods are preflighted whatever their type).
+//! - **A POST carries `Content-Type: application/json`**, with a body or without (checked by
+//!   the handlers' extractors, see `body`). Browsers send that type cross-origin only
+//!   after a CORS preflight, which the bridge never grants, so no form, `no-cors` fetch or
+//!   `sendBeacon` of another page can reach a mutating route (other methods are
+//!   preflighted whatever their type).
 //! - **Every response** says `X-Content-Type-Options: nosniff`, `Referrer-Policy:
 //!   no-referrer` and `X-Frame-Options: DENY`, and carries a `Content-Security-Policy`
 //!   (`default-src 'none'; frame-ancestors 'none'` unless the dashboard set its own).
@@ -85,8 +86,11 @@ fn cross_origin(headers: &HeaderMap, own: &str, allowed: &[String]) -> Option<St
     (!same).then(|| format!("it comes from another origin, `{}`", quote(origin)))
 }
 
-/// Whether `headers` say the body is JSON (`application/json`, any parameters).
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether `headers` say the body is JSON (`application/json`, any parameters). Every
+/// POST handler's extractor insists on it (after routing, so a wrong method is a 405):
+/// other methods (DELETE, PUT, ...) are preflighted by every browser whatever their type;
+/// a POST is not, unless its type is one no form can send.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -112,23 +116,18 @@ pub(crate) async fn guard(
             .into_response(),
         );
     }
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        if let Some(why) = cross_origin(req.headers(), &own, &allowed) {
-            return with_headers(
-                BridgeError::Forbidden {
-                    code: "cross_origin",
-                    message: format!(
-                        "refused: {why}; the bridge takes changes only from its own pages"
-                    ),
-                }
-                .into_response(),
-            );
-        }
-        // Other methods (DELETE, PUT, ...) are preflighted by every browser, whatever
-        // their type; a POST is not, unless its type is one no form can send.
-        if req.method() == Method::POST && !is_json(req.headers()) {
-            return with_headers(BridgeError::UnsupportedMediaType.into_response());
-        }
+    if !matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Some(why) = cross_origin(req.headers(), &own, &allowed)
+    {
+        return with_headers(
+            BridgeError::Forbidden {
+                code: "cross_origin",
+                message: format!(
+                    "refused: {why}; the bridge takes changes only from its own pages"
+                ),
+            }
+            .into_response(),
+        );
     }
     with_headers(next.run(req).await)
 }

@@ -13,7 +13,7 @@ use tend_actors::{ActorNode, Event, ExecutionId, ExecutionStatus, Plan};
 use utoipa::OpenApi;
 
 use crate::Runtime;
-use crate::bridge::body::{JsonBody, OptionalJsonBody};
+use crate::bridge::body::{JsonBody, JsonPost, OptionalJsonBody};
 use crate::bridge::error::{BridgeError, ErrorBody};
 use crate::bridge::openapi::ApiDoc;
 use crate::bridge::wire::{
@@ -25,6 +25,8 @@ use crate::bridge::wire::{
 #[derive(Clone, Debug)]
 pub(crate) struct AppState {
     pub(crate) runtime: Runtime,
+    /// A token is configured: the document says which operations need it.
+    pub(crate) token: bool,
 }
 
 /// An execution id as the bridge writes them (26 characters of Crockford base32, upper
@@ -263,6 +265,7 @@ pub(crate) async fn pause(
 pub(crate) async fn resume(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    _json: JsonPost,
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.resume(id).await?;
@@ -285,6 +288,7 @@ pub(crate) async fn resume(
 pub(crate) async fn retry(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    _json: JsonPost,
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.retry_failed(id).await?;
@@ -364,8 +368,18 @@ pub(crate) async fn semaphores(State(s): State<AppState>) -> Json<SemaphoreList>
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, content_type = "application/json")))]
-pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(crate) async fn openapi(State(s): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    if !s.token {
+        // Without a token nothing needs one: the document says so as served.
+        for item in doc.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation.security = None;
+                operation.responses.responses.remove("401");
+            }
+        }
+    }
+    Json(doc)
 }
 
 /// The dashboard page.

@@ -116,8 +116,8 @@ pub(crate) struct ItemView {
     pub(crate) attempts: u32,
     pub(crate) progress: Option<Progress>,
     pub(crate) message: Option<String>,
-    /// The item's output, once done.
-    #[schema(value_type = Object)]
+    /// The item's output, once done: any JSON.
+    #[schema(value_type = Option<Value>)]
     pub(crate) output: Option<serde_json::Value>,
     /// Once done: false when its `check` found the goal state held and `apply` was
     /// skipped.

@@ -102,31 +102,31 @@ pub struct ItemSpec {
     pub after: Vec<String>,
     /// Retries of a failed attempt: a whole number, `-1` without limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub retry: Option<serde_json::Value>,
     /// The wait before the first retry (a duration, or `{"first", "max", "jitter"}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub delay: Option<serde_json::Value>,
     /// How long one attempt may run, as a duration (`"30s"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub timeout: Option<serde_json::Value>,
     /// Semaphore tags: `"id"` or `"id:N"`, or a list of them; `{param}` is a string param.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub sema: Option<serde_json::Value>,
     /// Attempt starts a second, on average (a number above 0); needs `burst`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub limit: Option<serde_json::Value>,
     /// Attempt starts at once, at most (a whole number above 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub burst: Option<serde_json::Value>,
     /// Which `after` edges carry a refresh: `true` for all, or a list of ids from `after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub notify: Option<serde_json::Value>,
 }
 
