@@ -61,6 +61,7 @@ mod wire;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -157,6 +158,7 @@ impl Bridge {
             .route("/tree", get(routes::tree))
             .route("/semaphores", get(routes::semaphores))
             .route("/openapi.json", get(routes::openapi))
+            .route_layer(middleware::from_fn(guard::require_json_post))
             .fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)
             .layer(middleware::from_fn_with_state(
@@ -186,6 +188,17 @@ impl Bridge {
     /// token, an empty token, and one with other than visible ASCII characters.
     pub async fn bind(self, addr: SocketAddr) -> Result<BoundBridge, BridgeError> {
         match &self.token {
+            _ if self.limits.max_connections == 0
+                || [
+                    self.limits.header_timeout,
+                    self.limits.body_timeout,
+                    self.limits.write_timeout,
+                ]
+                .iter()
+                .any(Duration::is_zero) =>
+            {
+                return Err(BridgeError::BadLimits);
+            }
             Some(token) if token.is_empty() => return Err(BridgeError::EmptyToken),
             // A header carries visible ASCII only: any other token could never be sent.
             Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {

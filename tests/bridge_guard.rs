@@ -330,3 +330,21 @@ async fn only_canonical_ids_resolve_and_the_bearer_scheme_is_case_insensitive() 
     );
     runtime.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_post_route_in_the_document_refuses_a_body_not_typed_json() {
+    let s = Served::start(None, None, None).await;
+    let (_, doc) = s.get("/openapi.json").await;
+    let mut posts = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if item.get("post").is_none() {
+            continue;
+        }
+        posts += 1;
+        let path = path.replace("{id}", &tend::ExecutionId::generate().to_string());
+        let (status, error) = s.post_as(&path, "{}", Some("text/plain")).await;
+        assert_error(status, &error, 415, "unsupported_media_type");
+    }
+    assert!(posts >= 6, "{posts} POST routes");
+    s.stop().await;
+}

@@ -28,6 +28,7 @@ async fn server(max_connections: usize, header_timeout: Duration) -> Server {
         max_connections,
         header_timeout,
         body_timeout: SHORT,
+        write_timeout: SHORT,
         drain_timeout: SHORT,
     };
     let bound = Bridge::new(runtime.clone())
@@ -177,4 +178,65 @@ async fn shutdown_closes_an_event_stream_that_would_never_end_after_the_drain_ti
         .unwrap();
     until_closed(&mut stream).await;
     s.runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_gives_its_connection_back() {
+    // One connection at all: while the stalled one holds it, nobody else is served.
+    let s = server(1, PATIENCE * 4).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(s.addr).await.unwrap();
+    // Far more response than any socket buffer holds, asked for at once, never read.
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for _ in 0..400 {
+        stalled.write_all(request).await.unwrap();
+    }
+    // The server's writes stop making progress; after the write timeout it drops the
+    // connection, and the next client is served.
+    helpers::eventually("a request is served despite the stalled reader", || async {
+        match health(s.addr).await {
+            200 => Ok(()),
+            other => Err(format!("{other}")),
+        }
+    })
+    .await;
+    drop(stalled);
+    s.stop.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, s.served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    s.runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn zero_limits_are_refused_at_bind() {
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    for limits in [
+        BridgeLimits {
+            max_connections: 0,
+            ..BridgeLimits::default()
+        },
+        BridgeLimits {
+            header_timeout: Duration::ZERO,
+            ..BridgeLimits::default()
+        },
+        BridgeLimits {
+            write_timeout: Duration::ZERO,
+            ..BridgeLimits::default()
+        },
+    ] {
+        let err = Bridge::new(runtime.clone())
+            .limits(limits)
+            .bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, tend::bridge::BridgeError::BadLimits),
+            "{limits:?}: {err:?}"
+        );
+    }
+    runtime.shutdown().await.unwrap();
 }

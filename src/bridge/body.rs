@@ -1,6 +1,6 @@
 //! A JSON body extractor whose rejections are `BridgeError`s: malformed JSON, unknown
-//! fields and wrong types are 400 naming the problem, a body over the limit is 413. The
-//! content type is checked before, for every POST (see `guard`).
+//! fields and wrong types are 400 naming the problem, a body over the limit is 413, one
+//! not typed `application/json` 415.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -25,6 +25,11 @@ pub enum BridgeError {
     /// The token is empty.
     #[error("the bridge token is empty")]
     EmptyToken,
+    /// A limit of [`BridgeLimits`](crate::bridge::BridgeLimits) is zero.
+    #[error(
+        "bridge limits must be above zero: max_connections, header_timeout, body_timeout and write_timeout (a zero drain_timeout is allowed)"
+    )]
+    BadLimits,
     /// The token has characters an `Authorization` header cannot carry.
     #[error(
         "the bridge token must be visible ASCII characters only (no spaces, no other characters), so that a header can carry it"

@@ -7,8 +7,8 @@
 //! - **Mutations** (every method but GET and HEAD) must come from the same origin: a
 //!   `Sec-Fetch-Site` other than `same-origin` or `none` (typed by the user) is refused, and
 //!   so is an `Origin` that is not the request's own host (or an allowed name).
-//! - **A POST carries `Content-Type: application/json`**, with a body or without (checked by
-//!   the handlers' extractors, see `body`). Browsers send that type cross-origin only
+//! - **A POST carries `Content-Type: application/json`**, with a body or without (checked on
+//!   every matched route, and again by the body extractors). Browsers send that type cross-origin only
 //!   after a CORS preflight, which the bridge never grants, so no form, `no-cors` fetch or
 //!   `sendBeacon` of another page can reach a mutating route (other methods are
 //!   preflighted whatever their type).
@@ -96,6 +96,16 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// On every matched route (so a wrong method is still a 405): a POST must say
+/// `Content-Type: application/json`. The body extractors check it too; this covers a
+/// route whose handler reads no body.
+pub(crate) async fn require_json_post(req: Request, next: Next) -> Response {
+    if req.method() == Method::POST && !is_json(req.headers()) {
+        return BridgeError::UnsupportedMediaType.into_response();
+    }
+    next.run(req).await
 }
 
 pub(crate) async fn guard(

@@ -3,7 +3,8 @@
 //! - at most `max_connections` connections at once; one more is closed as it arrives;
 //! - a connection must send a request's headers within `header_timeout`, the first
 //!   request's and each next one's alike (so a silent or idle socket is closed);
-//! - a request's body must arrive within `body_timeout` (see `body`);
+//! - a request's body must arrive within `body_timeout` (see `body`), and a response must
+//!   make progress within `write_timeout` (a client that stops reading is dropped);
 //! - on shutdown, connections get `drain_timeout` to finish what they are doing (an event
 //!   stream whose reader stalled included), then are closed.
 
@@ -21,6 +22,13 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower_service::Service;
 
+mod stall;
+use stall::Stalling;
+
+/// Linux's "too many open files" in the system and in the process.
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+
 /// What the bridge's server allows each client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BridgeLimits {
@@ -31,6 +39,9 @@ pub struct BridgeLimits {
     pub header_timeout: Duration,
     /// How long a request's body may take to arrive (default 30 s).
     pub body_timeout: Duration,
+    /// How long writing a response may make no progress (the client reads nothing)
+    /// before the connection is closed (default 30 s).
+    pub write_timeout: Duration,
     /// On shutdown, how long open connections get before they are closed (default 5 s).
     pub drain_timeout: Duration,
 }
@@ -41,6 +52,7 @@ impl Default for BridgeLimits {
             max_connections: 256,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(5),
         }
     }
@@ -67,9 +79,14 @@ pub(crate) async fn serve(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Out of descriptors, say: wait a little rather than spin.
-                tracing::warn!(error = %e, "bridge cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of descriptors: wait a little rather than spin. Anything else is one
+                // connection's trouble (it was reset before it was accepted, say).
+                if matches!(e.raw_os_error(), Some(ENFILE | EMFILE)) {
+                    tracing::warn!(error = %e, "bridge is out of file descriptors; waiting");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                } else {
+                    tracing::debug!(error = %e, "bridge could not accept a connection");
+                }
                 continue;
             }
         };
@@ -93,7 +110,10 @@ pub(crate) async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(
+                    TokioIo::new(Stalling::new(stream, limits.write_timeout)),
+                    service,
+                );
             tokio::pin!(connection);
             let closing = async move {
                 // (The guard `wait_for` returns is dropped at once: it is not `Send`.)
