@@ -49,6 +49,30 @@ async fn server(max_connections: usize, header_timeout: Duration) -> Server {
     }
 }
 
+/// Waits until a new client is served again (`what` says why it should be).
+async fn served_again(addr: std::net::SocketAddr, what: &str) {
+    helpers::eventually(what, || async {
+        match health(addr).await {
+            200 => Ok(()),
+            other => Err(format!("{other}")),
+        }
+    })
+    .await;
+}
+
+impl Server {
+    /// Stops the bridge (bounded) and the runtime.
+    async fn finish(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(PATIENCE, self.served)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        self.runtime.shutdown().await.unwrap();
+    }
+}
+
 /// Reads until the server closes the socket; what it sent.
 async fn until_closed(socket: &mut TcpStream) -> Vec<u8> {
     let mut all = Vec::new();
@@ -104,20 +128,8 @@ async fn a_connection_beyond_the_limit_is_closed_unanswered() {
     );
     // One of them goes away: its place is free again.
     drop(silent.pop());
-    helpers::eventually("a request is served again", || async {
-        match health(s.addr).await {
-            200 => Ok(()),
-            other => Err(format!("{other}")),
-        }
-    })
-    .await;
-    s.stop.send(()).unwrap();
-    tokio::time::timeout(PATIENCE, s.served)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    s.runtime.shutdown().await.unwrap();
+    served_again(s.addr, "a request is served again").await;
+    s.finish().await;
 }
 
 #[tokio::test]
@@ -148,13 +160,7 @@ async fn silent_idle_and_slow_clients_are_cut_off() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request_timeout"), "{text}");
-    s.stop.send(()).unwrap();
-    tokio::time::timeout(PATIENCE, s.served)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    s.runtime.shutdown().await.unwrap();
+    s.finish().await;
 }
 
 #[tokio::test]
@@ -194,21 +200,9 @@ async fn a_client_that_stops_reading_gives_its_connection_back() {
     }
     // The server's writes stop making progress; after the write timeout it drops the
     // connection, and the next client is served.
-    helpers::eventually("a request is served despite the stalled reader", || async {
-        match health(s.addr).await {
-            200 => Ok(()),
-            other => Err(format!("{other}")),
-        }
-    })
-    .await;
+    served_again(s.addr, "a request is served despite the stalled reader").await;
     drop(stalled);
-    s.stop.send(()).unwrap();
-    tokio::time::timeout(PATIENCE, s.served)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    s.runtime.shutdown().await.unwrap();
+    s.finish().await;
 }
 
 #[tokio::test]
