@@ -52,7 +52,8 @@ async fn run(st: PathBuf, base: String, token: Option<&'static str>) {
         let id = child.id();
         let watchdog = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs(300));
-            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            let pid = nix::unistd::Pid::from_raw(id as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         });
         let output = child.wait_with_output().expect("schemathesis output");
         drop(watchdog);

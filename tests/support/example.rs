@@ -202,11 +202,16 @@ impl Process {
             "{name} for a process that already exited: {}",
             self.describe()
         );
-        let status = Command::new("kill")
-            .args([name, &self.id().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill {name} {} failed", self.id());
+        use nix::sys::signal::{Signal, kill};
+        let signal = match name {
+            "-TERM" => Signal::SIGTERM,
+            "-INT" => Signal::SIGINT,
+            "-KILL" => Signal::SIGKILL,
+            "-HUP" => Signal::SIGHUP,
+            other => panic!("unknown signal {other}"),
+        };
+        let pid = nix::unistd::Pid::from_raw(self.id() as i32);
+        kill(pid, signal).unwrap_or_else(|e| panic!("kill {name} {}: {e}", self.id()));
     }
 
     /// SIGKILL: the child gets no chance to do anything on the way out.
