@@ -374,19 +374,10 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
     runtime.wait(id).await.unwrap();
     let app: axum::Router =
         axum::Router::new().nest("/tend", tend::bridge::Bridge::new(runtime.clone()).router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
+    let served = App::serve(app).await;
 
     let mut browser = Browser::start().await;
-    browser.goto(&format!("http://{addr}/tend")).await;
+    browser.goto(&format!("http://{}/tend", served.addr)).await;
     let row = format!("tr[data-id='{id}']");
     let status_css = format!("{row} .status");
     eventually("the execution is listed as completed", || async {
@@ -399,12 +390,40 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
     .await;
     browser.quit().await;
     runtime.shutdown().await.unwrap();
-    let _ = stop.send(());
-    tokio::time::timeout(PATIENCE, server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    served.finish().await;
+}
+
+/// An application's axum app served on a free loopback port, stopped by `stop`.
+struct App {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl App {
+    async fn serve(app: axum::Router) -> App {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        App { addr, stop, server }
+    }
+
+    /// Stops it and waits (bounded) until it has.
+    async fn finish(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(PATIENCE, self.server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }
 
 /// A page on another origin that tries to drive the bridge at `bridge`: a `no-cors` fetch
@@ -466,21 +485,8 @@ async fn another_origins_page_cannot_start_or_interrupt_anything() {
                 }
             },
         ));
-    let serve = |app: axum::Router| async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .into_future(),
-        );
-        (addr, stop, server)
-    };
-    let (bridge_addr, stop_bridge, bridge_server) = serve(app).await;
-    let page = attacker_page(&format!("http://{bridge_addr}"));
+    let bridge = App::serve(app).await;
+    let page = attacker_page(&format!("http://{}", bridge.addr));
     let attacker = axum::Router::new().route(
         "/",
         axum::routing::get(move || {
@@ -488,10 +494,10 @@ async fn another_origins_page_cannot_start_or_interrupt_anything() {
             async move { axum::response::Html(page) }
         }),
     );
-    let (attacker_addr, stop_attacker, attacker_server) = serve(attacker).await;
+    let attacker = App::serve(attacker).await;
 
     let mut browser = Browser::start().await;
-    browser.goto(&format!("http://{attacker_addr}/")).await;
+    browser.goto(&format!("http://{}/", attacker.addr)).await;
     eventually("the page's four POSTs have been answered", || async {
         let n = answered.load(std::sync::atomic::Ordering::SeqCst);
         if n >= 4 {
@@ -511,13 +517,6 @@ async fn another_origins_page_cannot_start_or_interrupt_anything() {
     assert!(runtime.wait(id).await.unwrap().is_completed());
     browser.quit().await;
     runtime.shutdown().await.unwrap();
-    let _ = stop_bridge.send(());
-    let _ = stop_attacker.send(());
-    for server in [bridge_server, attacker_server] {
-        tokio::time::timeout(PATIENCE, server)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
+    bridge.finish().await;
+    attacker.finish().await;
 }

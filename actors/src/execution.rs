@@ -214,7 +214,7 @@ pub struct ExecutionState {
     resources: Arc<Resources>,
     semaphores: Arc<Semaphores>,
     limiters: Arc<Limiters>,
-    /// Per item, the named limiters it falls under.
+    /// Per item, the named limiters it falls under (empty when none is configured).
     limits: Vec<Arc<[usize]>>,
 }
 
@@ -242,11 +242,15 @@ impl Actor for Execution {
         }
         let mut plan = args.plan;
         let mut shape = std::mem::take(&mut plan.shape);
-        let limits: Vec<Arc<[usize]>> = plan
-            .items
-            .iter()
-            .map(|i| args.limiters.matching(&i.kind, &i.tags))
-            .collect();
+        // Nothing per item unless some limiter is configured.
+        let limits: Vec<Arc<[usize]>> = if args.limiters.is_empty() {
+            Vec::new()
+        } else {
+            plan.items
+                .iter()
+                .map(|i| args.limiters.matching(&i.kind, &i.tags))
+                .collect()
+        };
         if limits.iter().any(|l| !l.is_empty()) {
             shape.limited = limits.iter().map(|l| !l.is_empty()).collect();
         }
@@ -509,7 +513,8 @@ impl ExecutionState {
                 }
                 Effect::Take { index } => {
                     let now = Instant::now();
-                    let result = self.limiters.take(&self.limits[index as usize], now);
+                    let ids = self.limits.get(index as usize).map_or(&[][..], |l| l);
+                    let result = self.limiters.take(ids, now);
                     self.run.taken(index, result, now);
                 }
                 Effect::Cancel { index, attempt } => {

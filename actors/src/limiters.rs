@@ -72,6 +72,11 @@ impl Limiters {
         })
     }
 
+    /// Whether no limiter is configured (then no item needs looking at).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
     /// The limiters an item of `kind` with `tags` falls under (indices, in order).
     pub(crate) fn matching(&self, kind: &str, tags: &[Arc<str>]) -> Arc<[usize]> {
         self.specs

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tend_actors::Plan;
 
 use crate::bridge::BODY_LIMIT;
-use crate::bridge::error::BridgeError;
+use crate::bridge::error::{BridgeError, cut};
 use crate::bridge::guard::is_json;
 use crate::bridge::wire::InterruptBody;
 
@@ -113,11 +113,11 @@ fn parse<T: DeserializeOwned + Strict>(bytes: &[u8]) -> Result<T, BridgeError> {
     let invalid = |e: serde_json::Error| match e.classify() {
         serde_json::error::Category::Data => BridgeError::BadRequest {
             code: "invalid_body",
-            message: cut(format!("the body does not fit: {e}")),
+            message: cut(&format!("the body does not fit: {e}"), 300),
         },
         _ => BridgeError::BadRequest {
             code: "malformed_json",
-            message: cut(format!("the body is not valid JSON: {e}")),
+            message: cut(&format!("the body is not valid JSON: {e}"), 300),
         },
     };
     let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
@@ -128,16 +128,6 @@ fn parse<T: DeserializeOwned + Strict>(bytes: &[u8]) -> Result<T, BridgeError> {
         });
     }
     serde_json::from_value(value).map_err(invalid)
-}
-
-/// Error text that may quote the body, cut to a bounded length.
-fn cut(text: String) -> String {
-    const MAX: usize = 300;
-    if text.chars().count() > MAX {
-        format!("{}...", text.chars().take(MAX).collect::<String>())
-    } else {
-        text
-    }
 }
 
 /// A POST without a body that must still say `Content-Type: application/json`, so that no

@@ -146,6 +146,15 @@ impl BridgeError {
     }
 }
 
+/// Text from a request quoted in an error message, cut to `max` characters.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        format!("{}...", text.chars().take(max).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
 /// The error body on the wire.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorBody {

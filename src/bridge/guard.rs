@@ -23,16 +23,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::bridge::error::BridgeError;
+use crate::bridge::error::{BridgeError, cut};
 
 /// Host names the bridge answers besides localhost and IP literals, lower case.
 pub(crate) type AllowedHosts = Arc<[String]>;
 
-/// At most this much of a header is quoted back in an error.
-const QUOTED: usize = 100;
-
+/// A header quoted back in an error, cut short.
 fn quote(text: &str) -> String {
-    text.chars().take(QUOTED).collect()
+    cut(text, 100)
 }
 
 /// The host name of an authority (`name[:port]`, `[v6]:port`), lower case.

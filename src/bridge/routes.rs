@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 
 use crate::Runtime;
 use crate::bridge::body::{JsonBody, JsonPost, OptionalJsonBody};
-use crate::bridge::error::{BridgeError, ErrorBody};
+use crate::bridge::error::{BridgeError, ErrorBody, cut};
 use crate::bridge::openapi::ApiDoc;
 use crate::bridge::wire::{
     Accepted, Created, DryRunView, ExecutionList, ExecutionView, Health, InterruptBody,
@@ -37,10 +37,7 @@ fn parse_id(text: &str) -> Result<ExecutionId, BridgeError> {
         .filter(|id| id.to_string() == text)
         .ok_or_else(|| BridgeError::NotFound {
             code: "unknown_execution",
-            message: format!(
-                "unknown execution `{}`",
-                text.chars().take(64).collect::<String>()
-            ),
+            message: format!("unknown execution `{}`", cut(text, 64)),
         })
 }
 
@@ -123,7 +120,7 @@ pub(crate) async fn list(
             code: "invalid_status",
             message: format!(
                 "unknown status `{}`; use running, interrupted, completed, failed or corrupt",
-                value.chars().take(64).collect::<String>()
+                cut(value, 64)
             ),
         })?;
         wanted = Some(status);
@@ -170,7 +167,7 @@ pub(crate) async fn submit(
                     code: "invalid_query",
                     message: format!(
                         "unknown query `{}`; POST /executions takes only dry_run=true or dry_run=false",
-                        pair.chars().take(64).collect::<String>()
+                        cut(pair, 64)
                     ),
                 });
             }

@@ -356,6 +356,7 @@ impl CompiledPlan {
         let mut notify: Vec<(u32, u32)> = Vec::new();
         // Some item takes semaphores.
         let mut guarded = false;
+        let no_tags: Arc<[Arc<str>]> = Arc::from([]);
         for block in &plan.blocks {
             let start = items.len() as u32;
             for spec in &block.items {
@@ -387,7 +388,11 @@ impl CompiledPlan {
                     Some(Ok(item)) => item,
                 };
                 shape.policies.push(Policy::of(spec)?);
-                let tags = tags_of(spec)?;
+                // Items without `sema` share one empty list: no allocation per item.
+                let tags = match &spec.sema {
+                    None => no_tags.clone(),
+                    Some(_) => tags_of(spec)?,
+                };
                 guarded |= !tags.is_empty();
                 items.push(CompiledItem {
                     id: Arc::from(spec.id.as_str()),

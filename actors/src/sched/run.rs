@@ -98,7 +98,7 @@ pub(crate) struct Run {
     throttled: BTreeSet<u32>,
     /// Of those, the ones whose `Effect::Take` is not answered yet.
     taking: BTreeSet<u32>,
-    /// Each item's own rate limit (`limit`, `burst`), if it has one.
+    /// Each item's own rate limit (`limit`, `burst`), if it has one; empty when none has.
     buckets: Vec<Option<Bucket>>,
     next_ticket: u64,
     /// Items with a retry to come: waiting for it, or for their failure's record first.
@@ -137,11 +137,16 @@ impl Run {
     pub(crate) fn new(shape: Shape, items: Vec<ItemState>, config: RunConfig) -> Self {
         debug_assert_eq!(shape.len(), items.len());
         let phases = vec![Phase::Idle; items.len()];
-        let buckets = shape
-            .policies
-            .iter()
-            .map(|p| p.rate.map(Bucket::new))
-            .collect();
+        // None at all unless some item has a rate of its own.
+        let buckets = if shape.policies.iter().any(|p| p.rate.is_some()) {
+            shape
+                .policies
+                .iter()
+                .map(|p| p.rate.map(Bucket::new))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Run {
             shape,
             items,
@@ -190,16 +195,6 @@ impl Run {
     /// The shape being run.
     pub(crate) fn shape(&self) -> &Shape {
         &self.shape
-    }
-
-    /// Items waiting for their semaphores.
-    pub(crate) fn acquiring(&self) -> impl Iterator<Item = u32> + '_ {
-        self.acquiring.iter().copied()
-    }
-
-    /// Items waiting for a rate-limit token.
-    pub(crate) fn throttled(&self) -> impl Iterator<Item = u32> + '_ {
-        self.throttled.iter().copied()
     }
 
     /// Whether an interrupt (or stop) has been applied.
@@ -578,7 +573,7 @@ impl Run {
             before: item.status,
             cancel: Cancel::No,
         };
-        self.active.insert(index);
+        // (Already in `active`: `prepare` put it there.)
         self.open.writes.push(Write::Started {
             index,
             attempt,

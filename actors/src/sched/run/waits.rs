@@ -18,6 +18,16 @@ use std::time::Instant;
 use super::{Effect, Phase, Run};
 
 impl Run {
+    /// Items waiting for their semaphores.
+    pub(crate) fn acquiring(&self) -> impl Iterator<Item = u32> + '_ {
+        self.acquiring.iter().copied()
+    }
+
+    /// Items waiting for a rate-limit token.
+    pub(crate) fn throttled(&self) -> impl Iterator<Item = u32> + '_ {
+        self.throttled.iter().copied()
+    }
+
     /// Item `index` has been picked to start (`counted`: an interrupt's allowance paid
     /// for it).
     pub(super) fn prepare(&mut self, index: u32, counted: bool, now: Instant) {
