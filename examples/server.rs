@@ -6,8 +6,9 @@
 //! ```
 //!
 //! It registers the demo item kinds (`sleep`, `sum`, `gate`; see `tend::demo`), prints
-//! `listening on http://ADDR` once it accepts requests, and on SIGINT or SIGTERM shuts the
-//! runtime down (every execution checkpointed) and exits 0. Started again on the same
+//! `listening on http://ADDR` once it accepts requests, and on SIGINT, SIGTERM or
+//! `POST /shutdown` shuts the runtime down (every execution checkpointed), prints
+//! `shutdown report: {json}` and exits 0 (1 when something was abandoned). Started again on the same
 //! `--data`, unfinished executions are listed as interrupted and can be resumed over REST.
 //!
 //! Items of kind `gate` wait before each step at a named gate. Every gate starts closed;
@@ -106,13 +107,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }));
     println!("listening on http://{addr}");
 
-    tokio::select! {
-        _ = sigint.recv() => {}
-        _ = sigterm.recv() => {}
-    }
-    eprintln!("shutting down: checkpointing every execution...");
-    // The runtime first: that ends the event streams, so the server can drain.
-    runtime.shutdown().await?;
+    let reason = tokio::select! {
+        _ = sigint.recv() => tend::ShutdownReason::Signal,
+        _ = sigterm.recv() => tend::ShutdownReason::Signal,
+        // `POST /shutdown` (with a token): the bridge performs it; this joins it.
+        reason = runtime.shutdown_requested() => reason,
+    };
+    eprintln!("shutting down ({reason:?}): checkpointing every execution...");
+    // The runtime first: asking for it ends the event streams, so the server can drain.
+    let report = runtime
+        .shutdown_with(reason, runtime.shutdown_timeout())
+        .await;
+    println!("shutdown report: {}", serde_json::to_string(&report)?);
+    eprintln!(
+        "shut down in {}: {} checkpointed, {} completed, {} abandoned",
+        humantime::format_duration(report.duration),
+        report.count(tend::StopResult::Checkpointed),
+        report.count(tend::StopResult::Completed),
+        report.count(tend::StopResult::Abandoned),
+    );
     let _ = stop_tx.send(());
     match tokio::time::timeout(Duration::from_secs(10), server).await {
         Ok(Ok(result)) => result?,
@@ -120,7 +133,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => eprintln!("open requests did not finish within 10s; exiting anyway"),
     }
     eprintln!("stopped");
-    Ok(())
+    if report.is_clean() {
+        Ok(())
+    } else {
+        // Nothing acknowledged is lost (the next start resumes from the durable records),
+        // but the exit status says the shutdown was not clean.
+        Err("the shutdown was not clean; see the report".into())
+    }
 }
 
 #[tokio::main]

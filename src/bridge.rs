@@ -14,7 +14,10 @@
 //! POST /executions/{id}/resume      -> 202 (an interrupted or paused execution)
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
-//! GET  /events                      server-sent events
+//! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
+//!                                   report once done; only with a token
+//! GET  /events                      server-sent events, lifecycle events among them; they
+//!                                   end once a shutdown is asked for
 //! GET  /tree                        the live actor tree
 //! GET  /semaphores                  semaphores in use: holders and waiters
 //! GET  /openapi.json                the OpenAPI document of all this
@@ -53,6 +56,7 @@ mod auth;
 mod body;
 mod error;
 mod guard;
+mod lifecycle;
 mod openapi;
 mod routes;
 mod serve;
@@ -154,6 +158,7 @@ impl Bridge {
             .route("/executions/{id}/resume", post(routes::resume))
             .route("/executions/{id}/retry", post(routes::retry))
             .route("/interrupt", post(routes::interrupt_all))
+            .route("/shutdown", post(lifecycle::shutdown))
             .route("/events", get(routes::events))
             .route("/tree", get(routes::tree))
             .route("/semaphores", get(routes::semaphores))

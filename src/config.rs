@@ -3,6 +3,9 @@
 //! ```toml
 //! parallelism = 64       # items of one execution that may run at once
 //! stop_grace = "10s"     # on shutdown, how long attempts get to reach a cancellation point
+//! shutdown_timeout = "30s" # the deadline of `Runtime::shutdown` (and of a SIGTERM's)
+//! shutdown_strategy = "at_cancellation_point" # how shutdown interrupts executions
+//! lifecycle_timeout = "5s" # how long lifecycle subscribers get to answer an event
 //! event_capacity = 1024  # events buffered per subscriber before it lags
 //! resume_on_start = true # resume what an unclean stop left running
 //! recovery_concurrency = 4 # ... that many at a time
@@ -25,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tend_actors::InterruptStrategy;
 
 /// The configuration could not be read or is invalid.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -83,6 +87,17 @@ pub struct Config {
     /// they are aborted.
     #[serde(with = "duration_text")]
     pub stop_grace: Duration,
+    /// The deadline of [`Runtime::shutdown`](crate::Runtime::shutdown): past it what still
+    /// runs is abandoned (its last durable records stand, as after a crash).
+    #[serde(with = "duration_text")]
+    pub shutdown_timeout: Duration,
+    /// How a shutdown interrupts the executions still running (attempts still running
+    /// after `stop_grace` are aborted whatever it says).
+    pub shutdown_strategy: InterruptStrategy,
+    /// How long lifecycle subscribers get to answer an event that needs an answer (a
+    /// shutdown's, a health check's), within the shutdown's deadline.
+    #[serde(with = "duration_text")]
+    pub lifecycle_timeout: Duration,
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
     pub event_capacity: usize,
@@ -118,6 +133,9 @@ impl Default for Config {
         Config {
             parallelism: 64,
             stop_grace: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+            shutdown_strategy: InterruptStrategy::AtCancellationPoint,
+            lifecycle_timeout: Duration::from_secs(5),
             event_capacity: 1024,
             resume_on_start: true,
             recovery_concurrency: 4,
@@ -178,6 +196,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "max_parallelism",
                 reason: "must be at least 1",
+            });
+        }
+        if self.shutdown_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                field: "shutdown_timeout",
+                reason: "must be longer than 0s",
             });
         }
         if self.event_capacity == 0 {

@@ -99,11 +99,14 @@ pub use config::{Config, ConfigError, LimiterConfig};
 pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
-    ActorNode, ActorRole, Block, BlockOutcome, BlockReport, Check, CheckOutcome, DryRun,
-    DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionReport, ExecutionStatus,
-    ExecutionSummary, InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec,
-    ItemStatus, Outcome, ParseIdError, Plan, PlanError, Progress, Registry, Resources,
-    RuntimeError, SemaphoreReport, SemaphoreUser, StoreError, StoreFailure,
+    ActorNode, ActorRole, Answer, Block, BlockOutcome, BlockReport, Check, CheckOutcome, DryRun,
+    DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionReport, ExecutionShutdown,
+    ExecutionStatus, ExecutionSummary, HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx,
+    ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus, LifecycleEvent, LifecycleKind,
+    MaintenanceOperation, MaintenanceReason, MaintenanceType, ModuleAnswer, Notice, Outcome,
+    ParseIdError, Plan, PlanError, Progress, Published, Registry, ResourceKind, Resources,
+    RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport, StopResult,
+    StoreError, StoreFailure, Urgency,
 };
 
 /// The engine crate, for driving the actors directly.

@@ -1,5 +1,7 @@
 //! The runtime handle: build it, start it on a data directory (or in memory), and use it to
-//! submit, watch, interrupt, resume and wait for executions.
+//! submit, watch, interrupt, resume and wait for executions. `shutdown` has its sequence.
+
+mod shutdown;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +11,9 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
-    ActorNode, DryRun, Event, ExecutionId, ExecutionReport, ExecutionSummary, InterruptStrategy,
-    Outcome, Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store,
-    StoreFailure,
+    ActorNode, Answer, DryRun, Event, ExecutionId, ExecutionReport, ExecutionSummary,
+    InterruptStrategy, LifecycleBus, LifecycleEvent, LifecycleKind, Notice, Outcome, Plan,
+    Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store, StoreFailure,
 };
 use tokio::sync::broadcast;
 
@@ -29,7 +31,11 @@ pub struct RuntimeBuilder {
     registry: Registry,
     config: Config,
     resources: Resources,
+    /// Lifecycle subscribers, subscribed before anything starts so they see startup.
+    modules: Vec<Module>,
 }
+
+type Module = (String, Box<dyn FnOnce(&LifecycleBus) + Send>);
 
 impl std::fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,6 +47,10 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("storage", &storage)
             .field("registry", &self.registry)
             .field("config", &self.config)
+            .field(
+                "modules",
+                &self.modules.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -78,10 +88,47 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Subscribes a module, named `name`, to the lifecycle events of `kinds`
+    /// ([`LifecycleKind::ALL`] for every one): `handle` is called with each, one at a time on
+    /// a task of its own, and what it returns is its answer. Subscribed before the runtime
+    /// starts, it sees `NodeStartupCompleted`. See [`LifecycleBus`].
+    pub fn module<F, Fut>(mut self, name: &str, kinds: &[LifecycleKind], handle: F) -> Self
+    where
+        F: Fn(Arc<LifecycleEvent>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Answer> + Send + 'static,
+    {
+        let (module, kinds) = (name.to_owned(), kinds.to_vec());
+        self.modules.push((
+            name.to_owned(),
+            Box::new(move |bus: &LifecycleBus| bus.subscribe(&module, &kinds, handle)),
+        ));
+        self
+    }
+
+    /// Subscribes an actor as a module: each lifecycle event of `kinds` arrives in its
+    /// mailbox as `M::from(notice)`, and it answers through the [`Notice`].
+    pub fn module_actor<M>(
+        mut self,
+        name: &str,
+        kinds: &[LifecycleKind],
+        actor: ActorRef<M>,
+    ) -> Self
+    where
+        M: ractor::Message + From<Notice>,
+    {
+        let (module, kinds) = (name.to_owned(), kinds.to_vec());
+        self.modules.push((
+            name.to_owned(),
+            Box::new(move |bus: &LifecycleBus| bus.subscribe_actor(&module, &kinds, actor)),
+        ));
+        self
+    }
+
     /// Opens the store, loads earlier executions (those left running by a crash are now
     /// interrupted and resumable) and starts the supervisor. Must run inside a tokio
     /// runtime.
     pub async fn start(self) -> Result<Runtime, Error> {
+        let began = std::time::Instant::now();
         self.config.validate()?;
         let store = match self.storage {
             Storage::Memory => Store::in_memory()?,
@@ -91,6 +138,12 @@ impl RuntimeBuilder {
                 .map_err(RuntimeError::from)?,
         };
         let (events, _) = broadcast::channel(self.config.event_capacity);
+        let bus = Arc::new(LifecycleBus::new(events.clone()));
+        let mut components = vec!["store".to_owned(), "lifecycle bus".to_owned()];
+        for (name, subscribe) in self.modules {
+            subscribe(&bus);
+            components.push(format!("module {name}"));
+        }
         let semaphores = Arc::new(Semaphores::new());
         let limiters = Arc::new(self.config.build_limiters()?);
         let registry = Arc::new(self.registry);
@@ -122,15 +175,22 @@ impl RuntimeBuilder {
                 return Err(RuntimeError::Actor(format!("supervisor did not start: {e}")).into());
             }
         };
-        Ok(Runtime {
+        components.push("supervisor".to_owned());
+        let runtime = Runtime {
             supervisor,
             store,
             semaphores,
             registry,
             resources,
             settings,
-            stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
-        })
+            bus,
+            shutdown: shutdown::Shutdown::new(&self.config, handle),
+        };
+        runtime.bus.publish(LifecycleEvent::NodeStartupCompleted {
+            duration: began.elapsed(),
+            components,
+        });
+        Ok(runtime)
     }
 }
 
@@ -147,8 +207,9 @@ pub struct Runtime {
     resources: Arc<Resources>,
     /// The ceilings a dry run checks as a submit does.
     settings: Settings,
-    /// The supervisor's task, awaited once by `shutdown`.
-    stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    bus: Arc<LifecycleBus>,
+    /// Whether a shutdown was asked for, and its report once done.
+    shutdown: shutdown::Shutdown,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -167,6 +228,7 @@ impl Runtime {
             registry: Registry::new(),
             config: Config::default(),
             resources: Resources::new(),
+            modules: Vec::new(),
         }
     }
 
@@ -292,32 +354,17 @@ impl Runtime {
         Ok(EventStream { rx })
     }
 
-    /// Stops every execution (each checkpointed: running attempts stop at their next
-    /// cancellation point or are aborted after the stop grace), flushes the store and
-    /// stops the runtime. Calling it again does nothing. An error says some execution
-    /// could not make its checkpoint durable; the store is closed either way.
-    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
-        let mut stopped = self.stopped.lock().await;
-        let mut result = Ok(());
-        if let Some(handle) = stopped.take() {
-            result = match self.call(SupervisorMsg::Stop).await {
-                Ok(stop) => stop,
-                Err(_) => Err(RuntimeError::Actor(
-                    "the supervisor stopped before it acknowledged shutdown".to_owned(),
-                )),
-            };
-            // Returns once the supervisor (and so every execution) has stopped.
-            let _ = handle.await;
-        }
-        self.store.close().await?;
-        result
-    }
-
     /// Every semaphore in use (held or waited for), by tag: its size, the items holding it
     /// and those waiting, first in line first. Semaphores are in memory only: after a
     /// restart every permit is free, as no attempt survives a restart either.
     pub fn semaphores(&self) -> Vec<SemaphoreReport> {
         self.semaphores.report()
+    }
+
+    /// The lifecycle bus: subscribe modules after start, or publish an application's own
+    /// events to them.
+    pub fn lifecycle(&self) -> &LifecycleBus {
+        &self.bus
     }
 
     /// The database file, or `None` in memory.

@@ -36,6 +36,7 @@ async fn the_openapi_document_lists_every_route() {
             "/interrupt",
             "/openapi.json",
             "/semaphores",
+            "/shutdown",
             "/tree"
         ]
     );

@@ -221,12 +221,21 @@ async fn subscribers_see_status_changes_and_progress_in_order() {
         ]
     );
     rt.shutdown().await.unwrap();
-    // The stream ends once the runtime has stopped.
-    assert!(
-        tokio::time::timeout(PATIENCE, events.next())
-            .await
-            .unwrap()
-            .is_none()
+    // The shutdown's lifecycle events, then the stream ends once the runtime has stopped.
+    let mut rest = Vec::new();
+    while let Some(event) = tokio::time::timeout(PATIENCE, events.next()).await.unwrap() {
+        match event {
+            Event::Lifecycle { event } => rest.push(event.kind().to_string()),
+            other => panic!("after the end: {other:?}"),
+        }
+    }
+    assert_eq!(
+        rest,
+        [
+            "node_shutdown",
+            "data_maintenance",
+            "node_shutdown_completed"
+        ]
     );
 }
 

@@ -138,6 +138,21 @@ async fn sigterm_shuts_down_gracefully_and_a_restart_resumes_what_it_stopped() {
         "{}",
         finished.describe()
     );
+    // It printed its shutdown report: the signal, the execution checkpointed, the store
+    // flushed.
+    let report: Value = finished
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("shutdown report: "))
+        .map(|json| serde_json::from_str(json).unwrap())
+        .unwrap_or_else(|| panic!("no shutdown report\n{}", finished.describe()));
+    assert_eq!(report["reason"], "signal", "{report}");
+    assert_eq!(report["store_flushed"], true, "{report}");
+    let stopped = report["executions"].as_array().unwrap();
+    assert_eq!(stopped.len(), 1, "{report}");
+    assert_eq!(stopped[0]["execution"], id.as_str(), "{report}");
+    assert_eq!(stopped[0]["result"], "checkpointed", "{report}");
+    assert_eq!(stopped[0]["status"], "interrupted", "{report}");
 
     // The restart opens gate `a`. The shutdown stopped the execution while it ran, so the
     // restart resumes it by itself, and `a` runs its last 18 steps through.

@@ -21,9 +21,9 @@
 //! ```
 //!
 //! Files: this one has the messages, the actor and the effects; `commit` sends a step's
-//! records and takes their results back; `start` hands an attempt to a worker; `end`
-//! reports the end and stops; `args` builds an execution (new or read back); `report`
-//! its status and actor tree.
+//! records and takes their results back; `start` hands an attempt to a worker; `stop`
+//! takes a Stop or a shutdown; `end` reports the end and stops; `args` builds an
+//! execution (new or read back); `report` its status and actor tree.
 //!
 //! One timer at most: for the core's `next_deadline()`. Workers are linked children; the
 //! default supervision handler (stop on a child's exit) is overridden so a worker that
@@ -34,6 +34,7 @@ mod commit;
 mod end;
 mod report;
 mod start;
+mod stop;
 
 use commit::Acks;
 
@@ -116,6 +117,16 @@ pub enum ExecutionMsg {
     /// Stop: interrupt at cancellation points (aborting attempts after the stop grace),
     /// write the checkpoint, reply once it is durable, then stop.
     Stop(RpcReplyPort<Result<ExecutionReport, StoreError>>),
+    /// Stop as a shutdown does: interrupt with `strategy`, abort the attempts still running
+    /// after `abort_in`, write the checkpoint, reply once it is durable, then stop.
+    Shutdown {
+        /// The interrupt.
+        strategy: InterruptStrategy,
+        /// When what still runs is aborted.
+        abort_in: Duration,
+        /// Answered with the final report once the checkpoint is durable.
+        reply: RpcReplyPort<Result<ExecutionReport, StoreError>>,
+    },
     /// Fail this actor the way a bug in it would (its handler returns `reason` as an
     /// error), to exercise the Supervisor's restart intensity. Not for normal use.
     #[doc(hidden)]
@@ -341,17 +352,21 @@ impl Actor for Execution {
             }
             ExecutionMsg::Pause(strategy, reply) => state.halt(Halt::Pause(strategy), reply),
             ExecutionMsg::Stop(reply) => {
-                if state.finished {
-                    let _ = reply.send(Ok(state.report()));
+                let strategy = InterruptStrategy::Immediate {
+                    grace: state.stop_grace,
+                };
+                if !state.stop(&myself, strategy, None, reply) {
                     return Ok(());
                 }
-                state.stop_replies.push(reply);
-                // Unless someone interrupted it first, it was running when the process
-                // stopped: the next start resumes it.
-                if !state.run.is_interrupting() {
-                    state.record.resume_on_start = true;
+            }
+            ExecutionMsg::Shutdown {
+                strategy,
+                abort_in,
+                reply,
+            } => {
+                if !state.stop(&myself, strategy, Some(abort_in), reply) {
+                    return Ok(());
                 }
-                state.run.stop(state.stop_grace, Instant::now());
             }
             ExecutionMsg::Internal(ExecutionInternal(internal)) => match internal {
                 Internal::AttemptEnded {

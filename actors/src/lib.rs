@@ -11,6 +11,7 @@
 //!              execution, the semaphore table
 //! semaphores   the runtime's semaphores, shared by its executions
 //! limiters     the runtime's named rate limiters, shared by its executions
+//! lifecycle    the lifecycle bus: modules subscribe to startup, shutdown, maintenance...
 //! dry_run      check every item of a plan, apply and write nothing
 //! supervisor   the Supervisor actor: the execution map
 //! execution    the Execution actor: one execution's blocks and items
@@ -29,6 +30,7 @@
 pub mod dry_run;
 pub mod error;
 pub mod execution;
+pub mod lifecycle;
 pub mod limiters;
 pub mod model;
 mod sched;
@@ -40,12 +42,15 @@ pub mod worker;
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
+pub use lifecycle::{LifecycleBus, Notice, Published};
 pub use limiters::{LimiterSpec, Limiters};
 pub use model::{
-    ActorNode, ActorRole, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
-    ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy, Item,
-    ItemCtx, ItemReport, ItemSpec, ItemStatus, Outcome, ParseIdError, Plan, Progress, Registry,
-    Resources,
+    ActorNode, ActorRole, Answer, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
+    ExecutionId, ExecutionReport, ExecutionShutdown, ExecutionStatus, ExecutionSummary,
+    HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus,
+    LifecycleEvent, LifecycleKind, MaintenanceOperation, MaintenanceReason, MaintenanceType,
+    ModuleAnswer, Outcome, ParseIdError, Plan, Progress, Registry, ResourceKind, Resources,
+    ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
 };
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};

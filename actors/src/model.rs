@@ -12,11 +12,13 @@ mod ctx;
 mod event;
 mod ids;
 mod item;
+mod lifecycle;
 mod outcome;
 mod plan;
 mod registry;
 mod report;
 mod resources;
+mod shutdown;
 mod status;
 mod strategy;
 mod tags;
@@ -28,6 +30,10 @@ pub use event::Event;
 pub use ids::{ExecutionId, ParseIdError};
 pub(crate) use item::{Applied, DynItem};
 pub use item::{Check, Item};
+pub use lifecycle::{
+    Answer, HealthCheckType, Heard, LifecycleEvent, LifecycleKind, MaintenanceOperation,
+    MaintenanceReason, MaintenanceType, ModuleAnswer, ResourceKind, ShutdownReason, Urgency,
+};
 pub use outcome::{BlockOutcome, Outcome};
 pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, Plan};
@@ -36,6 +42,7 @@ pub use report::{
     AttemptError, BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Progress,
 };
 pub use resources::Resources;
+pub use shutdown::{ExecutionShutdown, ShutdownReport, StopOrder, StopResult};
 pub use status::{ExecutionStatus, ItemStatus};
 pub use strategy::InterruptStrategy;
 pub use tree::{ActorNode, ActorRole};

@@ -29,6 +29,8 @@ mod stop;
 
 use entry::Entry;
 use start::Restart;
+pub use stop::Stopped;
+use stop::{Stop, StopReply};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -42,7 +44,7 @@ use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
 use crate::limiters::Limiters;
 use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
-    InterruptStrategy, Outcome, Plan, Registry, Resources, now_ms,
+    InterruptStrategy, Outcome, Plan, Registry, Resources, StopOrder, now_ms,
 };
 use crate::semaphores::Semaphores;
 use crate::store::Store;
@@ -171,6 +173,10 @@ pub enum SupervisorMsg {
     /// Stop every execution (each checkpointed), flush the store, reply, stop. The reply
     /// is an error when some execution could not make its checkpoint durable.
     Stop(Reply<()>),
+    /// Stop as a shutdown does: every execution interrupted with the order's strategy,
+    /// aborted past its `abort_in`, and abandoned if it has not checkpointed within
+    /// `give_up_in`; then flush the store, reply with what happened to each, stop.
+    Shutdown(StopOrder, RpcReplyPort<Stopped>),
     /// Fail the execution's actor as a bug in it would, to exercise restart intensity
     /// (see `ExecutionMsg::Fail`). Not for normal use.
     #[doc(hidden)]
@@ -238,6 +244,8 @@ enum Internal {
     },
     /// Try again to resume an execution left running by an unclean stop.
     Recover { id: ExecutionId, tries: u32 },
+    /// Every execution a stop began with has answered or been abandoned.
+    Stopped { stops: Vec<Stop>, reply: StopReply },
     /// The pause record of a failing execution is durable (with the reason), or not.
     Paused {
         id: ExecutionId,
@@ -264,8 +272,10 @@ pub struct SupervisorState {
     entries: BTreeMap<ExecutionId, Entry>,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     stopping: bool,
-    /// The Stop request and its result, answered once no start is in flight.
-    stop_reply: Option<(Reply<()>, Result<(), RuntimeError>)>,
+    /// The stop request and what it did, answered once no start is in flight.
+    stop_reply: Option<(StopReply, Vec<crate::model::ExecutionShutdown>)>,
+    /// Stop requests that came while stopping, answered with the first.
+    late_stops: Vec<StopReply>,
     /// Executions an unclean stop left running, still to resume, with the tries so far.
     recovery: std::collections::VecDeque<(ExecutionId, u32)>,
     /// How many of those are starting now.
@@ -301,6 +311,7 @@ impl Actor for Supervisor {
             waiters: HashMap::new(),
             stopping: false,
             stop_reply: None,
+            late_stops: Vec::new(),
             recovery,
             recovering: 0,
         })
@@ -397,11 +408,14 @@ impl Actor for Supervisor {
                 let _ = reply.send(state.events.subscribe());
             }
             SupervisorMsg::Stop(reply) => {
-                let result = state.stop().await;
-                // Submits and resumes still writing their record answer first (as
-                // `Ready` messages), so none is left with its record written but no reply.
-                state.stop_reply = Some((reply, result));
-                state.finish_stop(&myself).await;
+                let order = stop::plain_order(state.settings.stop_grace);
+                state.begin_stop(&myself, order, StopReply::Plain(reply));
+            }
+            SupervisorMsg::Shutdown(order, reply) => {
+                state.begin_stop(&myself, order, StopReply::Report(reply));
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Stopped { stops, reply })) => {
+                state.stopped(&myself, stops, reply).await;
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
                 state.spawn(&myself, id, args, reply).await;

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::bridge::routes;
+use crate::bridge::{lifecycle, routes};
 
 /// Adds the bearer scheme and references it from every operation (required for changes,
 /// optional for reads, which loopback peers make without it).
@@ -107,6 +107,7 @@ fn operations(
         routes::resume,
         routes::retry,
         routes::interrupt_all,
+        lifecycle::shutdown,
         routes::events,
         routes::tree,
         routes::semaphores,

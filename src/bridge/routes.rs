@@ -324,21 +324,30 @@ fn event_name(event: &Event) -> &'static str {
         Event::Item { .. } => "item",
         Event::Progress { .. } => "progress",
         Event::Lagged { .. } => "lagged",
+        Event::Lifecycle { .. } => "lifecycle",
         _ => "event",
     }
 }
 
-/// Server-sent events: execution and item status changes and item progress, as JSON with
-/// a `type` field; the SSE event name is the same type.
+/// Server-sent events: execution and item status changes, item progress and lifecycle
+/// events, as JSON with a `type` field; the SSE event name is the same type. The stream
+/// ends once a shutdown is asked for.
 #[utoipa::path(
     get,
     path = "/events",
-    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lagged"))
+    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lifecycle, lagged"))
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, BridgeError> {
-    let stream = s.runtime.subscribe().await?.into_stream().map(|event| {
+    if s.runtime.is_shutting_down() {
+        return Err(BridgeError::Unavailable);
+    }
+    let closing = s.runtime.shutdown_requested();
+    let events = s.runtime.subscribe().await?.into_stream();
+    // Ends as soon as a shutdown is asked for, so that an HTTP server's graceful
+    // shutdown does not wait for an open dashboard.
+    let stream = events.take_until(closing).map(|event| {
         let sse = SseEvent::default().event(event_name(&event));
         Ok(match sse.json_data(&event) {
             Ok(sse) => sse,

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Progress};
+use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, LifecycleEvent, Progress};
 
-/// Something that changed. Later versions add variants (lifecycle events).
+/// Something that changed. Later versions may add variants.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -39,6 +39,11 @@ pub enum Event {
         /// Its message, if it sent one.
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<Arc<str>>,
+    },
+    /// Something in the life of the runtime (startup, shutdown, maintenance, health).
+    Lifecycle {
+        /// The event, named by its `kind`.
+        event: Arc<LifecycleEvent>,
     },
     /// This subscriber fell behind and missed events.
     Lagged {

@@ -1,0 +1,59 @@
+//! Routes about the runtime's own life: shutting it down.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use tend_actors::{ShutdownReason, ShutdownReport};
+use utoipa::ToSchema;
+
+use crate::bridge::body::OptionalJsonBody;
+use crate::bridge::error::{BridgeError, ErrorBody, cut};
+use crate::bridge::routes::AppState;
+
+/// The optional body of `POST /shutdown`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShutdownBody {
+    /// The deadline, a humantime string ("30s"); default the runtime's
+    /// `shutdown_timeout`.
+    #[serde(default)]
+    #[schema(example = "30s")]
+    pub(crate) deadline: Option<String>,
+}
+
+/// Shut the runtime down within `deadline` and answer with the report, once done. Only a
+/// bridge with a token offers it: without one any local process could stop the host.
+/// Event streams end as it begins; later requests are answered 503.
+#[utoipa::path(
+    post,
+    path = "/shutdown",
+    request_body(content = Option<ShutdownBody>),
+    responses((status = 200, body = ShutdownReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub(crate) async fn shutdown(
+    State(s): State<AppState>,
+    OptionalJsonBody(body): OptionalJsonBody<ShutdownBody>,
+) -> Result<Json<ShutdownReport>, BridgeError> {
+    if !s.token {
+        return Err(BridgeError::Forbidden {
+            code: "token_required",
+            message: "POST /shutdown is only served by a bridge with a token (with_token, or TEND_BRIDGE_TOKEN)".to_owned(),
+        });
+    }
+    let deadline = match body.deadline {
+        None => s.runtime.shutdown_timeout(),
+        Some(text) => parse_deadline(&text)?,
+    };
+    Ok(Json(
+        s.runtime.shutdown_with(ShutdownReason::Rpc, deadline).await,
+    ))
+}
+
+fn parse_deadline(text: &str) -> Result<Duration, BridgeError> {
+    humantime::parse_duration(text).map_err(|e| BridgeError::BadRequest {
+        code: "invalid_deadline",
+        message: format!("invalid `deadline` `{}`: {e}", cut(text, 64)),
+    })
+}

@@ -1,0 +1,297 @@
+//! Shutting down within a deadline, and the report of it.
+//!
+//! ```text
+//! shutdown_with(reason, deadline)
+//! 1. NodeShutdown published          subscribers answer (until lifecycle_timeout) while
+//! 2. every execution interrupted     ... the executions stop, each checkpointing, aborted
+//!    and stopped, top-down               past stop_grace, abandoned past the deadline
+//! 3. DataMaintenance {flush, high, shutdown} published, answered; the store flushed
+//! 4. the supervisor stopped, the store closed
+//! 5. NodeShutdownCompleted published; the report returned (and kept for later callers)
+//! ```
+//!
+//! Asking for the shutdown (any call here, a signal through `shutdown_signal`, or
+//! `POST /shutdown`) first ends the bridge's event streams, so that an HTTP server's
+//! graceful shutdown is not held up by an open dashboard.
+
+use std::time::{Duration, Instant};
+
+use ractor::rpc::CallResult;
+use tend_actors::supervisor::SupervisorMsg;
+use tend_actors::{
+    InterruptStrategy, LifecycleEvent, MaintenanceOperation, MaintenanceReason, RuntimeError,
+    ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
+};
+use tokio::sync::watch;
+
+use super::{Arc, Runtime};
+use crate::config::Config;
+
+/// The runtime's side of shutting down: whether one was asked for, and its report.
+#[derive(Clone)]
+pub(super) struct Shutdown {
+    requested: Arc<watch::Sender<Option<ShutdownReason>>>,
+    state: Arc<tokio::sync::Mutex<State>>,
+    deadline: Duration,
+    strategy: InterruptStrategy,
+    stop_grace: Duration,
+    lifecycle_timeout: Duration,
+}
+
+struct State {
+    /// The supervisor's task, awaited once.
+    supervisor: Option<tokio::task::JoinHandle<()>>,
+    report: Option<ShutdownReport>,
+}
+
+impl Shutdown {
+    pub(super) fn new(config: &Config, supervisor: tokio::task::JoinHandle<()>) -> Self {
+        Shutdown {
+            requested: Arc::new(watch::Sender::new(None)),
+            state: Arc::new(tokio::sync::Mutex::new(State {
+                supervisor: Some(supervisor),
+                report: None,
+            })),
+            deadline: config.shutdown_timeout,
+            strategy: config.shutdown_strategy,
+            stop_grace: config.stop_grace,
+            lifecycle_timeout: config.lifecycle_timeout,
+        }
+    }
+}
+
+impl Runtime {
+    /// Asks for a shutdown without performing it: whoever waits on
+    /// [`shutdown_requested`](Self::shutdown_requested) or
+    /// [`shutdown_signal`](Self::shutdown_signal) wakes, and the bridge's event streams end.
+    /// The first reason asked for is kept. Returns whether this was the first request.
+    pub fn request_shutdown(&self, reason: ShutdownReason) -> bool {
+        self.shutdown.requested.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(reason);
+            true
+        })
+    }
+
+    /// The configured deadline of [`shutdown`](Self::shutdown) (`shutdown_timeout`).
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown.deadline
+    }
+
+    /// Whether a shutdown has been asked for (it may be under way or done).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.requested.borrow().is_some()
+    }
+
+    /// Resolves, with its reason, once a shutdown has been asked for (by any handle, a
+    /// signal through [`shutdown_signal`](Self::shutdown_signal), or the bridge's
+    /// `POST /shutdown`).
+    pub fn shutdown_requested(
+        &self,
+    ) -> impl std::future::Future<Output = ShutdownReason> + Send + use<> {
+        let mut requested = self.shutdown.requested.subscribe();
+        async move {
+            let reason = requested.wait_for(Option::is_some).await.map(|r| *r);
+            match reason {
+                Ok(reason) => reason.unwrap_or(ShutdownReason::Graceful),
+                // The runtime is gone: nothing will ever be asked for.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Resolves on SIGINT or SIGTERM (and Ctrl-C where there are no Unix signals), or once
+    /// a shutdown is asked for otherwise, and asks for it: the bridge's event streams end.
+    /// Hand it to an HTTP server's graceful shutdown, then call
+    /// [`shutdown_with`](Self::shutdown_with) with the reason it returns:
+    ///
+    /// ```no_run
+    /// # async fn run(runtime: tend::Runtime, app: axum::Router) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let signal = runtime.clone();
+    /// let (reason_tx, reason_rx) = tokio::sync::oneshot::channel();
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async move {
+    ///         let _ = reason_tx.send(signal.shutdown_signal().await);
+    ///     })
+    ///     .await?;
+    /// let reason = reason_rx.await.unwrap_or(tend::ShutdownReason::Signal);
+    /// let report = runtime.shutdown_with(reason, std::time::Duration::from_secs(30)).await;
+    /// eprintln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn shutdown_signal(&self) -> ShutdownReason {
+        let requested = self.shutdown_requested();
+        let reason = tokio::select! {
+            reason = requested => reason,
+            () = terminated() => ShutdownReason::Signal,
+        };
+        self.request_shutdown(reason);
+        reason
+    }
+
+    /// Shuts down with the configured deadline (`shutdown_timeout`) and reason `graceful`:
+    /// see [`shutdown_with`](Self::shutdown_with). Calling it again does nothing. The error
+    /// says what was not clean: an execution abandoned, or the store not flushed; every
+    /// checkpoint acknowledged before stays durable either way.
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        let report = self
+            .shutdown_with(ShutdownReason::Graceful, self.shutdown.deadline)
+            .await;
+        if let Some(error) = &report.store_error {
+            return Err(RuntimeError::Actor(format!(
+                "the store was not flushed at shutdown: {error}"
+            )));
+        }
+        match report
+            .executions
+            .iter()
+            .find(|e| e.result == StopResult::Abandoned)
+        {
+            Some(e) => Err(RuntimeError::Actor(format!(
+                "execution {} was abandoned at shutdown: {}",
+                e.execution,
+                e.error.as_deref().unwrap_or("no answer")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Shuts down within `deadline`: announces it (`NodeShutdown`), interrupts every
+    /// execution with the configured `shutdown_strategy` and stops each once it has
+    /// checkpointed (attempts still running after `stop_grace` are aborted), asks the
+    /// modules to flush (`DataMaintenance {flush, high, shutdown}`), flushes and closes the
+    /// store, and announces the end (`NodeShutdownCompleted`). Lifecycle subscribers get
+    /// `lifecycle_timeout` to answer each event that needs an answer; one that does not is
+    /// named in the report, never waited on longer.
+    ///
+    /// Past the deadline what is left is aborted and reported `abandoned`: its last durable
+    /// records stand and the next start resumes it, as after a crash. A second call (from
+    /// any handle) waits for the first and returns the same report.
+    pub async fn shutdown_with(
+        &self,
+        reason: ShutdownReason,
+        deadline: Duration,
+    ) -> ShutdownReport {
+        let mut state = self.shutdown.state.lock().await;
+        if let Some(report) = &state.report {
+            return report.clone();
+        }
+        self.request_shutdown(reason);
+        let began = Instant::now();
+        let until = began + deadline;
+        let left = move || until.saturating_duration_since(Instant::now());
+        let answer_within = self.shutdown.lifecycle_timeout.min(deadline);
+        tracing::info!(?reason, deadline = %humantime::format_duration(deadline), "shutting down");
+
+        let announced = self.bus.publish(LifecycleEvent::NodeShutdown {
+            reason,
+            timeout: deadline,
+        });
+        // A little of the deadline is kept for the flush and the end.
+        let give_up_in = deadline.saturating_sub((deadline / 10).min(Duration::from_secs(1)));
+        let order = StopOrder {
+            strategy: self.shutdown.strategy,
+            abort_in: self.shutdown.stop_grace.min(give_up_in.mul_f64(0.8)),
+            give_up_in,
+        };
+        let stop = self.supervisor.call(
+            |reply| SupervisorMsg::Shutdown(order, reply),
+            // The supervisor answers within `give_up_in`; this only guards against one
+            // that cannot answer at all.
+            Some(deadline.saturating_add(Duration::from_secs(1))),
+        );
+        let (mut modules, stopped) = tokio::join!(announced.answers(answer_within), stop);
+        let (executions, mut store_error) = match stopped {
+            Ok(CallResult::Success(stopped)) => (
+                stopped.executions,
+                stopped.flush.err().map(|e| e.to_string()),
+            ),
+            _ => (
+                Vec::new(),
+                Some("the supervisor did not answer the shutdown".to_owned()),
+            ),
+        };
+
+        let flush_within = answer_within.min(left());
+        let flushing = self.bus.publish(LifecycleEvent::DataMaintenance {
+            operation: MaintenanceOperation::Flush,
+            urgency: Urgency::High,
+            reason: MaintenanceReason::Shutdown,
+            target_age: None,
+            timeout: Some(flush_within),
+        });
+        modules.extend(flushing.answers(flush_within).await);
+
+        if let Some(supervisor) = state.supervisor.take()
+            && tokio::time::timeout(left().max(Duration::from_millis(100)), supervisor)
+                .await
+                .is_err()
+        {
+            tracing::error!("the supervisor did not stop in time; killing it");
+            self.supervisor.kill();
+        }
+        if let Err(e) = self.store.close().await
+            && store_error.is_none()
+        {
+            store_error = Some(e.to_string());
+        }
+        let duration = began.elapsed();
+        self.bus
+            .publish(LifecycleEvent::NodeShutdownCompleted { duration });
+        self.bus.close();
+
+        let report = ShutdownReport {
+            reason,
+            deadline,
+            duration,
+            executions,
+            modules,
+            store_flushed: store_error.is_none(),
+            store_error,
+        };
+        tracing::info!(
+            duration = %humantime::format_duration(duration),
+            checkpointed = report.count(StopResult::Checkpointed),
+            completed = report.count(StopResult::Completed),
+            abandoned = report.count(StopResult::Abandoned),
+            "shut down"
+        );
+        state.report = Some(report.clone());
+        report
+    }
+}
+
+/// SIGINT or SIGTERM; Ctrl-C where there are no Unix signals. A signal that cannot be
+/// listened for is logged and waited for no longer.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot listen for SIGINT and SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    }
+}
