@@ -8,12 +8,14 @@
 //! POST /executions                  a plan as JSON -> 201 {"id"}; ?dry_run=true -> 200,
 //!                                   what would change (each item's check only)
 //! GET  /executions/{id}             status, outcome, every item
+//! DELETE /executions/{id}           a finished one, with its records -> 204
 //! POST /executions/{id}/interrupt   {"strategy": ...} (optional) -> 202
 //! POST /executions/{id}/pause       {"strategy": ...} (optional) -> 202; `paused` once
 //!                                   quiesced, until resumed
 //! POST /executions/{id}/resume      -> 202 (an interrupted or paused execution)
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
+//! POST /maintenance                 {"target_age": "7d"} (optional) -> 200, what it pruned
 //! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
 //!                                   report once done; only with a token
 //! GET  /events                      server-sent events, lifecycle events among them; they
@@ -152,13 +154,17 @@ impl Bridge {
             .route("/", get(routes::dashboard))
             .route("/health", get(routes::health))
             .route("/executions", get(routes::list).post(routes::submit))
-            .route("/executions/{id}", get(routes::status))
+            .route(
+                "/executions/{id}",
+                get(routes::status).delete(routes::delete),
+            )
             .route("/executions/{id}/interrupt", post(routes::interrupt))
             .route("/executions/{id}/pause", post(routes::pause))
             .route("/executions/{id}/resume", post(routes::resume))
             .route("/executions/{id}/retry", post(routes::retry))
             .route("/interrupt", post(routes::interrupt_all))
             .route("/shutdown", post(lifecycle::shutdown))
+            .route("/maintenance", post(lifecycle::maintenance))
             .route("/events", get(routes::events))
             .route("/tree", get(routes::tree))
             .route("/semaphores", get(routes::semaphores))

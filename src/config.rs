@@ -6,6 +6,9 @@
 //! shutdown_timeout = "30s" # the deadline of `Runtime::shutdown` (and of a SIGTERM's)
 //! shutdown_strategy = "at_cancellation_point" # how shutdown interrupts executions
 //! lifecycle_timeout = "5s" # how long lifecycle subscribers get to answer an event
+//! maintenance_interval = "1h" # how often the Janitor runs maintenance ("0s": never)
+//! retention = "30d"      # maintenance deletes executions finished longer ago (absent: none)
+//! retain_max = 10000     # ... and all but the newest this many finished (absent: no limit)
 //! event_capacity = 1024  # events buffered per subscriber before it lags
 //! resume_on_start = true # resume what an unclean stop left running
 //! recovery_concurrency = 4 # ... that many at a time
@@ -98,6 +101,18 @@ pub struct Config {
     /// shutdown's, a health check's), within the shutdown's deadline.
     #[serde(with = "duration_text")]
     pub lifecycle_timeout: Duration,
+    /// How often the Janitor runs maintenance by itself (pruning what `retention` and
+    /// `retain_max` no longer keep); `"0s"`, only when asked.
+    #[serde(with = "duration_text_opt", skip_serializing_if = "Option::is_none")]
+    pub maintenance_interval: Option<Duration>,
+    /// Maintenance deletes finished (completed, failed, corrupt) executions that ended
+    /// longer ago than this, with their records; absent, none for their age.
+    #[serde(with = "duration_text_opt", skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Duration>,
+    /// Maintenance deletes all but the newest this many finished executions; absent, no
+    /// limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_max: Option<usize>,
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
     pub event_capacity: usize,
@@ -136,6 +151,9 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             shutdown_strategy: InterruptStrategy::AtCancellationPoint,
             lifecycle_timeout: Duration::from_secs(5),
+            maintenance_interval: Some(Duration::from_secs(3600)),
+            retention: None,
+            retain_max: None,
             event_capacity: 1024,
             resume_on_start: true,
             recovery_concurrency: 4,
@@ -244,6 +262,25 @@ mod duration_text {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text)
             .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
+    }
+}
+
+mod duration_text_opt {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::duration_text::deserialize(d).map(Some)
     }
 }
 

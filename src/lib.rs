@@ -103,10 +103,10 @@ pub use tend_actors::{
     DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionReport, ExecutionShutdown,
     ExecutionStatus, ExecutionSummary, HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx,
     ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus, LifecycleEvent, LifecycleKind,
-    MaintenanceOperation, MaintenanceReason, MaintenanceType, ModuleAnswer, Notice, Outcome,
-    ParseIdError, Plan, PlanError, Progress, Published, Registry, ResourceKind, Resources,
-    RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport, StopResult,
-    StoreError, StoreFailure, Urgency,
+    MaintenanceOperation, MaintenanceReason, MaintenanceReport, MaintenanceType, ModuleAnswer,
+    Notice, Outcome, ParseIdError, Plan, PlanError, Progress, Published, Registry, ResourceKind,
+    Resources, RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport,
+    StopResult, StoreError, StoreFailure, Urgency,
 };
 
 /// The engine crate, for driving the actors directly.

@@ -9,11 +9,13 @@ use std::sync::Arc;
 use futures::Stream;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
+use tend_actors::supervisor::Retention;
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
     ActorNode, Answer, DryRun, Event, ExecutionId, ExecutionReport, ExecutionSummary,
-    InterruptStrategy, LifecycleBus, LifecycleEvent, LifecycleKind, Notice, Outcome, Plan,
-    Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store, StoreFailure,
+    InterruptStrategy, Janitor, JanitorArgs, JanitorMsg, LifecycleBus, LifecycleEvent,
+    LifecycleKind, MaintenanceReason, MaintenanceReport, Notice, Outcome, Plan, Registry,
+    Resources, RuntimeError, SemaphoreReport, Semaphores, Store, StoreFailure,
 };
 use tokio::sync::broadcast;
 
@@ -176,7 +178,27 @@ impl RuntimeBuilder {
             }
         };
         components.push("supervisor".to_owned());
+        let janitor_args = JanitorArgs {
+            supervisor: supervisor.clone(),
+            bus: bus.clone(),
+            retention: Retention {
+                older_than: self.config.retention,
+                keep_at_most: self.config.retain_max,
+            },
+            interval: self.config.maintenance_interval.filter(|i| !i.is_zero()),
+        };
+        let janitor = match Actor::spawn(None, Janitor, janitor_args).await {
+            Ok((janitor, _)) => janitor,
+            Err(e) => {
+                supervisor.stop(None);
+                let _ = handle.await;
+                let _ = store.close().await;
+                return Err(RuntimeError::Actor(format!("janitor did not start: {e}")).into());
+            }
+        };
+        components.push("janitor".to_owned());
         let runtime = Runtime {
+            janitor,
             supervisor,
             store,
             semaphores,
@@ -201,6 +223,7 @@ impl RuntimeBuilder {
 #[derive(Clone)]
 pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
+    janitor: ActorRef<JanitorMsg>,
     store: Store,
     semaphores: Arc<Semaphores>,
     registry: Arc<Registry>,
@@ -323,6 +346,40 @@ impl Runtime {
     pub async fn retry_failed(&self, id: ExecutionId) -> Result<(), RuntimeError> {
         self.call(|reply| SupervisorMsg::RetryFailed(id, reply))
             .await?
+    }
+
+    /// Deletes a finished (completed, failed or corrupt) execution with all its records.
+    /// Refused ([`RuntimeError::InvalidState`]) for one that is running, interrupted or
+    /// paused: it could still run.
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    pub async fn delete(&self, id: ExecutionId) -> Result<(), RuntimeError> {
+        self.call(|reply| SupervisorMsg::Delete(id, reply)).await?
+    }
+
+    /// Runs maintenance now, as the Janitor does on its interval: `MaintenanceStarted`,
+    /// `DataMaintenance {cleanup}` to the modules, the finished executions the retention
+    /// (`retention`, `retain_max`) no longer keeps deleted, `MaintenanceCompleted`.
+    /// `target_age` replaces `retention` for this run. Runs never overlap: this one waits
+    /// for one under way.
+    pub async fn maintain(
+        &self,
+        target_age: Option<std::time::Duration>,
+    ) -> Result<MaintenanceReport, RuntimeError> {
+        match self
+            .janitor
+            .call(
+                |reply| JanitorMsg::Run {
+                    reason: MaintenanceReason::Manual,
+                    target_age,
+                    reply: Some(reply),
+                },
+                None,
+            )
+            .await
+        {
+            Ok(CallResult::Success(report)) => Ok(report),
+            _ => Err(RuntimeError::ShuttingDown),
+        }
     }
 
     /// Makes the execution's actor fail the way a bug in it would, so tests can exercise

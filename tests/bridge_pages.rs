@@ -34,6 +34,7 @@ async fn the_openapi_document_lists_every_route() {
             "/executions/{id}/retry",
             "/health",
             "/interrupt",
+            "/maintenance",
             "/openapi.json",
             "/semaphores",
             "/shutdown",
@@ -57,6 +58,7 @@ async fn the_openapi_document_lists_every_route() {
                     .post(s.url(&path))
                     .header("content-type", "application/json")
                     .body("{}"),
+                "delete" => s.client.delete(s.url(&path)),
                 other => panic!("unexpected method {other}"),
             };
             let response = request.send().await.unwrap();

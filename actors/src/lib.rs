@@ -16,6 +16,7 @@
 //! supervisor   the Supervisor actor: the execution map
 //! execution    the Execution actor: one execution's blocks and items
 //! worker       the ItemWorker actor: one item attempt
+//! janitor      the Janitor actor: maintenance on its interval and on request
 //! ```
 //!
 //! ```text
@@ -30,6 +31,7 @@
 pub mod dry_run;
 pub mod error;
 pub mod execution;
+pub mod janitor;
 pub mod lifecycle;
 pub mod limiters;
 pub mod model;
@@ -42,6 +44,7 @@ pub mod worker;
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
+pub use janitor::{Janitor, JanitorArgs, JanitorMsg, MaintenanceReport};
 pub use lifecycle::{LifecycleBus, Notice, Published};
 pub use limiters::{LimiterSpec, Limiters};
 pub use model::{
@@ -54,5 +57,5 @@ pub use model::{
 };
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};
-pub use supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
+pub use supervisor::{Retention, Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 pub use worker::{ItemWorker, WorkerMsg};

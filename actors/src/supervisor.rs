@@ -17,17 +17,20 @@
 //!
 //! Files: this one has the messages and the dispatch; `entry` the execution map's entries
 //! and their startup load; `start` submit and resume; `query` status, tree and wait;
-//! `halt` interrupts and pauses; `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
+//! `halt` interrupts and pauses; `prune` deletions and retention; `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
 //! durable state, or a pause once it fails too often).
 
 mod entry;
 mod halt;
+mod prune;
 mod query;
 mod restart;
 mod start;
 mod stop;
 
 use entry::Entry;
+use prune::DeleteReply;
+pub use prune::Retention;
 use start::Restart;
 pub use stop::Stopped;
 use stop::{Stop, StopReply};
@@ -177,6 +180,11 @@ pub enum SupervisorMsg {
     /// aborted past its `abort_in`, and abandoned if it has not checkpointed within
     /// `give_up_in`; then flush the store, reply with what happened to each, stop.
     Shutdown(StopOrder, RpcReplyPort<Stopped>),
+    /// Delete a finished (completed, failed or corrupt) execution with all its records.
+    Delete(ExecutionId, Reply<()>),
+    /// Delete every finished execution the retention no longer keeps; replies with how
+    /// many were deleted.
+    Prune(Retention, RpcReplyPort<Result<usize, RuntimeError>>),
     /// Fail the execution's actor as a bug in it would, to exercise restart intensity
     /// (see `ExecutionMsg::Fail`). Not for normal use.
     #[doc(hidden)]
@@ -244,6 +252,13 @@ enum Internal {
     },
     /// Try again to resume an execution left running by an unclean stop.
     Recover { id: ExecutionId, tries: u32 },
+    /// A deletion's commits are done; `back` are the entries whose records stayed.
+    Deleted {
+        back: Vec<(ExecutionId, Entry)>,
+        deleted: usize,
+        error: Option<RuntimeError>,
+        reply: DeleteReply,
+    },
     /// Every execution a stop began with has answered or been abandoned.
     Stopped { stops: Vec<Stop>, reply: StopReply },
     /// The pause record of a failing execution is durable (with the reason), or not.
@@ -411,6 +426,14 @@ impl Actor for Supervisor {
                 let order = stop::plain_order(state.settings.stop_grace);
                 state.begin_stop(&myself, order, StopReply::Plain(reply));
             }
+            SupervisorMsg::Delete(id, reply) => state.delete(&myself, id, reply),
+            SupervisorMsg::Prune(retention, reply) => state.prune(&myself, retention, reply),
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Deleted {
+                back,
+                deleted,
+                error,
+                reply,
+            })) => state.deleted(back, deleted, error, reply),
             SupervisorMsg::Shutdown(order, reply) => {
                 state.begin_stop(&myself, order, StopReply::Report(reply));
             }

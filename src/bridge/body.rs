@@ -81,6 +81,10 @@ impl Strict for crate::bridge::lifecycle::ShutdownBody {
     const SHAPE: Shape = Shape::Struct(&[]);
 }
 
+impl Strict for crate::bridge::lifecycle::MaintenanceBody {
+    const SHAPE: Shape = Shape::Struct(&[]);
+}
+
 /// The path of the first array where `shape` wants an object.
 fn array_for_object(value: &Value, shape: &Shape, path: &mut String) -> Option<String> {
     match (shape, value) {

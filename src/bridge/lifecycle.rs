@@ -1,11 +1,11 @@
-//! Routes about the runtime's own life: shutting it down.
+//! Routes about the runtime's own life: maintenance, shutting it down.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use tend_actors::{ShutdownReason, ShutdownReport};
+use tend_actors::{MaintenanceReport, ShutdownReason, ShutdownReport};
 use utoipa::ToSchema;
 
 use crate::bridge::body::OptionalJsonBody;
@@ -51,9 +51,42 @@ pub(crate) async fn shutdown(
     ))
 }
 
+/// The optional body of `POST /maintenance`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MaintenanceBody {
+    /// Delete finished executions that ended longer ago than this, a humantime string
+    /// ("7d"), instead of the configured `retention`.
+    #[serde(default)]
+    #[schema(example = "7d")]
+    pub(crate) target_age: Option<String>,
+}
+
+/// Run maintenance now (as the Janitor does on its interval) and answer with what it did.
+#[utoipa::path(
+    post,
+    path = "/maintenance",
+    request_body(content = Option<MaintenanceBody>),
+    responses((status = 200, body = MaintenanceReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+pub(crate) async fn maintenance(
+    State(s): State<AppState>,
+    OptionalJsonBody(body): OptionalJsonBody<MaintenanceBody>,
+) -> Result<Json<MaintenanceReport>, BridgeError> {
+    let target_age = match body.target_age {
+        None => None,
+        Some(text) => Some(parse_duration("target_age", &text)?),
+    };
+    Ok(Json(s.runtime.maintain(target_age).await?))
+}
+
 fn parse_deadline(text: &str) -> Result<Duration, BridgeError> {
+    parse_duration("deadline", text)
+}
+
+fn parse_duration(field: &str, text: &str) -> Result<Duration, BridgeError> {
     humantime::parse_duration(text).map_err(|e| BridgeError::BadRequest {
-        code: "invalid_deadline",
-        message: format!("invalid `deadline` `{}`: {e}", cut(text, 64)),
+        code: "invalid_duration",
+        message: format!("invalid `{field}` `{}`: {e}", cut(text, 64)),
     })
 }

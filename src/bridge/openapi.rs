@@ -108,6 +108,8 @@ fn operations(
         routes::retry,
         routes::interrupt_all,
         lifecycle::shutdown,
+        lifecycle::maintenance,
+        routes::delete,
         routes::events,
         routes::tree,
         routes::semaphores,

@@ -275,6 +275,22 @@ pub(crate) async fn resume(
     ))
 }
 
+/// Delete a finished (completed, failed or corrupt) execution with all its records.
+#[utoipa::path(
+    delete,
+    path = "/executions/{id}",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub(crate) async fn delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, BridgeError> {
+    let id = parse_id(&id)?;
+    s.runtime.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Run a failed execution's failed and skipped items again, keeping what is done.
 #[utoipa::path(
     post,
@@ -379,7 +395,10 @@ pub(crate) async fn openapi(State(s): State<AppState>) -> Json<utoipa::openapi::
     if !s.token {
         // Without a token nothing needs one: the document says so as served.
         for item in doc.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
                 operation.security = None;
                 operation.responses.responses.remove("401");
             }

@@ -181,6 +181,8 @@ impl Runtime {
             return report.clone();
         }
         self.request_shutdown(reason);
+        // No maintenance from here on (a run under way ends on its own).
+        self.janitor.stop(None);
         let began = Instant::now();
         let until = began + deadline;
         let left = move || until.saturating_duration_since(Instant::now());

@@ -57,6 +57,9 @@ pub(crate) enum Op {
     ClearCheckpoint { id: ExecutionId, index: u32 },
     /// Insert or replace a runtime metadata value.
     Meta { key: String, value: Vec<u8> },
+    /// Remove every record of a finished execution: its record, plan, start set, item
+    /// records and checkpoints.
+    Delete { id: ExecutionId },
 }
 
 /// Called on the writer thread with a commit's result; it must not block.
@@ -325,6 +328,19 @@ fn commit(
                 }
                 Op::Meta { key, value } => {
                     meta.insert(key.as_str(), value.as_slice())
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::Delete { id } => {
+                    starts.clear(&mut start_sets, *id)?;
+                    let name = id.as_key(&mut key);
+                    executions.remove(name).map_err(|e| fail(&e))?;
+                    plans.remove(name).map_err(|e| fail(&e))?;
+                    let every = (name, 0)..=(name, u32::MAX);
+                    items
+                        .retain_in(every.clone(), |_, _| false)
+                        .map_err(|e| fail(&e))?;
+                    checkpoints
+                        .retain_in(every, |_, _| false)
                         .map_err(|e| fail(&e))?;
                 }
             }

@@ -88,16 +88,30 @@ impl SupervisorState {
             .into_iter()
             .map(|stop| match stop {
                 Stop::Done(done) => done,
-                Stop::Gone(id) => ExecutionShutdown {
-                    execution: id,
-                    result: StopResult::Completed,
-                    status: self
+                Stop::Gone(id) => {
+                    let status = self
                         .entries
                         .get(&id)
-                        .map_or(ExecutionStatus::Completed, |e| e.status),
-                    running: Vec::new(),
-                    error: None,
-                },
+                        .map_or(ExecutionStatus::Completed, |e| e.status);
+                    if status.is_final() {
+                        ExecutionShutdown {
+                            execution: id,
+                            result: StopResult::Completed,
+                            status,
+                            running: Vec::new(),
+                            error: None,
+                        }
+                    } else {
+                        // Its actor failed while stopping: its records still say running.
+                        ExecutionShutdown {
+                            execution: id,
+                            result: StopResult::Abandoned,
+                            status: ExecutionStatus::Running,
+                            running: Vec::new(),
+                            error: Some("its actor stopped before it checkpointed".to_owned()),
+                        }
+                    }
+                }
             })
             .collect();
         self.stop_reply = Some((reply, executions));
