@@ -216,10 +216,18 @@ impl Config {
                 reason: "must be at least 1",
             });
         }
-        if self.shutdown_timeout.is_zero() {
+        if self.shutdown_timeout.is_zero()
+            || self.shutdown_timeout > crate::runtime::MAX_SHUTDOWN_DEADLINE
+        {
             return Err(ConfigError::Invalid {
                 field: "shutdown_timeout",
-                reason: "must be longer than 0s",
+                reason: "must be longer than 0s and at most 24h",
+            });
+        }
+        if self.lifecycle_timeout > crate::runtime::MAX_SHUTDOWN_DEADLINE {
+            return Err(ConfigError::Invalid {
+                field: "lifecycle_timeout",
+                reason: "must be at most 24h",
             });
         }
         if self.event_capacity == 0 {

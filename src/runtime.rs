@@ -3,6 +3,8 @@
 
 mod shutdown;
 
+pub(crate) use shutdown::MAX_DEADLINE as MAX_SHUTDOWN_DEADLINE;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -55,6 +55,15 @@ async fn shutdown_over_the_bridge_answers_with_the_report_and_ends_event_streams
         body["error"]["message"].as_str().unwrap().contains("soon"),
         "{body}"
     );
+    for bad in ["0s", "400000000000y"] {
+        let request = s
+            .client
+            .post(s.url("/shutdown"))
+            .header("authorization", auth)
+            .json(&json!({ "deadline": bad }));
+        let (status, body) = s.send(request).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
 
     let shutdown = s
         .client

@@ -422,3 +422,38 @@ async fn modules_subscribed_after_start_and_actor_modules_answer_through_the_not
     assert_eq!(watcher.result, Heard::Unanswered, "{report:?}");
     assert!(report.is_clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_does_not_cut_the_shutdown_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let gates = Gates::new();
+    let runtime = builder(dir.path(), &gates, Config::default())
+        .start()
+        .await
+        .unwrap();
+    let id = runtime
+        .submit(Plan::new("held").block(Block::new("b").item(gate("a", "g", 2))))
+        .await
+        .unwrap();
+    eventually("the item waits at its gate", || async {
+        (gates.waiting("g") == 1)
+            .then_some(())
+            .ok_or("not yet".to_owned())
+    })
+    .await;
+    // The first caller gives up at once (as a dropped request would); the shutdown goes
+    // on, and the next caller gets its whole report.
+    let _ = tokio::time::timeout(
+        Duration::from_millis(1),
+        runtime.shutdown_with(ShutdownReason::Rpc, Duration::from_secs(20)),
+    )
+    .await;
+    let report = runtime
+        .shutdown_with(ShutdownReason::Graceful, Duration::from_secs(20))
+        .await;
+    assert_eq!(report.reason, ShutdownReason::Rpc, "{report:?}");
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.executions.len(), 1, "{report:?}");
+    assert_eq!(report.executions[0].execution, id);
+    assert_eq!(report.executions[0].result, StopResult::Checkpointed);
+}

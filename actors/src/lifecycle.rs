@@ -251,7 +251,11 @@ impl Published {
 
     /// Each subscriber's answer, waiting at most `timeout` for all of them together.
     pub async fn answers(self, timeout: Duration) -> Vec<ModuleAnswer> {
-        let until = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        // A timeout too long to add is as good as none: a day is waited at most.
+        let until = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(24 * 3600));
         let kind = self.kind;
         let waits = self.waits.into_iter().map(|(name, wait)| async move {
             let heard = match wait {

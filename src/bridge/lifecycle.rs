@@ -81,7 +81,17 @@ pub(crate) async fn maintenance(
 }
 
 fn parse_deadline(text: &str) -> Result<Duration, BridgeError> {
-    parse_duration("deadline", text)
+    let deadline = parse_duration("deadline", text)?;
+    if deadline.is_zero() || deadline > crate::runtime::MAX_SHUTDOWN_DEADLINE {
+        return Err(BridgeError::BadRequest {
+            code: "invalid_duration",
+            message: format!(
+                "invalid `deadline` `{}`: must be above 0s and at most 24h",
+                cut(text, 64)
+            ),
+        });
+    }
+    Ok(deadline)
 }
 
 fn parse_duration(field: &str, text: &str) -> Result<Duration, BridgeError> {

@@ -41,8 +41,14 @@ pub(super) struct Shutdown {
 struct State {
     /// The supervisor's task, awaited once.
     supervisor: Option<tokio::task::JoinHandle<()>>,
+    /// The shutdown under way: a task of its own, so that a caller that gives up (a
+    /// dropped request, a timeout) does not cut the sequence short.
+    running: Option<tokio::task::JoinHandle<ShutdownReport>>,
     report: Option<ShutdownReport>,
 }
+
+/// The longest deadline a shutdown takes; a longer one is cut to it.
+pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 
 impl Shutdown {
     pub(super) fn new(config: &Config, supervisor: tokio::task::JoinHandle<()>) -> Self {
@@ -50,6 +56,7 @@ impl Shutdown {
             requested: Arc::new(watch::Sender::new(None)),
             state: Arc::new(tokio::sync::Mutex::new(State {
                 supervisor: Some(supervisor),
+                running: None,
                 report: None,
             })),
             deadline: config.shutdown_timeout,
@@ -180,11 +187,49 @@ impl Runtime {
         if let Some(report) = &state.report {
             return report.clone();
         }
+        let state = &mut *state;
+        let running = state.running.get_or_insert_with(|| {
+            let runtime = self.clone();
+            let supervisor = state.supervisor.take();
+            let deadline = deadline.min(MAX_DEADLINE);
+            tokio::spawn(async move { runtime.run_shutdown(reason, deadline, supervisor).await })
+        });
+        let report = match running.await {
+            Ok(report) => report,
+            Err(e) => ShutdownReport {
+                reason,
+                deadline,
+                duration: Duration::ZERO,
+                executions: Vec::new(),
+                modules: Vec::new(),
+                store_flushed: false,
+                store_error: Some(format!("the shutdown task failed: {e}")),
+            },
+        };
+        state.running = None;
+        state.report = Some(report.clone());
+        report
+    }
+
+    /// The sequence of [`shutdown_with`](Self::shutdown_with), on its own task.
+    async fn run_shutdown(
+        &self,
+        reason: ShutdownReason,
+        deadline: Duration,
+        supervisor: Option<tokio::task::JoinHandle<()>>,
+    ) -> ShutdownReport {
         self.request_shutdown(reason);
-        // No maintenance from here on (a run under way ends on its own).
+        // No maintenance from here on: a run under way is waited for (briefly), so its
+        // events do not mix with the shutdown's.
         self.janitor.stop(None);
+        let _ = self
+            .janitor
+            .get_cell()
+            .wait(Some(self.shutdown.lifecycle_timeout.min(deadline)))
+            .await;
         let began = Instant::now();
-        let until = began + deadline;
+        // (`deadline` is at most MAX_DEADLINE: no overflow.)
+        let until = began.checked_add(deadline).unwrap_or(began);
         let left = move || until.saturating_duration_since(Instant::now());
         let answer_within = self.shutdown.lifecycle_timeout.min(deadline);
         tracing::info!(?reason, deadline = %humantime::format_duration(deadline), "shutting down");
@@ -228,7 +273,7 @@ impl Runtime {
         });
         modules.extend(flushing.answers(flush_within).await);
 
-        if let Some(supervisor) = state.supervisor.take()
+        if let Some(supervisor) = supervisor
             && tokio::time::timeout(left().max(Duration::from_millis(100)), supervisor)
                 .await
                 .is_err()
@@ -236,10 +281,14 @@ impl Runtime {
             tracing::error!("the supervisor did not stop in time; killing it");
             self.supervisor.kill();
         }
-        if let Err(e) = self.store.close().await
-            && store_error.is_none()
-        {
-            store_error = Some(e.to_string());
+        match tokio::time::timeout(left().max(Duration::from_secs(1)), self.store.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                store_error.get_or_insert(e.to_string());
+            }
+            Err(_) => {
+                store_error.get_or_insert("the store did not close before the deadline".to_owned());
+            }
         }
         let duration = began.elapsed();
         self.bus
@@ -262,7 +311,6 @@ impl Runtime {
             abandoned = report.count(StopResult::Abandoned),
             "shut down"
         );
-        state.report = Some(report.clone());
         report
     }
 }

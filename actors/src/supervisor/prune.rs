@@ -8,7 +8,7 @@ use std::time::Duration;
 use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::RuntimeError;
-use crate::model::{ExecutionId, now_ms};
+use crate::model::{ExecutionId, ExecutionStatus, now_ms};
 use crate::store::Op;
 use crate::supervisor::entry::Entry;
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
@@ -74,7 +74,11 @@ impl SupervisorState {
         let mut finished: Vec<(u64, ExecutionId)> = self
             .entries
             .iter()
-            .filter(|(_, e)| !e.is_live() && e.status.is_final())
+            // Not corrupt ones: a newer build's records read as corrupt, and they may be
+            // an execution that would run again after an upgrade. `delete` takes those.
+            .filter(|(_, e)| {
+                !e.is_live() && e.status.is_final() && e.status != ExecutionStatus::Corrupt
+            })
             .map(|(&id, e)| (e.updated_ms, id))
             .collect();
         // Newest first: what a count keeps.
