@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! GET  /                            the dashboard page
-//! GET  /health                      {"status": "ok" | "degraded", ...}
-//! GET  /executions[?status=]        executions, oldest first
+//! GET  /health                      {"status": "ok" | "degraded", ..., "check": the last
+//!                                   health check}
+//! GET  /executions[?status=&limit=&cursor=]
+//!                                   a page of executions, newest first, and its `next`
 //! POST /executions                  a plan as JSON -> 201 {"id"}; ?dry_run=true -> 200,
 //!                                   what would change (each item's check only)
 //! GET  /executions/{id}             status, outcome, every item

@@ -9,6 +9,12 @@
 //! maintenance_interval = "1h" # how often the Janitor runs maintenance ("0s": never)
 //! retention = "30d"      # maintenance deletes executions finished longer ago (absent: none)
 //! retain_max = 10000     # ... and all but the newest this many finished (absent: no limit)
+//! health_interval = "30s" # how often the Janitor checks health ("0s": at startup only)
+//! disk_low_percent = 5.0 # below this much free space on the data volume: DiskSpaceLow
+//! max_store_bytes = 10737418240 # limits warned of past warn_percent (absent: none)
+//! max_memory_bytes = 4294967296
+//! max_executions = 1000000
+//! warn_percent = 90.0    # ResourceLimitWarning past this percentage of a limit
 //! event_capacity = 1024  # events buffered per subscriber before it lags
 //! resume_on_start = true # resume what an unclean stop left running
 //! recovery_concurrency = 4 # ... that many at a time
@@ -113,6 +119,25 @@ pub struct Config {
     /// limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retain_max: Option<usize>,
+    /// How often the Janitor checks health (free space, store size, memory, the modules'
+    /// `HealthCheck` answers; `GET /health` serves the last report); `"0s"`, at startup
+    /// only.
+    #[serde(with = "duration_text")]
+    pub health_interval: Duration,
+    /// Below this percentage of free space on the data directory's volume, the Janitor
+    /// publishes `DiskSpaceLow` and runs an urgent cleanup.
+    pub disk_low_percent: f64,
+    /// The store's file size warned of (`ResourceLimitWarning`) past `warn_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_store_bytes: Option<u64>,
+    /// The process's resident memory warned of past `warn_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_memory_bytes: Option<u64>,
+    /// The number of stored executions warned of past `warn_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_executions: Option<u64>,
+    /// The percentage of a limit past which it is warned of.
+    pub warn_percent: f64,
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
     pub event_capacity: usize,
@@ -154,6 +179,12 @@ impl Default for Config {
             maintenance_interval: Some(Duration::from_secs(3600)),
             retention: None,
             retain_max: None,
+            health_interval: Duration::from_secs(30),
+            disk_low_percent: 5.0,
+            max_store_bytes: None,
+            max_memory_bytes: None,
+            max_executions: None,
+            warn_percent: 90.0,
             event_capacity: 1024,
             resume_on_start: true,
             recovery_concurrency: 4,
@@ -228,6 +259,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "lifecycle_timeout",
                 reason: "must be at most 24h",
+            });
+        }
+        if !(0.0..=100.0).contains(&self.disk_low_percent) {
+            return Err(ConfigError::Invalid {
+                field: "disk_low_percent",
+                reason: "must be from 0 to 100",
+            });
+        }
+        if !(self.warn_percent > 0.0 && self.warn_percent <= 100.0) {
+            return Err(ConfigError::Invalid {
+                field: "warn_percent",
+                reason: "must be above 0 and at most 100",
             });
         }
         if self.event_capacity == 0 {

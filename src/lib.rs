@@ -100,14 +100,16 @@ pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
     ActorNode, ActorRole, Answer, Block, BlockOutcome, BlockReport, Check, CheckOutcome, DryRun,
-    DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionReport, ExecutionShutdown,
+    DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionPage, ExecutionReport, ExecutionShutdown,
     ExecutionStatus, ExecutionSummary, HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx,
     ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus, LifecycleEvent, LifecycleKind,
-    MaintenanceOperation, MaintenanceReason, MaintenanceReport, MaintenanceType, ModuleAnswer,
-    Notice, Outcome, ParseIdError, Plan, PlanError, Progress, Published, Registry, ResourceKind,
-    Resources, RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport,
-    StopResult, StoreError, StoreFailure, Urgency,
+    ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceReport, MaintenanceType,
+    ModuleAnswer, Notice, Outcome, ParseIdError, Plan, PlanError, Progress, Published, Registry,
+    ResourceKind, Resources, RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason,
+    ShutdownReport, StopResult, StoreError, StoreFailure, Urgency,
 };
+
+pub use tend_actors::monitor::{DiskSpace, HealthReport, Measures};
 
 /// The engine crate, for driving the actors directly.
 pub use tend_actors as engine;

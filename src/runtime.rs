@@ -11,13 +11,16 @@ use std::sync::Arc;
 use futures::Stream;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
+use tend_actors::janitor::HealthSettings;
+use tend_actors::monitor::{HealthReport, MonitorLimits};
 use tend_actors::supervisor::Retention;
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
 use tend_actors::{
-    ActorNode, Answer, DryRun, Event, ExecutionId, ExecutionReport, ExecutionSummary,
-    InterruptStrategy, Janitor, JanitorArgs, JanitorMsg, LifecycleBus, LifecycleEvent,
-    LifecycleKind, MaintenanceReason, MaintenanceReport, Notice, Outcome, Plan, Registry,
-    Resources, RuntimeError, SemaphoreReport, Semaphores, Store, StoreFailure,
+    ActorNode, Answer, DryRun, Event, ExecutionId, ExecutionPage, ExecutionReport,
+    ExecutionSummary, InterruptStrategy, Janitor, JanitorArgs, JanitorMsg, LifecycleBus,
+    LifecycleEvent, LifecycleKind, ListQuery, MaintenanceReason, MaintenanceReport, Notice,
+    Outcome, Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store,
+    StoreFailure,
 };
 use tokio::sync::broadcast;
 
@@ -180,6 +183,7 @@ impl RuntimeBuilder {
             }
         };
         components.push("supervisor".to_owned());
+        let health = Arc::new(std::sync::Mutex::new(None));
         let janitor_args = JanitorArgs {
             supervisor: supervisor.clone(),
             bus: bus.clone(),
@@ -188,6 +192,19 @@ impl RuntimeBuilder {
                 keep_at_most: self.config.retain_max,
             },
             interval: self.config.maintenance_interval.filter(|i| !i.is_zero()),
+            health: HealthSettings {
+                store: store.clone(),
+                limits: MonitorLimits {
+                    disk_low_percent: self.config.disk_low_percent,
+                    max_store_bytes: self.config.max_store_bytes,
+                    max_memory_bytes: self.config.max_memory_bytes,
+                    max_executions: self.config.max_executions,
+                    warn_percent: self.config.warn_percent,
+                },
+                interval: Some(self.config.health_interval).filter(|i| !i.is_zero()),
+                answer_within: self.config.lifecycle_timeout,
+                last: health.clone(),
+            },
         };
         let janitor = match Actor::spawn(None, Janitor, janitor_args).await {
             Ok((janitor, _)) => janitor,
@@ -201,6 +218,7 @@ impl RuntimeBuilder {
         components.push("janitor".to_owned());
         let runtime = Runtime {
             janitor,
+            health,
             supervisor,
             store,
             semaphores,
@@ -226,6 +244,8 @@ impl RuntimeBuilder {
 pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
     janitor: ActorRef<JanitorMsg>,
+    /// The Janitor's last health report.
+    health: Arc<std::sync::Mutex<Option<HealthReport>>>,
     store: Store,
     semaphores: Arc<Semaphores>,
     registry: Arc<Registry>,
@@ -290,9 +310,17 @@ impl Runtime {
         self.call(|reply| SupervisorMsg::Status(id, reply)).await?
     }
 
-    /// Every execution, oldest first.
+    /// Every execution, oldest first. With many stored executions prefer
+    /// [`list_page`](Self::list_page).
     pub async fn list(&self) -> Result<Vec<ExecutionSummary>, RuntimeError> {
         self.call(SupervisorMsg::List).await
+    }
+
+    /// One page of executions, newest first: at most `query.limit` (up to
+    /// [`MAX_PAGE`](tend_actors::model::MAX_PAGE)) with `query.status`, created before
+    /// `query.before`. Pass the page's `next` as the following query's `before`.
+    pub async fn list_page(&self, query: ListQuery) -> Result<ExecutionPage, RuntimeError> {
+        self.call(|reply| SupervisorMsg::Page(query, reply)).await
     }
 
     /// Interrupts one running execution. Returns once the execution has been told; use
@@ -381,6 +409,34 @@ impl Runtime {
         {
             Ok(CallResult::Success(report)) => Ok(report),
             _ => Err(RuntimeError::ShuttingDown),
+        }
+    }
+
+    /// Checks health now, as the Janitor does every `health_interval`: measures free
+    /// space, the store's size and memory, publishes the warnings they call for and a
+    /// `HealthCheck`, and returns the report with every module's answer.
+    pub async fn health_check(&self) -> Result<HealthReport, RuntimeError> {
+        match self
+            .janitor
+            .call(
+                |reply| JanitorMsg::Check {
+                    check_type: tend_actors::HealthCheckType::Manual,
+                    reply: Some(reply),
+                },
+                None,
+            )
+            .await
+        {
+            Ok(CallResult::Success(report)) => Ok(report),
+            _ => Err(RuntimeError::ShuttingDown),
+        }
+    }
+
+    /// The last health check's report (the first is made at startup).
+    pub fn last_health(&self) -> Option<HealthReport> {
+        match self.health.lock() {
+            Ok(last) => last.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 

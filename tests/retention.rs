@@ -231,3 +231,62 @@ async fn delete_and_maintenance_over_the_bridge() {
     assert_eq!(status, 400, "{body}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_list_is_paged_newest_first_with_a_status_filter() {
+    let s = Served::start(None, None, None).await;
+    let mut done = Vec::new();
+    for n in 0..5 {
+        done.push(finished(&s.runtime, &format!("done-{n}")).await);
+    }
+    let live = held(&s.runtime).await;
+    s.wait_status(&live.to_string(), "running").await;
+
+    // Pages of two, newest first, until `next` is absent.
+    let mut seen = Vec::new();
+    let mut path = "/executions?limit=2".to_owned();
+    loop {
+        let (status, page) = s.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let ids = page["executions"].as_array().unwrap();
+        assert!(ids.len() <= 2, "{page}");
+        seen.extend(ids.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/executions?limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = done.iter().map(ToString::to_string).collect();
+    expected.push(live.to_string());
+    expected.reverse();
+    assert_eq!(seen, expected);
+
+    // A status keeps only its own; the handle pages the same way.
+    let (_, page) = s.get("/executions?status=running").await;
+    assert_eq!(page["executions"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["executions"][0]["id"], live.to_string().as_str());
+    let page = s
+        .runtime
+        .list_page(tend::ListQuery {
+            status: Some(tend::ExecutionStatus::Completed),
+            limit: 3,
+            before: Some(done[4]),
+        })
+        .await
+        .unwrap();
+    let ids: Vec<ExecutionId> = page.executions.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [done[3], done[2], done[1]]);
+    assert_eq!(page.next, Some(done[1]));
+
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=many",
+        "cursor=nope",
+        "status=odd",
+    ] {
+        let (status, body) = s.get(&format!("/executions?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    s.stop().await;
+}

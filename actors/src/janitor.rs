@@ -1,8 +1,18 @@
-//! The Janitor actor: maintenance, on its interval and on request. A run announces itself
+//! The Janitor actor: maintenance and health checks, each on its interval and on request.
+//!
+//! Maintenance: a run announces itself
 //! (`MaintenanceStarted`), asks the modules to clean up (`DataMaintenance {cleanup}`),
 //! prunes the finished executions the retention no longer keeps, and reports
 //! (`MaintenanceCompleted` with the numbers). Runs never overlap: the actor takes one at a
 //! time, and a tick that comes while one runs waits behind it.
+//!
+//! Health checks (`health`): the monitors measured, their warnings published
+//! (`DiskSpaceLow`, which also runs an urgent cleanup, and `ResourceLimitWarning`), then a
+//! `HealthCheck` whose answers make the report `GET /health` serves.
+
+mod health;
+
+pub use health::HealthSettings;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +42,8 @@ pub struct JanitorArgs {
     pub retention: Retention,
     /// How often it runs by itself; `None`: only on request.
     pub interval: Option<Duration>,
+    /// Its health checks.
+    pub health: HealthSettings,
 }
 
 /// Messages the Janitor handles.
@@ -46,6 +58,13 @@ pub enum JanitorMsg {
         target_age: Option<Duration>,
         /// Told what the run did.
         reply: Option<RpcReplyPort<MaintenanceReport>>,
+    },
+    /// Check health now.
+    Check {
+        /// What triggered it.
+        check_type: crate::model::HealthCheckType,
+        /// Told the report.
+        reply: Option<RpcReplyPort<crate::monitor::HealthReport>>,
     },
 }
 
@@ -92,6 +111,17 @@ impl Actor for Janitor {
                 reply: None,
             });
         }
+        if let Some(interval) = args.health.interval {
+            myself.send_interval(interval, || JanitorMsg::Check {
+                check_type: crate::model::HealthCheckType::Periodic,
+                reply: None,
+            });
+        }
+        // The first check right away.
+        let _ = myself.cast(JanitorMsg::Check {
+            check_type: crate::model::HealthCheckType::Startup,
+            reply: None,
+        });
         Ok(JanitorState { args })
     }
 
@@ -108,6 +138,12 @@ impl Actor for Janitor {
                 reply,
             } => {
                 let report = state.run(reason, target_age).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(report);
+                }
+            }
+            JanitorMsg::Check { check_type, reply } => {
+                let report = state.check(check_type).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(report);
                 }

@@ -16,7 +16,8 @@
 //! supervisor   the Supervisor actor: the execution map
 //! execution    the Execution actor: one execution's blocks and items
 //! worker       the ItemWorker actor: one item attempt
-//! janitor      the Janitor actor: maintenance on its interval and on request
+//! janitor      the Janitor actor: maintenance and health checks, on intervals and on request
+//! monitor      what the Janitor watches (disk, store size, memory) and what it warns of
 //! ```
 //!
 //! ```text
@@ -35,6 +36,7 @@ pub mod janitor;
 pub mod lifecycle;
 pub mod limiters;
 pub mod model;
+pub mod monitor;
 mod sched;
 pub mod semaphores;
 pub mod store;
@@ -49,11 +51,12 @@ pub use lifecycle::{LifecycleBus, Notice, Published};
 pub use limiters::{LimiterSpec, Limiters};
 pub use model::{
     ActorNode, ActorRole, Answer, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
-    ExecutionId, ExecutionReport, ExecutionShutdown, ExecutionStatus, ExecutionSummary,
-    HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus,
-    LifecycleEvent, LifecycleKind, MaintenanceOperation, MaintenanceReason, MaintenanceType,
-    ModuleAnswer, Outcome, ParseIdError, Plan, Progress, Registry, ResourceKind, Resources,
-    ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
+    ExecutionId, ExecutionPage, ExecutionReport, ExecutionShutdown, ExecutionStatus,
+    ExecutionSummary, HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx, ItemReport,
+    ItemSpec, ItemStatus, LifecycleEvent, LifecycleKind, ListQuery, MaintenanceOperation,
+    MaintenanceReason, MaintenanceType, ModuleAnswer, Outcome, ParseIdError, Plan, Progress,
+    Registry, ResourceKind, Resources, ShutdownReason, ShutdownReport, StopOrder, StopResult,
+    Urgency,
 };
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};

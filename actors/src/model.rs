@@ -14,6 +14,7 @@ mod ids;
 mod item;
 mod lifecycle;
 mod outcome;
+mod page;
 mod plan;
 mod registry;
 mod report;
@@ -35,6 +36,7 @@ pub use lifecycle::{
     MaintenanceReason, MaintenanceType, ModuleAnswer, ResourceKind, ShutdownReason, Urgency,
 };
 pub use outcome::{BlockOutcome, Outcome};
+pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
 pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, Plan};
 pub use registry::Registry;

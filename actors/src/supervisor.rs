@@ -155,6 +155,13 @@ pub enum SupervisorMsg {
     Status(ExecutionId, Reply<ExecutionReport>),
     /// Every execution, oldest first.
     List(RpcReplyPort<Vec<ExecutionSummary>>),
+    /// How many executions are stored.
+    Count(RpcReplyPort<usize>),
+    /// One page of executions, newest first.
+    Page(
+        crate::model::ListQuery,
+        RpcReplyPort<crate::model::ExecutionPage>,
+    ),
     /// Interrupt one running execution.
     Interrupt(ExecutionId, InterruptStrategy, Reply<()>),
     /// Pause one running execution: nothing new starts, running items go on as the
@@ -367,6 +374,12 @@ impl Actor for Supervisor {
                     .map(|(&id, entry)| entry.summary(id))
                     .collect();
                 let _ = reply.send(list);
+            }
+            SupervisorMsg::Count(reply) => {
+                let _ = reply.send(state.entries.len());
+            }
+            SupervisorMsg::Page(query, reply) => {
+                let _ = reply.send(state.page(query));
             }
             SupervisorMsg::Interrupt(id, strategy, reply) => {
                 state.halt(&myself, id, Halt::Interrupt(strategy), reply)

@@ -86,7 +86,23 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
             "{failing} execution(s) paused because their actor kept failing"
         ));
     }
+    let check = s.runtime.last_health();
+    if let Some(check) = &check {
+        reasons.extend(check.warnings.iter().cloned());
+        for module in check
+            .modules
+            .iter()
+            .filter(|m| m.result == tend_actors::Heard::Failed)
+        {
+            reasons.push(format!(
+                "module {} reports a failure: {}",
+                module.module,
+                module.error.as_deref().unwrap_or("no reason given")
+            ));
+        }
+    }
     Ok(Json(Health {
+        check,
         status: if reasons.is_empty() { "ok" } else { "degraded" },
         reasons,
         executions: list.len(),
@@ -97,43 +113,70 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
     }))
 }
 
-/// Executions, oldest first; `?status=` keeps one status.
+/// Executions, newest first, a page at a time: `?status=` keeps one status, `?limit=`
+/// (default 100, at most 1000) sets the page's size, `?cursor=` (a page's `next`) starts
+/// after the page it came with.
 #[utoipa::path(
     get,
     path = "/executions",
-    params(("status" = Option<ExecutionStatus>, Query, description = "keep only executions with this status")),
+    params(
+        ("status" = Option<ExecutionStatus>, Query, description = "keep only executions with this status"),
+        ("limit" = Option<usize>, Query, description = "at most this many (1 to 1000; default 100)"),
+        ("cursor" = Option<String>, Query, description = "the `next` of the page before")
+    ),
     responses((status = 200, body = ExecutionList), (status = 400, body = ErrorBody))
 )]
 pub(crate) async fn list(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ExecutionList>, BridgeError> {
-    let mut wanted = None;
+    let mut wanted = tend_actors::ListQuery::default();
     for pair in query.as_deref().unwrap_or("").split('&') {
-        let Some(value) = pair.strip_prefix("status=") else {
-            continue;
-        };
-        let status: ExecutionStatus = serde_json::from_value(serde_json::Value::String(
-            value.to_owned(),
-        ))
-        .map_err(|_| BridgeError::BadRequest {
-            code: "invalid_status",
-            message: format!(
-                "unknown status `{}`; use running, interrupted, completed, failed or corrupt",
-                cut(value, 64)
-            ),
-        })?;
-        wanted = Some(status);
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "status" => {
+                let status: ExecutionStatus = serde_json::from_value(
+                    serde_json::Value::String(value.to_owned()),
+                )
+                .map_err(|_| BridgeError::BadRequest {
+                    code: "invalid_status",
+                    message: format!(
+                        "unknown status `{}`; use running, interrupted, completed, failed, corrupt or paused",
+                        cut(value, 64)
+                    ),
+                })?;
+                wanted.status = Some(status);
+            }
+            "limit" => {
+                wanted.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=tend_actors::model::MAX_PAGE).contains(n))
+                    .ok_or_else(|| BridgeError::BadRequest {
+                        code: "invalid_limit",
+                        message: format!(
+                            "invalid `limit` `{}`: a number from 1 to 1000",
+                            cut(value, 64)
+                        ),
+                    })?;
+            }
+            "cursor" => {
+                wanted.before = Some(value.parse().map_err(|_| BridgeError::BadRequest {
+                    code: "invalid_cursor",
+                    message: format!(
+                        "invalid `cursor` `{}`: pass a page's `next`",
+                        cut(value, 64)
+                    ),
+                })?);
+            }
+            _ => {}
+        }
     }
-    let executions = s
-        .runtime
-        .list()
-        .await?
-        .into_iter()
-        .filter(|e| wanted.is_none_or(|w| e.status == w))
-        .map(SummaryView::from)
-        .collect();
-    Ok(Json(ExecutionList { executions }))
+    let page = s.runtime.list_page(wanted).await?;
+    Ok(Json(ExecutionList {
+        executions: page.executions.into_iter().map(SummaryView::from).collect(),
+        next: page.next.map(|id| id.to_string()),
+    }))
 }
 
 /// Validate a plan and start it; with `?dry_run=true`, validate it and run only each

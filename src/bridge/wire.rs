@@ -60,6 +60,8 @@ pub(crate) struct Health {
     pub(crate) paused: usize,
     /// This build's version of tend.
     pub(crate) version: &'static str,
+    /// The Janitor's last health check: measures, warnings, the modules' answers.
+    pub(crate) check: Option<tend_actors::monitor::HealthReport>,
 }
 
 /// One line of `GET /executions`.
@@ -97,7 +99,11 @@ impl From<ExecutionSummary> for SummaryView {
 /// `GET /executions` body.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ExecutionList {
+    /// Newest first.
     pub(crate) executions: Vec<SummaryView>,
+    /// The `cursor` of the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next: Option<String>,
 }
 
 /// `POST /executions` answer.

@@ -124,3 +124,30 @@ impl SupervisorState {
         }
     }
 }
+
+impl SupervisorState {
+    /// One page of executions, newest first (ids grow with creation time).
+    pub(super) fn page(&self, query: crate::model::ListQuery) -> crate::model::ExecutionPage {
+        let limit = query.limit.clamp(1, crate::model::MAX_PAGE);
+        let range = match query.before {
+            Some(before) => self.entries.range(..before),
+            None => self.entries.range(..),
+        };
+        let mut executions = Vec::with_capacity(limit.min(self.entries.len()));
+        let mut next = None;
+        for (&id, entry) in range
+            .rev()
+            .filter(|(_, e)| query.status.is_none_or(|s| e.status == s))
+        {
+            if executions.len() == limit {
+                // There is more: the next page starts before the last one given.
+                next = executions
+                    .last()
+                    .map(|e: &crate::model::ExecutionSummary| e.id);
+                break;
+            }
+            executions.push(entry.summary(id));
+        }
+        crate::model::ExecutionPage { executions, next }
+    }
+}
