@@ -294,6 +294,10 @@ pub struct SupervisorState {
     entries: BTreeMap<ExecutionId, Entry>,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     stopping: bool,
+    /// Set with `stopping`, for deletions under way: they stop between batches.
+    stop_flag: Arc<std::sync::atomic::AtomicBool>,
+    /// Deletions under way; a stop is answered once none is.
+    deleting: usize,
     /// The stop request and what it did, answered once no start is in flight.
     stop_reply: Option<(StopReply, Vec<crate::model::ExecutionShutdown>)>,
     /// Stop requests that came while stopping, answered with the first.
@@ -332,6 +336,8 @@ impl Actor for Supervisor {
             entries,
             waiters: HashMap::new(),
             stopping: false,
+            stop_flag: Arc::default(),
+            deleting: 0,
             stop_reply: None,
             late_stops: Vec::new(),
             recovery,
@@ -446,7 +452,10 @@ impl Actor for Supervisor {
                 deleted,
                 error,
                 reply,
-            })) => state.deleted(back, deleted, error, reply),
+            })) => {
+                state.deleted(back, deleted, error, reply);
+                state.finish_stop(&myself).await;
+            }
             SupervisorMsg::Shutdown(order, reply) => {
                 state.begin_stop(&myself, order, StopReply::Report(reply));
             }

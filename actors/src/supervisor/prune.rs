@@ -108,11 +108,17 @@ impl SupervisorState {
             .collect();
         let writer = self.store.writer().clone();
         let myself = myself.clone();
+        let stop = self.stop_flag.clone();
+        self.deleting += 1;
         tokio::spawn(async move {
             let mut kept = Vec::new();
             let mut deleted = 0;
             let mut error = None;
             for batch in removed.chunks(BATCH) {
+                // A shutdown began: what is left stays for a later run.
+                if error.is_none() && stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    error = Some(RuntimeError::ShuttingDown);
+                }
                 if error.is_some() {
                     kept.extend(batch.iter().map(|(id, _)| *id));
                     continue;
@@ -150,6 +156,7 @@ impl SupervisorState {
         error: Option<RuntimeError>,
         reply: DeleteReply,
     ) {
+        self.deleting = self.deleting.saturating_sub(1);
         for (id, entry) in back {
             self.entries.insert(id, entry);
         }

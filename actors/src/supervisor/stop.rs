@@ -59,6 +59,8 @@ impl SupervisorState {
             return;
         }
         self.stopping = true;
+        self.stop_flag
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let running: Vec<(ExecutionId, ActorRef<ExecutionMsg>)> = self
             .entries
             .iter()
@@ -120,7 +122,10 @@ impl SupervisorState {
 
     /// Answers the stop and stops the supervisor once no start is in flight.
     pub(super) async fn finish_stop(&mut self, myself: &ActorRef<SupervisorMsg>) {
-        if self.stop_reply.is_none() || self.entries.values().any(|e| e.starting) {
+        if self.stop_reply.is_none()
+            || self.deleting > 0
+            || self.entries.values().any(|e| e.starting)
+        {
             return;
         }
         let Some((reply, executions)) = self.stop_reply.take() else {
@@ -175,6 +180,8 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
         abort_in,
         give_up_in,
     } = order;
+    let began = std::time::Instant::now();
+    let left = || give_up_in.saturating_sub(began.elapsed());
     let call = actor
         .call(
             |reply| ExecutionMsg::Shutdown {
@@ -189,7 +196,14 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
         Ok(CallResult::Success(Ok(report))) => {
             // The execution stops itself right after replying; wait so that no actor holds
             // the store once the supervisor has stopped.
-            let _ = actor.get_cell().wait(Some(Duration::from_secs(5))).await;
+            let _ = actor
+                .get_cell()
+                .wait(Some(
+                    Duration::from_secs(5)
+                        .min(left())
+                        .max(Duration::from_millis(10)),
+                ))
+                .await;
             let result = if report.status.is_final() {
                 StopResult::Completed
             } else {
@@ -218,7 +232,11 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
     };
     // What it was running, if it still answers; then it goes, its workers with it.
     let running = match actor
-        .call(ExecutionMsg::Status, Some(Duration::from_millis(200)))
+        .call(
+            ExecutionMsg::Status,
+            // Within the reserve the shutdown keeps past `give_up_in`.
+            Some(Duration::from_millis(200)),
+        )
         .await
     {
         Ok(CallResult::Success(report)) => report
