@@ -18,6 +18,7 @@
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
 //! POST /maintenance                 {"target_age": "7d"} (optional) -> 200, what it pruned
+//! POST /orphans/sweep               {"protection": "1h"} (optional) -> 200, what it deleted
 //! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
 //!                                   report once done; only with a token
 //! GET  /events                      server-sent events, lifecycle events among them; they
@@ -167,6 +168,7 @@ impl Bridge {
             .route("/interrupt", post(routes::interrupt_all))
             .route("/shutdown", post(lifecycle::shutdown))
             .route("/maintenance", post(lifecycle::maintenance))
+            .route("/orphans/sweep", post(lifecycle::sweep))
             .route("/events", get(routes::events))
             .route("/tree", get(routes::tree))
             .route("/semaphores", get(routes::semaphores))

@@ -15,6 +15,8 @@
 //! max_memory_bytes = 4294967296
 //! max_executions = 1000000
 //! warn_percent = 90.0    # ResourceLimitWarning past this percentage of a limit
+//! orphan_protection_time = "24h" # unreferenced artifacts younger than this are kept
+//! orphan_sweep_interval = "1h"   # how often the Janitor sweeps orphans ("0s": never)
 //! event_capacity = 1024  # events buffered per subscriber before it lags
 //! resume_on_start = true # resume what an unclean stop left running
 //! recovery_concurrency = 4 # ... that many at a time
@@ -138,6 +140,14 @@ pub struct Config {
     pub max_executions: Option<u64>,
     /// The percentage of a limit past which it is warned of.
     pub warn_percent: f64,
+    /// The orphan sweep keeps an unreferenced artifact until its timestamp of interest
+    /// (set when it is made, touched when it is referenced or read) is this old; `"0s"`
+    /// keeps none.
+    #[serde(with = "duration_text")]
+    pub orphan_protection_time: Duration,
+    /// How often the Janitor sweeps orphans by itself; `"0s"`, only when asked.
+    #[serde(with = "duration_text")]
+    pub orphan_sweep_interval: Duration,
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
     pub event_capacity: usize,
@@ -185,6 +195,8 @@ impl Default for Config {
             max_memory_bytes: None,
             max_executions: None,
             warn_percent: 90.0,
+            orphan_protection_time: Duration::from_secs(24 * 3600),
+            orphan_sweep_interval: Duration::from_secs(3600),
             event_capacity: 1024,
             resume_on_start: true,
             recovery_concurrency: 4,

@@ -109,6 +109,8 @@ pub use tend_actors::{
     ShutdownReport, StopResult, StoreError, StoreFailure, Urgency,
 };
 
+pub use tend_actors::janitor::SweepReport;
+pub use tend_actors::model::ArtifactId;
 pub use tend_actors::monitor::{DiskSpace, HealthReport, Measures};
 
 /// The engine crate, for driving the actors directly.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::Stream;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
-use tend_actors::janitor::HealthSettings;
+use tend_actors::janitor::{HealthSettings, SweepReport, SweepSettings};
 use tend_actors::monitor::{HealthReport, MonitorLimits};
 use tend_actors::supervisor::Retention;
 use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMsg};
@@ -205,6 +205,10 @@ impl RuntimeBuilder {
                 answer_within: self.config.lifecycle_timeout,
                 last: health.clone(),
             },
+            orphans: SweepSettings {
+                protection: self.config.orphan_protection_time,
+                interval: Some(self.config.orphan_sweep_interval).filter(|i| !i.is_zero()),
+            },
         };
         let janitor = match Actor::spawn(None, Janitor, janitor_args).await {
             Ok((janitor, _)) => janitor,
@@ -282,6 +286,16 @@ impl Runtime {
         msg: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
     ) -> Result<T, RuntimeError> {
         match self.supervisor.call(msg, None).await {
+            Ok(CallResult::Success(value)) => Ok(value),
+            _ => Err(RuntimeError::ShuttingDown),
+        }
+    }
+
+    async fn janitor_call<T: Send + 'static>(
+        &self,
+        msg: impl FnOnce(RpcReplyPort<T>) -> JanitorMsg,
+    ) -> Result<T, RuntimeError> {
+        match self.janitor.call(msg, None).await {
             Ok(CallResult::Success(value)) => Ok(value),
             _ => Err(RuntimeError::ShuttingDown),
         }
@@ -395,41 +409,40 @@ impl Runtime {
         &self,
         target_age: Option<std::time::Duration>,
     ) -> Result<MaintenanceReport, RuntimeError> {
-        match self
-            .janitor
-            .call(
-                |reply| JanitorMsg::Run {
-                    reason: MaintenanceReason::Manual,
-                    target_age,
-                    reply: Some(reply),
-                },
-                None,
-            )
-            .await
-        {
-            Ok(CallResult::Success(report)) => Ok(report),
-            _ => Err(RuntimeError::ShuttingDown),
-        }
+        self.janitor_call(|reply| JanitorMsg::Run {
+            reason: MaintenanceReason::Manual,
+            target_age,
+            reply: Some(reply),
+        })
+        .await
     }
 
     /// Checks health now, as the Janitor does every `health_interval`: measures free
     /// space, the store's size and memory, publishes the warnings they call for and a
     /// `HealthCheck`, and returns the report with every module's answer.
     pub async fn health_check(&self) -> Result<HealthReport, RuntimeError> {
-        match self
-            .janitor
-            .call(
-                |reply| JanitorMsg::Check {
-                    check_type: tend_actors::HealthCheckType::Manual,
-                    reply: Some(reply),
-                },
-                None,
-            )
-            .await
-        {
-            Ok(CallResult::Success(report)) => Ok(report),
-            _ => Err(RuntimeError::ShuttingDown),
-        }
+        self.janitor_call(|reply| JanitorMsg::Check {
+            check_type: tend_actors::HealthCheckType::Manual,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Sweeps orphans now, as the Janitor does every `orphan_sweep_interval`: every
+    /// artifact that no stored execution references and whose timestamp of interest is
+    /// older than `protection` (default `orphan_protection_time`; zero is allowed) is
+    /// deleted, in small batches beside running executions, then the leftover records of
+    /// executions that no longer exist. Sweeps never overlap: this one waits for one under
+    /// way.
+    pub async fn sweep_orphans(
+        &self,
+        protection: Option<std::time::Duration>,
+    ) -> Result<SweepReport, RuntimeError> {
+        self.janitor_call(|reply| JanitorMsg::Sweep {
+            protection,
+            reply: Some(reply),
+        })
+        .await
     }
 
     /// The last health check's report (the first is made at startup).

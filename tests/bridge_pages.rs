@@ -36,6 +36,7 @@ async fn the_openapi_document_lists_every_route() {
             "/interrupt",
             "/maintenance",
             "/openapi.json",
+            "/orphans/sweep",
             "/semaphores",
             "/shutdown",
             "/tree"

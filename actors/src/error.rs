@@ -241,6 +241,15 @@ pub enum ItemError {
     /// The attempt panicked.
     #[error("panicked: {0}")]
     Panicked(String),
+    /// An artifact the attempt read or referenced no longer exists: the orphan sweep
+    /// deleted it while nothing referenced it. Retryable: the item's retry makes it again.
+    #[error(
+        "artifact {artifact} no longer exists (the orphan sweep deleted it while nothing referenced it); a retry of the attempt can make it again"
+    )]
+    ArtifactGone {
+        /// The artifact's id.
+        artifact: String,
+    },
 }
 
 impl ItemError {

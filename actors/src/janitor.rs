@@ -6,13 +6,19 @@
 //! (`MaintenanceCompleted` with the numbers). Runs never overlap: the actor takes one at a
 //! time, and a tick that comes while one runs waits behind it.
 //!
+//! Orphan sweeps (`sweep`): unreferenced artifacts past their protection time deleted in
+//! small batches, then the leftovers of executions that no longer exist. Sweeps never
+//! overlap each other, maintenance or health checks: one actor runs them all.
+//!
 //! Health checks (`health`): the monitors measured, their warnings published
 //! (`DiskSpaceLow`, which also runs an urgent cleanup, and `ResourceLimitWarning`), then a
 //! `HealthCheck` whose answers make the report `GET /health` serves.
 
 mod health;
+mod sweep;
 
 pub use health::HealthSettings;
+pub use sweep::{SweepReport, SweepSettings};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +48,10 @@ pub struct JanitorArgs {
     pub retention: Retention,
     /// How often it runs by itself; `None`: only on request.
     pub interval: Option<Duration>,
-    /// Its health checks.
+    /// Its health checks (and the store it watches and sweeps).
     pub health: HealthSettings,
+    /// Its orphan sweeps.
+    pub orphans: SweepSettings,
 }
 
 /// Messages the Janitor handles.
@@ -58,6 +66,14 @@ pub enum JanitorMsg {
         target_age: Option<Duration>,
         /// Told what the run did.
         reply: Option<RpcReplyPort<MaintenanceReport>>,
+    },
+    /// Sweep orphan artifacts now; `protection` overrides the configured protection
+    /// time for this sweep.
+    Sweep {
+        /// Unreferenced artifacts younger than this are kept.
+        protection: Option<Duration>,
+        /// Told what the sweep did.
+        reply: Option<RpcReplyPort<SweepReport>>,
     },
     /// Check health now.
     Check {
@@ -111,6 +127,12 @@ impl Actor for Janitor {
                 reply: None,
             });
         }
+        if let Some(interval) = args.orphans.interval {
+            myself.send_interval(interval, || JanitorMsg::Sweep {
+                protection: None,
+                reply: None,
+            });
+        }
         if let Some(interval) = args.health.interval {
             myself.send_interval(interval, || JanitorMsg::Check {
                 check_type: crate::model::HealthCheckType::Periodic,
@@ -138,6 +160,12 @@ impl Actor for Janitor {
                 reply,
             } => {
                 let report = state.run(reason, target_age).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(report);
+                }
+            }
+            JanitorMsg::Sweep { protection, reply } => {
+                let report = state.sweep(protection).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(report);
                 }

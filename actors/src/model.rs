@@ -8,6 +8,7 @@
 //! Execution (ExecutionId) ── one run of a plan; reported as ExecutionReport / Outcome
 //! ```
 
+mod artifact;
 mod ctx;
 mod event;
 mod ids;
@@ -25,6 +26,7 @@ mod strategy;
 mod tags;
 mod tree;
 
+pub use artifact::{ArtifactId, ParseArtifactIdError};
 pub use ctx::ItemCtx;
 pub(crate) use ctx::{AttemptControl, CtxParts};
 pub use event::Event;

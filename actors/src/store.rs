@@ -18,9 +18,11 @@
 //! (group commit). Reads use the shared `Arc<Database>` from blocking threads, in short read
 //! transactions.
 
+mod artifacts;
 mod db;
 mod load;
 mod records;
+
 pub(crate) use records::encode;
 mod starts;
 mod tables;

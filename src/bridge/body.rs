@@ -81,6 +81,10 @@ impl Strict for crate::bridge::lifecycle::ShutdownBody {
     const SHAPE: Shape = Shape::Struct(&[]);
 }
 
+impl Strict for crate::bridge::lifecycle::SweepBody {
+    const SHAPE: Shape = Shape::Struct(&[]);
+}
+
 impl Strict for crate::bridge::lifecycle::MaintenanceBody {
     const SHAPE: Shape = Shape::Struct(&[]);
 }

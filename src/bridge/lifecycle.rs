@@ -1,4 +1,4 @@
-//! Routes about the runtime's own life: maintenance, shutting it down.
+//! Routes about the runtime's own life: maintenance, the orphan sweep, shutting it down.
 
 use std::time::Duration;
 
@@ -78,6 +78,35 @@ pub(crate) async fn maintenance(
         Some(text) => Some(parse_duration("target_age", &text)?),
     };
     Ok(Json(s.runtime.maintain(target_age).await?))
+}
+
+/// The optional body of `POST /orphans/sweep`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SweepBody {
+    /// Keep unreferenced artifacts younger than this, a humantime string ("1h"; "0s"
+    /// keeps none), instead of the configured `orphan_protection_time`.
+    #[serde(default)]
+    #[schema(example = "1h")]
+    pub(crate) protection: Option<String>,
+}
+
+/// Sweep orphan artifacts now and answer with what the sweep did.
+#[utoipa::path(
+    post,
+    path = "/orphans/sweep",
+    request_body(content = Option<SweepBody>),
+    responses((status = 200, body = tend_actors::janitor::SweepReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+pub(crate) async fn sweep(
+    State(s): State<AppState>,
+    OptionalJsonBody(body): OptionalJsonBody<SweepBody>,
+) -> Result<Json<tend_actors::janitor::SweepReport>, BridgeError> {
+    let protection = match body.protection {
+        None => None,
+        Some(text) => Some(parse_duration("protection", &text)?),
+    };
+    Ok(Json(s.runtime.sweep_orphans(protection).await?))
 }
 
 fn parse_deadline(text: &str) -> Result<Duration, BridgeError> {

@@ -109,6 +109,7 @@ fn operations(
         routes::interrupt_all,
         lifecycle::shutdown,
         lifecycle::maintenance,
+        lifecycle::sweep,
         routes::delete,
         routes::events,
         routes::tree,

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ItemError;
 use crate::execution::ExecutionMsg;
-use crate::model::{ExecutionId, Progress, Resources};
+use crate::model::{ArtifactId, ExecutionId, Progress, Resources};
 use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
 
 /// Shared between a running attempt and its worker: the stop flag and the last progress.
@@ -188,6 +188,58 @@ impl ItemCtx {
                 .map(Some)
                 .map_err(|e| ItemError::Checkpoint(format!("cannot decode resume point: {e}"))),
         }
+    }
+
+    /// Stores `bytes` as an artifact and returns its id (the SHA-256 of the bytes: the
+    /// same bytes are stored once). This execution references it from now on (an output
+    /// may carry the id), so the orphan sweep keeps it while the execution is stored.
+    /// Returns once durable.
+    pub async fn put_artifact(&self, bytes: impl Into<Vec<u8>>) -> Result<ArtifactId, ItemError> {
+        let writer = self.artifact_writer()?;
+        writer
+            .put_artifact(
+                self.parts.execution_id,
+                bytes.into(),
+                crate::model::now_ms(),
+            )
+            .await
+            .map_err(|e| ItemError::Store(e.to_string()))
+    }
+
+    /// Makes this execution reference an artifact made elsewhere (another execution's),
+    /// so the orphan sweep keeps it while this execution is stored. An artifact the sweep
+    /// deleted meanwhile is [`ItemError::ArtifactGone`]: a retry makes it again.
+    pub async fn reference_artifact(&self, artifact: ArtifactId) -> Result<(), ItemError> {
+        let writer = self.artifact_writer()?;
+        match writer
+            .reference_artifact(self.parts.execution_id, artifact, crate::model::now_ms())
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ItemError::ArtifactGone {
+                artifact: artifact.to_string(),
+            }),
+            Err(e) => Err(ItemError::Store(e.to_string())),
+        }
+    }
+
+    /// An artifact's bytes; reading it touches its timestamp of interest. One the sweep
+    /// deleted is [`ItemError::ArtifactGone`].
+    pub async fn get_artifact(&self, artifact: ArtifactId) -> Result<Vec<u8>, ItemError> {
+        let writer = self.artifact_writer()?;
+        match writer.read_artifact(artifact, crate::model::now_ms()).await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(ItemError::ArtifactGone {
+                artifact: artifact.to_string(),
+            }),
+            Err(e) => Err(ItemError::Store(e.to_string())),
+        }
+    }
+
+    fn artifact_writer(&self) -> Result<&Writer, ItemError> {
+        self.parts.writer.as_ref().ok_or_else(|| {
+            ItemError::failed("a dry run reads and writes no artifacts; use them in `apply`")
+        })
     }
 
     /// Saves `state` as this item's intra-item checkpoint. Returns once it is durable; a

@@ -15,6 +15,17 @@ pub(crate) const CHECKPOINTS: TableDefinition<(&str, u32), &[u8]> =
     TableDefinition::new("checkpoints");
 /// Execution id -> `StartsRecord`: the attempts that started and have no item record yet.
 pub(crate) const STARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("starts");
+/// Artifact id (SHA-256) -> its bytes.
+pub(crate) const ARTIFACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("artifacts");
+/// Artifact id -> its `timestamp_of_interest` (ms since the epoch): set when it is made,
+/// touched whenever it is referenced or read.
+pub(crate) const ARTIFACT_TOI: TableDefinition<&[u8], u64> = TableDefinition::new("artifact_toi");
+/// (artifact id, execution id): the execution references the artifact.
+pub(crate) const ARTIFACT_REFS: TableDefinition<(&[u8], &str), ()> =
+    TableDefinition::new("artifact_refs");
+/// (execution id, artifact id): the same references, by execution (for its deletion).
+pub(crate) const EXECUTION_ARTIFACTS: TableDefinition<(&str, &[u8]), ()> =
+    TableDefinition::new("execution_artifacts");
 /// Runtime metadata, e.g. `format`.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -70,6 +81,11 @@ pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
         txn.open_table(ITEMS).map_err(|e| commit(&e))?;
         txn.open_table(CHECKPOINTS).map_err(|e| commit(&e))?;
         txn.open_table(STARTS).map_err(|e| commit(&e))?;
+        txn.open_table(ARTIFACTS).map_err(|e| commit(&e))?;
+        txn.open_table(ARTIFACT_TOI).map_err(|e| commit(&e))?;
+        txn.open_table(ARTIFACT_REFS).map_err(|e| commit(&e))?;
+        txn.open_table(EXECUTION_ARTIFACTS)
+            .map_err(|e| commit(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| commit(&e))?;
         meta.insert("format", FORMAT).map_err(|e| commit(&e))?;
     }

@@ -58,9 +58,28 @@ pub(crate) enum Op {
     /// Insert or replace a runtime metadata value.
     Meta { key: String, value: Vec<u8> },
     /// Remove every record of a finished execution: its record, plan, start set, item
-    /// records and checkpoints.
+    /// records, checkpoints and artifact references.
     Delete { id: ExecutionId },
+    /// Store an artifact (once: the same bytes have the same id), referenced by
+    /// execution `id`, with its timestamp of interest set to `now_ms`.
+    PutArtifact {
+        id: ExecutionId,
+        artifact: [u8; 32],
+        bytes: Vec<u8>,
+        now_ms: u64,
+    },
 }
+
+impl Op {
+    fn is_artifacts(&self) -> bool {
+        matches!(self, Op::Delete { .. } | Op::PutArtifact { .. })
+    }
+}
+
+/// Work run on the writer thread between commits, in a transaction of its own: a check
+/// and a write that must be one atomic step (referencing an artifact, one batch of the
+/// orphan sweep). It must be short: commits wait behind it.
+pub(crate) type Job = Box<dyn FnOnce(Result<Arc<Database>, StoreError>) + Send>;
 
 /// Called on the writer thread with a commit's result; it must not block.
 pub(crate) type Then = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -90,6 +109,7 @@ enum Request {
     Close {
         ack: oneshot::Sender<Result<(), StoreError>>,
     },
+    Job(Job),
 }
 
 /// Sends writes to the writer thread. Cheap to clone.
@@ -159,6 +179,22 @@ impl Writer {
         .await
     }
 
+    /// Runs `job` on the writer thread, after the writes sent before it, in its own
+    /// transaction; returns what it returns.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let _ = tx.send(db.and_then(|db| job(&db)));
+        });
+        if self.tx.send(Request::Job(job)).is_err() {
+            return Err(StoreError::Closed);
+        }
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
     /// Returns once every write sent before it is durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.commit(Vec::new()).await
@@ -206,12 +242,18 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
             }
         };
         let mut close = None;
+        let mut job = None;
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
                 Request::Write { ops, ack } => batch.push((ops, ack)),
                 Request::Close { ack } => {
                     close = Some(ack);
+                    break;
+                }
+                // After the writes before it.
+                Request::Job(j) => {
+                    job = Some(j);
                     break;
                 }
             }
@@ -247,6 +289,9 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
         if result.is_err() {
             // At once, so reads work again as soon as the store does.
             reopen = try_reopen(db);
+        }
+        if let Some(job) = job {
+            job(db.get());
         }
         if let Some(ack) = close {
             let _ = ack.send(Ok(()));
@@ -330,6 +375,7 @@ fn commit(
                     meta.insert(key.as_str(), value.as_slice())
                         .map_err(|e| fail(&e))?;
                 }
+                Op::PutArtifact { .. } => {}
                 Op::Delete { id } => {
                     starts.clear(&mut start_sets, *id)?;
                     let name = id.as_key(&mut key);
@@ -346,6 +392,14 @@ fn commit(
             }
         }
         starts.write(&mut start_sets)?;
+        let mut artifact_ops = batch
+            .iter()
+            .flat_map(|(ops, _)| ops)
+            .filter(|op| op.is_artifacts())
+            .peekable();
+        if artifact_ops.peek().is_some() {
+            super::artifacts::apply(&txn, artifact_ops)?;
+        }
     }
     txn.commit().map_err(|e| fail(&e))
 }

@@ -1,0 +1,117 @@
+//! The orphan sweep: artifacts that no stored execution references and whose timestamp of
+//! interest is older than the protection time are deleted, in small batches (one short
+//! transaction each, beside the executions' commits), then the records of executions
+//! that no longer exist.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::janitor::JanitorState;
+use crate::model::now_ms;
+use crate::store::Op;
+
+/// Artifacts looked at per batch (one transaction).
+const BATCH: usize = 1000;
+
+/// How the Janitor sweeps orphans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSettings {
+    /// An unreferenced artifact is kept until its timestamp of interest is this old.
+    pub protection: Duration,
+    /// How often it sweeps by itself; `None`: only on request.
+    pub interval: Option<Duration>,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        SweepSettings {
+            protection: Duration::from_secs(24 * 3600),
+            interval: Some(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SweepReport {
+    /// Artifacts looked at.
+    pub scanned: usize,
+    /// Artifacts deleted.
+    pub deleted: usize,
+    /// Executions whose leftover records were deleted.
+    pub leftovers: usize,
+    /// The protection time it used.
+    #[serde(with = "humantime_serde")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "24h"))]
+    pub protection: Duration,
+    /// How long it took.
+    #[serde(with = "humantime_serde")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "3ms"))]
+    pub duration: Duration,
+    /// Why it stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl JanitorState {
+    /// Sweeps once, with `protection` (or the configured one).
+    pub(super) async fn sweep(&self, protection: Option<Duration>) -> SweepReport {
+        let began = Instant::now();
+        let protection = protection.unwrap_or(self.args.orphans.protection);
+        let writer = self.args.health.store.writer();
+        let cutoff =
+            now_ms().saturating_sub(u64::try_from(protection.as_millis()).unwrap_or(u64::MAX));
+        let mut report = SweepReport {
+            scanned: 0,
+            deleted: 0,
+            leftovers: 0,
+            protection,
+            duration: Duration::ZERO,
+            error: None,
+        };
+        let mut from = None;
+        loop {
+            match writer.sweep_batch(from, BATCH, cutoff).await {
+                Ok(batch) => {
+                    report.scanned += batch.scanned;
+                    report.deleted += batch.deleted;
+                    match batch.next {
+                        Some(next) => from = Some(next),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if report.error.is_none() {
+            match writer.leftovers().await {
+                Ok(ids) => {
+                    for chunk in ids.chunks(256) {
+                        let ops = chunk.iter().map(|&id| Op::Delete { id }).collect();
+                        if let Err(e) = writer.commit(ops).await {
+                            report.error = Some(e.to_string());
+                            break;
+                        }
+                        report.leftovers += chunk.len();
+                    }
+                }
+                Err(e) => report.error = Some(e.to_string()),
+            }
+        }
+        report.duration = began.elapsed();
+        if report.deleted > 0 || report.leftovers > 0 {
+            tracing::info!(
+                deleted = report.deleted,
+                scanned = report.scanned,
+                leftovers = report.leftovers,
+                "orphan sweep"
+            );
+        }
+        report
+    }
+}
