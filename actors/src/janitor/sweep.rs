@@ -1,7 +1,8 @@
 //! The orphan sweep: artifacts that no stored execution references and whose timestamp of
 //! interest is older than the protection time are deleted, in small batches (one short
-//! transaction each, beside the executions' commits), then the records of executions
-//! that no longer exist.
+//! transaction each, beside the executions' commits, with a pause as long as the batch
+//! after each, so the sweep takes about half of the writer at most), then the records of
+//! executions that no longer exist.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,8 @@ use crate::janitor::JanitorState;
 use crate::model::now_ms;
 use crate::store::Op;
 
-/// Artifacts looked at per batch (one transaction).
-const BATCH: usize = 1000;
+/// Artifacts looked at per batch (one transaction, well under a millisecond).
+const BATCH: usize = 256;
 
 /// How the Janitor sweeps orphans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,8 @@ impl Default for SweepSettings {
 pub struct SweepReport {
     /// Artifacts looked at.
     pub scanned: usize,
-    /// Artifacts deleted.
+    /// Artifacts deleted. (A crash before the next durable commit can bring some back;
+    /// they are orphans still, and the next sweep deletes them.)
     pub deleted: usize,
     /// Executions whose leftover records were deleted.
     pub leftovers: usize,
@@ -73,8 +75,13 @@ impl JanitorState {
         };
         let mut from = None;
         loop {
+            let batch_began = Instant::now();
             match writer.sweep_batch(from, BATCH, cutoff).await {
                 Ok(batch) => {
+                    // As long again before the next batch: the sweep takes at most about
+                    // half of the writer thread (and of a core), so the executions' commits
+                    // beside it wait little.
+                    tokio::time::sleep(batch_began.elapsed()).await;
                     report.scanned += batch.scanned;
                     report.deleted += batch.deleted;
                     match batch.next {
