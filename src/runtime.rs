@@ -236,6 +236,11 @@ impl RuntimeBuilder {
             duration: began.elapsed(),
             components,
         });
+        // The first health check, once startup is announced.
+        let _ = runtime.janitor.cast(JanitorMsg::Check {
+            check_type: tend_actors::HealthCheckType::Startup,
+            reply: None,
+        });
         Ok(runtime)
     }
 }

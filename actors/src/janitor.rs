@@ -139,11 +139,6 @@ impl Actor for Janitor {
                 reply: None,
             });
         }
-        // The first check right away.
-        let _ = myself.cast(JanitorMsg::Check {
-            check_type: crate::model::HealthCheckType::Startup,
-            reply: None,
-        });
         Ok(JanitorState { args })
     }
 
