@@ -70,6 +70,7 @@ async fn start(dir: &std::path::Path) -> Runtime {
         .config(Config {
             orphan_sweep_interval: Duration::ZERO,
             maintenance_interval: None,
+            disk_low_percent: 0.0,
             ..Config::default()
         })
         .start()

@@ -45,6 +45,8 @@ async fn shutdown_announces_stops_flushes_and_ends_in_order_and_names_the_silent
     let seen: Arc<Mutex<Vec<(LifecycleKind, usize)>>> = Arc::default();
     let config = Config {
         lifecycle_timeout: Duration::from_secs(2),
+        // Whatever the machine's disk: no low-disk events in the sequence.
+        disk_low_percent: 0.0,
         ..Config::default()
     };
     let (log, at_gate) = (seen.clone(), gates.clone());
@@ -188,6 +190,7 @@ async fn shutdown_under_load_aborts_what_will_not_stop_and_checkpoints_everythin
     // closed), so the shutdown aborts them once it can wait no longer.
     let config = Config {
         shutdown_strategy: InterruptStrategy::FinishCurrent,
+        disk_low_percent: 0.0,
         ..Config::default()
     };
     let runtime = builder(dir.path(), &gates, config.clone())

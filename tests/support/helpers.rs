@@ -30,6 +30,8 @@ pub async fn gated_runtime(
         .config(Config {
             parallelism,
             stop_grace: Duration::from_millis(500),
+            // Whatever the machine's disk: no low-disk cleanup in the tests.
+            disk_low_percent: 0.0,
             ..Config::default()
         });
     if let Some(dir) = dir {
