@@ -54,31 +54,29 @@ async fn a_record_that_does_not_decode_marks_only_its_execution_corrupt() {
     let rt = runtime(Some(dir.path()), None, 4).await;
     let list = rt.list().await.unwrap();
     assert_eq!(list.len(), 3);
-    for (summary, id) in list.iter().zip(&ids[..2]) {
-        assert_eq!(summary.id, *id);
-        assert_eq!(summary.status, ExecutionStatus::Corrupt);
-        let error = summary.error.as_deref().unwrap();
-        assert!(
-            error.contains(&id.to_string()),
-            "the error names the record: {error}"
-        );
-    }
-    assert!(list[0].error.as_deref().unwrap().contains("item record"));
+    // The damaged execution record marks its execution corrupt at startup.
+    assert_eq!(list[1].status, ExecutionStatus::Corrupt);
+    let error = list[1].error.as_deref().unwrap();
     assert!(
-        list[1]
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("execution record")
+        error.contains(&ids[1].to_string()),
+        "the error names the record: {error}"
     );
+    assert!(error.contains("execution record"), "{error}");
+    // Startup does not read a finished execution's item records (its record says how many
+    // are done): the damaged item record shows once the execution is read.
+    assert_eq!(list[0].status, ExecutionStatus::Completed);
+    assert_eq!(list[0].items_done, 2);
     assert_eq!(list[2].status, ExecutionStatus::Completed);
     assert_eq!(list[2].items_done, 2);
 
     let err = rt.status(ids[0]).await.unwrap_err();
-    assert!(
-        matches!(err, RuntimeError::Corrupt { id, .. } if id == ids[0]),
-        "{err:?}"
-    );
+    match &err {
+        RuntimeError::Corrupt { id, reason } => {
+            assert_eq!(*id, ids[0]);
+            assert!(reason.contains("item record"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         rt.resume(ids[1]).await,
         Err(RuntimeError::Corrupt { .. })
@@ -437,4 +435,34 @@ async fn the_final_record_takes_with_it_what_a_crash_left_in_the_start_set() {
         starts.get(key.as_str()).unwrap().is_none(),
         "the execution ended with its start set still stored"
     );
+}
+
+#[tokio::test]
+async fn startup_takes_a_finished_executions_done_count_from_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let id = rt.submit(plan("counted")).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // Its item records go: a start that read them would count none done.
+    {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut items = txn.open_table(ITEMS).unwrap();
+            let key = id.to_string();
+            items
+                .retain_in((key.as_str(), 0)..=(key.as_str(), u32::MAX), |_, _| false)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let list = rt.list().await.unwrap();
+    assert_eq!(list[0].id, id);
+    assert_eq!(list[0].status, ExecutionStatus::Completed);
+    assert_eq!(list[0].items_done, 2, "taken from the execution record");
+    rt.shutdown().await.unwrap();
 }

@@ -135,6 +135,7 @@ impl ExecutionArgs {
             resume_on_start: false,
             reason: None,
             pausing: false,
+            items_done: None,
         };
         let count = compiled.items.len();
         let items = vec![ItemState::default(); count];
@@ -168,6 +169,7 @@ impl ExecutionArgs {
             checkpoints,
         } = stored;
         record.status = ExecutionStatus::Running;
+        record.items_done = None;
         record.resume_on_start = false;
         record.reason = None;
         record.pausing = false;

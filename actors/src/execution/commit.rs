@@ -86,6 +86,8 @@ impl ExecutionState {
                     // overtaken (completed, failed).
                     self.record.pausing = false;
                     let running = std::mem::replace(&mut self.record.status, status);
+                    // Every item's record is in this commit or an earlier one.
+                    self.record.items_done = Some(self.run.done_count() as u64);
                     let resume = self.record.resume_on_start;
                     self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;
                     self.record.updated_ms = now_ms();

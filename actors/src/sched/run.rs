@@ -192,6 +192,24 @@ impl Run {
         &self.items
     }
 
+    /// How many items are done, counting those whose Done record is on its way.
+    pub(crate) fn done_count(&self) -> usize {
+        self.items
+            .iter()
+            .zip(&self.phases)
+            .filter(|(item, phase)| {
+                item.status == ItemStatus::Done
+                    || matches!(
+                        phase,
+                        Phase::Ending {
+                            status: ItemStatus::Done,
+                            ..
+                        }
+                    )
+            })
+            .count()
+    }
+
     /// The shape being run.
     pub(crate) fn shape(&self) -> &Shape {
         &self.shape

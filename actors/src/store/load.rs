@@ -67,16 +67,20 @@ pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError
         };
         let loaded = db.begin_read().map_err(read_err).and_then(|txn| {
             let (record, plan_inline) = execution_record(&txn, id, &bytes)?;
-            let items = load_items(&txn, id, record.plan.item_count())?;
-            Ok((record, plan_inline, items))
-        });
-        match loaded {
-            Ok((record, plan_inline, items)) => {
-                let items_done = items
+            // A record that is not `running` says how many items are done when it knows
+            // (its execution's final record does): no item record needs reading.
+            let items_done = match record.items_done {
+                Some(done) if record.status != ExecutionStatus::Running => done as usize,
+                _ => load_items(&txn, id, record.plan.item_count())?
                     .iter()
                     .flatten()
                     .filter(|i| i.status == ItemStatus::Done)
-                    .count();
+                    .count(),
+            };
+            Ok((record, plan_inline, items_done))
+        });
+        match loaded {
+            Ok((record, plan_inline, items_done)) => {
                 out.push(LoadedExecution::Sound {
                     record,
                     items_done,

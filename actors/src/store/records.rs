@@ -28,6 +28,10 @@ pub(crate) struct ExecutionRecord {
     pub(crate) reason: Option<String>,
     /// Still running, but asked to pause: a restart finds it paused, not to resume.
     pub(crate) pausing: bool,
+    /// How many of its items are done, when whoever wrote a status other than `running`
+    /// knew (the execution's final record, the startup scan); `None` otherwise. Startup
+    /// takes it instead of reading every item record.
+    pub(crate) items_done: Option<u64>,
 }
 
 /// An execution record as stored in `executions`: everything but the plan, which is
@@ -49,6 +53,8 @@ pub(crate) struct StoredExecutionRecord {
     pub(crate) reason: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) pausing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) items_done: Option<u64>,
 }
 
 impl ExecutionRecord {
@@ -65,6 +71,7 @@ impl ExecutionRecord {
             resume_on_start: self.resume_on_start,
             reason: self.reason.clone(),
             pausing: self.pausing,
+            items_done: self.items_done,
         })?;
         let mut ops = Vec::with_capacity(2);
         if plan {
@@ -94,6 +101,7 @@ impl StoredExecutionRecord {
             resume_on_start: self.resume_on_start,
             reason: self.reason,
             pausing: self.pausing,
+            items_done: self.items_done,
         }
     }
 }

@@ -134,6 +134,7 @@ pub(super) async fn load(
                 items_done,
                 plan_inline,
             } => {
+                record.items_done = Some(items_done as u64);
                 if record.status == ExecutionStatus::Interrupted && record.resume_on_start {
                     // Checkpointed by a shutdown while it ran.
                     crashed.push(record.id);

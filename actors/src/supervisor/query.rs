@@ -52,7 +52,15 @@ impl SupervisorState {
                     report.reason = report.reason.or(problem);
                     report
                 })
-                .map_err(RuntimeError::from);
+                .map_err(|e| match e {
+                    // Startup does not read the item records of a finished execution, so
+                    // a damaged one shows here, when the execution is read.
+                    e @ crate::error::StoreError::Decode { .. } => RuntimeError::Corrupt {
+                        id,
+                        reason: e.to_string(),
+                    },
+                    e => RuntimeError::from(e),
+                });
             // Released before the answer, so a caller that shuts down and reopens the
             // directory after it never finds the file still held.
             drop(store);

@@ -78,6 +78,8 @@ impl SupervisorState {
                 let mut stored = store.read(move |s| s.load_execution(id)).await?;
                 let mut ops = stored.settle_killed()?;
                 stored.record.status = ExecutionStatus::Paused;
+                // Not counted here: the next start counts from the item records.
+                stored.record.items_done = None;
                 stored.record.reason = Some(reason.clone());
                 stored.record.resume_on_start = false;
                 stored.record.updated_ms = now_ms();
