@@ -242,9 +242,11 @@ pub enum ItemError {
     #[error("panicked: {0}")]
     Panicked(String),
     /// An artifact the attempt read or referenced no longer exists: the orphan sweep
-    /// deleted it while nothing referenced it. Retryable: the item's retry makes it again.
+    /// deleted it while nothing referenced it. It fails the attempt like any failure, so
+    /// with a `retry` policy the next attempt runs, and an item that can make the artifact
+    /// again from its own inputs does so there.
     #[error(
-        "artifact {artifact} no longer exists (the orphan sweep deleted it while nothing referenced it); a retry of the attempt can make it again"
+        "artifact {artifact} no longer exists (the orphan sweep deleted it while nothing referenced it); an item that can make it again does so on retry"
     )]
     ArtifactGone {
         /// The artifact's id.

@@ -120,20 +120,21 @@ impl Actor for Janitor {
         myself: ActorRef<JanitorMsg>,
         args: JanitorArgs,
     ) -> Result<JanitorState, ActorProcessingErr> {
-        if let Some(interval) = args.interval {
+        // A zero interval would never tick: it means "only on request".
+        if let Some(interval) = args.interval.filter(|i| !i.is_zero()) {
             myself.send_interval(interval, || JanitorMsg::Run {
                 reason: MaintenanceReason::Periodic,
                 target_age: None,
                 reply: None,
             });
         }
-        if let Some(interval) = args.orphans.interval {
+        if let Some(interval) = args.orphans.interval.filter(|i| !i.is_zero()) {
             myself.send_interval(interval, || JanitorMsg::Sweep {
                 protection: None,
                 reply: None,
             });
         }
-        if let Some(interval) = args.health.interval {
+        if let Some(interval) = args.health.interval.filter(|i| !i.is_zero()) {
             myself.send_interval(interval, || JanitorMsg::Check {
                 check_type: crate::model::HealthCheckType::Periodic,
                 reply: None,

@@ -96,7 +96,7 @@ impl JanitorState {
             }
         }
         if report.error.is_none() {
-            match writer.leftovers().await {
+            match self.args.health.store.leftovers().await {
                 Ok(ids) => {
                     for chunk in ids.chunks(256) {
                         let ops = chunk.iter().map(|&id| Op::Delete { id }).collect();
@@ -109,6 +109,14 @@ impl JanitorState {
                 }
                 Err(e) => report.error = Some(e.to_string()),
             }
+        }
+        // One durable commit, so the batches' deletions (not fsynced on their own) are
+        // durable too; it records when the last sweep ran.
+        if let Err(e) = writer
+            .put_meta("last_orphan_sweep_ms", &now_ms().to_be_bytes())
+            .await
+        {
+            report.error.get_or_insert(e.to_string());
         }
         report.duration = began.elapsed();
         if report.deleted > 0 || report.leftovers > 0 {

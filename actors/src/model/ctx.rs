@@ -203,7 +203,7 @@ impl ItemCtx {
                 crate::model::now_ms(),
             )
             .await
-            .map_err(|e| ItemError::Store(e.to_string()))
+            .map_err(artifact_store_error)
     }
 
     /// Makes this execution reference an artifact made elsewhere (another execution's),
@@ -219,7 +219,7 @@ impl ItemCtx {
             Ok(false) => Err(ItemError::ArtifactGone {
                 artifact: artifact.to_string(),
             }),
-            Err(e) => Err(ItemError::Store(e.to_string())),
+            Err(e) => Err(artifact_store_error(e)),
         }
     }
 
@@ -232,7 +232,7 @@ impl ItemCtx {
             Ok(None) => Err(ItemError::ArtifactGone {
                 artifact: artifact.to_string(),
             }),
-            Err(e) => Err(ItemError::Store(e.to_string())),
+            Err(e) => Err(artifact_store_error(e)),
         }
     }
 
@@ -386,4 +386,11 @@ impl ItemCtx {
     pub fn dependencies(&self) -> impl Iterator<Item = &str> {
         self.parts.inputs.iter().map(|(id, _)| id.as_ref())
     }
+}
+
+/// An artifact the store could not write or read: the attempt fails (and its `retry`
+/// tries again), rather than stopping the execution as a checkpoint that is not durable
+/// does; the item's own checkpoints say what is safe.
+fn artifact_store_error(e: crate::error::StoreError) -> ItemError {
+    ItemError::Failed(format!("artifact store: {e}"))
 }

@@ -315,10 +315,13 @@ impl crate::store::Writer {
         self.run(move |db| sweep_batch(db, from, limit, cutoff_ms))
             .await
     }
+}
 
-    /// Executions with records but no execution record.
+impl crate::store::Store {
+    /// Executions with records but no execution record, read off the writer thread (a
+    /// whole scan; the ids it finds never come back, so a snapshot is enough).
     pub(crate) async fn leftovers(&self) -> Result<Vec<ExecutionId>, StoreError> {
-        self.run(leftovers).await
+        self.read(|store| leftovers(store.db.get()?.as_ref())).await
     }
 }
 

@@ -100,9 +100,9 @@ async fn records_of_executions_that_no_longer_exist_are_found() {
     .await
     .unwrap();
     w.put_artifact(ghost, b"left".to_vec(), 1).await.unwrap();
-    assert_eq!(w.leftovers().await.unwrap(), [ghost]);
+    assert_eq!(store.leftovers().await.unwrap(), [ghost]);
     w.commit(vec![Op::Delete { id: ghost }]).await.unwrap();
-    assert!(w.leftovers().await.unwrap().is_empty());
+    assert!(store.leftovers().await.unwrap().is_empty());
     // Its artifact is unreferenced now.
     assert_eq!(sweep(&store, 10, u64::MAX).await, (1, 1));
     store.close().await.unwrap();

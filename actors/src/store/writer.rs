@@ -79,7 +79,8 @@ impl Op {
 /// Work run on the writer thread between commits, in a transaction of its own: a check
 /// and a write that must be one atomic step (referencing an artifact, one batch of the
 /// orphan sweep). It must be short: commits wait behind it.
-pub(crate) type Job = Box<dyn FnOnce(Result<Arc<Database>, StoreError>) + Send>;
+pub(crate) type Job =
+    Box<dyn FnOnce(Result<Arc<Database>, StoreError>) -> Result<(), StoreError> + Send>;
 
 /// Called on the writer thread with a commit's result; it must not block.
 pub(crate) type Then = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -187,7 +188,10 @@ impl Writer {
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |db| {
-            let _ = tx.send(db.and_then(|db| job(&db)));
+            let result = db.and_then(|db| job(&db));
+            let failed = result.as_ref().err().cloned();
+            let _ = tx.send(result);
+            failed.map_or(Ok(()), Err)
         });
         if self.tx.send(Request::Job(job)).is_err() {
             return Err(StoreError::Closed);
@@ -291,7 +295,16 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
             reopen = try_reopen(db);
         }
         if let Some(job) = job {
-            job(db.get());
+            if reopen {
+                reopen = try_reopen(db);
+            }
+            // A job's transaction that failed leaves redb as a failed commit does: it is
+            // said so and reopened, and the next commits do not pay for it.
+            if let Err(e) = job(db.get()) {
+                db.failed(&e.to_string());
+                tracing::error!(error = %e, "store job failed");
+                reopen = try_reopen(db);
+            }
         }
         if let Some(ack) = close {
             let _ = ack.send(Ok(()));
