@@ -179,11 +179,6 @@ impl LifecycleBus {
         });
     }
 
-    /// Whether anyone subscribed to `kind`.
-    pub fn has_subscribers(&self, kind: LifecycleKind) -> bool {
-        self.subscribers().iter().any(|s| s.kinds.contains(&kind))
-    }
-
     /// Delivers `event` to every subscriber of its kind and to the event bus, without
     /// waiting for anyone. The answers arrive through the result.
     pub fn publish(&self, event: LifecycleEvent) -> Published {
@@ -244,11 +239,6 @@ pub struct Published {
 type Delivery = Result<oneshot::Receiver<Answer>, &'static str>;
 
 impl Published {
-    /// How many subscribers it went to.
-    pub fn subscribers(&self) -> usize {
-        self.waits.len()
-    }
-
     /// Each subscriber's answer, waiting at most `timeout` for all of them together.
     pub async fn answers(self, timeout: Duration) -> Vec<ModuleAnswer> {
         let now = tokio::time::Instant::now();

@@ -73,10 +73,10 @@ pub(crate) async fn maintenance(
     State(s): State<AppState>,
     OptionalJsonBody(body): OptionalJsonBody<MaintenanceBody>,
 ) -> Result<Json<MaintenanceReport>, BridgeError> {
-    let target_age = match body.target_age {
-        None => None,
-        Some(text) => Some(parse_duration("target_age", &text)?),
-    };
+    let target_age = body
+        .target_age
+        .map(|text| parse_duration("target_age", &text))
+        .transpose()?;
     Ok(Json(s.runtime.maintain(target_age).await?))
 }
 
@@ -102,10 +102,10 @@ pub(crate) async fn sweep(
     State(s): State<AppState>,
     OptionalJsonBody(body): OptionalJsonBody<SweepBody>,
 ) -> Result<Json<tend_actors::janitor::SweepReport>, BridgeError> {
-    let protection = match body.protection {
-        None => None,
-        Some(text) => Some(parse_duration("protection", &text)?),
-    };
+    let protection = body
+        .protection
+        .map(|text| parse_duration("protection", &text))
+        .transpose()?;
     Ok(Json(s.runtime.sweep_orphans(protection).await?))
 }
 

@@ -368,14 +368,6 @@ impl ModuleAnswer {
         }
         this
     }
-
-    /// Whether it answered (acknowledged, reported or failed) in time.
-    pub fn answered(&self) -> bool {
-        matches!(
-            self.result,
-            Heard::Acknowledged | Heard::Reported | Heard::Failed
-        )
-    }
 }
 
 #[cfg(test)]

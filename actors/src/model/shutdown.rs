@@ -54,7 +54,7 @@ pub struct ExecutionShutdown {
     pub error: Option<String>,
 }
 
-/// What [`Runtime::shutdown_with`](https://docs.rs/tend) did.
+/// What a shutdown did (`Runtime::shutdown_with` in `tend`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShutdownReport {
