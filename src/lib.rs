@@ -100,13 +100,14 @@ pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
     ActorNode, ActorRole, Answer, Block, BlockOutcome, BlockReport, Check, CheckOutcome, DryRun,
-    DryRunBlock, DryRunItem, Event, ExecutionId, ExecutionPage, ExecutionReport, ExecutionShutdown,
-    ExecutionStatus, ExecutionSummary, HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx,
-    ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus, LifecycleEvent, LifecycleKind,
-    ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceReport, MaintenanceType,
-    ModuleAnswer, Notice, Outcome, ParseIdError, Plan, PlanError, Progress, Published, Registry,
-    ResourceKind, Resources, RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason,
-    ShutdownReport, StopResult, StoreError, StoreFailure, Urgency,
+    DryRunBlock, DryRunItem, Event, ExecutionCounts, ExecutionId, ExecutionPage, ExecutionReport,
+    ExecutionShutdown, ExecutionStatus, ExecutionSummary, HealthCheckType, Heard,
+    InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus,
+    LifecycleEvent, LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason,
+    MaintenanceReport, MaintenanceType, ModuleAnswer, Notice, Outcome, ParseIdError, Plan,
+    PlanError, Progress, Published, Registry, ResourceKind, Resources, RuntimeError,
+    SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport, StopResult, StoreError,
+    StoreFailure, Urgency,
 };
 
 pub use tend_actors::janitor::SweepReport;

@@ -166,7 +166,9 @@ impl RuntimeBuilder {
             max_items: self.config.max_items,
             max_parallelism: self.config.max_parallelism,
         };
+        let catalog = tend_actors::Catalog::new(store.clone());
         let args = SupervisorArgs {
+            catalog: catalog.clone(),
             store: store.clone(),
             registry: registry.clone(),
             settings: settings.clone(),
@@ -224,6 +226,7 @@ impl RuntimeBuilder {
             janitor,
             health,
             supervisor,
+            catalog,
             store,
             semaphores,
             registry,
@@ -252,6 +255,8 @@ impl RuntimeBuilder {
 #[derive(Clone)]
 pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
+    /// Reads of executions that do not go through the supervisor's mailbox.
+    catalog: tend_actors::Catalog,
     janitor: ActorRef<JanitorMsg>,
     /// The Janitor's last health report.
     health: Arc<std::sync::Mutex<Option<HealthReport>>>,
@@ -296,6 +301,17 @@ impl Runtime {
         }
     }
 
+    /// Reads that bypass the supervisor still end with it: once it has stopped (the
+    /// runtime shut down), they are refused as its requests are.
+    fn serving(&self) -> Result<(), RuntimeError> {
+        match self.supervisor.get_status() {
+            ractor::ActorStatus::Stopping | ractor::ActorStatus::Stopped => {
+                Err(RuntimeError::ShuttingDown)
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn janitor_call<T: Send + 'static>(
         &self,
         msg: impl FnOnce(RpcReplyPort<T>) -> JanitorMsg,
@@ -325,21 +341,47 @@ impl Runtime {
     }
 
     /// The full report of one execution: its status and every item's.
+    /// It is read from the execution's actor while it runs and from the store otherwise,
+    /// never queued behind other requests to the runtime.
     pub async fn status(&self, id: ExecutionId) -> Result<ExecutionReport, RuntimeError> {
-        self.call(|reply| SupervisorMsg::Status(id, reply)).await?
+        self.serving()?;
+        self.catalog
+            .status(id, &self.supervisor)
+            .await
+            .map_err(closed_is_shutdown)
     }
 
-    /// Every execution, oldest first. With many stored executions prefer
-    /// [`list_page`](Self::list_page).
+    /// Every execution, oldest first. It reads every stored record: with many stored
+    /// executions prefer [`list_page`](Self::list_page).
     pub async fn list(&self) -> Result<Vec<ExecutionSummary>, RuntimeError> {
-        self.call(SupervisorMsg::List).await
+        self.serving()?;
+        self.catalog
+            .list()
+            .await
+            .map_err(|e| closed_is_shutdown(e.into()))
+    }
+
+    /// How many executions are stored, and how many of those not finished stand how
+    /// (running, interrupted, paused, corrupt...). It reads no stored execution.
+    pub async fn counts(&self) -> Result<tend_actors::ExecutionCounts, RuntimeError> {
+        self.serving()?;
+        self.catalog
+            .counts()
+            .await
+            .map_err(|e| closed_is_shutdown(e.into()))
     }
 
     /// One page of executions, newest first: at most `query.limit` (up to
     /// [`MAX_PAGE`](tend_actors::model::MAX_PAGE)) with `query.status`, created before
     /// `query.before`. Pass the page's `next` as the following query's `before`.
+    /// A page filtered by status reads at most 20,000 stored records, so it may hold fewer
+    /// than `limit` executions and still have a `next`.
     pub async fn list_page(&self, query: ListQuery) -> Result<ExecutionPage, RuntimeError> {
-        self.call(|reply| SupervisorMsg::Page(query, reply)).await
+        self.serving()?;
+        self.catalog
+            .page(query)
+            .await
+            .map_err(|e| closed_is_shutdown(e.into()))
     }
 
     /// Interrupts one running execution. Returns once the execution has been told; use
@@ -534,5 +576,13 @@ impl EventStream {
         Box::pin(futures::stream::unfold(self, |mut events| async move {
             events.next().await.map(|event| (event, events))
         }))
+    }
+}
+
+/// A read after the store closed: the runtime has shut down.
+fn closed_is_shutdown(e: RuntimeError) -> RuntimeError {
+    match e {
+        RuntimeError::Store(tend_actors::StoreError::Closed) => RuntimeError::ShuttingDown,
+        e => e,
     }
 }

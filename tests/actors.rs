@@ -234,8 +234,17 @@ async fn supervisor(
     store: &Store,
     gates: &tend::demo::Gates,
 ) -> (ractor::ActorRef<SupervisorMsg>, tokio::task::JoinHandle<()>) {
+    supervisor_with_catalog(store, gates, tend::engine::Catalog::new(store.clone())).await
+}
+
+async fn supervisor_with_catalog(
+    store: &Store,
+    gates: &tend::demo::Gates,
+    catalog: tend::engine::Catalog,
+) -> (ractor::ActorRef<SupervisorMsg>, tokio::task::JoinHandle<()>) {
     let (events, _) = broadcast::channel(1024);
     let args = SupervisorArgs {
+        catalog,
         store: store.clone(),
         registry: Arc::new(tend::demo::registry().unwrap()),
         settings: Settings {
@@ -255,7 +264,9 @@ async fn supervisor(
 async fn supervisor_serves_submit_status_wait_and_list() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (sup, handle) = supervisor(&store, &tend::demo::Gates::new()).await;
+    let catalog = tend::engine::Catalog::new(store.clone());
+    let (sup, handle) =
+        supervisor_with_catalog(&store, &tend::demo::Gates::new(), catalog.clone()).await;
 
     let id = call(&sup, |r| SupervisorMsg::Submit(chain(2, 5, 1), r))
         .await
@@ -267,7 +278,7 @@ async fn supervisor_serves_submit_status_wait_and_list() {
     let report = call(&sup, |r| SupervisorMsg::Status(id, r)).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Completed);
     assert_eq!(store.report(id).unwrap().status, ExecutionStatus::Completed);
-    let list = call(&sup, SupervisorMsg::List).await;
+    let list = catalog.list().await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].items_done, 2);
 
@@ -338,8 +349,9 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
 
     // A new supervisor on the same store finds both, resumes one.
     gates.open("g");
-    let (sup, handle) = supervisor(&store, &gates).await;
-    let list = call(&sup, SupervisorMsg::List).await;
+    let catalog = tend::engine::Catalog::new(store.clone());
+    let (sup, handle) = supervisor_with_catalog(&store, &gates, catalog.clone()).await;
+    let list = catalog.list().await.unwrap();
     assert!(
         list.iter()
             .all(|s| s.status == ExecutionStatus::Interrupted)

@@ -12,6 +12,7 @@ use tend::{Block, ExecutionStatus, Plan, RuntimeError};
 
 const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
 const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
+const LIVE: TableDefinition<&str, ()> = TableDefinition::new("live_executions");
 
 fn plan(name: &str) -> Plan {
     Plan::new(name).block(
@@ -118,6 +119,9 @@ async fn an_execution_left_running_by_a_crash_is_interrupted_and_resumed_at_star
             record["status"] = "running".into();
             let bytes = rmp_serde::to_vec_named(&record).unwrap();
             executions.insert(key.as_str(), bytes.as_slice()).unwrap();
+            // Written with a running record, as the runtime does: the live index.
+            let mut live = txn.open_table(LIVE).unwrap();
+            live.insert(key.as_str(), ()).unwrap();
         }
         txn.commit().unwrap();
     };
@@ -263,6 +267,11 @@ async fn a_store_from_before_plans_were_kept_apart_is_read_and_migrated() {
             old.extend_from_slice(b"\xa4plan");
             old.extend_from_slice(&plan);
             executions.insert(key.as_str(), old.as_slice()).unwrap();
+            // And the format marker a store of that format has.
+            let mut meta = txn
+                .open_table(TableDefinition::<&str, &[u8]>::new("meta"))
+                .unwrap();
+            meta.insert("format", b"tend-store-1".as_slice()).unwrap();
         }
         txn.commit().unwrap();
     }
@@ -352,13 +361,15 @@ async fn a_store_of_an_older_format_is_moved_on_and_one_of_a_newer_format_is_ref
     let rt = runtime(Some(dir.path()), None, 4).await;
     rt.shutdown().await.unwrap();
     drop(rt);
-    assert_eq!(format(dir.path()), b"tend-store-2");
+    assert_eq!(format(dir.path()), b"tend-store-3");
 
-    set_format(dir.path(), b"tend-store-1");
-    let rt = runtime(Some(dir.path()), None, 4).await;
-    rt.shutdown().await.unwrap();
-    drop(rt);
-    assert_eq!(format(dir.path()), b"tend-store-2");
+    for older in [b"tend-store-1", b"tend-store-2"] {
+        set_format(dir.path(), older);
+        let rt = runtime(Some(dir.path()), None, 4).await;
+        rt.shutdown().await.unwrap();
+        drop(rt);
+        assert_eq!(format(dir.path()), b"tend-store-3");
+    }
 
     set_format(dir.path(), b"tend-store-9");
     let err = tend::Runtime::builder()

@@ -171,6 +171,9 @@ pub enum StoreError {
     /// The writer thread has stopped (the store was closed).
     #[error("the store is closed")]
     Closed,
+    /// No execution with this id is stored (it never was, or it was deleted).
+    #[error("no execution `{0}` is stored")]
+    Missing(ExecutionId),
 }
 
 /// A request to the runtime was refused or could not be served.

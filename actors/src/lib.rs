@@ -29,6 +29,7 @@
 //! Store writer: one OS thread that owns every redb write (group commit)
 //! ```
 
+pub mod catalog;
 pub mod dry_run;
 pub mod error;
 pub mod execution;
@@ -43,6 +44,7 @@ pub mod store;
 pub mod supervisor;
 pub mod worker;
 
+pub use catalog::{Catalog, ExecutionCounts};
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};

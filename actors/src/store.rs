@@ -8,9 +8,10 @@
 //! checkpoints  (&str, u32 item index)     -> CheckpointRecord (msgpack)
 //! starts       &str (execution id)        -> StartsRecord    (msgpack; attempts started
 //!                                            that no item record shows yet)
-//! meta         &str                       -> bytes (`format`: tend-store-2; a store of
-//!                                            format 1 is moved on when opened, a newer
-//!                                            one refused)
+//! live_executions &str (execution id)     -> ()  (those whose status is not final)
+//! meta         &str                       -> bytes (`format`: tend-store-3; a store of
+//!                                            format 1 or 2 is moved on when opened, a
+//!                                            newer one refused)
 //! ```
 //!
 //! Every write goes through the [`Writer`]: one OS thread that takes every pending request,
@@ -20,6 +21,7 @@
 
 mod artifacts;
 mod db;
+mod listing;
 mod load;
 mod records;
 
@@ -36,9 +38,10 @@ use redb::{Database, ReadableDatabase};
 use crate::error::StoreError;
 use serde::de::DeserializeOwned;
 
-use crate::model::{ExecutionId, ExecutionReport};
+use crate::model::{ExecutionId, ExecutionReport, ExecutionSummary};
 
 pub use db::StoreFailure;
+pub(crate) use listing::Listed;
 pub(crate) use load::{LoadedExecution, StoredCheckpoint, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
 pub(crate) use writer::Op;
@@ -138,10 +141,46 @@ impl Store {
         self.db.failure()
     }
 
-    /// Every execution, decoded as far as possible: a record that fails to decode makes that
-    /// one execution corrupt. Blocking.
-    pub(crate) fn load_all(&self) -> Result<Vec<LoadedExecution>, StoreError> {
-        load::load_all(&*self.db.get()?)
+    /// Every execution whose stored status is not final, decoded as far as possible: a
+    /// record that fails to decode makes that one execution corrupt. Blocking.
+    pub(crate) fn load_live(&self) -> Result<Vec<LoadedExecution>, StoreError> {
+        load::load_live(&*self.db.get()?)
+    }
+
+    /// A page of executions before `before`, newest first, as `keep` takes them (see
+    /// `listing::page`). Blocking.
+    pub(crate) fn list_page(
+        &self,
+        before: Option<ExecutionId>,
+        limit: usize,
+        live_only: bool,
+        keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
+    ) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError> {
+        listing::page(&*self.db.get()?, before, limit, live_only, keep)
+    }
+
+    /// Every execution, oldest first, as `keep` takes them. Blocking.
+    pub(crate) fn list_all(
+        &self,
+        keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
+    ) -> Result<Vec<ExecutionSummary>, StoreError> {
+        listing::all(&*self.db.get()?, keep)
+    }
+
+    /// One execution's summary; `None` when it is not stored. Blocking.
+    pub(crate) fn summary(&self, id: ExecutionId) -> Result<Option<Listed>, StoreError> {
+        listing::one(&*self.db.get()?, id)
+    }
+
+    /// Up to `max` finished executions created after `after`, with when each last
+    /// changed, and where to go on from (see `listing::finished`). Blocking.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn finished(
+        &self,
+        after: Option<ExecutionId>,
+        max: usize,
+    ) -> Result<(Vec<(u64, ExecutionId)>, Option<ExecutionId>), StoreError> {
+        listing::finished(&*self.db.get()?, after, max)
     }
 
     /// One execution with its item records and checkpoints. Blocking.

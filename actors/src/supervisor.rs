@@ -20,7 +20,9 @@
 //! `halt` interrupts and pauses; `prune` deletions and retention; `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
 //! durable state, or a pause once it fails too often).
 
+mod entries;
 mod entry;
+mod fetch;
 mod halt;
 mod prune;
 mod query;
@@ -28,6 +30,7 @@ mod restart;
 mod start;
 mod stop;
 
+use entries::Entries;
 use entry::Entry;
 use prune::DeleteReply;
 pub use prune::Retention;
@@ -35,7 +38,7 @@ use start::Restart;
 pub use stop::Stopped;
 use stop::{Stop, StopReply};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,8 +49,8 @@ use crate::error::RuntimeError;
 use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
 use crate::limiters::Limiters;
 use crate::model::{
-    ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary,
-    InterruptStrategy, Outcome, Plan, Registry, Resources, StopOrder, now_ms,
+    ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, InterruptStrategy, Outcome,
+    Plan, Registry, Resources, StopOrder, now_ms,
 };
 use crate::semaphores::Semaphores;
 use crate::store::Store;
@@ -141,6 +144,9 @@ pub struct SupervisorArgs {
     pub semaphores: Arc<Semaphores>,
     /// The named rate limiters every execution shares.
     pub limiters: Arc<Limiters>,
+    /// Where the Supervisor publishes what it holds in memory, for reads that do not go
+    /// through its mailbox.
+    pub catalog: crate::catalog::Catalog,
 }
 
 type Reply<T> = RpcReplyPort<Result<T, RuntimeError>>;
@@ -151,17 +157,11 @@ pub enum SupervisorMsg {
     /// Validate and start a plan; replies with the new execution's id once its record is
     /// durable and its Execution is running.
     Submit(Plan, Reply<ExecutionId>),
-    /// One execution's full report.
+    /// One execution's full report. (`Catalog::status` answers without this mailbox,
+    /// but for an execution that is starting.)
     Status(ExecutionId, Reply<ExecutionReport>),
-    /// Every execution, oldest first.
-    List(RpcReplyPort<Vec<ExecutionSummary>>),
     /// How many executions are stored.
     Count(RpcReplyPort<usize>),
-    /// One page of executions, newest first.
-    Page(
-        crate::model::ListQuery,
-        RpcReplyPort<crate::model::ExecutionPage>,
-    ),
     /// Interrupt one running execution.
     Interrupt(ExecutionId, InterruptStrategy, Reply<()>),
     /// Pause one running execution: nothing new starts, running items go on as the
@@ -259,9 +259,10 @@ enum Internal {
     },
     /// Try again to resume an execution left running by an unclean stop.
     Recover { id: ExecutionId, tries: u32 },
-    /// A deletion's commits are done; `back` are the entries whose records stayed.
+    /// A deletion's commits are done (of `ids`, those deleted and, after a failure or a
+    /// stop, those whose records stayed).
     Deleted {
-        back: Vec<(ExecutionId, Entry)>,
+        ids: Vec<ExecutionId>,
         deleted: usize,
         error: Option<RuntimeError>,
         reply: DeleteReply,
@@ -272,6 +273,17 @@ enum Internal {
     Paused {
         id: ExecutionId,
         result: Result<String, RuntimeError>,
+    },
+    /// An execution the Supervisor does not hold was read from the store for `msg`.
+    Fetched {
+        id: ExecutionId,
+        found: Result<Option<crate::store::Listed>, RuntimeError>,
+        msg: Box<SupervisorMsg>,
+    },
+    /// A prune's scan of the store chose these finished executions.
+    Chosen {
+        victims: Vec<ExecutionId>,
+        reply: RpcReplyPort<Result<usize, RuntimeError>>,
     },
 }
 
@@ -291,8 +303,10 @@ pub struct SupervisorState {
     resources: Arc<Resources>,
     semaphores: Arc<Semaphores>,
     limiters: Arc<Limiters>,
-    entries: BTreeMap<ExecutionId, Entry>,
+    entries: Entries,
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
+    /// Executions whose records a deletion is removing: requests about them are refused.
+    deleting_ids: HashSet<ExecutionId>,
     stopping: bool,
     /// Set with `stopping`, for deletions under way: they stop between batches.
     stop_flag: Arc<std::sync::atomic::AtomicBool>,
@@ -333,8 +347,9 @@ impl Actor for Supervisor {
             resources: args.resources,
             semaphores: args.semaphores,
             limiters: args.limiters,
-            entries,
+            entries: Entries::new(entries, args.catalog),
             waiters: HashMap::new(),
+            deleting_ids: HashSet::new(),
             stopping: false,
             stop_flag: Arc::default(),
             deleting: 0,
@@ -357,6 +372,7 @@ impl Actor for Supervisor {
             );
         }
         state.recover(&myself);
+        state.publish();
         Ok(())
     }
 
@@ -366,35 +382,68 @@ impl Actor for Supervisor {
         msg: SupervisorMsg,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        state.dispatch(&myself, msg, false).await;
+        state.publish();
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // An Execution that ends normally reports `Ended` first. One that failed did not:
+        // it is restarted from its durable state, or paused (see `restart`).
+        if let SupervisionEvent::ActorFailed(cell, reason) = event {
+            state.execution_failed(&myself, cell.get_id(), reason.to_string());
+        }
+        state.publish();
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    /// Handles one message. One about an execution not in memory waits for it to be read
+    /// from the store first (`fetched` once it has been).
+    async fn dispatch(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        fetched: bool,
+    ) {
+        if let Some(id) = msg.execution()
+            && !self.entries.contains_key(&id)
+        {
+            if self.deleting_ids.contains(&id) {
+                return msg.refuse(RuntimeError::UnknownExecution(id));
+            }
+            if !fetched {
+                return self.fetch(myself, id, msg);
+            }
+        }
         match msg {
-            SupervisorMsg::Submit(plan, reply) => state.submit(&myself, plan, reply),
-            SupervisorMsg::Resume(id, reply) => state.resume(&myself, id, reply, Restart::Resume),
+            SupervisorMsg::Submit(plan, reply) => self.submit(myself, plan, reply),
+            SupervisorMsg::Resume(id, reply) => self.resume(myself, id, reply, Restart::Resume),
             SupervisorMsg::RetryFailed(id, reply) => {
-                state.resume(&myself, id, reply, Restart::RetryFailed)
+                self.resume(myself, id, reply, Restart::RetryFailed)
             }
-            SupervisorMsg::Status(id, reply) => state.status(id, reply),
-            SupervisorMsg::List(reply) => {
-                let list = state
-                    .entries
-                    .iter()
-                    .map(|(&id, entry)| entry.summary(id))
-                    .collect();
-                let _ = reply.send(list);
-            }
+            SupervisorMsg::Status(id, reply) => self.status(id, reply),
             SupervisorMsg::Count(reply) => {
-                let _ = reply.send(state.entries.len());
-            }
-            SupervisorMsg::Page(query, reply) => {
-                let _ = reply.send(state.page(query));
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    let count = store.read(|s| s.execution_count()).await;
+                    let _ = reply.send(count.map_or(0, |n| n as usize));
+                });
             }
             SupervisorMsg::Interrupt(id, strategy, reply) => {
-                state.halt(&myself, id, Halt::Interrupt(strategy), reply)
+                self.halt(myself, id, Halt::Interrupt(strategy), reply)
             }
             SupervisorMsg::Pause(id, strategy, reply) => {
-                state.halt(&myself, id, Halt::Pause(strategy), reply)
+                self.halt(myself, id, Halt::Pause(strategy), reply)
             }
             SupervisorMsg::InterruptAll(strategy, reply) => {
-                let live: Vec<ExecutionId> = state
+                let live: Vec<ExecutionId> = self
                     .entries
                     .iter()
                     .filter(|(_, e)| e.is_live())
@@ -403,7 +452,7 @@ impl Actor for Supervisor {
                 let mut interrupted = Vec::new();
                 let mut asks = Vec::new();
                 for id in live {
-                    match state.halt_target(id, Halt::Interrupt(strategy)) {
+                    match self.halt_target(id, Halt::Interrupt(strategy)) {
                         Ok(None) => interrupted.push(id),
                         Ok(Some(actor)) => asks.push((id, actor)),
                         Err(_) => {}
@@ -420,9 +469,9 @@ impl Actor for Supervisor {
                     let _ = reply.send(interrupted);
                 });
             }
-            SupervisorMsg::Wait(id, reply) => state.wait(id, reply),
+            SupervisorMsg::Wait(id, reply) => self.wait(id, reply),
             SupervisorMsg::FailExecution(id, reason, reply) => {
-                let result = match state.entry(id) {
+                let result = match self.entry(id) {
                     Ok(entry) => match &entry.actor {
                         Some(actor) => actor
                             .cast(ExecutionMsg::Fail(reason))
@@ -437,73 +486,73 @@ impl Actor for Supervisor {
                 };
                 let _ = reply.send(result);
             }
-            SupervisorMsg::Tree(reply) => state.tree(&myself, reply),
+            SupervisorMsg::Tree(reply) => self.tree(myself, reply),
             SupervisorMsg::Subscribe(reply) => {
-                let _ = reply.send(state.events.subscribe());
+                let _ = reply.send(self.events.subscribe());
             }
             SupervisorMsg::Stop(reply) => {
-                let order = stop::plain_order(state.settings.stop_grace);
-                state.begin_stop(&myself, order, StopReply::Plain(reply));
+                let order = stop::plain_order(self.settings.stop_grace);
+                self.begin_stop(myself, order, StopReply::Plain(reply));
             }
-            SupervisorMsg::Delete(id, reply) => state.delete(&myself, id, reply),
-            SupervisorMsg::Prune(retention, reply) => state.prune(&myself, retention, reply),
+            SupervisorMsg::Delete(id, reply) => self.delete(myself, id, reply),
+            SupervisorMsg::Prune(retention, reply) => self.prune(myself, retention, reply),
             SupervisorMsg::Internal(SupervisorInternal(Internal::Deleted {
-                back,
+                ids,
                 deleted,
                 error,
                 reply,
             })) => {
-                state.deleted(back, deleted, error, reply);
-                state.finish_stop(&myself).await;
+                self.deleted(ids, deleted, error, reply);
+                self.finish_stop(myself).await;
             }
             SupervisorMsg::Shutdown(order, reply) => {
-                state.begin_stop(&myself, order, StopReply::Report(reply));
+                self.begin_stop(myself, order, StopReply::Report(reply));
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Stopped { stops, reply })) => {
-                state.stopped(&myself, stops, reply).await;
+                self.stopped(myself, stops, reply).await;
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
-                state.spawn(&myself, id, args, reply).await;
-                state.finish_stop(&myself).await;
+                self.spawn(myself, id, args, reply).await;
+                self.finish_stop(myself).await;
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Refused {
                 id,
                 action,
                 reply,
             })) => {
-                state.refused(id, action, reply);
+                self.refused(id, action, reply);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Recover { id, tries })) => {
-                state.recovery.push_back((id, tries));
-                state.recover(&myself);
+                self.recovery.push_back((id, tries));
+                self.recover(myself);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
-                state.ended(*report);
+                self.ended(*report);
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Fetched { id, found, msg })) => {
+                if let Some(msg) = self.fetched(id, found, *msg) {
+                    Box::pin(self.dispatch(myself, msg, true)).await;
+                }
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Chosen { victims, reply })) => {
+                self.chosen(myself, victims, reply);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Paused { id, result })) => {
-                state.paused(id, result);
-                state.finish_stop(&myself).await;
+                self.paused(id, result);
+                self.finish_stop(myself).await;
             }
         }
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<SupervisorMsg>,
-        event: SupervisionEvent,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        // An Execution that ends normally reports `Ended` first. One that failed did not:
-        // it is restarted from its durable state, or paused (see `restart`).
-        if let SupervisionEvent::ActorFailed(cell, reason) = event {
-            state.execution_failed(&myself, cell.get_id(), reason.to_string());
-        }
-        Ok(())
     }
 }
 
 impl SupervisorState {
+    /// Publishes what changed in memory to the Catalog, letting go of the finished
+    /// executions nothing waits on.
+    fn publish(&mut self) {
+        let waiters = &self.waiters;
+        self.entries.publish(|id| waiters.contains_key(id));
+    }
+
     fn entry(&self, id: ExecutionId) -> Result<&Entry, RuntimeError> {
         let entry = self
             .entries

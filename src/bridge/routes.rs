@@ -44,18 +44,12 @@ fn parse_id(text: &str) -> Result<ExecutionId, BridgeError> {
 /// Health of the runtime.
 #[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
 pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, BridgeError> {
-    let list = s.runtime.list().await?;
-    let count = |status| list.iter().filter(|e| e.status == status).count();
-    let corrupt = count(ExecutionStatus::Corrupt);
-    let paused = count(ExecutionStatus::Paused);
-    let stopped_by_store = list
-        .iter()
-        .filter(|e| {
-            e.error
-                .as_deref()
-                .is_some_and(|r| r.starts_with(tend_actors::STOPPED_BY_STORE))
-        })
-        .count();
+    // Counted from the store's count and what the runtime holds in memory: a health
+    // check never reads every stored execution.
+    let counts = s.runtime.counts().await?;
+    let corrupt = counts.corrupt;
+    let paused = counts.paused;
+    let stopped_by_store = counts.stopped_by_store;
     let mut reasons = Vec::new();
     if let Some(failure) = s.runtime.store_failure() {
         reasons.push(format!(
@@ -77,10 +71,7 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
     }
     // Paused on request is an operator's choice, not a fault; paused by the restart
     // intensity comes with its reason.
-    let failing = list
-        .iter()
-        .filter(|e| e.status == ExecutionStatus::Paused && e.error.is_some())
-        .count();
+    let failing = counts.paused_by_runtime;
     if failing > 0 {
         reasons.push(format!(
             "{failing} execution(s) paused because their actor kept failing"
@@ -105,8 +96,8 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
         check,
         status: if reasons.is_empty() { "ok" } else { "degraded" },
         reasons,
-        executions: list.len(),
-        running: count(ExecutionStatus::Running),
+        executions: usize::try_from(counts.stored).unwrap_or(usize::MAX),
+        running: counts.running,
         corrupt,
         paused,
         version: env!("CARGO_PKG_VERSION"),

@@ -1,7 +1,7 @@
 //! Reading executions back: the startup scan and one execution in full. Each read
 //! transaction covers one execution, so none stays open long.
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use crate::error::StoreError;
 use crate::model::{
@@ -49,22 +49,22 @@ fn read_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Read(e.to_string())
 }
 
-pub(crate) fn load_all(db: &Database) -> Result<Vec<LoadedExecution>, StoreError> {
+/// Every execution in the live index (those whose stored status is not final), decoded as
+/// far as possible. Finished executions are not read: they stay in the store until asked
+/// for.
+pub(crate) fn load_live(db: &Database) -> Result<Vec<LoadedExecution>, StoreError> {
     let mut raw = Vec::new();
-    {
+    for id in crate::store::listing::live_ids(db)? {
         let txn = db.begin_read().map_err(read_err)?;
         let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
-        for entry in table.iter().map_err(read_err)? {
-            let (key, value) = entry.map_err(read_err)?;
-            raw.push((key.value().to_owned(), value.value().to_vec()));
+        let mut key = [0u8; ulid::ULID_LEN];
+        match table.get(id.as_key(&mut key)).map_err(read_err)? {
+            Some(value) => raw.push((id, value.value().to_vec())),
+            None => tracing::warn!(execution_id = %id, "live index names a missing execution"),
         }
     }
     let mut out = Vec::with_capacity(raw.len());
-    for (key, bytes) in raw {
-        let Ok(id) = key.parse::<ExecutionId>() else {
-            tracing::warn!(key, "skipping an execution record whose key is not an id");
-            continue;
-        };
+    for (id, bytes) in raw {
         let loaded = db.begin_read().map_err(read_err).and_then(|txn| {
             let (record, plan_inline) = execution_record(&txn, id, &bytes)?;
             // A record that is not `running` says how many items are done when it knows
@@ -243,7 +243,7 @@ pub(crate) fn load_execution(
         let value = table.get(id.as_key(&mut key)).map_err(read_err)?;
         match value {
             Some(v) => v.value().to_vec(),
-            None => return Err(StoreError::Read(format!("no execution record for {id}"))),
+            None => return Err(StoreError::Missing(id)),
         }
     };
     let (record, _) = execution_record(&txn, id, &bytes)?;

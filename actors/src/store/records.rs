@@ -55,6 +55,12 @@ pub(crate) struct StoredExecutionRecord {
     pub(crate) pausing: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) items_done: Option<u64>,
+    /// The plan's name and item count, so a listing reads no plan. `None` in records from
+    /// before they were kept here: a listing then reads the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) items_total: Option<u64>,
 }
 
 impl ExecutionRecord {
@@ -72,6 +78,8 @@ impl ExecutionRecord {
             reason: self.reason.clone(),
             pausing: self.pausing,
             items_done: self.items_done,
+            name: Some(self.plan.name.clone()),
+            items_total: Some(self.plan.item_count() as u64),
         })?;
         let mut ops = Vec::with_capacity(2);
         if plan {
@@ -83,6 +91,7 @@ impl ExecutionRecord {
         ops.push(crate::store::Op::Execution {
             id: self.id,
             record: status,
+            live: !self.status.is_final(),
         });
         Ok(ops)
     }

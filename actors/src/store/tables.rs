@@ -1,8 +1,9 @@
 //! Table definitions and the metadata written when a store is created.
 
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::StoreError;
+use crate::store::records::{StoredExecutionRecord, decode, encode};
 
 /// Execution id -> `StoredExecutionRecord` (its status; the plan is in `PLANS`).
 pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
@@ -26,14 +27,20 @@ pub(crate) const ARTIFACT_REFS: TableDefinition<(&[u8], &str), ()> =
 /// (execution id, artifact id): the same references, by execution (for its deletion).
 pub(crate) const EXECUTION_ARTIFACTS: TableDefinition<(&str, &[u8]), ()> =
     TableDefinition::new("execution_artifacts");
+/// Execution id -> (): the executions whose stored status is not final (running,
+/// interrupted, paused), written with their records. Startup reads these, not every
+/// record, and a listing of those statuses pages through it.
+pub(crate) const LIVE: TableDefinition<&str, ()> = TableDefinition::new("live_executions");
 /// Runtime metadata, e.g. `format`.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// The store format this build writes: 2 keeps plans apart from execution records and has
-/// start sets. This build also reads format 1 (and moves it to 2 when it opens it).
-pub(crate) const FORMAT: &[u8] = b"tend-store-2";
+/// start sets; 3 has the live index. This build also reads formats 1 and 2 (and moves them
+/// to 3 when it opens them, building the index). A build that does not keep the index
+/// refuses format 3, so the index is never left stale.
+pub(crate) const FORMAT: &[u8] = b"tend-store-3";
 /// The formats this build reads.
-const READS: [&[u8]; 2] = [b"tend-store-1", b"tend-store-2"];
+const READS: [&[u8]; 3] = [b"tend-store-1", b"tend-store-2", b"tend-store-3"];
 
 /// Checks the store's format marker: one this build reads is brought to [`FORMAT`]; any
 /// other (a newer build's) is refused, so nothing is misread.
@@ -62,13 +69,48 @@ pub(crate) fn check_format(db: &Database) -> Result<(), String> {
     }
 }
 
+/// Brings an older store to [`FORMAT`], in one transaction (a crash leaves the old
+/// format, and the next open does it again): builds the live index from every execution
+/// record, moves plans still inside records (format 1) to `plans`, and writes the marker.
 fn mark(db: &Database) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let txn = db.begin_write().map_err(|e| err(&e))?;
     {
-        let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
-        meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
+        let mut executions = txn.open_table(EXECUTIONS).map_err(|e| err(&e))?;
+        let mut plans = txn.open_table(PLANS).map_err(|e| err(&e))?;
+        let mut live = txn.open_table(LIVE).map_err(|e| err(&e))?;
+        let mut moved = Vec::new();
+        for entry in executions.iter().map_err(|e| err(&e))? {
+            let (key, value) = entry.map_err(|e| err(&e))?;
+            let record: Result<StoredExecutionRecord, _> =
+                decode(value.value(), || key.value().to_owned());
+            // One that does not decode is indexed too: startup reports it, as it did
+            // when it read every record.
+            if !matches!(&record, Ok(r) if r.status.is_final()) {
+                live.insert(key.value(), ()).map_err(|e| err(&e))?;
+            }
+            if let Ok(mut record) = record
+                && let Some(plan) = record.plan.take()
+            {
+                record.name = Some(plan.name.clone());
+                record.items_total = Some(plan.item_count() as u64);
+                let plan = encode(&plan).map_err(|e| err(&e))?;
+                let record = encode(&record).map_err(|e| err(&e))?;
+                moved.push((key.value().to_owned(), plan, record));
+            }
+        }
+        for (key, plan, record) in moved {
+            plans
+                .insert(key.as_str(), plan.as_slice())
+                .map_err(|e| err(&e))?;
+            executions
+                .insert(key.as_str(), record.as_slice())
+                .map_err(|e| err(&e))?;
+        }
+        let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+        meta.insert("format", FORMAT).map_err(|e| err(&e))?;
     }
-    txn.commit().map_err(|e| e.to_string())
+    txn.commit().map_err(|e| err(&e))
 }
 
 /// Creates the tables and the format marker, in one durable transaction.
@@ -81,6 +123,7 @@ pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
         txn.open_table(ITEMS).map_err(|e| commit(&e))?;
         txn.open_table(CHECKPOINTS).map_err(|e| commit(&e))?;
         txn.open_table(STARTS).map_err(|e| commit(&e))?;
+        txn.open_table(LIVE).map_err(|e| commit(&e))?;
         txn.open_table(ARTIFACTS).map_err(|e| commit(&e))?;
         txn.open_table(ARTIFACT_TOI).map_err(|e| commit(&e))?;
         txn.open_table(ARTIFACT_REFS).map_err(|e| commit(&e))?;

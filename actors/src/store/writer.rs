@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::error::StoreError;
 use crate::model::ExecutionId;
 use crate::store::starts::StartSets;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, META, PLANS, STARTS};
+use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, LIVE, META, PLANS, STARTS};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -26,8 +26,13 @@ const MAX_BATCH: usize = 8192;
 /// One write.
 #[derive(Debug)]
 pub(crate) enum Op {
-    /// Insert or replace an execution record.
-    Execution { id: ExecutionId, record: Vec<u8> },
+    /// Insert or replace an execution record; `live` when its status is not final (it is
+    /// then in the live index, which startup reads instead of every record).
+    Execution {
+        id: ExecutionId,
+        record: Vec<u8>,
+        live: bool,
+    },
     /// Insert an execution's plan.
     Plan { id: ExecutionId, plan: Vec<u8> },
     /// Attempt `attempt` of an item starts (see `starts`).
@@ -343,13 +348,20 @@ fn commit(
         let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| fail(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
         let mut start_sets = txn.open_table(STARTS).map_err(|e| fail(&e))?;
+        let mut live_index = txn.open_table(LIVE).map_err(|e| fail(&e))?;
         let mut key = [0u8; ulid::ULID_LEN];
         for op in batch.iter().flat_map(|(ops, _)| ops) {
             match op {
-                Op::Execution { id, record } => {
+                Op::Execution { id, record, live } => {
+                    let name = id.as_key(&mut key);
                     executions
-                        .insert(id.as_key(&mut key), record.as_slice())
+                        .insert(name, record.as_slice())
                         .map_err(|e| fail(&e))?;
+                    if *live {
+                        live_index.insert(name, ()).map_err(|e| fail(&e))?;
+                    } else {
+                        live_index.remove(name).map_err(|e| fail(&e))?;
+                    }
                 }
                 Op::Plan { id, plan } => {
                     plans
@@ -393,6 +405,7 @@ fn commit(
                     starts.clear(&mut start_sets, *id)?;
                     let name = id.as_key(&mut key);
                     executions.remove(name).map_err(|e| fail(&e))?;
+                    live_index.remove(name).map_err(|e| fail(&e))?;
                     plans.remove(name).map_err(|e| fail(&e))?;
                     let every = (name, 0)..=(name, u32::MAX);
                     items

@@ -89,6 +89,38 @@ impl Entry {
         }
     }
 
+    /// A stored execution as its summary reads (one the Supervisor does not hold,
+    /// taken into memory for a request about it).
+    pub(super) fn listed(listed: crate::store::Listed) -> Self {
+        let summary = listed.summary;
+        if summary.status == ExecutionStatus::Corrupt {
+            let reason = summary.error.unwrap_or_default();
+            return Entry::corrupt(summary.id, reason);
+        }
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0)
+        };
+        Entry {
+            name: summary.name,
+            status: summary.status,
+            items_total: summary.items_total,
+            done: Arc::new(AtomicUsize::new(summary.items_done)),
+            created_ms: ms(summary.created),
+            updated_ms: listed.updated_ms,
+            actor: None,
+            starting: false,
+            pending_interrupts: Vec::new(),
+            pending_pauses: Vec::new(),
+            pending_status: Vec::new(),
+            corrupt: None,
+            problem: listed.reason,
+            restarts: VecDeque::new(),
+            killed_attempts: false,
+        }
+    }
+
     /// An execution whose records do not decode: listed, never run.
     fn corrupt(id: ExecutionId, reason: String) -> Self {
         let created = id
@@ -116,14 +148,15 @@ impl Entry {
     }
 }
 
-/// Every execution in the store, and those to resume at start: those found running (a
+/// Every execution in the store's live index (finished ones stay in the store), and those
+/// to resume at start: those found running (a
 /// crash stopped them without a checkpoint; they are recorded as interrupted, so the file
 /// says what the runtime reports) and those a shutdown checkpointed while they ran. One
 /// found running that was asked to pause is recorded as paused, and waits.
 pub(super) async fn load(
     store: &Store,
 ) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>), StoreError> {
-    let loaded = store.read(|s| s.load_all()).await?;
+    let loaded = store.read(|s| s.load_live()).await?;
     let mut entries = BTreeMap::new();
     let mut ops = Vec::new();
     let mut crashed = Vec::new();

@@ -1,20 +1,21 @@
 //! Deleting finished executions: one on request, or every one a retention rule no longer
-//! keeps. The entries leave the map at once (nothing can start them meanwhile); their
-//! records go in commits of at most `BATCH` executions, off the handler; an entry whose
-//! commit failed comes back.
+//! keeps, found by scanning the store (the Supervisor holds no finished execution). While
+//! their records go, in commits of at most `BATCH` executions off the handler, requests
+//! about them are refused (nothing can start them meanwhile).
 
 use std::time::Duration;
 
 use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::RuntimeError;
-use crate::model::{ExecutionId, ExecutionStatus, now_ms};
+use crate::model::{ExecutionId, now_ms};
 use crate::store::Op;
-use crate::supervisor::entry::Entry;
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
 /// Executions deleted per commit.
 const BATCH: usize = 256;
+/// Records a prune's scan reads per read transaction.
+const SCAN: usize = 10_000;
 
 /// Which finished executions a prune deletes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +62,7 @@ impl SupervisorState {
     }
 
     /// Deletes every finished execution `retention` no longer keeps; replies with how many.
+    /// The store is scanned off the handler, in read transactions of `SCAN` records.
     pub(super) fn prune(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
@@ -71,27 +73,53 @@ impl SupervisorState {
             let _ = reply.send(Err(RuntimeError::ShuttingDown));
             return;
         }
-        let mut finished: Vec<(u64, ExecutionId)> = self
-            .entries
-            .iter()
-            // Not corrupt ones: a newer build's records read as corrupt, and they may be
-            // an execution that would run again after an upgrade. `delete` takes those.
-            .filter(|(_, e)| {
-                !e.is_live() && e.status.is_final() && e.status != ExecutionStatus::Corrupt
-            })
-            .map(|(&id, e)| (e.updated_ms, id))
-            .collect();
-        // Newest first: what a count keeps.
-        finished.sort_unstable_by(|a, b| b.cmp(a));
-        let cutoff = retention
-            .older_than
-            .map(|age| now_ms().saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)));
-        let keep = retention.keep_at_most.unwrap_or(usize::MAX);
-        let victims: Vec<ExecutionId> = finished
+        let store = self.store.clone();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let scanned = async {
+                let mut finished = Vec::new();
+                let mut after = None;
+                loop {
+                    let (chunk, next) = store.read(move |s| s.finished(after, SCAN)).await?;
+                    finished.extend(chunk);
+                    match next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                Ok::<_, crate::error::StoreError>(finished)
+            }
+            .await;
+            drop(store);
+            match scanned {
+                Ok(finished) => {
+                    let victims = choose(finished, retention, now_ms());
+                    let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(
+                        Internal::Chosen { victims, reply },
+                    )));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            }
+        });
+    }
+
+    /// A prune's scan chose `victims`; those the Supervisor has taken into memory since (a
+    /// retry of a failed one, say) are kept.
+    pub(super) fn chosen(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        victims: Vec<ExecutionId>,
+        reply: RpcReplyPort<Result<usize, RuntimeError>>,
+    ) {
+        if self.stopping {
+            let _ = reply.send(Err(RuntimeError::ShuttingDown));
+            return;
+        }
+        let victims = victims
             .into_iter()
-            .enumerate()
-            .filter(|(rank, (updated, _))| *rank >= keep || cutoff.is_some_and(|c| *updated < c))
-            .map(|(_, (_, id))| id)
+            .filter(|id| !self.entries.contains_key(id) && !self.deleting_ids.contains(id))
             .collect();
         self.remove(myself, victims, DeleteReply::Prune(reply));
     }
@@ -102,44 +130,36 @@ impl SupervisorState {
         ids: Vec<ExecutionId>,
         reply: DeleteReply,
     ) {
-        let removed: Vec<(ExecutionId, Entry)> = ids
-            .into_iter()
-            .filter_map(|id| self.entries.remove(&id).map(|e| (id, e)))
-            .collect();
+        for id in &ids {
+            self.entries.remove(id);
+            self.deleting_ids.insert(*id);
+        }
         let writer = self.store.writer().clone();
         let myself = myself.clone();
         let stop = self.stop_flag.clone();
         self.deleting += 1;
         tokio::spawn(async move {
-            let mut kept = Vec::new();
             let mut deleted = 0;
             let mut error = None;
-            for batch in removed.chunks(BATCH) {
+            for batch in ids.chunks(BATCH) {
                 // A shutdown began: what is left stays for a later run.
-                if error.is_none() && stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     error = Some(RuntimeError::ShuttingDown);
+                    break;
                 }
-                if error.is_some() {
-                    kept.extend(batch.iter().map(|(id, _)| *id));
-                    continue;
-                }
-                let ops = batch.iter().map(|(id, _)| Op::Delete { id: *id }).collect();
+                let ops = batch.iter().map(|id| Op::Delete { id: *id }).collect();
                 match writer.commit(ops).await {
                     Ok(()) => deleted += batch.len(),
                     Err(e) => {
                         tracing::error!(error = %e, "deleting executions failed");
                         error = Some(RuntimeError::Store(e));
-                        kept.extend(batch.iter().map(|(id, _)| *id));
+                        break;
                     }
                 }
             }
-            let back = removed
-                .into_iter()
-                .filter(|(id, _)| kept.contains(id))
-                .collect();
             let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(
                 Internal::Deleted {
-                    back,
+                    ids,
                     deleted,
                     error,
                     reply,
@@ -148,17 +168,18 @@ impl SupervisorState {
         });
     }
 
-    /// A deletion's commits are done: entries whose records stayed come back.
+    /// A deletion's commits are done: requests about those executions are served again
+    /// (from the store, where the ones not deleted still are).
     pub(super) fn deleted(
         &mut self,
-        back: Vec<(ExecutionId, Entry)>,
+        ids: Vec<ExecutionId>,
         deleted: usize,
         error: Option<RuntimeError>,
         reply: DeleteReply,
     ) {
         self.deleting = self.deleting.saturating_sub(1);
-        for (id, entry) in back {
-            self.entries.insert(id, entry);
+        for id in &ids {
+            self.deleting_ids.remove(id);
         }
         if deleted > 0 {
             tracing::info!(deleted, "deleted finished executions");
@@ -172,4 +193,25 @@ impl SupervisorState {
             }
         }
     }
+}
+
+/// The finished executions (when each last changed, and its id) that `retention` no
+/// longer keeps at `now_ms`.
+fn choose(
+    mut finished: Vec<(u64, ExecutionId)>,
+    retention: Retention,
+    now_ms: u64,
+) -> Vec<ExecutionId> {
+    // Newest first: what a count keeps.
+    finished.sort_unstable_by(|a, b| b.cmp(a));
+    let cutoff = retention
+        .older_than
+        .map(|age| now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)));
+    let keep = retention.keep_at_most.unwrap_or(usize::MAX);
+    finished
+        .into_iter()
+        .enumerate()
+        .filter(|(rank, (updated, _))| *rank >= keep || cutoff.is_some_and(|c| *updated < c))
+        .map(|(_, (_, id))| id)
+        .collect()
 }

@@ -6,7 +6,7 @@ use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::RuntimeError;
 use crate::execution::ExecutionMsg;
-use crate::model::{ActorNode, ActorRole, ExecutionId, ExecutionReport, ExecutionStatus, Outcome};
+use crate::model::{ActorNode, ActorRole, ExecutionId, ExecutionReport, Outcome};
 use crate::supervisor::{Reply, SupervisorMsg, SupervisorState};
 
 impl SupervisorState {
@@ -38,29 +38,7 @@ impl SupervisorState {
                 return;
             }
             // Not running (or it just ended): the store has its last state.
-            let report = store
-                .read(move |s| s.load_execution(id))
-                .await
-                .map(|stored| {
-                    let stored_status = match stored.record.status {
-                        ExecutionStatus::Running if status != ExecutionStatus::Running => {
-                            ExecutionStatus::Interrupted
-                        }
-                        s => s,
-                    };
-                    let mut report = stored.report(stored_status);
-                    report.reason = report.reason.or(problem);
-                    report
-                })
-                .map_err(|e| match e {
-                    // Startup does not read the item records of a finished execution, so
-                    // a damaged one shows here, when the execution is read.
-                    e @ crate::error::StoreError::Decode { .. } => RuntimeError::Corrupt {
-                        id,
-                        reason: e.to_string(),
-                    },
-                    e => RuntimeError::from(e),
-                });
+            let report = crate::catalog::stored_report(&store, id, Some(status), problem).await;
             // Released before the answer, so a caller that shuts down and reopens the
             // directory after it never finds the file still held.
             drop(store);
@@ -130,32 +108,5 @@ impl SupervisorState {
         for waiter in waiters {
             self.wait(id, waiter);
         }
-    }
-}
-
-impl SupervisorState {
-    /// One page of executions, newest first (ids grow with creation time).
-    pub(super) fn page(&self, query: crate::model::ListQuery) -> crate::model::ExecutionPage {
-        let limit = query.limit.clamp(1, crate::model::MAX_PAGE);
-        let range = match query.before {
-            Some(before) => self.entries.range(..before),
-            None => self.entries.range(..),
-        };
-        let mut executions = Vec::with_capacity(limit.min(self.entries.len()));
-        let mut next = None;
-        for (&id, entry) in range
-            .rev()
-            .filter(|(_, e)| query.status.is_none_or(|s| e.status == s))
-        {
-            if executions.len() == limit {
-                // There is more: the next page starts before the last one given.
-                next = executions
-                    .last()
-                    .map(|e: &crate::model::ExecutionSummary| e.id);
-                break;
-            }
-            executions.push(entry.summary(id));
-        }
-        crate::model::ExecutionPage { executions, next }
     }
 }

@@ -20,11 +20,10 @@ impl SupervisorState {
         actor: ActorId,
         reason: String,
     ) {
-        let failed = self
-            .entries
-            .iter_mut()
-            .find(|(_, e)| e.actor.as_ref().is_some_and(|a| a.get_id() == actor));
-        let Some((&id, entry)) = failed else {
+        let Some(id) = self.entries.of_actor(actor) else {
+            return;
+        };
+        let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         entry.actor = None;

@@ -1,0 +1,272 @@
+//! Reading executions as a listing shows them, straight from the store: a page newest
+//! first, one summary, the finished ones a retention looks at, and the live index startup
+//! reads. Nothing here holds every execution in memory, and each read is one short read
+//! transaction.
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+
+use crate::error::StoreError;
+use crate::model::{ExecutionId, ExecutionStatus, ExecutionSummary, ItemStatus, Plan, time_of_ms};
+use crate::store::records::{StoredExecutionRecord, decode};
+use crate::store::tables::{EXECUTIONS, ITEMS, LIVE, PLANS};
+
+/// How many records a filtered page reads at most before it answers with what it found and
+/// a cursor to go on from, so a rare status never makes one request read the whole store.
+pub(crate) const SCAN_BUDGET: usize = 20_000;
+
+fn read_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Read(e.to_string())
+}
+
+fn parse(key: &str) -> Option<ExecutionId> {
+    key.parse().ok()
+}
+
+/// An execution record as a listing needs it: its summary, and whether its status is one
+/// a retention may delete (completed or failed; never a record that does not decode).
+#[derive(Debug)]
+pub(crate) struct Listed {
+    pub(crate) summary: ExecutionSummary,
+    /// When it last changed, in ms since the epoch.
+    pub(crate) updated_ms: u64,
+    /// What else the record says, for a runtime that takes it into memory.
+    pub(crate) reason: Option<String>,
+}
+
+/// The summary of execution `id` from its record `bytes`; a record that does not decode
+/// reads as a corrupt execution that says why.
+pub(crate) fn listed(txn: &ReadTransaction, id: ExecutionId, bytes: &[u8]) -> Listed {
+    match summary(txn, id, bytes) {
+        Ok(listed) => listed,
+        Err(e) => {
+            let created = id
+                .created_at()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            Listed {
+                summary: ExecutionSummary {
+                    id,
+                    name: String::new(),
+                    status: ExecutionStatus::Corrupt,
+                    items_total: 0,
+                    items_done: 0,
+                    created: time_of_ms(created),
+                    updated: time_of_ms(created),
+                    error: Some(e.to_string()),
+                },
+                updated_ms: created,
+                reason: None,
+            }
+        }
+    }
+}
+
+fn summary(txn: &ReadTransaction, id: ExecutionId, bytes: &[u8]) -> Result<Listed, StoreError> {
+    let mut record: StoredExecutionRecord = decode(bytes, || format!("execution record {id}"))?;
+    let (name, items_total) = match (record.name.take(), record.items_total) {
+        (Some(name), Some(total)) => (name, total as usize),
+        // From before records said so: the plan does.
+        _ => {
+            let plan = match record.plan.take() {
+                Some(plan) => plan,
+                None => plan_of(txn, id)?,
+            };
+            (plan.name.clone(), plan.item_count())
+        }
+    };
+    let items_done = match record.items_done {
+        Some(done) => done as usize,
+        None => done_items(txn, id)?,
+    };
+    Ok(Listed {
+        summary: ExecutionSummary {
+            id,
+            name,
+            status: record.status,
+            items_total,
+            items_done,
+            created: time_of_ms(record.created_ms),
+            updated: time_of_ms(record.updated_ms),
+            error: record.reason.clone(),
+        },
+        updated_ms: record.updated_ms,
+        reason: record.reason,
+    })
+}
+
+fn plan_of(txn: &ReadTransaction, id: ExecutionId) -> Result<Plan, StoreError> {
+    let table = txn.open_table(PLANS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let Some(plan) = table.get(id.as_key(&mut key)).map_err(read_err)? else {
+        return Err(StoreError::Decode {
+            what: format!("execution record {id}"),
+            reason: "its plan is not stored".to_owned(),
+        });
+    };
+    decode(plan.value(), || format!("plan of execution {id}"))
+}
+
+fn done_items(txn: &ReadTransaction, id: ExecutionId) -> Result<usize, StoreError> {
+    let table = txn.open_table(ITEMS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let key = id.as_key(&mut key);
+    let mut done = 0;
+    for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
+        let (_, v) = entry.map_err(read_err)?;
+        let record: crate::store::records::ItemRecord =
+            decode(v.value(), || format!("item record of {id}"))?;
+        done += usize::from(record.status == ItemStatus::Done);
+    }
+    Ok(done)
+}
+
+/// One execution's summary, `None` when it is not stored.
+pub(crate) fn one(db: &Database, id: ExecutionId) -> Result<Option<Listed>, StoreError> {
+    let txn = db.begin_read().map_err(read_err)?;
+    let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let Some(bytes) = table.get(id.as_key(&mut key)).map_err(read_err)? else {
+        return Ok(None);
+    };
+    Ok(Some(listed(&txn, id, bytes.value())))
+}
+
+/// A page as the store has it: the executions before `before`, newest first, that
+/// `keep` takes, at most `limit` of them; `next` when there may be more. With `live_only`
+/// only the live index is read (the executions whose stored status is not final).
+/// `keep` sees each summary and may replace it (with what the runtime knows live).
+pub(crate) fn page(
+    db: &Database,
+    before: Option<ExecutionId>,
+    limit: usize,
+    live_only: bool,
+    mut keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
+) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError> {
+    let txn = db.begin_read().map_err(read_err)?;
+    let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let end = before.map(|b| b.as_key(&mut key).to_owned());
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    let mut last = None;
+    if live_only {
+        let live = txn.open_table(LIVE).map_err(read_err)?;
+        let range = match &end {
+            Some(end) => live.range::<&str>(..end.as_str()),
+            None => live.range::<&str>(..),
+        }
+        .map_err(read_err)?;
+        for entry in range.rev() {
+            let (k, _) = entry.map_err(read_err)?;
+            let Some(id) = parse(k.value()) else { continue };
+            let mut buf = [0u8; ulid::ULID_LEN];
+            let Some(bytes) = executions.get(id.as_key(&mut buf)).map_err(read_err)? else {
+                continue;
+            };
+            if out.len() == limit || scanned == SCAN_BUDGET {
+                return Ok((out, last));
+            }
+            scanned += 1;
+            last = Some(id);
+            out.extend(keep(listed(&txn, id, bytes.value()).summary));
+        }
+    } else {
+        let range = match &end {
+            Some(end) => executions.range::<&str>(..end.as_str()),
+            None => executions.range::<&str>(..),
+        }
+        .map_err(read_err)?;
+        for entry in range.rev() {
+            let (k, v) = entry.map_err(read_err)?;
+            let Some(id) = parse(k.value()) else { continue };
+            if out.len() == limit || scanned == SCAN_BUDGET {
+                return Ok((out, last));
+            }
+            scanned += 1;
+            last = Some(id);
+            out.extend(keep(listed(&txn, id, v.value()).summary));
+        }
+    }
+    Ok((out, None))
+}
+
+/// Every execution, oldest first, each through `keep` as in [`page`].
+pub(crate) fn all(
+    db: &Database,
+    mut keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
+) -> Result<Vec<ExecutionSummary>, StoreError> {
+    let txn = db.begin_read().map_err(read_err)?;
+    let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
+    let mut out = Vec::new();
+    for entry in executions.iter().map_err(read_err)? {
+        let (k, v) = entry.map_err(read_err)?;
+        let Some(id) = parse(k.value()) else { continue };
+        if let Some(summary) = keep(listed(&txn, id, v.value()).summary) {
+            out.push(summary);
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `max` finished executions (completed or failed) after `after`, oldest created
+/// first, with when each last changed; and where to go on from, `None` at the end.
+/// Corrupt records are left out: they may be a newer build's, and only a deletion by
+/// hand removes them.
+#[allow(clippy::type_complexity)]
+pub(crate) fn finished(
+    db: &Database,
+    after: Option<ExecutionId>,
+    max: usize,
+) -> Result<(Vec<(u64, ExecutionId)>, Option<ExecutionId>), StoreError> {
+    let txn = db.begin_read().map_err(read_err)?;
+    let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let start = after.map(|a| a.as_key(&mut key).to_owned());
+    let range = match &start {
+        Some(start) => executions.range::<&str>((
+            std::ops::Bound::Excluded(start.as_str()),
+            std::ops::Bound::Unbounded,
+        )),
+        None => executions.range::<&str>(..),
+    }
+    .map_err(read_err)?;
+    let mut out = Vec::new();
+    let mut last = None;
+    for entry in range {
+        if last.is_some() && out.len() >= max {
+            return Ok((out, last));
+        }
+        let (k, v) = entry.map_err(read_err)?;
+        let Some(id) = parse(k.value()) else { continue };
+        last = Some(id);
+        let Ok(record) = decode::<StoredExecutionRecord>(v.value(), String::new) else {
+            continue;
+        };
+        if matches!(
+            record.status,
+            ExecutionStatus::Completed | ExecutionStatus::Failed
+        ) {
+            out.push((record.updated_ms, id));
+        }
+    }
+    Ok((out, None))
+}
+
+/// The ids in the live index, oldest first.
+pub(crate) fn live_ids(db: &Database) -> Result<Vec<ExecutionId>, StoreError> {
+    let txn = db.begin_read().map_err(read_err)?;
+    let live = txn.open_table(LIVE).map_err(read_err)?;
+    let mut out = Vec::new();
+    for entry in live.iter().map_err(read_err)? {
+        let (k, _) = entry.map_err(read_err)?;
+        match parse(k.value()) {
+            Some(id) => out.push(id),
+            None => tracing::warn!(
+                key = k.value(),
+                "skipping a live index key that is not an id"
+            ),
+        }
+    }
+    Ok(out)
+}
