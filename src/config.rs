@@ -9,6 +9,7 @@
 //! maintenance_interval = "1h" # how often the Janitor runs maintenance ("0s": never)
 //! retention = "30d"      # maintenance deletes executions finished longer ago (absent: none)
 //! retain_max = 10000     # ... and all but the newest this many finished (absent: no limit)
+//! retain_bytes = 1073741824 # ... and the oldest finished until the store is this small
 //! health_interval = "30s" # how often the Janitor checks health ("0s": at startup only)
 //! disk_low_percent = 5.0 # below this much free space on the data volume: DiskSpaceLow
 //! max_store_bytes = 10737418240 # limits warned of past warn_percent (absent: none)
@@ -113,14 +114,20 @@ pub struct Config {
     /// `retain_max` no longer keep); `"0s"`, only when asked.
     #[serde(with = "duration_text_opt", skip_serializing_if = "Option::is_none")]
     pub maintenance_interval: Option<Duration>,
-    /// Maintenance deletes finished (completed, failed, corrupt) executions that ended
-    /// longer ago than this, with their records; absent, none for their age.
+    /// Maintenance deletes finished (completed or failed) executions that ended longer
+    /// ago than this, with their records; absent, none for their age. (Corrupt ones are
+    /// only deleted by hand: they may be a newer build's.)
     #[serde(with = "duration_text_opt", skip_serializing_if = "Option::is_none")]
     pub retention: Option<Duration>,
     /// Maintenance deletes all but the newest this many finished executions; absent, no
     /// limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retain_max: Option<usize>,
+    /// Maintenance deletes the oldest finished executions (by when they ended) until the
+    /// store's pages take at most this many bytes, and compacts the file; absent, no
+    /// limit. Executions that are not finished are never deleted for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_bytes: Option<u64>,
     /// How often the Janitor checks health (free space, store size, memory, the modules'
     /// `HealthCheck` answers; `GET /health` serves the last report); `"0s"`, at startup
     /// only.
@@ -189,6 +196,7 @@ impl Default for Config {
             maintenance_interval: Some(Duration::from_secs(3600)),
             retention: None,
             retain_max: None,
+            retain_bytes: None,
             health_interval: Duration::from_secs(30),
             disk_low_percent: 5.0,
             max_store_bytes: None,

@@ -192,6 +192,7 @@ impl RuntimeBuilder {
             retention: Retention {
                 older_than: self.config.retention,
                 keep_at_most: self.config.retain_max,
+                max_store_bytes: self.config.retain_bytes,
             },
             interval: self.config.maintenance_interval.filter(|i| !i.is_zero()),
             health: HealthSettings {

@@ -21,7 +21,7 @@ use crate::model::{
     ExecutionId, ExecutionPage, ExecutionReport, ExecutionStatus, ExecutionSummary, ListQuery,
     MAX_PAGE,
 };
-use crate::store::Store;
+use crate::store::{Sieve, Store};
 use crate::supervisor::SupervisorMsg;
 
 /// What the Supervisor knows of one execution it holds in memory.
@@ -55,6 +55,9 @@ impl LiveView {
 pub struct ExecutionCounts {
     /// Executions stored.
     pub stored: u64,
+    /// Executions the runtime holds in memory: those not finished, and the corrupt ones
+    /// it has come across. Finished ones are read from the store when asked for.
+    pub in_memory: usize,
     /// Running (or starting).
     pub running: usize,
     /// Interrupted.
@@ -86,13 +89,14 @@ fn view(live: &Overlay, id: ExecutionId) -> Option<LiveView> {
         .cloned()
 }
 
-/// The summary a listing shows: the Supervisor's, for an execution it holds.
-fn overlaid(live: &Overlay, stored: ExecutionSummary) -> ExecutionSummary {
-    match view(live, stored.id) {
-        Some(view) => view.summary(),
-        None => stored,
-    }
+/// The summary the Supervisor holds of execution `id`, if it holds it: a listing shows
+/// that, not the stored record.
+fn known(live: &Overlay, id: ExecutionId) -> Option<ExecutionSummary> {
+    view(live, id).map(|view| view.summary())
 }
+
+/// Executions `Catalog::list` reads per read transaction.
+const LIST_CHUNK: usize = 10_000;
 
 impl Catalog {
     /// A catalog of `store`, with nothing live yet.
@@ -134,6 +138,7 @@ impl Catalog {
         let live = self.live.read().unwrap_or_else(|p| p.into_inner());
         let mut counts = ExecutionCounts {
             stored,
+            in_memory: live.len(),
             ..ExecutionCounts::default()
         };
         for view in live.values() {
@@ -172,24 +177,41 @@ impl Catalog {
         let (executions, next) = self
             .store
             .read(move |s| {
-                s.list_page(query.before, limit, live_only, |stored| {
-                    let summary = overlaid(&live, stored);
-                    query
-                        .status
-                        .is_none_or(|status| summary.status == status)
-                        .then_some(summary)
-                })
+                let sieve = Sieve {
+                    known: |id| known(&live, id),
+                    keep: |summary: &ExecutionSummary| {
+                        query.status.is_none_or(|status| summary.status == status)
+                    },
+                };
+                s.list_page(query.before, limit, live_only, &sieve)
             })
             .await?;
         Ok(ExecutionPage { executions, next })
     }
 
-    /// Every execution, oldest first. It reads every record: prefer [`page`](Self::page).
+    /// Every execution, oldest first, in read transactions of 10,000 records. It reads
+    /// every record: prefer [`page`](Self::page).
     pub async fn list(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
-        let live = self.live.clone();
-        self.store
-            .read(move |s| s.list_all(|stored| Some(overlaid(&live, stored))))
-            .await
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let live = self.live.clone();
+            let (chunk, next) = self
+                .store
+                .read(move |s| {
+                    let sieve = Sieve {
+                        known: |id| known(&live, id),
+                        keep: |_: &ExecutionSummary| true,
+                    };
+                    s.list_after(after, LIST_CHUNK, &sieve)
+                })
+                .await?;
+            all.extend(chunk);
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// How many executions are stored.

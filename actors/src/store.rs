@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 use crate::model::{ExecutionId, ExecutionReport, ExecutionSummary};
 
 pub use db::StoreFailure;
-pub(crate) use listing::Listed;
+pub(crate) use listing::{Listed, Sieve};
 pub(crate) use load::{LoadedExecution, StoredCheckpoint, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
 pub(crate) use writer::Op;
@@ -147,24 +147,35 @@ impl Store {
         load::load_live(&*self.db.get()?)
     }
 
-    /// A page of executions before `before`, newest first, as `keep` takes them (see
+    /// A page of executions before `before`, newest first, as the sieve takes them (see
     /// `listing::page`). Blocking.
-    pub(crate) fn list_page(
+    pub(crate) fn list_page<K, P>(
         &self,
         before: Option<ExecutionId>,
         limit: usize,
         live_only: bool,
-        keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
-    ) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError> {
-        listing::page(&*self.db.get()?, before, limit, live_only, keep)
+        sieve: &Sieve<K, P>,
+    ) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError>
+    where
+        K: Fn(ExecutionId) -> Option<ExecutionSummary>,
+        P: Fn(&ExecutionSummary) -> bool,
+    {
+        listing::page(&*self.db.get()?, before, limit, live_only, sieve)
     }
 
-    /// Every execution, oldest first, as `keep` takes them. Blocking.
-    pub(crate) fn list_all(
+    /// Up to `max` executions created after `after`, oldest first, as the sieve takes
+    /// them, and where to go on from (see `listing::after`). Blocking.
+    pub(crate) fn list_after<K, P>(
         &self,
-        keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
-    ) -> Result<Vec<ExecutionSummary>, StoreError> {
-        listing::all(&*self.db.get()?, keep)
+        after: Option<ExecutionId>,
+        max: usize,
+        sieve: &Sieve<K, P>,
+    ) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError>
+    where
+        K: Fn(ExecutionId) -> Option<ExecutionSummary>,
+        P: Fn(&ExecutionSummary) -> bool,
+    {
+        listing::after(&*self.db.get()?, after, max, sieve)
     }
 
     /// One execution's summary; `None` when it is not stored. Blocking.
@@ -260,6 +271,34 @@ impl Store {
             .get(key)
             .map_err(|e| StoreError::Read(e.to_string()))?;
         Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// The bytes the database's pages take (what a compacted file would be, about),
+    /// measured in a transaction on the writer thread.
+    pub async fn used_bytes(&self) -> Result<u64, StoreError> {
+        self.writer
+            .run(|db| {
+                let err = |e: &dyn std::fmt::Display| StoreError::Read(e.to_string());
+                let txn = db.begin_write().map_err(|e| err(&e))?;
+                let stats = txn.stats().map_err(|e| err(&e))?;
+                txn.abort().map_err(|e| err(&e))?;
+                Ok(stats.allocated_pages() * stats.page_size() as u64)
+            })
+            .await
+    }
+
+    /// The file's length in bytes; 0 in memory.
+    pub fn file_bytes(&self) -> u64 {
+        self.path
+            .as_deref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// Compacts the file once the writes sent before are committed, when no reader holds
+    /// it (commits and reads wait meanwhile). Returns whether the file changed.
+    pub async fn compact(&self) -> Result<bool, StoreError> {
+        self.writer.compact().await
     }
 
     /// Number of executions stored. Blocking.

@@ -279,11 +279,13 @@ enum Internal {
         id: ExecutionId,
         found: Result<Option<crate::store::Listed>, RuntimeError>,
         msg: Box<SupervisorMsg>,
+        /// Reads of it so far, after the first.
+        tries: u32,
     },
-    /// A prune's scan of the store chose these finished executions.
+    /// A prune's scan of the store (or its size rule) chose these finished executions.
     Chosen {
         victims: Vec<ExecutionId>,
-        reply: RpcReplyPort<Result<usize, RuntimeError>>,
+        run: prune::PruneRun,
     },
 }
 
@@ -307,6 +309,10 @@ pub struct SupervisorState {
     waiters: HashMap<ExecutionId, Vec<Reply<Outcome>>>,
     /// Executions whose records a deletion is removing: requests about them are refused.
     deleting_ids: HashSet<ExecutionId>,
+    /// Held by each prune under way (its scan may be stale)...
+    prune_token: Arc<()>,
+    /// ... and the executions taken into memory meanwhile, which it does not delete.
+    touched: HashSet<ExecutionId>,
     stopping: bool,
     /// Set with `stopping`, for deletions under way: they stop between batches.
     stop_flag: Arc<std::sync::atomic::AtomicBool>,
@@ -350,6 +356,8 @@ impl Actor for Supervisor {
             entries: Entries::new(entries, args.catalog),
             waiters: HashMap::new(),
             deleting_ids: HashSet::new(),
+            prune_token: Arc::new(()),
+            touched: HashSet::new(),
             stopping: false,
             stop_flag: Arc::default(),
             deleting: 0,
@@ -419,7 +427,7 @@ impl SupervisorState {
                 return msg.refuse(RuntimeError::UnknownExecution(id));
             }
             if !fetched {
-                return self.fetch(myself, id, msg);
+                return self.fetch(myself, id, msg, 0);
             }
         }
         match msg {
@@ -502,7 +510,7 @@ impl SupervisorState {
                 error,
                 reply,
             })) => {
-                self.deleted(ids, deleted, error, reply);
+                self.deleted(myself, ids, deleted, error, reply);
                 self.finish_stop(myself).await;
             }
             SupervisorMsg::Shutdown(order, reply) => {
@@ -529,13 +537,18 @@ impl SupervisorState {
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
                 self.ended(*report);
             }
-            SupervisorMsg::Internal(SupervisorInternal(Internal::Fetched { id, found, msg })) => {
-                if let Some(msg) = self.fetched(id, found, *msg) {
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Fetched {
+                id,
+                found,
+                msg,
+                tries,
+            })) => {
+                if let Some(msg) = self.fetched(myself, id, found, *msg, tries) {
                     Box::pin(self.dispatch(myself, msg, true)).await;
                 }
             }
-            SupervisorMsg::Internal(SupervisorInternal(Internal::Chosen { victims, reply })) => {
-                self.chosen(myself, victims, reply);
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Chosen { victims, run })) => {
+                self.chosen(myself, victims, run);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Paused { id, result })) => {
                 self.paused(id, result);
@@ -550,7 +563,12 @@ impl SupervisorState {
     /// executions nothing waits on.
     fn publish(&mut self) {
         let waiters = &self.waiters;
-        self.entries.publish(|id| waiters.contains_key(id));
+        // While stopping, the shutdown report reads how each execution ended from here.
+        self.entries
+            .publish(|id| waiters.contains_key(id), self.stopping);
+        if std::sync::Arc::strong_count(&self.prune_token) == 1 {
+            self.touched.clear();
+        }
     }
 
     fn entry(&self, id: ExecutionId) -> Result<&Entry, RuntimeError> {

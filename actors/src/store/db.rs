@@ -144,4 +144,44 @@ impl Db {
         tracing::info!(path = %path.display(), "store reopened after a failure");
         Ok(())
     }
+
+    /// Compacts the file, so the space deleted records held goes back to the file system.
+    /// Only when no reader holds the database: it waits for the reads in flight (new reads
+    /// wait meanwhile), and gives up if they do not end. Returns whether the file changed.
+    /// Called on the writer thread, so no commit runs meanwhile.
+    pub(crate) fn compact(&self) -> Result<bool, StoreError> {
+        if self.path.is_none() {
+            return Ok(false);
+        }
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let Some(db) = current.take() else {
+            return Err(StoreError::Commit(
+                "cannot compact the store: it is being reopened".to_owned(),
+            ));
+        };
+        let deadline = Instant::now() + READERS_PATIENCE;
+        while Arc::strong_count(&db) > 1 {
+            if Instant::now() >= deadline {
+                *current = Some(db);
+                return Err(StoreError::Commit(
+                    "cannot compact the store: reads still hold it".to_owned(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut db = match Arc::try_unwrap(db) {
+            Ok(db) => db,
+            Err(db) => {
+                *current = Some(db);
+                return Err(StoreError::Commit(
+                    "cannot compact the store: a read took it meanwhile".to_owned(),
+                ));
+            }
+        };
+        let result = db
+            .compact()
+            .map_err(|e| StoreError::Commit(format!("compaction failed: {e}")));
+        *current = Some(Arc::new(db));
+        result
+    }
 }

@@ -22,8 +22,8 @@ fn parse(key: &str) -> Option<ExecutionId> {
     key.parse().ok()
 }
 
-/// An execution record as a listing needs it: its summary, and whether its status is one
-/// a retention may delete (completed or failed; never a record that does not decode).
+/// An execution record as a listing needs it: its summary, when it last changed, and the
+/// reason it holds.
 #[derive(Debug)]
 pub(crate) struct Listed {
     pub(crate) summary: ExecutionSummary,
@@ -34,17 +34,21 @@ pub(crate) struct Listed {
 }
 
 /// The summary of execution `id` from its record `bytes`; a record that does not decode
-/// reads as a corrupt execution that says why.
-pub(crate) fn listed(txn: &ReadTransaction, id: ExecutionId, bytes: &[u8]) -> Listed {
+/// reads as a corrupt execution that says why. (A read that fails is an error, not a
+/// corrupt execution.)
+pub(crate) fn listed(
+    txn: &ReadTransaction,
+    id: ExecutionId,
+    bytes: &[u8],
+) -> Result<Listed, StoreError> {
     match summary(txn, id, bytes) {
-        Ok(listed) => listed,
-        Err(e) => {
+        Err(e @ StoreError::Decode { .. }) => {
             let created = id
                 .created_at()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-            Listed {
+            Ok(Listed {
                 summary: ExecutionSummary {
                     id,
                     name: String::new(),
@@ -57,8 +61,9 @@ pub(crate) fn listed(txn: &ReadTransaction, id: ExecutionId, bytes: &[u8]) -> Li
                 },
                 updated_ms: created,
                 reason: None,
-            }
+            })
         }
+        result => result,
     }
 }
 
@@ -129,20 +134,49 @@ pub(crate) fn one(db: &Database, id: ExecutionId) -> Result<Option<Listed>, Stor
     let Some(bytes) = table.get(id.as_key(&mut key)).map_err(read_err)? else {
         return Ok(None);
     };
-    Ok(Some(listed(&txn, id, bytes.value())))
+    Ok(Some(listed(&txn, id, bytes.value())?))
 }
 
-/// A page as the store has it: the executions before `before`, newest first, that
-/// `keep` takes, at most `limit` of them; `next` when there may be more. With `live_only`
+/// How a listing sees each execution: `known` gives the summary the runtime holds (an
+/// execution in memory: its record is then not decoded), and `keep` says which are listed.
+pub(crate) struct Sieve<K, P> {
+    pub(crate) known: K,
+    pub(crate) keep: P,
+}
+
+impl<K, P> Sieve<K, P>
+where
+    K: Fn(ExecutionId) -> Option<ExecutionSummary>,
+    P: Fn(&ExecutionSummary) -> bool,
+{
+    fn take(
+        &self,
+        txn: &ReadTransaction,
+        id: ExecutionId,
+        bytes: &[u8],
+    ) -> Result<Option<ExecutionSummary>, StoreError> {
+        let summary = match (self.known)(id) {
+            Some(summary) => summary,
+            None => listed(txn, id, bytes)?.summary,
+        };
+        Ok((self.keep)(&summary).then_some(summary))
+    }
+}
+
+/// A page as the store has it: the executions before `before`, newest first, that the
+/// sieve keeps, at most `limit` of them; `next` when there may be more. With `live_only`
 /// only the live index is read (the executions whose stored status is not final).
-/// `keep` sees each summary and may replace it (with what the runtime knows live).
-pub(crate) fn page(
+pub(crate) fn page<K, P>(
     db: &Database,
     before: Option<ExecutionId>,
     limit: usize,
     live_only: bool,
-    mut keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
-) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError> {
+    sieve: &Sieve<K, P>,
+) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError>
+where
+    K: Fn(ExecutionId) -> Option<ExecutionSummary>,
+    P: Fn(&ExecutionSummary) -> bool,
+{
     let txn = db.begin_read().map_err(read_err)?;
     let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
     let mut key = [0u8; ulid::ULID_LEN];
@@ -169,7 +203,7 @@ pub(crate) fn page(
             }
             scanned += 1;
             last = Some(id);
-            out.extend(keep(listed(&txn, id, bytes.value()).summary));
+            out.extend(sieve.take(&txn, id, bytes.value())?);
         }
     } else {
         let range = match &end {
@@ -185,28 +219,48 @@ pub(crate) fn page(
             }
             scanned += 1;
             last = Some(id);
-            out.extend(keep(listed(&txn, id, v.value()).summary));
+            out.extend(sieve.take(&txn, id, v.value())?);
         }
     }
     Ok((out, None))
 }
 
-/// Every execution, oldest first, each through `keep` as in [`page`].
-pub(crate) fn all(
+/// Up to `max` executions created after `after`, oldest first, through the sieve as in
+/// [`page`], and where to go on from (`None` at the end).
+pub(crate) fn after<K, P>(
     db: &Database,
-    mut keep: impl FnMut(ExecutionSummary) -> Option<ExecutionSummary>,
-) -> Result<Vec<ExecutionSummary>, StoreError> {
+    after: Option<ExecutionId>,
+    max: usize,
+    sieve: &Sieve<K, P>,
+) -> Result<(Vec<ExecutionSummary>, Option<ExecutionId>), StoreError>
+where
+    K: Fn(ExecutionId) -> Option<ExecutionSummary>,
+    P: Fn(&ExecutionSummary) -> bool,
+{
     let txn = db.begin_read().map_err(read_err)?;
     let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let start = after.map(|a| a.as_key(&mut key).to_owned());
+    let range = match &start {
+        Some(start) => executions.range::<&str>((
+            std::ops::Bound::Excluded(start.as_str()),
+            std::ops::Bound::Unbounded,
+        )),
+        None => executions.range::<&str>(..),
+    }
+    .map_err(read_err)?;
     let mut out = Vec::new();
-    for entry in executions.iter().map_err(read_err)? {
+    let mut last = None;
+    for (scanned, entry) in range.enumerate() {
+        if scanned == max {
+            return Ok((out, last));
+        }
         let (k, v) = entry.map_err(read_err)?;
         let Some(id) = parse(k.value()) else { continue };
-        if let Some(summary) = keep(listed(&txn, id, v.value()).summary) {
-            out.push(summary);
-        }
+        last = Some(id);
+        out.extend(sieve.take(&txn, id, v.value())?);
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// Up to `max` finished executions (completed or failed) after `after`, oldest created

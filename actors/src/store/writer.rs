@@ -116,6 +116,10 @@ enum Request {
         ack: oneshot::Sender<Result<(), StoreError>>,
     },
     Job(Job),
+    /// Compact the file (see `Db::compact`), after the writes before it.
+    Compact {
+        ack: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
 /// Sends writes to the writer thread. Cheap to clone.
@@ -204,6 +208,16 @@ impl Writer {
         rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
+    /// Compacts the file once every write sent before it is committed; commits wait
+    /// meanwhile. Returns whether the file changed (never for a store in memory).
+    pub(crate) async fn compact(&self) -> Result<bool, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        if self.tx.send(Request::Compact { ack }).is_err() {
+            return Err(StoreError::Closed);
+        }
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
     /// Returns once every write sent before it is durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.commit(Vec::new()).await
@@ -252,6 +266,7 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
         };
         let mut close = None;
         let mut job = None;
+        let mut compact = None;
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
@@ -263,6 +278,10 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
                 // After the writes before it.
                 Request::Job(j) => {
                     job = Some(j);
+                    break;
+                }
+                Request::Compact { ack } => {
+                    compact = Some(ack);
                     break;
                 }
             }
@@ -310,6 +329,16 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
                 tracing::error!(error = %e, "store job failed");
                 reopen = try_reopen(db);
             }
+        }
+        if let Some(ack) = compact {
+            let result = if reopen {
+                Err(StoreError::Commit(
+                    "cannot compact the store: it is being reopened after a failure".to_owned(),
+                ))
+            } else {
+                db.compact()
+            };
+            let _ = ack.send(result);
         }
         if let Some(ack) = close {
             let _ = ack.send(Ok(()));

@@ -74,15 +74,15 @@ impl Entries {
     }
 
     /// Lets go of the finished executions nothing waits on (`waited` says which are waited
-    /// on) and publishes every change to the Catalog.
-    pub(super) fn publish(&mut self, waited: impl Fn(&ExecutionId) -> bool) {
+    /// on), unless told to `keep` them, and publishes every change to the Catalog.
+    pub(super) fn publish(&mut self, waited: impl Fn(&ExecutionId) -> bool, keep: bool) {
         if self.dirty.is_empty() {
             return;
         }
         let dirty = std::mem::take(&mut self.dirty);
         let mut changes = Vec::with_capacity(dirty.len());
         for id in dirty {
-            let idle = self.map.get(&id).is_some_and(|e| e.is_idle()) && !waited(&id);
+            let idle = !keep && self.map.get(&id).is_some_and(|e| e.is_idle()) && !waited(&id);
             if idle {
                 self.map.remove(&id);
             }

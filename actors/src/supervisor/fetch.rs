@@ -4,7 +4,10 @@
 use ractor::ActorRef;
 
 use crate::error::RuntimeError;
-use crate::model::ExecutionId;
+use crate::model::{ExecutionId, ExecutionStatus};
+
+/// How many times a read that found a stale status is made again.
+const FETCH_TRIES: u32 = 3;
 use crate::supervisor::entry::Entry;
 use crate::supervisor::{Internal, SupervisorInternal, SupervisorMsg, SupervisorState};
 
@@ -53,6 +56,7 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         id: ExecutionId,
         msg: SupervisorMsg,
+        tries: u32,
     ) {
         let store = self.store.clone();
         let myself = myself.clone();
@@ -66,6 +70,7 @@ impl SupervisorState {
                 id,
                 found,
                 msg: Box::new(msg),
+                tries,
             };
             // Stopped meanwhile: the request is answered, not dropped.
             if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Internal(
@@ -82,15 +87,38 @@ impl SupervisorState {
     /// been answered otherwise.
     pub(super) fn fetched(
         &mut self,
+        myself: &ActorRef<SupervisorMsg>,
         id: ExecutionId,
         found: Result<Option<crate::store::Listed>, RuntimeError>,
         msg: SupervisorMsg,
+        tries: u32,
     ) -> Option<SupervisorMsg> {
         if self.entries.contains_key(&id) {
             return Some(msg);
         }
+        // Every execution that is not finished is in memory: a stored status that says
+        // otherwise was read before it ended here, and is read again.
+        if let Ok(Some(listed)) = &found
+            && !matches!(
+                listed.summary.status,
+                ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Corrupt
+            )
+        {
+            if tries < FETCH_TRIES {
+                self.fetch(myself, id, msg, tries + 1);
+            } else {
+                msg.refuse(RuntimeError::Actor(format!(
+                    "execution {id} changed while it was read; try again"
+                )));
+            }
+            return None;
+        }
         match found {
             Ok(Some(listed)) if !self.deleting_ids.contains(&id) => {
+                if std::sync::Arc::strong_count(&self.prune_token) > 1 {
+                    // A prune's scan may have chosen it before this request came.
+                    self.touched.insert(id);
+                }
                 self.entries.insert(id, Entry::listed(listed));
                 Some(msg)
             }

@@ -130,8 +130,25 @@ impl SupervisorState {
 
     /// The execution did not apply `action`: it had ended. Answers with its status.
     pub(super) fn refused(&mut self, id: ExecutionId, action: &'static str, reply: Reply<()>) {
-        let status = self.entries.get(&id).map(|e| e.status);
-        let _ = reply.send(Err(match status {
+        let Some(status) = self.entries.get(&id).map(|e| e.status) else {
+            // It ended and was let go meanwhile: the store says how it ended.
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let found = store.read(move |s| s.summary(id)).await;
+                drop(store);
+                let _ = reply.send(Err(match found {
+                    Ok(Some(listed)) => RuntimeError::InvalidState {
+                        id,
+                        action,
+                        status: listed.summary.status,
+                    },
+                    Ok(None) => RuntimeError::UnknownExecution(id),
+                    Err(e) => e.into(),
+                }));
+            });
+            return;
+        };
+        let _ = reply.send(Err(match Some(status) {
             Some(status) if status != ExecutionStatus::Running => {
                 RuntimeError::InvalidState { id, action, status }
             }

@@ -24,13 +24,32 @@ pub struct Retention {
     pub older_than: Option<Duration>,
     /// Beyond the newest this many (by when they ended).
     pub keep_at_most: Option<usize>,
+    /// The oldest (by when they ended), until the store's pages take at most this many
+    /// bytes; the file is then compacted to about that size.
+    pub max_store_bytes: Option<u64>,
+}
+
+/// A prune under way: what is left for its size rule, and how many it has deleted.
+#[derive(Debug)]
+pub(super) struct PruneRun {
+    reply: RpcReplyPort<Result<usize, RuntimeError>>,
+    /// Finished executions it has not deleted, oldest first (the size rule takes from
+    /// here).
+    rest: Vec<ExecutionId>,
+    max_store_bytes: Option<u64>,
+    deleted: usize,
+    /// Rounds of the size rule so far.
+    rounds: u32,
+    /// Held until the prune ends: while any is held, the Supervisor notes what it takes
+    /// into memory, and that is not deleted (the scan may predate it).
+    _token: std::sync::Arc<()>,
 }
 
 /// Who waits for a deletion.
 #[derive(Debug)]
 pub(super) enum DeleteReply {
     One(Reply<()>),
-    Prune(RpcReplyPort<Result<usize, RuntimeError>>),
+    Prune(PruneRun),
 }
 
 impl SupervisorState {
@@ -75,6 +94,7 @@ impl SupervisorState {
         }
         let store = self.store.clone();
         let myself = myself.clone();
+        let token = self.prune_token.clone();
         tokio::spawn(async move {
             let scanned = async {
                 let mut finished = Vec::new();
@@ -93,9 +113,17 @@ impl SupervisorState {
             drop(store);
             match scanned {
                 Ok(finished) => {
-                    let victims = choose(finished, retention, now_ms());
+                    let (victims, rest) = choose(finished, retention, now_ms());
+                    let run = PruneRun {
+                        reply,
+                        rest,
+                        max_store_bytes: retention.max_store_bytes,
+                        deleted: 0,
+                        rounds: 0,
+                        _token: token,
+                    };
                     let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(
-                        Internal::Chosen { victims, reply },
+                        Internal::Chosen { victims, run },
                     )));
                 }
                 Err(e) => {
@@ -111,17 +139,21 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         victims: Vec<ExecutionId>,
-        reply: RpcReplyPort<Result<usize, RuntimeError>>,
+        run: PruneRun,
     ) {
         if self.stopping {
-            let _ = reply.send(Err(RuntimeError::ShuttingDown));
+            let _ = run.reply.send(Err(RuntimeError::ShuttingDown));
             return;
         }
         let victims = victims
             .into_iter()
-            .filter(|id| !self.entries.contains_key(id) && !self.deleting_ids.contains(id))
+            .filter(|id| {
+                !self.entries.contains_key(id)
+                    && !self.deleting_ids.contains(id)
+                    && !self.touched.contains(id)
+            })
             .collect();
-        self.remove(myself, victims, DeleteReply::Prune(reply));
+        self.remove(myself, victims, DeleteReply::Prune(run));
     }
 
     fn remove(
@@ -172,6 +204,7 @@ impl SupervisorState {
     /// (from the store, where the ones not deleted still are).
     pub(super) fn deleted(
         &mut self,
+        myself: &ActorRef<SupervisorMsg>,
         ids: Vec<ExecutionId>,
         deleted: usize,
         error: Option<RuntimeError>,
@@ -188,30 +221,98 @@ impl SupervisorState {
             DeleteReply::One(reply) => {
                 let _ = reply.send(error.map_or(Ok(()), Err));
             }
-            DeleteReply::Prune(reply) => {
-                let _ = reply.send(error.map_or(Ok(deleted), Err));
+            DeleteReply::Prune(mut run) => {
+                run.deleted += deleted;
+                match error {
+                    Some(e) => {
+                        let _ = run.reply.send(Err(e));
+                    }
+                    None => {
+                        tokio::spawn(next_round(self.store.clone(), myself.clone(), run));
+                    }
+                }
             }
         }
     }
 }
 
-/// The finished executions (when each last changed, and its id) that `retention` no
-/// longer keeps at `now_ms`.
+/// Rounds of the size rule at most: each deletes what the measured excess takes, by the
+/// average size of a stored execution, then compacts and measures again.
+const SIZE_ROUNDS: u32 = 3;
+/// A prune compacts the file when at least this share of it is free (and `COMPACT_MIN`).
+const COMPACT_SHARE: u64 = 4;
+const COMPACT_MIN: u64 = 1 << 20;
+
+/// After a round of deletions: compacts the file if much of it is free, then, if the size
+/// rule wants more gone, chooses the next oldest; else answers with how many were deleted.
+async fn next_round(
+    store: crate::store::Store,
+    myself: ActorRef<SupervisorMsg>,
+    mut run: PruneRun,
+) {
+    let result = async {
+        if run.deleted > 0 {
+            let (file, used) = (store.file_bytes(), store.used_bytes().await?);
+            if file.saturating_sub(used) >= (file / COMPACT_SHARE).max(COMPACT_MIN) {
+                let began = std::time::Instant::now();
+                store.compact().await?;
+                tracing::info!(before = file, after = store.file_bytes(), took = ?began.elapsed(), "store compacted after a prune");
+            }
+        }
+        let Some(limit) = run.max_store_bytes else {
+            return Ok(None);
+        };
+        let used = store.used_bytes().await?;
+        if used <= limit || run.rest.is_empty() || run.rounds == SIZE_ROUNDS {
+            if used > limit {
+                tracing::warn!(used, limit, "the store is still over its size limit after a prune");
+            }
+            return Ok(None);
+        }
+        let stored = store.read(|s| s.execution_count()).await?.max(1);
+        let each = (used / stored).max(1);
+        let count = usize::try_from((used - limit).div_ceil(each)).unwrap_or(usize::MAX);
+        Ok::<_, crate::error::StoreError>(Some(count.clamp(1, run.rest.len())))
+    }
+    .await;
+    match result {
+        Ok(Some(count)) => {
+            let victims = run.rest.drain(..count).collect();
+            run.rounds += 1;
+            let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(
+                Internal::Chosen { victims, run },
+            )));
+        }
+        Ok(None) => {
+            let _ = run.reply.send(Ok(run.deleted));
+        }
+        Err(e) => {
+            let _ = run.reply.send(Err(e.into()));
+        }
+    }
+}
+
+/// Of the finished executions (when each last changed, and its id), those that the age
+/// and count rules of `retention` no longer keep at `now_ms`, and the others, oldest first
+/// (for its size rule).
 fn choose(
     mut finished: Vec<(u64, ExecutionId)>,
     retention: Retention,
     now_ms: u64,
-) -> Vec<ExecutionId> {
+) -> (Vec<ExecutionId>, Vec<ExecutionId>) {
     // Newest first: what a count keeps.
     finished.sort_unstable_by(|a, b| b.cmp(a));
     let cutoff = retention
         .older_than
         .map(|age| now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)));
     let keep = retention.keep_at_most.unwrap_or(usize::MAX);
-    finished
+    let (victims, mut rest): (Vec<_>, Vec<_>) = finished
         .into_iter()
         .enumerate()
-        .filter(|(rank, (updated, _))| *rank >= keep || cutoff.is_some_and(|c| *updated < c))
-        .map(|(_, (_, id))| id)
-        .collect()
+        .partition(|(rank, (updated, _))| *rank >= keep || cutoff.is_some_and(|c| *updated < c));
+    rest.reverse();
+    (
+        victims.into_iter().map(|(_, (_, id))| id).collect(),
+        rest.into_iter().map(|(_, (_, id))| id).collect(),
+    )
 }

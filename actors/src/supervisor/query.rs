@@ -95,7 +95,12 @@ impl SupervisorState {
                         .read(move |s| s.load_execution(id))
                         .await
                         .map(|stored| stored.report(status).outcome())
-                        .map_err(RuntimeError::from);
+                        .map_err(|e| match e {
+                            crate::error::StoreError::Missing(id) => {
+                                RuntimeError::UnknownExecution(id)
+                            }
+                            e => RuntimeError::from(e),
+                        });
                     drop(store);
                     let _ = reply.send(outcome);
                 });

@@ -187,6 +187,24 @@ impl SupervisorState {
                 // Whatever an earlier actor of it sent is durable before it is read back.
                 store.writer().flush().await?;
                 let mut stored = store.read(move |s| s.load_execution(id)).await?;
+                // What the store says, not only what was in memory: a request that read it
+                // before it ended (or ran again) must not start it twice.
+                let found = stored.record.status;
+                let allowed = match restart {
+                    Restart::RetryFailed => found == ExecutionStatus::Failed,
+                    Restart::Resume | Restart::AfterFailure => !found.is_final(),
+                };
+                if !allowed {
+                    return Err(RuntimeError::InvalidState {
+                        id,
+                        action: if restart == Restart::RetryFailed {
+                            "retry"
+                        } else {
+                            "resume"
+                        },
+                        status: found,
+                    });
+                }
                 let killed = if settle {
                     stored.settle_killed()?
                 } else {
