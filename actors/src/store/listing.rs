@@ -225,6 +225,39 @@ where
     Ok((out, None))
 }
 
+/// Reads up to `max` execution records created after `after`, oldest first, in one read
+/// transaction, handing each to `visit`; returns where to go on from (`None` at the end).
+fn walk_after(
+    db: &Database,
+    after: Option<ExecutionId>,
+    max: usize,
+    mut visit: impl FnMut(&ReadTransaction, ExecutionId, &[u8]) -> Result<(), StoreError>,
+) -> Result<Option<ExecutionId>, StoreError> {
+    let txn = db.begin_read().map_err(read_err)?;
+    let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
+    let mut key = [0u8; ulid::ULID_LEN];
+    let start = after.map(|a| a.as_key(&mut key).to_owned());
+    let range = match &start {
+        Some(start) => executions.range::<&str>((
+            std::ops::Bound::Excluded(start.as_str()),
+            std::ops::Bound::Unbounded,
+        )),
+        None => executions.range::<&str>(..),
+    }
+    .map_err(read_err)?;
+    let mut last = None;
+    for (scanned, entry) in range.enumerate() {
+        if scanned == max {
+            return Ok(last);
+        }
+        let (k, v) = entry.map_err(read_err)?;
+        let Some(id) = parse(k.value()) else { continue };
+        last = Some(id);
+        visit(&txn, id, v.value())?;
+    }
+    Ok(None)
+}
+
 /// Up to `max` executions created after `after`, oldest first, through the sieve as in
 /// [`page`], and where to go on from (`None` at the end).
 pub(crate) fn after<K, P>(
@@ -237,74 +270,37 @@ where
     K: Fn(ExecutionId) -> Option<ExecutionSummary>,
     P: Fn(&ExecutionSummary) -> bool,
 {
-    let txn = db.begin_read().map_err(read_err)?;
-    let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
-    let mut key = [0u8; ulid::ULID_LEN];
-    let start = after.map(|a| a.as_key(&mut key).to_owned());
-    let range = match &start {
-        Some(start) => executions.range::<&str>((
-            std::ops::Bound::Excluded(start.as_str()),
-            std::ops::Bound::Unbounded,
-        )),
-        None => executions.range::<&str>(..),
-    }
-    .map_err(read_err)?;
     let mut out = Vec::new();
-    let mut last = None;
-    for (scanned, entry) in range.enumerate() {
-        if scanned == max {
-            return Ok((out, last));
-        }
-        let (k, v) = entry.map_err(read_err)?;
-        let Some(id) = parse(k.value()) else { continue };
-        last = Some(id);
-        out.extend(sieve.take(&txn, id, v.value())?);
-    }
-    Ok((out, None))
+    let next = walk_after(db, after, max, |txn, id, bytes| {
+        out.extend(sieve.take(txn, id, bytes)?);
+        Ok(())
+    })?;
+    Ok((out, next))
 }
 
-/// Up to `max` finished executions (completed or failed) after `after`, oldest created
-/// first, with when each last changed; and where to go on from, `None` at the end.
-/// Corrupt records are left out: they may be a newer build's, and only a deletion by
-/// hand removes them.
+/// Of the `max` executions created after `after`, the finished ones (completed or failed),
+/// with when each last changed; and where to go on from, `None` at the end. Corrupt
+/// records are left out: they may be a newer build's, and only a deletion by hand removes
+/// them.
 #[allow(clippy::type_complexity)]
 pub(crate) fn finished(
     db: &Database,
     after: Option<ExecutionId>,
     max: usize,
 ) -> Result<(Vec<(u64, ExecutionId)>, Option<ExecutionId>), StoreError> {
-    let txn = db.begin_read().map_err(read_err)?;
-    let executions = txn.open_table(EXECUTIONS).map_err(read_err)?;
-    let mut key = [0u8; ulid::ULID_LEN];
-    let start = after.map(|a| a.as_key(&mut key).to_owned());
-    let range = match &start {
-        Some(start) => executions.range::<&str>((
-            std::ops::Bound::Excluded(start.as_str()),
-            std::ops::Bound::Unbounded,
-        )),
-        None => executions.range::<&str>(..),
-    }
-    .map_err(read_err)?;
     let mut out = Vec::new();
-    let mut last = None;
-    for entry in range {
-        if last.is_some() && out.len() >= max {
-            return Ok((out, last));
-        }
-        let (k, v) = entry.map_err(read_err)?;
-        let Some(id) = parse(k.value()) else { continue };
-        last = Some(id);
-        let Ok(record) = decode::<StoredExecutionRecord>(v.value(), String::new) else {
-            continue;
-        };
-        if matches!(
-            record.status,
-            ExecutionStatus::Completed | ExecutionStatus::Failed
-        ) {
+    let next = walk_after(db, after, max, |_, id, bytes| {
+        if let Ok(record) = decode::<StoredExecutionRecord>(bytes, String::new)
+            && matches!(
+                record.status,
+                ExecutionStatus::Completed | ExecutionStatus::Failed
+            )
+        {
             out.push((record.updated_ms, id));
         }
-    }
-    Ok((out, None))
+        Ok(())
+    })?;
+    Ok((out, next))
 }
 
 /// The ids in the live index, oldest first.
