@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use tend::demo::{Gate, Gates};
-use tend::{Block, Config, ExecutionStatus, ItemSpec, Plan, Runtime};
+use tend::{Block, Config, ItemSpec, Plan, Runtime};
 
 async fn runtime(dir: &std::path::Path, gates: &Gates) -> Runtime {
     Runtime::builder()
@@ -40,12 +40,7 @@ fn concurrency() -> usize {
 }
 
 async fn running(rt: &Runtime) -> usize {
-    rt.list()
-        .await
-        .expect("list")
-        .iter()
-        .filter(|e| e.status == ExecutionStatus::Running)
-        .count()
+    rt.counts().await.expect("counts").running
 }
 
 async fn measure(n: usize) {

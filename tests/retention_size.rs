@@ -209,3 +209,56 @@ async fn finished_executions_are_not_held_in_memory_and_are_read_from_the_store(
     assert_eq!((counts.stored, counts.in_memory), (30, 0), "{counts:?}");
     runtime.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn startup_compacts_only_when_a_compaction_is_due() {
+    use redb::{Database, ReadableDatabase, TableDefinition};
+    const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let dir = tempfile::tempdir().unwrap();
+    let gates = Gates::new();
+    let runtime = start(dir.path(), &gates, config(None)).await;
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        ids.push(bulky(&runtime, n).await);
+    }
+    // Deleted one by one: no prune, so nothing compacts.
+    for id in &ids[..36] {
+        runtime.delete(*id).await.unwrap();
+    }
+    runtime.shutdown().await.unwrap();
+    drop(runtime);
+    let grown = file_bytes(dir.path());
+
+    // A start with nothing due reads only what is not finished: the file stays as it is.
+    let runtime = start(dir.path(), &gates, config(None)).await;
+    runtime.shutdown().await.unwrap();
+    drop(runtime);
+    let started = file_bytes(dir.path());
+    assert!(started > grown * 3 / 4, "{grown} -> {started} bytes");
+
+    // Due (as a prune whose compaction could not run leaves it): the next start compacts,
+    // and clears it.
+    {
+        let db = Database::create(dir.path().join(tend::engine::store::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("compaction_due", b"1".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let runtime = start(dir.path(), &gates, config(None)).await;
+    let compacted = file_bytes(dir.path());
+    assert!(compacted < grown / 2, "{grown} -> {compacted} bytes");
+    assert_eq!(every_id(&runtime).await, {
+        let mut kept = ids[36..].to_vec();
+        kept.reverse();
+        kept
+    });
+    runtime.shutdown().await.unwrap();
+    drop(runtime);
+    let db = Database::create(dir.path().join(tend::engine::store::DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    assert!(meta.get("compaction_due").unwrap().is_none());
+}

@@ -88,7 +88,8 @@ fn create_atomically(dir: &Path, path: &Path) -> Result<(), String> {
 }
 
 impl Store {
-    /// Opens (or creates) `dir/tend.redb`, compacts it, and starts the writer thread.
+    /// Opens (or creates) `dir/tend.redb` (compacting it if a compaction is due), and
+    /// starts the writer thread.
     /// Blocking: call it from a blocking context.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let open_err = |path: &Path, e: &dyn std::fmt::Display| StoreError::Open {
@@ -102,8 +103,14 @@ impl Store {
         }
         let mut db = Database::create(&path).map_err(|e| open_err(&path, &e))?;
         tables::check_format(&db).map_err(|e| open_err(&path, &e))?;
-        // Compact before the database is shared: no reader can hold pages yet.
-        db.compact().map_err(|e| open_err(&path, &e))?;
+        // A compaction a prune or a sweep wanted and could not do (readers held the file,
+        // or the process stopped first) is done now, before the database is shared: no
+        // reader can hold pages yet. Otherwise none: compacting reads the whole file, and
+        // startup reads only what is not finished.
+        if tables::compaction_due(&db).map_err(|e| open_err(&path, &e))? {
+            db.compact().map_err(|e| open_err(&path, &e))?;
+            tables::set_compaction_due(&db, false).map_err(|e| open_err(&path, &e))?;
+        }
         Self::start(db, Some(path))
     }
 
@@ -299,6 +306,35 @@ impl Store {
     /// it (commits and reads wait meanwhile). Returns whether the file changed.
     pub async fn compact(&self) -> Result<bool, StoreError> {
         self.writer.compact().await
+    }
+
+    /// After deletions that freed about `freed` bytes: compacts the file `now` if that is
+    /// at least a quarter of it (commits and reads wait meanwhile), else, from an eighth
+    /// of it, notes a compaction due at the next open (when no reader holds the file and
+    /// nothing waits). Files under 1 MiB are left alone. A compaction that cannot run now
+    /// is noted too. Returns whether it compacted.
+    pub async fn reclaim(&self, freed: u64, now: bool) -> Result<bool, StoreError> {
+        let file = self.file_bytes();
+        let share = if now { 4 } else { 8 };
+        if self.path.is_none() || file < 1 << 20 || freed < file / share {
+            return Ok(false);
+        }
+        if !now {
+            self.writer.put_meta(tables::COMPACTION_DUE, b"1").await?;
+            return Ok(false);
+        }
+        let began = std::time::Instant::now();
+        match self.compact().await {
+            Ok(changed) => {
+                tracing::info!(before = file, after = self.file_bytes(), took = ?began.elapsed(), "store compacted");
+                Ok(changed)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "compaction put off to the next start");
+                self.writer.put_meta(tables::COMPACTION_DUE, b"1").await?;
+                Err(e)
+            }
+        }
     }
 
     /// Number of executions stored. Blocking.

@@ -74,6 +74,7 @@ impl JanitorState {
             error: None,
         };
         let mut from = None;
+        let mut freed = 0;
         loop {
             let batch_began = Instant::now();
             match writer.sweep_batch(from, BATCH, cutoff).await {
@@ -84,6 +85,7 @@ impl JanitorState {
                     tokio::time::sleep(batch_began.elapsed()).await;
                     report.scanned += batch.scanned;
                     report.deleted += batch.deleted;
+                    freed += batch.bytes;
                     match batch.next {
                         Some(next) => from = Some(next),
                         None => break,
@@ -116,6 +118,11 @@ impl JanitorState {
             .put_meta("last_orphan_sweep_ms", &now_ms().to_be_bytes())
             .await
         {
+            report.error.get_or_insert(e.to_string());
+        }
+        // Much deleted: the space goes back to the file system at the next start (a sweep
+        // runs beside executions, and compacting would hold up their commits).
+        if let Err(e) = self.args.health.store.reclaim(freed, false).await {
             report.error.get_or_insert(e.to_string());
         }
         report.duration = began.elapsed();

@@ -153,6 +153,8 @@ pub(crate) struct SweepBatch {
     pub(crate) scanned: usize,
     /// Of those, deleted: no reference, and a timestamp of interest before the cutoff.
     pub(crate) deleted: usize,
+    /// The bytes of the artifacts it deleted.
+    pub(crate) bytes: u64,
     /// Where the next batch starts; `None` after the last.
     pub(crate) next: Option<[u8; 32]>,
 }
@@ -203,9 +205,12 @@ pub(crate) fn sweep_batch(
         }
         for artifact in &doomed {
             toi.remove(artifact.as_slice()).map_err(|e| fail(&e))?;
-            artifacts
+            if let Some(bytes) = artifacts
                 .remove(artifact.as_slice())
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| fail(&e))?
+            {
+                batch.bytes += bytes.value().len() as u64;
+            }
         }
         batch.deleted = doomed.len();
     }

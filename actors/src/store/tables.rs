@@ -42,6 +42,34 @@ pub(crate) const FORMAT: &[u8] = b"tend-store-3";
 /// The formats this build reads.
 const READS: [&[u8]; 3] = [b"tend-store-1", b"tend-store-2", b"tend-store-3"];
 
+/// The meta key that says a compaction is due at the next open.
+pub(crate) const COMPACTION_DUE: &str = "compaction_due";
+
+/// Whether a compaction is due (see [`COMPACTION_DUE`]).
+pub(crate) fn compaction_due(db: &Database) -> Result<bool, String> {
+    let txn = db.begin_read().map_err(|e| e.to_string())?;
+    let meta = txn.open_table(META).map_err(|e| e.to_string())?;
+    Ok(meta
+        .get(COMPACTION_DUE)
+        .map_err(|e| e.to_string())?
+        .is_some())
+}
+
+/// Notes (or clears) that a compaction is due, durably.
+pub(crate) fn set_compaction_due(db: &Database, due: bool) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+        if due {
+            meta.insert(COMPACTION_DUE, b"1".as_slice())
+                .map_err(|e| e.to_string())?;
+        } else {
+            meta.remove(COMPACTION_DUE).map_err(|e| e.to_string())?;
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
+
 /// Checks the store's format marker: one this build reads is brought to [`FORMAT`]; any
 /// other (a newer build's) is refused, so nothing is misread.
 pub(crate) fn check_format(db: &Database) -> Result<(), String> {

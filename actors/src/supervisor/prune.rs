@@ -239,9 +239,6 @@ impl SupervisorState {
 /// Rounds of the size rule at most: each deletes what the measured excess takes, by the
 /// average size of a stored execution, then compacts and measures again.
 const SIZE_ROUNDS: u32 = 3;
-/// A prune compacts the file when at least this share of it is free (and `COMPACT_MIN`).
-const COMPACT_SHARE: u64 = 4;
-const COMPACT_MIN: u64 = 1 << 20;
 
 /// After a round of deletions: compacts the file if much of it is free, then, if the size
 /// rule wants more gone, chooses the next oldest; else answers with how many were deleted.
@@ -252,12 +249,11 @@ async fn next_round(
 ) {
     let result = async {
         if run.deleted > 0 {
-            let (file, used) = (store.file_bytes(), store.used_bytes().await?);
-            if file.saturating_sub(used) >= (file / COMPACT_SHARE).max(COMPACT_MIN) {
-                let began = std::time::Instant::now();
-                store.compact().await?;
-                tracing::info!(before = file, after = store.file_bytes(), took = ?began.elapsed(), "store compacted after a prune");
-            }
+            // What the deleted executions took, about: their share of the file.
+            let left = store.read(|s| s.execution_count()).await?;
+            let file = store.file_bytes();
+            let freed = file / (left + run.deleted as u64).max(1) * run.deleted as u64;
+            store.reclaim(freed, true).await?;
         }
         let Some(limit) = run.max_store_bytes else {
             return Ok(None);
@@ -265,7 +261,11 @@ async fn next_round(
         let used = store.used_bytes().await?;
         if used <= limit || run.rest.is_empty() || run.rounds == SIZE_ROUNDS {
             if used > limit {
-                tracing::warn!(used, limit, "the store is still over its size limit after a prune");
+                tracing::warn!(
+                    used,
+                    limit,
+                    "the store is still over its size limit after a prune"
+                );
             }
             return Ok(None);
         }
