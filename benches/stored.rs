@@ -169,6 +169,55 @@ async fn child(dir: &Path, oldest: ExecutionId) {
     runtime.shutdown().await.expect("shutdown");
 }
 
+/// Submits (8 at a time) for `window`, with `readers` tasks reading pages and statuses
+/// meanwhile; returns submits/s and reads/s.
+async fn contention(dir: &Path, oldest: ExecutionId, readers: usize, window: Duration) -> (f64, f64) {
+    let runtime = start(dir).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let plan = Plan::new("submitted").block(
+        Block::new("b").item(tend::ItemSpec::new("one", &tend::demo::Sum { add: 1 }).expect("sum")),
+    );
+    let reads: Vec<_> = (0..readers)
+        .map(|_| {
+            let (runtime, stop) = (runtime.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    runtime.list_page(ListQuery::default()).await.expect("page");
+                    runtime.status(oldest).await.expect("status");
+                    reads += 2;
+                }
+                reads
+            })
+        })
+        .collect();
+    let submits: Vec<_> = (0..8)
+        .map(|_| {
+            let (runtime, stop, plan) = (runtime.clone(), stop.clone(), plan.clone());
+            tokio::spawn(async move {
+                let mut submits = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    runtime.submit(plan.clone()).await.expect("submit");
+                    submits += 1;
+                }
+                submits
+            })
+        })
+        .collect();
+    tokio::time::sleep(window).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = (0, 0);
+    for task in submits {
+        total.0 += task.await.expect("submitter");
+    }
+    for task in reads {
+        total.1 += task.await.expect("reader");
+    }
+    runtime.shutdown().await.expect("shutdown");
+    let secs = window.as_secs_f64();
+    (total.0 as f64 / secs, total.1 as f64 / secs)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -262,4 +311,13 @@ fn main() {
     let many = measure(full.path(), oldest, 1);
     row("compact", "ms", base.startup, many.startup);
     row("c.rss", "MiB", base.rss_mib, many.rss_mib);
+    // Submits beside readers of pages and statuses, on the full store (each run adds its
+    // executions to it).
+    let window = Duration::from_secs(3);
+    let (alone, _) = runtime.block_on(contention(full.path(), oldest, 0, window));
+    let (beside, reads) = runtime.block_on(contention(full.path(), oldest, 4, window));
+    println!(
+        "stored/submits  alone {alone:>9.0}/s   beside 4 readers {beside:>9.0}/s ({reads:.0} reads/s)   ratio {:.2}",
+        beside / alone
+    );
 }
