@@ -237,7 +237,7 @@ fn sweep(_c: &mut Criterion) {
         }
         eprintln!("made {ORPHANS} orphans in {:?}", t0.elapsed());
 
-        let quiet = latencies(&runtime, &mut started, 200, None).await;
+        let quiet = latencies(&runtime, &mut started, 1_000, None).await;
         let sweeping = {
             let runtime = runtime.clone();
             tokio::spawn(async move {

@@ -171,7 +171,12 @@ async fn child(dir: &Path, oldest: ExecutionId) {
 
 /// Submits (8 at a time) for `window`, with `readers` tasks reading pages and statuses
 /// meanwhile; returns submits/s and reads/s.
-async fn contention(dir: &Path, oldest: ExecutionId, readers: usize, window: Duration) -> (f64, f64) {
+async fn contention(
+    dir: &Path,
+    oldest: ExecutionId,
+    readers: usize,
+    window: Duration,
+) -> (f64, f64) {
     let runtime = start(dir).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let plan = Plan::new("submitted").block(

@@ -161,11 +161,15 @@ pub(crate) struct SweepBatch {
 
 /// Looks at up to `limit` artifacts from `from` on and deletes those that nothing
 /// references and whose timestamp of interest is before `cutoff_ms`, in one transaction.
+/// How many artifacts a batch looks at between looks at the writer's queue.
+const YIELD_EVERY: usize = 16;
+
 pub(crate) fn sweep_batch(
     db: &Database,
     from: Option<[u8; 32]>,
     limit: usize,
     cutoff_ms: u64,
+    queued: &std::sync::atomic::AtomicUsize,
 ) -> Result<SweepBatch, StoreError> {
     // Not made durable on its own: a crash can only bring back orphans, which the next
     // sweep deletes again, and the next durable commit carries these deletions with it.
@@ -184,7 +188,11 @@ pub(crate) fn sweep_batch(
             let Ok(artifact) = <[u8; 32]>::try_from(k.value()) else {
                 continue;
             };
-            if batch.scanned == limit {
+            // Ends early once a commit waits behind it: the next batch goes on from here.
+            let waited = batch.scanned % YIELD_EVERY == 0
+                && batch.scanned > 0
+                && queued.load(std::sync::atomic::Ordering::Acquire) > 0;
+            if batch.scanned == limit || waited {
                 batch.next = Some(artifact);
                 break;
             }
@@ -317,7 +325,8 @@ impl crate::store::Writer {
         limit: usize,
         cutoff_ms: u64,
     ) -> Result<SweepBatch, StoreError> {
-        self.run(move |db| sweep_batch(db, from, limit, cutoff_ms))
+        let queued = self.queued();
+        self.run(move |db| sweep_batch(db, from, limit, cutoff_ms, &queued))
             .await
     }
 }

@@ -6,6 +6,7 @@
 //! with the commit's result. There is no delay timer: under load, batches grow by themselves
 //! because requests queue up while the previous commit is being made durable.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -126,6 +127,9 @@ enum Request {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    /// Writes sent and not yet taken by the writer thread: long jobs (the orphan sweep's
+    /// batches) look at it and end early, so commits wait little behind them.
+    queued: Arc<AtomicUsize>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -138,15 +142,20 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     pub(crate) fn start(db: Arc<Db>) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::Builder::new()
             .name("tend-store-writer".into())
-            .spawn(move || run(&db, &rx))
+            .spawn({
+                let queued = queued.clone();
+                move || run(&db, &rx, &queued)
+            })
             .map_err(|e| StoreError::Open {
                 path: "writer thread".into(),
                 reason: e.to_string(),
             })?;
         Ok(Writer {
             tx,
+            queued,
             thread: Arc::new(Mutex::new(Some(thread))),
         })
     }
@@ -155,6 +164,7 @@ impl Writer {
     pub(crate) fn send(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
         let (ack, rx) = oneshot::channel();
         // A failed send drops `ack`, so the receiver reports the store as closed.
+        self.queued.fetch_add(1, Ordering::AcqRel);
         let _ = self.tx.send(Request::Write {
             ops,
             ack: Some(Ack::Channel(ack)),
@@ -170,6 +180,7 @@ impl Writer {
             ops,
             ack: Some(Ack::Call(then)),
         };
+        self.queued.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::SendError(Request::Write { ack: Some(ack), .. })) = self.tx.send(request) {
             ack.send(Err(StoreError::Closed));
         }
@@ -218,6 +229,11 @@ impl Writer {
         rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
+    /// The count of writes sent and not yet taken by the writer thread.
+    pub(crate) fn queued(&self) -> Arc<AtomicUsize> {
+        self.queued.clone()
+    }
+
     /// Returns once every write sent before it is durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.commit(Vec::new()).await
@@ -242,7 +258,7 @@ impl Writer {
 /// comes to try it.
 const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
+fn run(db: &Db, rx: &mpsc::Receiver<Request>, queued: &AtomicUsize) {
     let mut batch: Vec<(Vec<Op>, Option<Ack>)> = Vec::new();
     let mut starts = StartSets::default();
     // A commit failed and the database is not reopened yet (redb refuses everything after
@@ -270,7 +286,10 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>) {
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
-                Request::Write { ops, ack } => batch.push((ops, ack)),
+                Request::Write { ops, ack } => {
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                    batch.push((ops, ack));
+                }
                 Request::Close { ack } => {
                     close = Some(ack);
                     break;
