@@ -126,11 +126,6 @@ impl Catalog {
         }
     }
 
-    /// How many executions the Supervisor holds in memory (those not finished).
-    pub fn in_memory(&self) -> usize {
-        self.live.read().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
     /// How many executions stand how (see [`ExecutionCounts`]): the store's count and a
     /// pass over what is in memory, never over every stored execution.
     pub async fn counts(&self) -> Result<ExecutionCounts, StoreError> {
