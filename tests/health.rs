@@ -80,7 +80,7 @@ async fn a_health_check_measures_warns_cleans_up_when_low_on_disk_and_is_served(
         .expect("the data volume is measured");
     assert!(disk.total_bytes > 0, "{report:?}");
     assert!(report.measures.store_bytes.unwrap_or(0) > 1, "{report:?}");
-    assert_eq!(report.measures.executions, 1);
+    assert_eq!(report.measures.executions, Some(1));
     assert_eq!(report.warnings.len(), 3, "{report:?}");
     let watch = report.modules.iter().find(|m| m.module == "watch").unwrap();
     assert_eq!(watch.result, Heard::Reported);

@@ -69,13 +69,14 @@ pub struct Measures {
     pub store_bytes: Option<u64>,
     /// The process's resident memory (Linux).
     pub memory_bytes: Option<u64>,
-    /// Executions stored.
-    pub executions: u64,
+    /// Executions stored (`None`: the store could not count them; the report's warnings
+    /// say why).
+    pub executions: Option<u64>,
 }
 
 /// Reads the measures for a store at `file` (none in memory). Blocking, but only stat
 /// calls and one small read of `/proc`.
-pub fn measure(file: Option<&Path>, executions: u64) -> Measures {
+pub fn measure(file: Option<&Path>, executions: Option<u64>) -> Measures {
     let dir = file.and_then(Path::parent);
     Measures {
         disk: dir.and_then(disk_space),
@@ -151,7 +152,7 @@ pub fn warnings(measures: &Measures, limits: &MonitorLimits) -> Vec<LifecycleEve
         ),
         (
             ResourceKind::Executions,
-            Some(measures.executions),
+            measures.executions,
             limits.max_executions,
         ),
     ];
@@ -209,7 +210,7 @@ mod tests {
             }),
             store_bytes: Some(store),
             memory_bytes: Some(memory),
-            executions,
+            executions: Some(executions),
         }
     }
 
@@ -262,9 +263,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tend.redb");
         std::fs::write(&file, vec![0u8; 4096]).unwrap();
-        let measured = measure(Some(&file), 3);
+        let measured = measure(Some(&file), Some(3));
         assert_eq!(measured.store_bytes, Some(4096));
-        assert_eq!(measured.executions, 3);
+        assert_eq!(measured.executions, Some(3));
         let disk = measured.disk.expect("statvfs works on a temp dir");
         assert!(disk.total_bytes > 0 && disk.available_bytes <= disk.total_bytes);
         #[cfg(target_os = "linux")]

@@ -160,8 +160,6 @@ pub enum SupervisorMsg {
     /// One execution's full report. (`Catalog::status` answers without this mailbox,
     /// but for an execution that is starting.)
     Status(ExecutionId, Reply<ExecutionReport>),
-    /// How many executions are stored.
-    Count(RpcReplyPort<usize>),
     /// Interrupt one running execution.
     Interrupt(ExecutionId, InterruptStrategy, Reply<()>),
     /// Pause one running execution: nothing new starts, running items go on as the
@@ -437,13 +435,6 @@ impl SupervisorState {
                 self.resume(myself, id, reply, Restart::RetryFailed)
             }
             SupervisorMsg::Status(id, reply) => self.status(id, reply),
-            SupervisorMsg::Count(reply) => {
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    let count = store.read(|s| s.execution_count()).await;
-                    let _ = reply.send(count.map_or(0, |n| n as usize));
-                });
-            }
             SupervisorMsg::Interrupt(id, strategy, reply) => {
                 self.halt(myself, id, Halt::Interrupt(strategy), reply)
             }

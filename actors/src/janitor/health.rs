@@ -34,14 +34,13 @@ impl JanitorState {
     pub(super) async fn check(&self, check_type: HealthCheckType) -> HealthReport {
         let settings = &self.args.health;
         let bus = &self.args.bus;
-        let executions = match self
-            .args
-            .supervisor
-            .call(SupervisorMsg::Count, Some(settings.answer_within))
-            .await
-        {
-            Ok(CallResult::Success(n)) => n as u64,
-            _ => 0,
+        let mut warnings = Vec::new();
+        let executions = match settings.store.read(|s| s.execution_count()).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                warnings.push(format!("the stored executions could not be counted: {e}"));
+                None
+            }
         };
         let file = settings.store.path().map(ToOwned::to_owned);
         let measures =
@@ -49,7 +48,6 @@ impl JanitorState {
                 .await
                 .unwrap_or_else(|_| monitor::measure(None, executions));
         let events = monitor::warnings(&measures, &settings.limits);
-        let mut warnings = Vec::new();
         let mut disk_low = false;
         for event in events {
             warnings.push(describe(&event));

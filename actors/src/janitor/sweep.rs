@@ -1,7 +1,7 @@
 //! The orphan sweep: artifacts that no stored execution references and whose timestamp of
 //! interest is older than the protection time are deleted, in small batches (one short
-//! transaction each, beside the executions' commits, with a pause as long as the batch
-//! after each, so the sweep takes about half of the writer at most), then the records of
+//! transaction each, beside the executions' commits, paced so that it pauses as long as
+//! its batches took, and so takes about half of the writer at most), then the records of
 //! executions that no longer exist.
 
 use std::time::{Duration, Instant};
@@ -14,6 +14,15 @@ use crate::store::Op;
 
 /// Artifacts looked at per batch (one transaction, well under a millisecond).
 const BATCH: usize = 256;
+
+/// The sweep pauses this many times as long as its batches took: it takes at most about
+/// half of the writer thread (and of a core), so the executions' commits wait little.
+/// (1.5 measured no better p99 beside submits, at a lower rate: see BENCHMARKS.md.)
+const PAUSE_FACTOR: f32 = 1.0;
+
+/// The sweep pauses once it owes this much: tokio's timer rounds every sleep up to the next
+/// millisecond, so a pause after each sub-millisecond batch would cost more than the batch.
+const PAUSE_AT: Duration = Duration::from_millis(2);
 
 /// How the Janitor sweeps orphans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,14 +84,19 @@ impl JanitorState {
         };
         let mut from = None;
         let mut freed = 0;
+        // Time owed: what the batches took, less what the sweep has paused since.
+        let mut owed = Duration::ZERO;
         loop {
             let batch_began = Instant::now();
             match writer.sweep_batch(from, BATCH, cutoff).await {
                 Ok(batch) => {
-                    // As long again before the next batch: the sweep takes at most about
-                    // half of the writer thread (and of a core), so the executions' commits
-                    // beside it wait little.
-                    tokio::time::sleep(batch_began.elapsed()).await;
+                    // Paced by PAUSE_FACTOR. (A batch also ends early once a commit waits.)
+                    owed += batch_began.elapsed().mul_f32(PAUSE_FACTOR);
+                    if owed >= PAUSE_AT {
+                        let paused = Instant::now();
+                        tokio::time::sleep(owed).await;
+                        owed = owed.saturating_sub(paused.elapsed());
+                    }
                     report.scanned += batch.scanned;
                     report.deleted += batch.deleted;
                     freed += batch.bytes;

@@ -12,7 +12,7 @@ use crate::model::{ArtifactId, ExecutionId};
 use crate::store::Op;
 use crate::store::tables::{
     ARTIFACT_REFS, ARTIFACT_TOI, ARTIFACTS, CHECKPOINTS, EXECUTION_ARTIFACTS, EXECUTIONS, ITEMS,
-    PLANS, STARTS,
+    LIVE, PLANS, STARTS,
 };
 
 fn fail(e: &dyn std::fmt::Display) -> StoreError {
@@ -248,6 +248,13 @@ pub(crate) fn leftovers(db: &Database) -> Result<Vec<ExecutionId>, StoreError> {
             let (k, _) = entry.map_err(|e| read(&e))?;
             consider(k.value())?;
         }
+    }
+    // A live-index key whose record is gone (the writer keeps both in one transaction, so
+    // only damage leaves one): its deletion removes the key.
+    let live = txn.open_table(LIVE).map_err(|e| read(&e))?;
+    for entry in live.iter().map_err(|e| read(&e))? {
+        let (k, _) = entry.map_err(|e| read(&e))?;
+        consider(k.value())?;
     }
     for table in [ITEMS, CHECKPOINTS] {
         let table = txn.open_table(table).map_err(|e| read(&e))?;

@@ -108,6 +108,37 @@ async fn records_of_executions_that_no_longer_exist_are_found() {
     store.close().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_live_index_key_without_its_record_is_a_leftover_its_deletion_removes() {
+    let (dir, store) = store();
+    store.close().await.unwrap();
+    let ghost = ExecutionId::generate();
+    {
+        // Damage only a bug or the disk could do: the key without the record.
+        let db = redb::Database::create(dir.path().join(crate::store::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::store::tables::LIVE)
+            .unwrap()
+            .insert(ghost.to_string().as_str(), ())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let live = store.read(|s| s.load_live()).await.unwrap();
+    assert!(live.is_empty(), "nothing to run for a missing record");
+    assert_eq!(store.leftovers().await.unwrap(), [ghost]);
+    store
+        .writer()
+        .commit(vec![Op::Delete { id: ghost }])
+        .await
+        .unwrap();
+    assert!(store.leftovers().await.unwrap().is_empty());
+    let db = store.db.get().unwrap();
+    assert!(crate::store::listing::live_ids(&db).unwrap().is_empty());
+    drop(db);
+    store.close().await.unwrap();
+}
+
 /// xorshift64*: small, seeded, replayable choices.
 struct Rng(u64);
 

@@ -60,7 +60,10 @@ pub(crate) fn load_live(db: &Database) -> Result<Vec<LoadedExecution>, StoreErro
         let mut key = [0u8; ulid::ULID_LEN];
         match table.get(id.as_key(&mut key)).map_err(read_err)? {
             Some(value) => raw.push((id, value.value().to_vec())),
-            None => tracing::warn!(execution_id = %id, "live index names a missing execution"),
+            None => tracing::warn!(
+                execution_id = %id,
+                "live index names a missing execution; the next orphan sweep removes it"
+            ),
         }
     }
     let mut out = Vec::with_capacity(raw.len());

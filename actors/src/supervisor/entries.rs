@@ -18,6 +18,9 @@ pub(super) struct Entries {
     map: BTreeMap<ExecutionId, Entry>,
     /// Changed since the last publish.
     dirty: BTreeSet<ExecutionId>,
+    /// Corrupt executions being deleted: back into `map` if their deletion fails, so they
+    /// are still counted.
+    deleting_corrupt: BTreeMap<ExecutionId, Entry>,
     catalog: Catalog,
 }
 
@@ -27,6 +30,7 @@ impl Entries {
         Entries {
             map,
             dirty,
+            deleting_corrupt: BTreeMap::new(),
             catalog,
         }
     }
@@ -51,6 +55,23 @@ impl Entries {
         let entry = self.map.remove(id)?;
         self.dirty.insert(*id);
         Some(entry)
+    }
+
+    /// Takes an execution out of memory for its deletion (see [`Entries::deletion_ended`]).
+    pub(super) fn take_for_deletion(&mut self, id: ExecutionId) {
+        if let Some(entry) = self.remove(&id).filter(|e| e.corrupt.is_some()) {
+            self.deleting_corrupt.insert(id, entry);
+        }
+    }
+
+    /// An execution's deletion ended: if it was not `deleted`, a corrupt one comes back.
+    /// (A finished one is read from the store again when asked about.)
+    pub(super) fn deletion_ended(&mut self, id: ExecutionId, deleted: bool) {
+        if let Some(entry) = self.deleting_corrupt.remove(&id)
+            && !deleted
+        {
+            self.insert(id, entry);
+        }
     }
 
     pub(super) fn contains_key(&self, id: &ExecutionId) -> bool {

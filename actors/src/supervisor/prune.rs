@@ -163,7 +163,7 @@ impl SupervisorState {
         reply: DeleteReply,
     ) {
         for id in &ids {
-            self.entries.remove(id);
+            self.entries.take_for_deletion(*id);
             self.deleting_ids.insert(*id);
         }
         let writer = self.store.writer().clone();
@@ -211,8 +211,10 @@ impl SupervisorState {
         reply: DeleteReply,
     ) {
         self.deleting = self.deleting.saturating_sub(1);
-        for id in &ids {
+        // The batches commit in order: the first `deleted` are gone, the rest are not.
+        for (n, id) in ids.iter().enumerate() {
             self.deleting_ids.remove(id);
+            self.entries.deletion_ended(*id, n < deleted);
         }
         if deleted > 0 {
             tracing::info!(deleted, "deleted finished executions");
