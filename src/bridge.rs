@@ -78,6 +78,9 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+/// The axum the bridge is built on: mount [`Bridge::router`] in a router of this version
+/// (`tend::bridge::axum::Router`), whatever axum the application itself depends on.
+pub use axum;
 pub use error::BridgeError;
 pub use serve::BridgeLimits;
 
@@ -150,8 +153,10 @@ impl Bridge {
         }
     }
 
-    /// The router, to mount in an application's own axum app. When it is served without
-    /// connection info, every peer counts as remote for the token rule.
+    /// The router, to mount in an application's own axum app, at a prefix with
+    /// `Router::nest_service("/tend", bridge.router())` (which, unlike `nest`, also routes
+    /// `/tend/` to the page). The OpenAPI document names the prefix as its server. When it
+    /// is served without connection info, every peer counts as remote for the token rule.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(routes::dashboard))

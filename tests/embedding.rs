@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use helpers::{PATIENCE, gate};
-use tend::bridge::Bridge;
+use tend::bridge::{Bridge, axum};
 use tend::demo::Gates;
 use tend::{Block, Plan, Runtime, ShutdownReason};
 
@@ -27,7 +27,7 @@ async fn an_axum_app_with_an_open_event_stream_shuts_down_on_sigterm() {
         .start()
         .await
         .unwrap();
-    let app = axum::Router::new().nest("/tend", Bridge::new(runtime.clone()).router());
+    let app = axum::Router::new().nest_service("/tend", Bridge::new(runtime.clone()).router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/tend", listener.local_addr().unwrap());
 

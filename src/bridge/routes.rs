@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse};
@@ -424,8 +424,21 @@ pub(crate) async fn semaphores(State(s): State<AppState>) -> Json<SemaphoreList>
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, content_type = "application/json")))]
-pub(crate) async fn openapi(State(s): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+pub(crate) async fn openapi(
+    State(s): State<AppState>,
+    OriginalUri(original): OriginalUri,
+    uri: axum::http::Uri,
+) -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
+    // Mounted under a prefix (`Router::nest`), the request's path is the prefix and then
+    // this route's own: the document names the prefix as its server, so the paths it
+    // lists resolve where they are served.
+    let prefix = original
+        .path()
+        .strip_suffix(uri.path())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
+    doc.servers = Some(vec![utoipa::openapi::Server::new(prefix)]);
     if !s.token {
         // Without a token nothing needs one: the document says so as served.
         for item in doc.paths.paths.values_mut() {
