@@ -3,7 +3,18 @@
 //! ```text
 //! cargo run --release --example server -- --data DIR [--bind ADDR] [--token T] [--applied-log FILE]
 //!     [--gate-release GATE=STEPS]... [--gate-open GATE]... [--config FILE.toml]
+//!     [--SETTING VALUE]... [--print-config] [--log FILTER] [--log-format text|json]
 //! ```
+//!
+//! It logs to stderr (`--log`, else `RUST_LOG`, else `info`): each bridge request with its
+//! `x-request-id`, status and latency; with `tend_actors=debug`, each attempt's start and
+//! end with its duration; and what items log themselves, inside a span naming the
+//! execution, the item and the attempt.
+//!
+//! Every runtime setting (`tend::SETTINGS`: `--parallelism 8`, `--stop-grace 5s`, ...) is
+//! also a flag and a `TEND_*` environment variable (`TEND_STOP_GRACE=5s`): a flag goes
+//! over the variable, which goes over the `--config` file, which goes over the default.
+//! `--print-config` prints the configuration they make, as TOML, and exits.
 //!
 //! It registers the demo item kinds (`sleep`, `sum`, `gate`; see `tend::demo`), prints
 //! `listening on http://ADDR` once it accepts requests, and on SIGINT, SIGTERM or
@@ -21,7 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Arg, CommandFactory, FromArgMatches, Parser};
 use tend::Runtime;
 use tend::bridge::Bridge;
 use tend::demo::{AppliedLog, Gates};
@@ -51,6 +62,69 @@ struct Args {
     /// The runtime's configuration, a TOML file (see `tend::Config`); defaults otherwise.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Print the configuration (file, variables and flags together) as TOML and exit.
+    #[arg(long = "print-config")]
+    print_config: bool,
+    /// What to log, to stderr, as a tracing filter (`info`, `tend=debug,info`); RUST_LOG
+    /// when not given, else `info`.
+    #[arg(long = "log", value_name = "FILTER")]
+    log: Option<String>,
+    /// How log lines look.
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event, with its spans' fields.
+    Json,
+}
+
+/// Installs the log: to stderr (stdout carries the address and the report).
+fn install_log(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &args.log {
+        Some(filter) => EnvFilter::try_new(filter)?,
+        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info"))?,
+    };
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match args.log_format {
+        LogFormat::Text => log.try_init(),
+        LogFormat::Json => log
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
+    installed.map_err(|e| e.to_string().into())
+}
+
+/// The arguments above and one flag per runtime setting, each also read from its
+/// environment variable.
+fn command() -> clap::Command {
+    Args::command()
+        .next_help_heading("Runtime settings (over --config; each also TEND_<KEY>)")
+        .args(tend::SETTINGS.iter().map(|setting| {
+            Arg::new(setting.key)
+                .long(setting.flag())
+                .env(setting.env())
+                .value_name("VALUE")
+                .help(setting.help)
+        }))
+}
+
+/// The runtime's configuration: the file's, with the settings given over it.
+fn config(args: &Args, matches: &clap::ArgMatches) -> Result<tend::Config, tend::ConfigError> {
+    let given = tend::SETTINGS.iter().filter_map(|setting| {
+        matches
+            .get_one::<String>(setting.key)
+            .map(|text| (setting.key, text.as_str()))
+    });
+    tend::Config::load_layered(args.config.as_deref(), given)
 }
 
 fn parse_release(arg: &str) -> Result<(String, u64), String> {
@@ -63,7 +137,14 @@ fn parse_release(arg: &str) -> Result<(String, u64), String> {
     Ok((gate.to_owned(), steps))
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::from_arg_matches(&matches)?;
+    let config = config(&args, &matches)?;
+    if args.print_config {
+        print!("{}", toml::to_string(&config)?);
+        return Ok(());
+    }
+    install_log(&args)?;
     // Before anything can announce this process: from here on a signal is a request to
     // shut down gracefully, never the default action that kills it.
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -76,10 +157,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for gate in &args.gate_open {
         gates.open(gate);
     }
-    let config = match &args.config {
-        Some(path) => tend::Config::load(path)?,
-        None => tend::Config::default(),
-    };
     let mut builder = Runtime::builder()
         .config(config)
         .data_dir(&args.data)
@@ -144,7 +221,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    match run(command().get_matches()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

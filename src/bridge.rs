@@ -34,6 +34,10 @@
 //! 409 when the execution's state forbids the action, 413 over 1 MiB, 415 for a POST not
 //! typed as JSON.
 //!
+//! Every response carries an `x-request-id`: the request's own, or else the next number of
+//! the bridge's. Each request is logged (`tracing`, in a `request` span with that id), its
+//! response at `info` with status and latency; only server errors are logged as errors.
+//!
 //! Served by itself ([`Bridge::bind`]), the bridge bounds what each client may hold: see
 //! [`BridgeLimits`].
 //!
@@ -57,6 +61,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod auth;
 mod body;
 mod error;
@@ -158,6 +163,7 @@ impl Bridge {
     /// `/tend/` to the page). The OpenAPI document names the prefix as its server. When it
     /// is served without connection info, every peer counts as remote for the token rule.
     pub fn router(&self) -> Router {
+        let access_log = access::layers();
         Router::new()
             .route("/", get(routes::dashboard))
             .route("/health", get(routes::health))
@@ -187,11 +193,15 @@ impl Bridge {
             ))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::Extension(body::BodyTimeout(self.limits.body_timeout)))
-            // Outermost: a request from elsewhere is refused before anything reads it.
+            // A request from elsewhere is refused before anything reads it ...
             .layer(middleware::from_fn_with_state(
                 guard::AllowedHosts::from(self.hosts.clone()),
                 guard::guard,
             ))
+            // ... and, like every other, logged with its request id.
+            .layer(access_log.2)
+            .layer(access_log.1)
+            .layer(access_log.0)
             .with_state(AppState {
                 runtime: self.runtime.clone(),
                 token: self.token.is_some(),

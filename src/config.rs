@@ -36,6 +36,10 @@
 //!                        # a semaphore: `:100` gives it room, so it only paces)
 //! ```
 
+mod settings;
+
+pub use settings::{SETTINGS, Setting};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,27 +101,35 @@ pub struct Config {
     pub parallelism: usize,
     /// On shutdown, how long running attempts get to reach a cancellation point before
     /// they are aborted.
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub stop_grace: Duration,
     /// The deadline of [`Runtime::shutdown`](crate::Runtime::shutdown): past it what still
     /// runs is abandoned (its last durable records stand, as after a crash).
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// How a shutdown interrupts the executions still running (attempts still running
     /// after `stop_grace` are aborted whatever it says).
     pub shutdown_strategy: InterruptStrategy,
     /// How long lifecycle subscribers get to answer an event that needs an answer (a
     /// shutdown's, a health check's), within the shutdown's deadline.
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub lifecycle_timeout: Duration,
     /// How often the Janitor runs maintenance by itself (pruning what `retention` and
     /// `retain_max` no longer keep); `"0s"`, only when asked.
-    #[serde(with = "duration_text_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub maintenance_interval: Option<Duration>,
     /// Maintenance deletes finished (completed or failed) executions that ended longer
     /// ago than this, with their records; absent, none for their age. (Corrupt ones are
     /// only deleted by hand: they may be a newer build's.)
-    #[serde(with = "duration_text_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention: Option<Duration>,
     /// Maintenance deletes all but the newest this many finished executions; absent, no
     /// limit.
@@ -131,7 +143,7 @@ pub struct Config {
     /// How often the Janitor checks health (free space, store size, memory, the modules'
     /// `HealthCheck` answers; `GET /health` serves the last report); `"0s"`, at startup
     /// only.
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub health_interval: Duration,
     /// Below this percentage of free space on the data directory's volume, the Janitor
     /// publishes `DiskSpaceLow` and runs an urgent cleanup.
@@ -150,10 +162,10 @@ pub struct Config {
     /// The orphan sweep keeps an unreferenced artifact until its timestamp of interest
     /// (set when it is made, touched when it is referenced or read) is this old; `"0s"`
     /// keeps none.
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub orphan_protection_time: Duration,
     /// How often the Janitor sweeps orphans by itself; `"0s"`, only when asked.
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub orphan_sweep_interval: Duration,
     /// Events buffered for each subscriber; one that falls further behind receives
     /// `Event::Lagged`.
@@ -174,7 +186,7 @@ pub struct Config {
     /// failure pauses it (status `paused`, with the reason) until someone resumes it.
     pub max_restarts: u32,
     /// The window `max_restarts` counts in.
-    #[serde(with = "duration_text")]
+    #[serde(with = "humantime_serde")]
     pub restart_window: Duration,
     /// A submitted plan (or a dry run) may have at most this many items.
     pub max_items: usize,
@@ -228,11 +240,7 @@ impl Config {
 
     /// Reads, parses and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Self::from_toml(&text)
+        Self::load_layered(Some(path), std::iter::empty::<(&str, &str)>())
     }
 
     /// Checks that every value is in range.
@@ -317,41 +325,6 @@ impl Config {
             })
             .collect();
         tend_actors::Limiters::new(specs).map_err(ConfigError::Limiter)
-    }
-}
-
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
-    }
-}
-
-mod duration_text_opt {
-    use std::time::Duration;
-
-    use serde::{Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::duration_text::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        super::duration_text::deserialize(d).map(Some)
     }
 }
 

@@ -8,7 +8,7 @@
 //!   attempts panic; returns `output`. With `satisfied` its `check` finds the goal state
 //!   already held: it is done at once, unchanged, without `apply`.
 //! - `sum` `{"add": i64 = 0}`: returns `add` plus the sum of its dependencies' numeric
-//!   outputs.
+//!   outputs, and logs the total at `info` (`summed`).
 //! - `gate` `{"gate": string, "steps": u32 = 1, "output": any JSON = null}`: waits before
 //!   each step until the application releases it through a [`Gates`] resource; tests use it
 //!   to hold an execution running, and to move its progress, exactly when they choose.
@@ -200,6 +200,8 @@ impl Item for Sum {
                 .ok_or_else(|| ItemError::failed(format!("sum overflows at dependency `{dep}`")))?;
         }
         AppliedLog::record(cx, "done")?;
+        // Inside the attempt's span: the log line says which execution, item and attempt.
+        tracing::info!(total, "summed");
         Ok(total)
     }
 }

@@ -95,7 +95,7 @@ pub mod demo;
 mod error;
 mod runtime;
 
-pub use config::{Config, ConfigError, LimiterConfig};
+pub use config::{Config, ConfigError, LimiterConfig, SETTINGS, Setting};
 pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{

@@ -108,6 +108,8 @@ struct Current {
     attempt: u32,
     control: Arc<AttemptControl>,
     task: AttemptTask,
+    /// When it started, for the log's duration.
+    began: std::time::Instant,
 }
 
 /// The ItemWorker's state.
@@ -227,12 +229,15 @@ impl ItemWorkerState {
         }
         self.generation += 1;
         let generation = self.generation;
-        let span = tracing::debug_span!(
+        // At the default level, so what an item logs itself carries which attempt of
+        // which item of which execution it is.
+        let span = tracing::info_span!(
             "attempt",
             execution_id = %ctx.execution_id,
             item_id = %ctx.item_id,
             attempt = ctx.attempt
         );
+        tracing::debug!(parent: &span, "attempt started");
         let (index, item_id, attempt, control) = (
             ctx.index,
             ctx.item_id.clone(),
@@ -258,6 +263,7 @@ impl ItemWorkerState {
             attempt,
             control,
             task: AttemptTask(task.abort_handle()),
+            began: std::time::Instant::now(),
         });
     }
 
@@ -301,6 +307,14 @@ impl ItemWorkerState {
                 (Ending::Failed { error }, control.checkpoint_progress())
             }
         };
+        tracing::debug!(
+            execution_id = %self.execution_id,
+            item_id = %current.item_id,
+            attempt = current.attempt,
+            duration = ?current.began.elapsed(),
+            ended = ending.name(),
+            "attempt ended"
+        );
         let end = AttemptEnd {
             ending,
             at_ms: now_ms(),

@@ -177,6 +177,8 @@ impl IntoResponse for BridgeError {
             tracing::error!(error = %self, "bridge request failed");
             "internal error; see the server's log".to_owned()
         } else {
+            // The client's mistake (or a refusal by design): not an error of the server's.
+            tracing::debug!(code = self.code(), error = %self, "request refused");
             self.to_string()
         };
         let body = ErrorBody {

@@ -20,7 +20,7 @@ pub enum InterruptStrategy {
     /// As `AtCancellationPoint`, then attempts still running after `grace` are aborted.
     Immediate {
         /// How long attempts get to reach a cancellation point.
-        #[serde(with = "crate::model::strategy::humantime_duration")]
+        #[serde(with = "humantime_serde")]
         #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1s"))]
         grace: Duration,
     },
@@ -41,24 +41,5 @@ impl InterruptStrategy {
             self,
             InterruptStrategy::AtCancellationPoint | InterruptStrategy::Immediate { .. }
         )
-    }
-}
-
-/// Serde for durations as humantime strings ("1s", "250ms").
-pub(crate) mod humantime_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes `d` as a humantime string.
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    /// Reads a humantime string.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
     }
 }

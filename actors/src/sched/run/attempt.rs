@@ -67,6 +67,18 @@ pub(crate) enum Ending {
     StoreFailed { error: String },
 }
 
+impl Ending {
+    /// How it ended, in a word (for logs).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Ending::Done { .. } => "done",
+            Ending::Interrupted { .. } => "interrupted",
+            Ending::Failed { .. } => "failed",
+            Ending::StoreFailed { .. } => "store_failed",
+        }
+    }
+}
+
 /// An attempt's end with what it last reported.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AttemptEnd {

@@ -1,0 +1,298 @@
+//! Settings given one at a time, the way a command-line flag or an environment variable
+//! gives them: every key of [`Config`] that one value sets, what it means, and how its
+//! text becomes the value ([`Config::layered`]).
+
+use std::path::Path;
+
+use crate::config::{Config, ConfigError};
+
+/// One key of [`Config`], settable by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The TOML key (`stop_grace`).
+    pub key: &'static str,
+    /// What it means, and its default.
+    pub help: &'static str,
+}
+
+impl Setting {
+    /// Its command-line flag, without the dashes (`stop-grace`).
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+
+    /// Its environment variable (`TEND_STOP_GRACE`).
+    pub fn env(&self) -> String {
+        format!("TEND_{}", self.key.to_ascii_uppercase())
+    }
+}
+
+const fn s(key: &'static str, help: &'static str) -> Setting {
+    Setting { key, help }
+}
+
+/// Every key of [`Config`] but `limiters` (a list of tables, read from a file only).
+pub const SETTINGS: &[Setting] = &[
+    s(
+        "parallelism",
+        "Items of one execution that may run at once, unless its plan sets `parallelism` [64]",
+    ),
+    s(
+        "stop_grace",
+        "On shutdown, how long running attempts get to reach a cancellation point before they are aborted [10s]",
+    ),
+    s(
+        "shutdown_timeout",
+        "The deadline of a shutdown (and a SIGTERM's): past it, what still runs is abandoned [30s]",
+    ),
+    s(
+        "shutdown_strategy",
+        "How a shutdown interrupts executions: at_cancellation_point, finish_current, or an inline table such as { immediate = { grace = \"1s\" } } [at_cancellation_point]",
+    ),
+    s(
+        "lifecycle_timeout",
+        "How long lifecycle subscribers get to answer an event that needs an answer [5s]",
+    ),
+    s(
+        "maintenance_interval",
+        "How often the Janitor runs maintenance (pruning); 0s: only when asked [1h]",
+    ),
+    s(
+        "retention",
+        "Maintenance deletes finished executions that ended longer ago than this [none]",
+    ),
+    s(
+        "retain_max",
+        "Maintenance deletes all but the newest this many finished executions [no limit]",
+    ),
+    s(
+        "retain_bytes",
+        "Maintenance deletes the oldest finished executions until the store takes at most this many bytes [no limit]",
+    ),
+    s(
+        "health_interval",
+        "How often the Janitor checks health; 0s: at startup only [30s]",
+    ),
+    s(
+        "disk_low_percent",
+        "Below this percentage of free space on the data volume: DiskSpaceLow and an urgent cleanup [5.0]",
+    ),
+    s(
+        "max_store_bytes",
+        "A store file size warned of (ResourceLimitWarning) past warn_percent [none]",
+    ),
+    s(
+        "max_memory_bytes",
+        "A resident memory warned of past warn_percent [none]",
+    ),
+    s(
+        "max_executions",
+        "A number of stored executions warned of past warn_percent [none]",
+    ),
+    s(
+        "warn_percent",
+        "The percentage of a limit past which it is warned of [90.0]",
+    ),
+    s(
+        "orphan_protection_time",
+        "The orphan sweep keeps an unreferenced artifact until it is this old; 0s keeps none [24h]",
+    ),
+    s(
+        "orphan_sweep_interval",
+        "How often the Janitor sweeps orphans; 0s: only when asked [1h]",
+    ),
+    s(
+        "event_capacity",
+        "Events buffered per subscriber before it lags [1024]",
+    ),
+    s(
+        "resume_on_start",
+        "At start, resume what an unclean stop left running [true]",
+    ),
+    s(
+        "recovery_concurrency",
+        "How many of those start at once [4]",
+    ),
+    s(
+        "crash_limit",
+        "Fail an item the process stopped under this many attempts in a row; 0: never [3]",
+    ),
+    s(
+        "max_restarts",
+        "Restarts of a failed Execution actor allowed within restart_window; one more pauses it [3]",
+    ),
+    s("restart_window", "The window max_restarts counts in [1m]"),
+    s(
+        "max_items",
+        "A submitted plan may have at most this many items [100000]",
+    ),
+    s(
+        "max_parallelism",
+        "A submitted plan may ask for at most this much parallelism [1024]",
+    ),
+];
+
+impl Config {
+    /// [`Config::layered`] over a TOML file (or, without one, over the defaults).
+    pub fn load_layered<K, V>(
+        file: Option<&Path>,
+        settings: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Config, ConfigError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let text = match file {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?,
+            None => String::new(),
+        };
+        Self::layered(&text, settings)
+    }
+
+    /// The configuration of TOML text (a file's; empty for none) with `settings` over
+    /// it, each `(key, text)` as a flag or an environment variable gives it. Text that is
+    /// a TOML value (`8`, `true`, `2.5`, `"30s"`, an inline table) is read as that; any
+    /// other as a string (`30s`, `at_cancellation_point`). The result is validated like a
+    /// file: an unknown key, a wrong type or a value out of range is an error that names
+    /// the key.
+    pub fn layered<K, V>(
+        toml_text: &str,
+        settings: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Config, ConfigError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut table: toml::Table =
+            toml::from_str(toml_text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        for (key, text) in settings {
+            let (key, text) = (key.as_ref(), text.as_ref());
+            if !SETTINGS.iter().any(|s| s.key == key) {
+                return Err(ConfigError::Parse(format!(
+                    "unknown setting `{}` (limiters are set in the config file)",
+                    cut(key)
+                )));
+            }
+            table.insert(key.to_owned(), value_of(text));
+        }
+        let text = toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        Config::from_toml(&text)
+    }
+}
+
+/// At most 64 characters of `text`, for an error message.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The TOML value `text` spells, or else `text` as a string.
+fn value_of(text: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+        Ok(mut one) if one.len() == 1 => one
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(text.to_owned())),
+        _ => toml::Value::String(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::LimiterConfig;
+
+    #[test]
+    fn every_key_of_the_config_is_a_setting_but_the_limiters() {
+        // Every optional key set, so the serialized form names them all.
+        let full = Config {
+            maintenance_interval: Some(Duration::from_secs(1)),
+            retention: Some(Duration::from_secs(1)),
+            retain_max: Some(1),
+            retain_bytes: Some(1),
+            max_store_bytes: Some(1),
+            max_memory_bytes: Some(1),
+            max_executions: Some(1),
+            limiters: vec![LimiterConfig {
+                name: "l".into(),
+                limit: 1.0,
+                burst: 1,
+                kinds: vec!["k".into()],
+                tags: Vec::new(),
+            }],
+            ..Config::default()
+        };
+        let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();
+        let keys: BTreeSet<&str> = table.keys().map(String::as_str).collect();
+        let mut settings: BTreeSet<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        settings.insert("limiters");
+        assert_eq!(keys, settings);
+    }
+
+    #[test]
+    fn the_readme_shows_every_key() {
+        let readme = include_str!("../../README.md");
+        for setting in SETTINGS {
+            assert!(
+                readme.contains(&format!("{} = ", setting.key)),
+                "README.md's Configuration section lacks `{}`",
+                setting.key
+            );
+        }
+    }
+
+    #[test]
+    fn settings_go_over_the_file_and_are_read_as_their_type() {
+        let config = Config::layered(
+            "parallelism = 3\nstop_grace = \"5s\"\nretain_max = 10\n",
+            [
+                ("stop_grace", "7s"),
+                ("resume_on_start", "false"),
+                ("warn_percent", "80"),
+                ("shutdown_strategy", "finish_current"),
+                ("retention", "30d"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.parallelism, 3, "the file's, not set over it");
+        assert_eq!(config.stop_grace, Duration::from_secs(7));
+        assert!(!config.resume_on_start);
+        assert_eq!(config.warn_percent, 80.0);
+        assert_eq!(
+            config.shutdown_strategy,
+            tend_actors::InterruptStrategy::FinishCurrent
+        );
+        assert_eq!(config.retention, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(config.retain_max, Some(10));
+        let immediate = Config::layered(
+            "",
+            [("shutdown_strategy", "{ immediate = { grace = \"2s\" } }")],
+        )
+        .unwrap();
+        assert!(matches!(
+            immediate.shutdown_strategy,
+            tend_actors::InterruptStrategy::Immediate { .. }
+        ));
+    }
+
+    #[test]
+    fn a_bad_setting_is_refused_naming_it() {
+        for (key, text, says) in [
+            ("parallelism", "many", "parallelism"),
+            ("parallelism", "0", "parallelism"),
+            ("stop_grace", "soon", "soon"),
+            ("paralelism", "3", "paralelism"),
+            ("limiters", "[]", "limiters"),
+        ] {
+            let err = Config::layered("", [(key, text)]).unwrap_err().to_string();
+            assert!(err.contains(says), "{key}={text}: {err}");
+        }
+    }
+}
