@@ -166,7 +166,8 @@ async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>
         builder = builder.resource(AppliedLog::open(path)?);
     }
     let runtime = builder.start().await?;
-    let mut bridge = Bridge::new(runtime.clone());
+    // `GET /metrics` serves what the runtime measures, in Prometheus text.
+    let mut bridge = Bridge::new(runtime.clone()).with_metrics()?;
     if let Some(token) = args.token {
         bridge = bridge.with_token(token);
     }

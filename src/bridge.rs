@@ -25,6 +25,7 @@
 //!                                   end once a shutdown is asked for
 //! GET  /tree                        the live actor tree
 //! GET  /semaphores                  semaphores in use: holders and waiters
+//! GET  /metrics                     Prometheus text (with `Bridge::with_metrics`)
 //! GET  /openapi.json                the OpenAPI document of all this
 //! ```
 //!
@@ -67,7 +68,9 @@ mod body;
 mod error;
 mod guard;
 mod lifecycle;
+mod metrics;
 mod openapi;
+mod query;
 mod routes;
 mod serve;
 mod wire;
@@ -87,6 +90,8 @@ use tokio::net::TcpListener;
 /// (`tend::bridge::axum::Router`), whatever axum the application itself depends on.
 pub use axum;
 pub use error::BridgeError;
+/// The handle of a Prometheus recorder (see [`Bridge::with_metrics_handle`]).
+pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use serve::BridgeLimits;
 
 use crate::Runtime;
@@ -105,6 +110,7 @@ pub struct Bridge {
     token: Option<Arc<str>>,
     hosts: Vec<String>,
     limits: BridgeLimits,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -123,6 +129,7 @@ impl Bridge {
             token: None,
             hosts: Vec::new(),
             limits: BridgeLimits::default(),
+            metrics: None,
         }
     }
 
@@ -132,6 +139,22 @@ impl Bridge {
     /// timeout, which the bridge applies itself.
     pub fn limits(mut self, limits: BridgeLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Serves `GET /metrics`: installs a Prometheus recorder as the process's `metrics`
+    /// recorder (once; every bridge of the process shares it), to which the runtime's
+    /// measures go. Fails if the process already has another recorder: then give the bridge
+    /// that one's handle with [`with_metrics_handle`](Self::with_metrics_handle), if it is
+    /// a Prometheus one.
+    pub fn with_metrics(self) -> Result<Self, BridgeError> {
+        let handle = metrics::install()?;
+        Ok(self.with_metrics_handle(handle))
+    }
+
+    /// Serves `GET /metrics` from a Prometheus recorder the application installed itself.
+    pub fn with_metrics_handle(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
         self
     }
 
@@ -183,6 +206,7 @@ impl Bridge {
             .route("/events", get(routes::events))
             .route("/tree", get(routes::tree))
             .route("/semaphores", get(routes::semaphores))
+            .route("/metrics", get(metrics::metrics))
             .route("/openapi.json", get(routes::openapi))
             .route_layer(middleware::from_fn(guard::require_json_post))
             .fallback(routes::not_found)
@@ -205,6 +229,7 @@ impl Bridge {
             .with_state(AppState {
                 runtime: self.runtime.clone(),
                 token: self.token.is_some(),
+                metrics: self.metrics.clone(),
             })
     }
 

@@ -290,5 +290,13 @@ async fn the_list_is_paged_newest_first_with_a_status_filter() {
         let (status, body) = s.get(&format!("/executions?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
+    // A key given twice is refused, naming it; the query is percent-decoded.
+    let (status, body) = s.get("/executions?limit=2&limit=3").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_query", "{body}");
+    assert!(body.to_string().contains("limit"), "{body}");
+    let (status, body) = s.get("/executions?st%61tus=completed&limit=%32").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["executions"].as_array().unwrap().len(), 2, "{body}");
     s.stop().await;
 }

@@ -32,6 +32,7 @@
 mod args;
 mod commit;
 mod end;
+mod halt;
 mod report;
 mod start;
 mod stop;
@@ -47,6 +48,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::broadcast;
 
 pub use args::ExecutionArgs;
+pub(crate) use halt::Halt;
 
 use crate::error::StoreError;
 use crate::limiters::Limiters;
@@ -136,31 +138,6 @@ pub enum ExecutionMsg {
     Internal(ExecutionInternal),
 }
 
-/// An interrupt or a pause, as it waits for an execution that is starting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Halt {
-    Interrupt(InterruptStrategy),
-    Pause(InterruptStrategy),
-}
-
-impl Halt {
-    /// What the request is called in errors ("interrupt", "pause").
-    pub(crate) fn action(self) -> &'static str {
-        match self {
-            Halt::Interrupt(_) => "interrupt",
-            Halt::Pause(_) => "pause",
-        }
-    }
-
-    /// The message that asks an execution to apply it.
-    pub(crate) fn message(self, reply: Option<RpcReplyPort<bool>>) -> ExecutionMsg {
-        match self {
-            Halt::Interrupt(strategy) => ExecutionMsg::Interrupt(strategy, reply),
-            Halt::Pause(strategy) => ExecutionMsg::Pause(strategy, reply),
-        }
-    }
-}
-
 impl ExecutionMsg {
     pub(crate) fn attempt_ended(index: u32, attempt: u32, end: AttemptEnd) -> Self {
         ExecutionMsg::Internal(ExecutionInternal(Internal::AttemptEnded {
@@ -200,6 +177,8 @@ pub struct ExecutionState {
     checkpoints: Vec<Option<StoredCheckpoint>>,
     /// Item index -> the attempt running and its worker.
     running: HashMap<u32, (u32, ActorRef<WorkerMsg>)>,
+    /// Item index -> when its next attempt's start record went to the store.
+    chosen: HashMap<u32, Instant>,
     /// Workers with nothing to do; at most `parallelism` workers exist.
     idle: Vec<ActorRef<WorkerMsg>>,
     stop_grace: Duration,
@@ -300,6 +279,7 @@ impl Actor for Execution {
             store_error: None,
             timer: None,
             step_queued: false,
+            chosen: HashMap::new(),
             acks: Arc::new(Acks::default()),
             finished: false,
             writer: args.writer,
@@ -501,6 +481,9 @@ impl ExecutionState {
             match effect {
                 Effect::Commit { id, writes } => self.commit(myself, id, writes),
                 Effect::Start { index, attempt } => {
+                    if let Some(chosen) = self.chosen.remove(&index) {
+                        crate::metrics::attempt_started(chosen.elapsed());
+                    }
                     if let Err(error) = self.start(myself, index, attempt).await {
                         tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
                         let end = AttemptEnd {

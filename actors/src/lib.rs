@@ -36,6 +36,7 @@ pub mod execution;
 pub mod janitor;
 pub mod lifecycle;
 pub mod limiters;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 mod sched;

@@ -315,6 +315,7 @@ impl ItemWorkerState {
             ended = ending.name(),
             "attempt ended"
         );
+        crate::metrics::attempt_ended(ending.name(), current.began.elapsed());
         let end = AttemptEnd {
             ending,
             at_ms: now_ms(),

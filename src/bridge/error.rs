@@ -46,6 +46,9 @@ pub enum BridgeError {
     /// The server stopped with an error.
     #[error("the bridge server failed: {0}")]
     Serve(String),
+    /// The Prometheus recorder could not be installed (the process has another recorder).
+    #[error("cannot install the Prometheus metrics recorder: {0}")]
+    Metrics(String),
     /// The request is malformed or names something invalid.
     #[error("{message}")]
     BadRequest {

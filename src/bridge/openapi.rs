@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::bridge::{lifecycle, routes};
+use crate::bridge::{lifecycle, metrics, routes};
 
 /// Adds the bearer scheme and references it from every operation (required for changes,
 /// optional for reads, which loopback peers make without it).
@@ -114,6 +114,7 @@ fn operations(
         routes::events,
         routes::tree,
         routes::semaphores,
+        metrics::metrics,
         routes::openapi,
         routes::dashboard,
     ),

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse};
@@ -16,6 +16,7 @@ use crate::Runtime;
 use crate::bridge::body::{JsonBody, JsonPost, OptionalJsonBody};
 use crate::bridge::error::{BridgeError, ErrorBody, cut};
 use crate::bridge::openapi::ApiDoc;
+use crate::bridge::query::QueryOf;
 use crate::bridge::wire::{
     Accepted, Created, DryRunView, ExecutionList, ExecutionView, Health, InterruptBody,
     InterruptedAll, SemaphoreList, SummaryView,
@@ -27,6 +28,8 @@ pub(crate) struct AppState {
     pub(crate) runtime: Runtime,
     /// A token is configured: the document says which operations need it.
     pub(crate) token: bool,
+    /// Where `GET /metrics` renders from; `None`: metrics are not enabled.
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// An execution id as the bridge writes them (26 characters of Crockford base32, upper
@@ -104,6 +107,15 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
     }))
 }
 
+/// `GET /executions`'s query: each key at most once; others (a `token`, a cache buster)
+/// are left alone.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ListParams {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
 /// Executions, newest first, a page at a time: `?status=` keeps one status, `?limit=`
 /// (default 100, at most 1000) sets the page's size, `?cursor=` (a page's `next`) starts
 /// after the page it came with.
@@ -119,55 +131,56 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
 )]
 pub(crate) async fn list(
     State(s): State<AppState>,
-    RawQuery(query): RawQuery,
+    QueryOf(params): QueryOf<ListParams>,
 ) -> Result<Json<ExecutionList>, BridgeError> {
     let mut wanted = tend_actors::ListQuery::default();
-    for pair in query.as_deref().unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "status" => {
-                let status: ExecutionStatus = serde_json::from_value(
-                    serde_json::Value::String(value.to_owned()),
-                )
-                .map_err(|_| BridgeError::BadRequest {
+    if let Some(value) = &params.status {
+        let status: ExecutionStatus =
+            serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|_| {
+                BridgeError::BadRequest {
                     code: "invalid_status",
                     message: format!(
                         "unknown status `{}`; use running, interrupted, completed, failed, corrupt or paused",
                         cut(value, 64)
                     ),
-                })?;
-                wanted.status = Some(status);
-            }
-            "limit" => {
-                wanted.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=tend_actors::model::MAX_PAGE).contains(n))
-                    .ok_or_else(|| BridgeError::BadRequest {
-                        code: "invalid_limit",
-                        message: format!(
-                            "invalid `limit` `{}`: a number from 1 to 1000",
-                            cut(value, 64)
-                        ),
-                    })?;
-            }
-            "cursor" => {
-                wanted.before = Some(value.parse().map_err(|_| BridgeError::BadRequest {
-                    code: "invalid_cursor",
-                    message: format!(
-                        "invalid `cursor` `{}`: pass a page's `next`",
-                        cut(value, 64)
-                    ),
-                })?);
-            }
-            _ => {}
-        }
+                }
+            })?;
+        wanted.status = Some(status);
+    }
+    if let Some(value) = &params.limit {
+        wanted.limit = value
+            .parse()
+            .ok()
+            .filter(|n| (1..=tend_actors::model::MAX_PAGE).contains(n))
+            .ok_or_else(|| BridgeError::BadRequest {
+                code: "invalid_limit",
+                message: format!(
+                    "invalid `limit` `{}`: a number from 1 to 1000",
+                    cut(value, 64)
+                ),
+            })?;
+    }
+    if let Some(value) = &params.cursor {
+        wanted.before = Some(value.parse().map_err(|_| BridgeError::BadRequest {
+            code: "invalid_cursor",
+            message: format!(
+                "invalid `cursor` `{}`: pass a page's `next`",
+                cut(value, 64)
+            ),
+        })?);
     }
     let page = s.runtime.list_page(wanted).await?;
     Ok(Json(ExecutionList {
         executions: page.executions.into_iter().map(SummaryView::from).collect(),
         next: page.next.map(|id| id.to_string()),
     }))
+}
+
+/// `POST /executions`'s query: `dry_run` only.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubmitParams {
+    dry_run: Option<String>,
 }
 
 /// Validate a plan and start it; with `?dry_run=true`, validate it and run only each
@@ -187,26 +200,19 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn submit(
     State(s): State<AppState>,
-    RawQuery(query): RawQuery,
+    QueryOf(SubmitParams { dry_run }): QueryOf<SubmitParams>,
     JsonBody(plan): JsonBody<Plan>,
 ) -> Result<axum::response::Response, BridgeError> {
-    let mut dry_run = false;
-    for pair in query.as_deref().unwrap_or("").split('&') {
-        match pair.split_once('=') {
-            Some(("dry_run", "true")) => dry_run = true,
-            Some(("dry_run", "false")) => dry_run = false,
-            _ if pair.is_empty() => {}
-            _ => {
-                return Err(BridgeError::BadRequest {
-                    code: "invalid_query",
-                    message: format!(
-                        "unknown query `{}`; POST /executions takes only dry_run=true or dry_run=false",
-                        cut(pair, 64)
-                    ),
-                });
-            }
+    let dry_run = match dry_run.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(BridgeError::BadRequest {
+                code: "invalid_query",
+                message: format!("invalid `dry_run={}`: true or false", cut(other, 64)),
+            });
         }
-    }
+    };
     if dry_run {
         let report = s.runtime.dry_run(&plan).await?;
         return Ok(Json(DryRunView::from(report)).into_response());

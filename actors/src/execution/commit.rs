@@ -64,12 +64,15 @@ impl ExecutionState {
                     index,
                     attempt,
                     crashes,
-                } => Ok(Op::Started {
-                    id,
-                    index,
-                    attempt,
-                    crashes,
-                }),
+                } => {
+                    self.chosen.insert(index, std::time::Instant::now());
+                    Ok(Op::Started {
+                        id,
+                        index,
+                        attempt,
+                        crashes,
+                    })
+                }
                 Write::Item { index, state } => ItemRecord::op(id, index, &state),
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
                 Write::PauseRequested => {

@@ -315,8 +315,12 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>, queued: &AtomicUsize) {
             if reopen {
                 reopen = try_reopen(db);
             }
-            db.get()
-                .and_then(|database| commit(&database, &batch, &mut starts))
+            let began = std::time::Instant::now();
+            let result = db
+                .get()
+                .and_then(|database| commit(&database, &batch, &mut starts));
+            crate::metrics::committed(batch.len(), began.elapsed());
+            result
         };
         match &result {
             Ok(()) if !flush => db.succeeded(),

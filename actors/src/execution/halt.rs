@@ -1,0 +1,31 @@
+//! An interrupt or a pause asked of an execution, before it reaches its actor.
+
+use ractor::RpcReplyPort;
+
+use crate::execution::ExecutionMsg;
+use crate::model::InterruptStrategy;
+
+/// An interrupt or a pause, as it waits for an execution that is starting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Halt {
+    Interrupt(InterruptStrategy),
+    Pause(InterruptStrategy),
+}
+
+impl Halt {
+    /// What the request is called in errors ("interrupt", "pause").
+    pub(crate) fn action(self) -> &'static str {
+        match self {
+            Halt::Interrupt(_) => "interrupt",
+            Halt::Pause(_) => "pause",
+        }
+    }
+
+    /// The message that asks an execution to apply it.
+    pub(crate) fn message(self, reply: Option<RpcReplyPort<bool>>) -> ExecutionMsg {
+        match self {
+            Halt::Interrupt(strategy) => ExecutionMsg::Interrupt(strategy, reply),
+            Halt::Pause(strategy) => ExecutionMsg::Pause(strategy, reply),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What the runtime measures, through the `metrics` facade: recorded where it happens
+//! (the ItemWorker, the Execution, the store's writer thread), and sent to whatever
+//! recorder the process installed (none: each costs an atomic load). The names below are
+//! the documented ones; [`describe`] gives each its help text and unit.
+
+use std::time::Duration;
+
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+
+/// Executions that ended, by `status` (completed, failed, interrupted, paused).
+pub const EXECUTIONS_ENDED: &str = "tend_executions_ended_total";
+/// Executions not finished, by `status` (running, interrupted, paused, and corrupt ones
+/// come across), as the last scrape counted them.
+pub const EXECUTIONS: &str = "tend_executions";
+/// Executions stored, finished or not, as the last scrape counted them.
+pub const EXECUTIONS_STORED: &str = "tend_executions_stored";
+/// Attempts that ended, by how they `ended` (done, failed, interrupted, store_failed).
+pub const ATTEMPTS: &str = "tend_attempts_total";
+/// How long attempts ran, from their start to their end.
+pub const ATTEMPT_DURATION: &str = "tend_attempt_duration_seconds";
+/// How long an attempt waited to start once the scheduler chose it: its attempt number
+/// made durable (the commit it shares with the records of its step), and a worker.
+pub const ATTEMPT_START_WAIT: &str = "tend_attempt_start_wait_seconds";
+/// Requests a group commit took together (each an execution's step, a checkpoint, ...).
+pub const COMMIT_REQUESTS: &str = "tend_commit_requests";
+/// How long each group commit took, fsync included.
+pub const COMMIT_DURATION: &str = "tend_commit_duration_seconds";
+/// The store file's size.
+pub const STORE_BYTES: &str = "tend_store_bytes";
+/// Actors alive in the runtime's tree (Supervisor, Executions, ItemWorkers, ...).
+pub const LIVE_ACTORS: &str = "tend_live_actors";
+
+/// Every documented metric: its name.
+pub const NAMES: &[&str] = &[
+    EXECUTIONS_ENDED,
+    EXECUTIONS,
+    EXECUTIONS_STORED,
+    ATTEMPTS,
+    ATTEMPT_DURATION,
+    ATTEMPT_START_WAIT,
+    COMMIT_REQUESTS,
+    COMMIT_DURATION,
+    STORE_BYTES,
+    LIVE_ACTORS,
+];
+
+/// Gives every metric its help text and unit in the installed recorder (call once it is
+/// installed; the Prometheus exporter prints them as `# HELP`).
+pub fn describe() {
+    describe_counter!(EXECUTIONS_ENDED, "Executions that ended, by status");
+    describe_gauge!(EXECUTIONS, "Executions not finished, by status");
+    describe_gauge!(EXECUTIONS_STORED, "Executions stored, finished or not");
+    describe_counter!(ATTEMPTS, "Attempts that ended, by how they ended");
+    describe_histogram!(
+        ATTEMPT_DURATION,
+        Unit::Seconds,
+        "How long attempts ran, from start to end"
+    );
+    describe_histogram!(
+        ATTEMPT_START_WAIT,
+        Unit::Seconds,
+        "How long an attempt waited to start once chosen: its attempt number made durable, and a worker"
+    );
+    describe_histogram!(
+        COMMIT_REQUESTS,
+        Unit::Count,
+        "Requests one group commit of the store took together"
+    );
+    describe_histogram!(
+        COMMIT_DURATION,
+        Unit::Seconds,
+        "How long each group commit of the store took, fsync included"
+    );
+    describe_gauge!(STORE_BYTES, Unit::Bytes, "The store file's size");
+    describe_gauge!(LIVE_ACTORS, "Actors alive in the runtime's tree");
+}
+
+pub(crate) fn execution_ended(status: &'static str) {
+    counter!(EXECUTIONS_ENDED, "status" => status).increment(1);
+}
+
+pub(crate) fn attempt_ended(ended: &'static str, ran: Duration) {
+    counter!(ATTEMPTS, "ended" => ended).increment(1);
+    histogram!(ATTEMPT_DURATION).record(ran.as_secs_f64());
+}
+
+pub(crate) fn attempt_started(waited: Duration) {
+    histogram!(ATTEMPT_START_WAIT).record(waited.as_secs_f64());
+}
+
+pub(crate) fn committed(requests: usize, took: Duration) {
+    // As f64: a histogram's samples (group commits hold far fewer than 2^53 requests).
+    histogram!(COMMIT_REQUESTS).record(requests as f64);
+    histogram!(COMMIT_DURATION).record(took.as_secs_f64());
+}

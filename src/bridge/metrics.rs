@@ -1,0 +1,101 @@
+//! `GET /metrics`: what the runtime measured (see `tend_actors::metrics`), in Prometheus
+//! text, from the recorder [`Bridge::with_metrics`](crate::bridge::Bridge::with_metrics)
+//! installed. The gauges (executions by status, store size, live actors) are read at
+//! each scrape.
+
+use std::sync::OnceLock;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tend_actors::metrics as names;
+
+use crate::Runtime;
+use crate::bridge::error::BridgeError;
+use crate::bridge::routes::AppState;
+
+/// Histogram buckets, in seconds: from a tenth of a millisecond to a minute.
+const SECONDS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0,
+];
+
+/// Buckets for the requests a group commit takes.
+const REQUESTS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// The process's Prometheus recorder, once installed (a process has one recorder).
+static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the process's `metrics` recorder, once; later calls
+/// return the same handle.
+pub(crate) fn install() -> Result<PrometheusHandle, BridgeError> {
+    if let Some(handle) = INSTALLED.get() {
+        return Ok(handle.clone());
+    }
+    let failed = |e: &dyn std::fmt::Display| BridgeError::Metrics(e.to_string());
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS)
+        .map_err(|e| failed(&e))?
+        .set_buckets_for_metric(Matcher::Full(names::COMMIT_REQUESTS.to_owned()), REQUESTS)
+        .map_err(|e| failed(&e))?;
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    // Fails if the process already has a recorder (of the application's, or one this raced
+    // with): then metrics go there, and the application renders them itself.
+    metrics::set_global_recorder(recorder).map_err(|e| failed(&e))?;
+    names::describe();
+    Ok(INSTALLED.get_or_init(|| handle).clone())
+}
+
+/// Prometheus text of everything measured, the gauges read now.
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Prometheus text exposition format", content_type = "text/plain"),
+    (status = 404, description = "metrics are not enabled (`metrics_off`)", body = crate::bridge::error::ErrorBody),
+))]
+pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, BridgeError> {
+    let Some(handle) = &s.metrics else {
+        return Err(BridgeError::NotFound {
+            code: "metrics_off",
+            message: "metrics are not enabled: Bridge::with_metrics() serves them here".to_owned(),
+        });
+    };
+    gauges(&s.runtime).await?;
+    handle.run_upkeep();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response())
+}
+
+/// Sets the gauges from what the runtime holds now.
+async fn gauges(runtime: &Runtime) -> Result<(), BridgeError> {
+    let counts = runtime.counts().await?;
+    for (status, n) in [
+        ("running", counts.running),
+        ("interrupted", counts.interrupted),
+        ("paused", counts.paused),
+        ("corrupt", counts.corrupt),
+    ] {
+        metrics::gauge!(names::EXECUTIONS, "status" => status).set(n as f64);
+    }
+    metrics::gauge!(names::EXECUTIONS_STORED).set(counts.stored as f64);
+    if let Some(path) = runtime.store_path()
+        && let Ok(meta) = std::fs::metadata(path)
+    {
+        metrics::gauge!(names::STORE_BYTES).set(meta.len() as f64);
+    }
+    let tree = runtime.tree().await?;
+    metrics::gauge!(names::LIVE_ACTORS).set(count(&tree) as f64);
+    Ok(())
+}
+
+fn count(node: &tend_actors::ActorNode) -> usize {
+    1 + node.children.iter().map(count).sum::<usize>()
+}
