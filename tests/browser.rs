@@ -1,229 +1,21 @@
-//! The dashboard in a real headless Chromium, driven over WebDriver by chromedriver:
-//! it shows a running execution's progress change, its interrupt button interrupts it, and
+//! The dashboard in a real headless Chromium (`support/browser.rs`: chromedriver driven
+//! through fantoccini): it shows a running execution's progress change, its interrupt button interrupts it, and
 //! its pause button pauses another; a page on another origin cannot drive the bridge.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` and `scripts/test.sh`
 //! install them).
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "support/helpers.rs"]
 mod helpers;
 #[path = "support/bridge.rs"]
 mod served;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use helpers::eventually;
+use browser::{Browser, ONE_BROWSER, skipped};
+use helpers::{PATIENCE, eventually};
 use serde_json::{Value, json};
 use served::Served;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-use helpers::PATIENCE;
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// A chromedriver process and one browser session, both ended on drop.
-struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    client: reqwest::Client,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    /// Ends the session even when a test failed before `quit` (killing chromedriver alone
-    /// would leave the browser running), then the driver.
-    fn drop(&mut self) {
-        if !self.session.is_empty() {
-            use std::io::{Read, Write};
-            let address = self.base.trim_start_matches("http://");
-            if let Ok(mut stream) = std::net::TcpStream::connect(address) {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let request = format!(
-                    "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    self.session
-                );
-                let _ = stream.write_all(request.as_bytes());
-                let _ = stream.read_to_end(&mut Vec::new());
-            }
-        }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-/// Starts chromedriver on a free port and waits until it is ready. The port is free when
-/// picked but may be taken before chromedriver binds it; then chromedriver exits at once
-/// and another port is tried.
-async fn start_driver(client: &reqwest::Client) -> (Child, String) {
-    let mut last = String::from("not started");
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Ok(Some(status)) = driver.try_wait() {
-                last = format!("chromedriver on port {port} exited: {status}");
-                break;
-            }
-            let ready = async {
-                let response = client.get(format!("{base}/status")).send().await.ok()?;
-                let body: Value = response.json().await.ok()?;
-                body["value"]["ready"].as_bool()
-            };
-            if ready.await == Some(true) {
-                return (driver, base);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = driver.kill();
-                let _ = driver.wait();
-                panic!("chromedriver on port {port} was not ready after {PATIENCE:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    panic!("chromedriver did not start: {last}")
-}
-
-/// The browser tests take turns: two Chromiums starting at once on two cores only slow
-/// each other down.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Why the browser tests cannot run here, when `scripts/test.sh` could not install the
-/// browser and said so (`TEND_BROWSER_SKIP`); without that, a missing browser fails them.
-fn skipped() -> Option<String> {
-    let missing = [CHROMIUM, CHROMEDRIVER]
-        .iter()
-        .any(|b| !std::path::Path::new(b).exists());
-    let reason = std::env::var("TEND_BROWSER_SKIP").ok()?;
-    missing.then(|| {
-        println!("SKIPPED: {reason}");
-        reason
-    })
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        for binary in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                std::path::Path::new(binary).exists(),
-                "{binary} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)"
-            );
-        }
-        let client = reqwest::Client::builder()
-            .timeout(PATIENCE)
-            .build()
-            .unwrap();
-        let (driver, base) = start_driver(&client).await;
-        let profile = tempfile::tempdir().unwrap();
-        let mut browser = Browser {
-            driver,
-            base,
-            session: String::new(),
-            client,
-            _profile: profile,
-        };
-        let args = json!([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            format!("--user-data-dir={}", browser._profile.path().display()),
-        ]);
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
-        }}});
-        let session = browser.command("POST", "/session", capabilities).await;
-        browser.session = session["sessionId"].as_str().expect("a session").to_owned();
-        browser
-    }
-
-    async fn command(&self, method: &str, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "POST" => self.client.post(url).json(&body),
-            "DELETE" => self.client.delete(url),
-            _ => self.client.get(url),
-        };
-        let response: Value = request.send().await.unwrap().json().await.unwrap();
-        response["value"].clone()
-    }
-
-    async fn session_command(&self, method: &str, path: &str, body: Value) -> Value {
-        self.command(method, &format!("/session/{}{path}", self.session), body)
-            .await
-    }
-
-    async fn goto(&self, url: &str) {
-        self.session_command("POST", "/url", json!({"url": url}))
-            .await;
-    }
-
-    /// The element matching `css`, if there is one now.
-    async fn find(&self, css: &str) -> Option<String> {
-        let found = self
-            .session_command(
-                "POST",
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await;
-        found[ELEMENT].as_str().map(str::to_owned)
-    }
-
-    /// The text of the element matching `css`, if there is one now.
-    async fn text(&self, css: &str) -> Option<String> {
-        let element = self.find(css).await?;
-        let text = self
-            .session_command("GET", &format!("/element/{element}/text"), json!({}))
-            .await;
-        text.as_str().map(str::to_owned)
-    }
-
-    /// Clicks the element matching `css`; false if it was not there (or was replaced).
-    async fn click(&self, css: &str) -> bool {
-        let Some(element) = self.find(css).await else {
-            return false;
-        };
-        let result = self
-            .session_command("POST", &format!("/element/{element}/click"), json!({}))
-            .await;
-        result.is_null()
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        let found = self
-            .session_command(
-                "POST",
-                "/elements",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await;
-        found.as_array().map_or(0, Vec::len)
-    }
-
-    async fn quit(&mut self) {
-        self.session_command("DELETE", "", json!({})).await;
-        self.session.clear();
-    }
-}
 
 /// Clicks the `action` button of the execution row `row` once the page shows it.
 async fn click_button(browser: &Browser, row: &str, action: &str) {
@@ -265,7 +57,7 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    let mut browser = Browser::start().await;
+    let browser = Browser::start().await;
     browser.goto(&s.base).await;
     let row = format!("tr[data-id='{id}']");
     let progress = format!("{row} .progress-text");
@@ -376,7 +168,7 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
         axum::Router::new().nest("/tend", tend::bridge::Bridge::new(runtime.clone()).router());
     let served = App::serve(app).await;
 
-    let mut browser = Browser::start().await;
+    let browser = Browser::start().await;
     browser.goto(&format!("http://{}/tend", served.addr)).await;
     let row = format!("tr[data-id='{id}']");
     let status_css = format!("{row} .status");
@@ -496,7 +288,7 @@ async fn another_origins_page_cannot_start_or_interrupt_anything() {
     );
     let attacker = App::serve(attacker).await;
 
-    let mut browser = Browser::start().await;
+    let browser = Browser::start().await;
     browser.goto(&format!("http://{}/", attacker.addr)).await;
     eventually("the page's four POSTs have been answered", || async {
         let n = answered.load(std::sync::atomic::Ordering::SeqCst);

@@ -12,12 +12,14 @@ use crate::janitor::JanitorState;
 use crate::model::now_ms;
 use crate::store::Op;
 
-/// Artifacts looked at per batch (one transaction, well under a millisecond).
-const BATCH: usize = 256;
+/// Artifacts looked at per batch (one transaction, well under a millisecond). A commit
+/// that arrives during a batch waits for the batch's own (non-durable) commit: 128 kept
+/// the submits' p99 nearer their own than 64 or 256 did (BENCHMARKS.md).
+const BATCH: usize = 128;
 
 /// The sweep pauses this many times as long as its batches took: it takes at most about
 /// half of the writer thread (and of a core), so the executions' commits wait little.
-/// (1.5 measured no better p99 beside submits, at a lower rate: see BENCHMARKS.md.)
+/// (1.5 and 2 measured no better p99 beside submits, at a lower rate: BENCHMARKS.md.)
 const PAUSE_FACTOR: f32 = 1.0;
 
 /// The sweep pauses once it owes this much: tokio's timer rounds every sleep up to the next
