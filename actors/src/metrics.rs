@@ -75,12 +75,30 @@ pub fn describe() {
     describe_gauge!(LIVE_ACTORS, "Actors alive in the runtime's tree");
 }
 
-pub(crate) fn execution_ended(status: &'static str) {
-    counter!(EXECUTIONS_ENDED, "status" => status).increment(1);
+// The label values are spelled out so that each key is static: a key built from a value
+// would allocate on every call, recorder or not.
+
+pub(crate) fn execution_ended(status: crate::model::ExecutionStatus) {
+    use crate::model::ExecutionStatus as S;
+    let counter = match status {
+        S::Running => counter!(EXECUTIONS_ENDED, "status" => "running"),
+        S::Interrupted => counter!(EXECUTIONS_ENDED, "status" => "interrupted"),
+        S::Completed => counter!(EXECUTIONS_ENDED, "status" => "completed"),
+        S::Failed => counter!(EXECUTIONS_ENDED, "status" => "failed"),
+        S::Corrupt => counter!(EXECUTIONS_ENDED, "status" => "corrupt"),
+        S::Paused => counter!(EXECUTIONS_ENDED, "status" => "paused"),
+    };
+    counter.increment(1);
 }
 
-pub(crate) fn attempt_ended(ended: &'static str, ran: Duration) {
-    counter!(ATTEMPTS, "ended" => ended).increment(1);
+pub(crate) fn attempt_ended(ended: &str, ran: Duration) {
+    let counter = match ended {
+        "done" => counter!(ATTEMPTS, "ended" => "done"),
+        "failed" => counter!(ATTEMPTS, "ended" => "failed"),
+        "interrupted" => counter!(ATTEMPTS, "ended" => "interrupted"),
+        _ => counter!(ATTEMPTS, "ended" => "store_failed"),
+    };
+    counter.increment(1);
     histogram!(ATTEMPT_DURATION).record(ran.as_secs_f64());
 }
 

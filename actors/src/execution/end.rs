@@ -31,7 +31,7 @@ impl ExecutionState {
             tracing::error!(execution_id = %self.id(), error, "cannot write the execution record");
         }
         tracing::info!(execution_id = %self.id(), %status, "execution ended");
-        crate::metrics::execution_ended(status.as_str());
+        crate::metrics::execution_ended(status);
         let _ = self.events.send(Event::Execution {
             execution: self.record.id,
             status,
