@@ -35,9 +35,10 @@
 //! 409 when the execution's state forbids the action, 413 over 1 MiB, 415 for a POST not
 //! typed as JSON.
 //!
-//! Every response carries an `x-request-id`: the request's own, or else the next number of
-//! the bridge's. Each request is logged (`tracing`, in a `request` span with that id), its
-//! response at `info` with status and latency; only server errors are logged as errors.
+//! Every response carries an `x-request-id`: the request's own (at most 64 characters of
+//! `A-Z a-z 0-9 . _ : -`), or else the next number of the bridge's. Each request is logged
+//! (`tracing`, in a `request` span with that id), its response at `info` with status and
+//! latency; only a 500 is also logged as an error, where it is made.
 //!
 //! Served by itself ([`Bridge::bind`]), the bridge bounds what each client may hold: see
 //! [`BridgeLimits`].
@@ -152,8 +153,10 @@ impl Bridge {
         Ok(self.with_metrics_handle(handle))
     }
 
-    /// Serves `GET /metrics` from a Prometheus recorder the application installed itself.
+    /// Serves `GET /metrics` from a Prometheus recorder the application installed itself
+    /// (as the process's recorder), describing the runtime's metrics to it.
     pub fn with_metrics_handle(mut self, handle: PrometheusHandle) -> Self {
+        tend_actors::metrics::describe();
         self.metrics = Some(handle);
         self
     }
@@ -226,6 +229,7 @@ impl Bridge {
             .layer(access_log.2)
             .layer(access_log.1)
             .layer(access_log.0)
+            .layer(middleware::from_fn(access::screen_request_id))
             .with_state(AppState {
                 runtime: self.runtime.clone(),
                 token: self.token.is_some(),

@@ -116,20 +116,12 @@ pub struct Config {
     pub lifecycle_timeout: Duration,
     /// How often the Janitor runs maintenance by itself (pruning what `retention` and
     /// `retain_max` no longer keep); `"0s"`, only when asked.
-    #[serde(
-        with = "humantime_serde",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub maintenance_interval: Option<Duration>,
     /// Maintenance deletes finished (completed or failed) executions that ended longer
     /// ago than this, with their records; absent, none for their age. (Corrupt ones are
     /// only deleted by hand: they may be a newer build's.)
-    #[serde(
-        with = "humantime_serde",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub retention: Option<Duration>,
     /// Maintenance deletes all but the newest this many finished executions; absent, no
     /// limit.
@@ -331,6 +323,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_default_config() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        assert_eq!(
+            Config::from_toml("").unwrap().maintenance_interval,
+            Some(Duration::from_secs(3600))
+        );
+    }
 
     #[test]
     fn reads_humantime_durations_and_keeps_defaults() {

@@ -324,7 +324,7 @@ impl Runtime {
     }
 
     /// Validates `plan` and starts it. Returns once its record is durable.
-    #[tracing::instrument(skip_all, fields(plan = %plan.name), err)]
+    #[tracing::instrument(skip_all, fields(plan = %plan.name), err(level = "debug"))]
     pub async fn submit(&self, plan: Plan) -> Result<ExecutionId, RuntimeError> {
         self.call(|reply| SupervisorMsg::Submit(plan, reply))
             .await?
@@ -387,7 +387,7 @@ impl Runtime {
 
     /// Interrupts one running execution. Returns once the execution has been told; use
     /// [`wait`](Self::wait) for its outcome.
-    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]
     pub async fn interrupt(
         &self,
         id: ExecutionId,
@@ -405,7 +405,7 @@ impl Runtime {
     /// execution has been told; [`wait`](Self::wait) returns once it is paused. Pausing
     /// an execution that is not running (paused already, say) is
     /// [`RuntimeError::InvalidState`].
-    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]
     pub async fn pause(
         &self,
         id: ExecutionId,
@@ -426,7 +426,7 @@ impl Runtime {
 
     /// Resumes an interrupted or paused execution: done items are skipped, interrupted items continue
     /// from their intra-item checkpoint, dependents receive the stored outputs.
-    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]
     pub async fn resume(&self, id: ExecutionId) -> Result<(), RuntimeError> {
         self.call(|reply| SupervisorMsg::Resume(id, reply)).await?
     }
@@ -434,7 +434,7 @@ impl Runtime {
     /// Runs a failed execution again: its failed and skipped items become pending (with a
     /// new retry budget; attempt numbers and past errors are kept), everything done stays
     /// done. Refused unless the execution is `failed`.
-    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]
     pub async fn retry_failed(&self, id: ExecutionId) -> Result<(), RuntimeError> {
         self.call(|reply| SupervisorMsg::RetryFailed(id, reply))
             .await?
@@ -443,7 +443,7 @@ impl Runtime {
     /// Deletes a finished (completed, failed or corrupt) execution with all its records.
     /// Refused ([`RuntimeError::InvalidState`]) for one that is running, interrupted or
     /// paused: it could still run.
-    #[tracing::instrument(skip(self), fields(execution_id = %id), err)]
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]
     pub async fn delete(&self, id: ExecutionId) -> Result<(), RuntimeError> {
         self.call(|reply| SupervisorMsg::Delete(id, reply)).await?
     }

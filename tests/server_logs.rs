@@ -124,9 +124,43 @@ async fn run(filter: Option<&str>) -> Run {
         "a number of the bridge's: {numbered}"
     );
 
+    // A runtime's refusal (an execution it does not know) is a 4xx, not an error.
+    let unknown = client
+        .post(format!(
+            "{base}/executions/{}/interrupt",
+            tend::ExecutionId::generate()
+        ))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    // A request id a log line could be confused by is not taken: the bridge numbers it.
+    for unfit in ["1 status=200 path=/forged", &"a".repeat(65)] {
+        let health = client
+            .get(format!("{base}/health"))
+            .header("x-request-id", unfit)
+            .send()
+            .await
+            .unwrap();
+        let given = health.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            given.parse::<u64>().is_ok(),
+            "{unfit:?} answered as {given:?}"
+        );
+    }
+
     server.signal("-TERM");
     let finished = server.finish();
     assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+    assert!(
+        !finished.stderr.contains("forged"),
+        "an unfit request id stays out of the log\n{}",
+        finished.describe()
+    );
     assert!(
         !finished.stderr.contains("secret-in-query"),
         "the query string stays out of the log\n{}",

@@ -170,6 +170,7 @@ impl ExecutionMsg {
 
 /// The Execution's state: the core, and what the shell needs to perform its effects.
 pub struct ExecutionState {
+    _live: crate::metrics::LiveActor,
     record: ExecutionRecord,
     plan: CompiledPlan,
     run: Run,
@@ -280,6 +281,7 @@ impl Actor for Execution {
             timer: None,
             step_queued: false,
             chosen: HashMap::new(),
+            _live: crate::metrics::LiveActor::new(),
             acks: Arc::new(Acks::default()),
             finished: false,
             writer: args.writer,

@@ -107,6 +107,7 @@ pub struct MaintenanceReport {
 /// The Janitor's state.
 #[derive(Debug)]
 pub struct JanitorState {
+    _live: crate::metrics::LiveActor,
     args: JanitorArgs,
 }
 
@@ -140,7 +141,10 @@ impl Actor for Janitor {
                 reply: None,
             });
         }
-        Ok(JanitorState { args })
+        Ok(JanitorState {
+            args,
+            _live: crate::metrics::LiveActor::new(),
+        })
     }
 
     async fn handle(

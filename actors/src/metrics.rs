@@ -3,6 +3,7 @@
 //! recorder the process installed (none: each costs an atomic load). The names below are
 //! the documented ones; [`describe`] gives each its help text and unit.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
@@ -27,7 +28,7 @@ pub const COMMIT_REQUESTS: &str = "tend_commit_requests";
 pub const COMMIT_DURATION: &str = "tend_commit_duration_seconds";
 /// The store file's size.
 pub const STORE_BYTES: &str = "tend_store_bytes";
-/// Actors alive in the runtime's tree (Supervisor, Executions, ItemWorkers, ...).
+/// Actors alive in the process's runtimes (Supervisor, Janitor, Executions, ItemWorkers).
 pub const LIVE_ACTORS: &str = "tend_live_actors";
 
 /// Every documented metric: its name.
@@ -72,7 +73,7 @@ pub fn describe() {
         "How long each group commit of the store took, fsync included"
     );
     describe_gauge!(STORE_BYTES, Unit::Bytes, "The store file's size");
-    describe_gauge!(LIVE_ACTORS, "Actors alive in the runtime's tree");
+    describe_gauge!(LIVE_ACTORS, "Actors alive in the process's runtimes");
 }
 
 // The label values are spelled out so that each key is static: a key built from a value
@@ -110,4 +111,30 @@ pub(crate) fn committed(requests: usize, took: Duration) {
     // As f64: a histogram's samples (group commits hold far fewer than 2^53 requests).
     histogram!(COMMIT_REQUESTS).record(requests as f64);
     histogram!(COMMIT_DURATION).record(took.as_secs_f64());
+}
+
+/// Actors alive now, in every runtime of the process.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Held in an actor's state: the actor counts as alive until its state is dropped, however
+/// it ends (stopped, failed or killed).
+#[derive(Debug)]
+pub(crate) struct LiveActor(());
+
+impl LiveActor {
+    pub(crate) fn new() -> Self {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        LiveActor(())
+    }
+}
+
+impl Drop for LiveActor {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Actors alive now, in every runtime of the process (read for `tend_live_actors`).
+pub fn live_actors() -> usize {
+    LIVE.load(Ordering::Relaxed)
 }

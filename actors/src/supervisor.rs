@@ -296,6 +296,7 @@ impl SupervisorMsg {
 /// The Supervisor's state.
 #[derive(Debug)]
 pub struct SupervisorState {
+    _live: crate::metrics::LiveActor,
     store: Store,
     registry: Arc<Registry>,
     settings: Settings,
@@ -344,6 +345,7 @@ impl Actor for Supervisor {
             std::collections::VecDeque::new()
         };
         Ok(SupervisorState {
+            _live: crate::metrics::LiveActor::new(),
             store,
             registry: args.registry,
             settings: args.settings,

@@ -114,6 +114,7 @@ struct Current {
 
 /// The ItemWorker's state.
 pub struct ItemWorkerState {
+    _live: crate::metrics::LiveActor,
     execution_id: ExecutionId,
     execution: ActorRef<ExecutionMsg>,
     current: Option<Current>,
@@ -154,6 +155,7 @@ impl Actor for ItemWorker {
         args: ItemWorkerArgs,
     ) -> Result<ItemWorkerState, ActorProcessingErr> {
         Ok(ItemWorkerState {
+            _live: crate::metrics::LiveActor::new(),
             execution_id: args.execution_id,
             execution: args.execution,
             current: None,

@@ -1,8 +1,10 @@
-//! The bridge's access log: every request gets an `x-request-id` (its own, or the next of
-//! this process's), is logged in a `request` span carrying it, and is answered with it.
-//! Responses are logged at `info` with their status and latency; only server errors are
-//! logged as errors (a 4xx is the client's mistake, not the server's). The query string
-//! is left out of the log: an event stream's token may be in it.
+//! The bridge's access log: every request gets an `x-request-id` (its own, if it is at most
+//! 64 characters of `A-Z a-z 0-9 . _ : -`; else the next number of this bridge's), is
+//! logged in a `request` span carrying it, and is answered with it. Responses are logged
+//! at `info` with their status and latency, whatever the status: a 4xx is the client's
+//! mistake, and a 503 a refusal while shutting down, not errors of the server's (a 500 is
+//! logged as an error where it is made, in `BridgeError`). The query string is left out of
+//! the log (an event stream's token may be in it), and the path is cut to 256 bytes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +15,8 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::trace::DefaultOnRequest;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 /// The header that carries the request id.
@@ -32,7 +35,33 @@ impl MakeRequestId for NextRequestId {
     }
 }
 
+/// A request id a client may choose: short, and nothing a log line could be confused by.
+pub(crate) fn acceptable(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Drops a client's request id that is not [`acceptable`], so the bridge numbers the
+/// request itself.
+pub(crate) async fn screen_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|id| !acceptable(id.as_bytes()))
+    {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}
+
 /// A span per request: method, path and request id.
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequestSpan;
 
@@ -43,19 +72,35 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpan {
             .get(&REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let path = request.uri().path();
+        let mut end = path.len().min(256);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = %request.uri().path(),
+            path = %&path[..end],
             request_id = %id,
         )
     }
 }
 
+/// The log layer: a span per request, each response at info, nothing else.
+type AccessTrace = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    RequestSpan,
+    DefaultOnRequest,
+    DefaultOnResponse,
+    (),
+    (),
+    (),
+>;
+
 /// The layers, outermost first: set the id, log, answer with the id.
 pub(crate) fn layers() -> (
     SetRequestIdLayer<NextRequestId>,
-    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan>,
+    AccessTrace,
     PropagateRequestIdLayer,
 ) {
     let trace = TraceLayer::new_for_http()
@@ -65,11 +110,10 @@ pub(crate) fn layers() -> (
                 .level(Level::INFO)
                 .latency_unit(LatencyUnit::Micros),
         )
-        .on_failure(
-            DefaultOnFailure::new()
-                .level(Level::ERROR)
-                .latency_unit(LatencyUnit::Micros),
-        );
+        .on_body_chunk(())
+        .on_eos(())
+        // Every response is logged above, at info; a 500 also where it is made.
+        .on_failure(());
     (
         SetRequestIdLayer::new(REQUEST_ID, NextRequestId::default()),
         trace,

@@ -1,9 +1,10 @@
 //! `GET /metrics`: what the runtime measured (see `tend_actors::metrics`), in Prometheus
 //! text, from the recorder [`Bridge::with_metrics`](crate::bridge::Bridge::with_metrics)
 //! installed. The gauges (executions by status, store size, live actors) are read at
-//! each scrape.
+//! each scrape, each as best it can be: one that cannot be read now (the store is being
+//! reopened, say) keeps its last value, and the rest is served.
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::header;
@@ -27,12 +28,13 @@ const REQUESTS: &[f64] = &[
 ];
 
 /// The process's Prometheus recorder, once installed (a process has one recorder).
-static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+static INSTALLED: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
 
 /// Installs the Prometheus recorder as the process's `metrics` recorder, once; later calls
-/// return the same handle.
+/// (from any thread) return the same handle.
 pub(crate) fn install() -> Result<PrometheusHandle, BridgeError> {
-    if let Some(handle) = INSTALLED.get() {
+    let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(handle) = &*installed {
         return Ok(handle.clone());
     }
     let failed = |e: &dyn std::fmt::Display| BridgeError::Metrics(e.to_string());
@@ -43,11 +45,12 @@ pub(crate) fn install() -> Result<PrometheusHandle, BridgeError> {
         .map_err(|e| failed(&e))?;
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
-    // Fails if the process already has a recorder (of the application's, or one this raced
-    // with): then metrics go there, and the application renders them itself.
+    // Fails if the process already has a recorder of the application's: then metrics go
+    // there, and the application renders them itself.
     metrics::set_global_recorder(recorder).map_err(|e| failed(&e))?;
     names::describe();
-    Ok(INSTALLED.get_or_init(|| handle).clone())
+    *installed = Some(handle.clone());
+    Ok(handle)
 }
 
 /// Prometheus text of everything measured, the gauges read now.
@@ -62,7 +65,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, Bridg
             message: "metrics are not enabled: Bridge::with_metrics() serves them here".to_owned(),
         });
     };
-    gauges(&s.runtime).await?;
+    gauges(&s.runtime).await;
     handle.run_upkeep();
     Ok((
         [(
@@ -74,28 +77,26 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, Bridg
         .into_response())
 }
 
-/// Sets the gauges from what the runtime holds now.
-async fn gauges(runtime: &Runtime) -> Result<(), BridgeError> {
-    let counts = runtime.counts().await?;
-    for (status, n) in [
-        ("running", counts.running),
-        ("interrupted", counts.interrupted),
-        ("paused", counts.paused),
-        ("corrupt", counts.corrupt),
-    ] {
-        metrics::gauge!(names::EXECUTIONS, "status" => status).set(n as f64);
+/// Sets the gauges from what the runtime holds now; one it cannot read keeps its value.
+async fn gauges(runtime: &Runtime) {
+    match runtime.counts().await {
+        Ok(counts) => {
+            for (status, n) in [
+                ("running", counts.running),
+                ("interrupted", counts.interrupted),
+                ("paused", counts.paused),
+                ("corrupt", counts.corrupt),
+            ] {
+                metrics::gauge!(names::EXECUTIONS, "status" => status).set(n as f64);
+            }
+            metrics::gauge!(names::EXECUTIONS_STORED).set(counts.stored as f64);
+        }
+        Err(e) => tracing::debug!(error = %e, "executions not counted for this scrape"),
     }
-    metrics::gauge!(names::EXECUTIONS_STORED).set(counts.stored as f64);
     if let Some(path) = runtime.store_path()
         && let Ok(meta) = std::fs::metadata(path)
     {
         metrics::gauge!(names::STORE_BYTES).set(meta.len() as f64);
     }
-    let tree = runtime.tree().await?;
-    metrics::gauge!(names::LIVE_ACTORS).set(count(&tree) as f64);
-    Ok(())
-}
-
-fn count(node: &tend_actors::ActorNode) -> usize {
-    1 + node.children.iter().map(count).sum::<usize>()
+    metrics::gauge!(names::LIVE_ACTORS).set(names::live_actors() as f64);
 }

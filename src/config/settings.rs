@@ -155,9 +155,10 @@ impl Config {
     /// The configuration of TOML text (a file's; empty for none) with `settings` over
     /// it, each `(key, text)` as a flag or an environment variable gives it. Text that is
     /// a TOML value (`8`, `true`, `2.5`, `"30s"`, an inline table) is read as that; any
-    /// other as a string (`30s`, `at_cancellation_point`). The result is validated like a
-    /// file: an unknown key, a wrong type or a value out of range is an error that names
-    /// the key.
+    /// other as a string (`30s`, `at_cancellation_point`); a duration's is always a
+    /// string (`0` is `"0"`); empty text is as if the setting were not given. The result is
+    /// validated like a file: an unknown key, a wrong type or a value out of range is an
+    /// error that names the key.
     pub fn layered<K, V>(
         toml_text: &str,
         settings: impl IntoIterator<Item = (K, V)>,
@@ -166,9 +167,17 @@ impl Config {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        let settings: Vec<(K, V)> = settings
+            .into_iter()
+            .filter(|(_, text)| !text.as_ref().is_empty())
+            .collect();
+        if settings.is_empty() {
+            // The file as written, so an error's line and column are the file's.
+            return Config::from_toml(toml_text);
+        }
         let mut table: toml::Table =
             toml::from_str(toml_text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        for (key, text) in settings {
+        for (key, text) in &settings {
             let (key, text) = (key.as_ref(), text.as_ref());
             if !SETTINGS.iter().any(|s| s.key == key) {
                 return Err(ConfigError::Parse(format!(
@@ -176,12 +185,30 @@ impl Config {
                     cut(key)
                 )));
             }
-            table.insert(key.to_owned(), value_of(text));
+            let value = match value_of(text) {
+                toml::Value::String(text) => toml::Value::String(text),
+                _ if DURATIONS.contains(&key) => toml::Value::String(text.to_owned()),
+                value => value,
+            };
+            table.insert(key.to_owned(), value);
         }
         let text = toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
         Config::from_toml(&text)
     }
 }
+
+/// The settings that are durations: humantime strings, whatever they look like.
+const DURATIONS: &[&str] = &[
+    "stop_grace",
+    "shutdown_timeout",
+    "lifecycle_timeout",
+    "maintenance_interval",
+    "retention",
+    "health_interval",
+    "orphan_protection_time",
+    "orphan_sweep_interval",
+    "restart_window",
+];
 
 /// At most 64 characters of `text`, for an error message.
 fn cut(text: &str) -> String {
@@ -280,6 +307,42 @@ mod tests {
             immediate.shutdown_strategy,
             tend_actors::InterruptStrategy::Immediate { .. }
         ));
+    }
+
+    #[test]
+    fn a_duration_is_a_string_whatever_it_looks_like_and_empty_is_not_given() {
+        let config = Config::layered(
+            "",
+            [
+                ("stop_grace", "0"),
+                ("maintenance_interval", "0s"),
+                ("retention", ""),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.stop_grace, Duration::ZERO);
+        assert_eq!(config.maintenance_interval, Some(Duration::ZERO));
+        assert_eq!(config.retention, None);
+        // Every duration the config holds is one of DURATIONS.
+        let table: toml::Table =
+            toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
+        for (key, value) in &table {
+            let humantime = value
+                .as_str()
+                .is_some_and(|t| humantime::parse_duration(t).is_ok());
+            assert_eq!(humantime, DURATIONS.contains(&key.as_str()), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_file_s_errors_name_its_own_lines() {
+        let err = Config::layered(
+            "parallelism = 2\n\nstop_grace = 5\n",
+            Vec::<(&str, &str)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 3"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! install them).
 #![allow(dead_code, unreachable_pub)]
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -62,6 +63,12 @@ impl Drop for Browser {
                 let _ = stream.read_to_end(&mut Vec::new());
             }
         }
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -78,7 +85,10 @@ async fn start_driver() -> (Child, String) {
             .local_addr()
             .unwrap()
             .port();
+        // In a process group of its own, with the browsers it starts: dropping the Browser
+        // kills the whole group, whatever state the session is in.
         let mut driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -114,8 +124,8 @@ impl Browser {
                 "{binary} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)"
             );
         }
-        let (driver, address) = start_driver().await;
         let profile = tempfile::tempdir().unwrap();
+        let (driver, address) = start_driver().await;
         let args = json!([
             "--headless=new",
             "--no-sandbox",

@@ -159,11 +159,19 @@ pub(crate) struct SweepBatch {
     pub(crate) next: Option<[u8; 32]>,
 }
 
-/// Looks at up to `limit` artifacts from `from` on and deletes those that nothing
-/// references and whose timestamp of interest is before `cutoff_ms`, in one transaction.
-/// How many artifacts a batch looks at between looks at the writer's queue.
+/// How many artifacts a batch looks at (or deletes) between looks at the writer's queue.
 const YIELD_EVERY: usize = 16;
 
+/// Looks at up to `limit` artifacts from `from` on and deletes those that nothing
+/// references and whose timestamp of interest is before `cutoff_ms`, in one transaction.
+///
+/// It gives way to commits: every `YIELD_EVERY` artifacts it looks at or deletes, it looks
+/// at the writer's queue, and once a commit waits it ends. If it found nothing to delete
+/// by then, it ends without a commit of its own (the commit behind it waits for no write
+/// of the sweep's); else it deletes a first few of those it found and commits them. The
+/// next batch goes on from the first artifact this one did not delete, looking again at
+/// those it only looked at. Each batch gets somewhere: it looks at `YIELD_EVERY` artifacts
+/// before it first gives way, and deletes up to `YIELD_EVERY` before it gives way again.
 pub(crate) fn sweep_batch(
     db: &Database,
     from: Option<[u8; 32]>,
@@ -171,28 +179,28 @@ pub(crate) fn sweep_batch(
     cutoff_ms: u64,
     queued: &std::sync::atomic::AtomicUsize,
 ) -> Result<SweepBatch, StoreError> {
+    let waiting = || queued.load(std::sync::atomic::Ordering::Acquire) > 0;
     // Not made durable on its own: a crash can only bring back orphans, which the next
     // sweep deletes again, and the next durable commit carries these deletions with it.
     // So a batch costs no fsync, and the commits behind it wait less.
     let mut txn = db.begin_write().map_err(|e| fail(&e))?;
     txn.set_durability(Durability::None).map_err(|e| fail(&e))?;
     let mut batch = SweepBatch::default();
+    let mut wrote = false;
     {
         let mut toi = txn.open_table(ARTIFACT_TOI).map_err(|e| fail(&e))?;
         let refs = txn.open_table(ARTIFACT_REFS).map_err(|e| fail(&e))?;
         let mut artifacts = txn.open_table(ARTIFACTS).map_err(|e| fail(&e))?;
         let start = from.unwrap_or([0u8; 32]);
-        let mut doomed = Vec::new();
+        // Each to delete, with how many were looked at before it.
+        let mut doomed: Vec<([u8; 32], usize)> = Vec::new();
         for entry in toi.range(start.as_slice()..).map_err(|e| fail(&e))? {
             let (k, v) = entry.map_err(|e| fail(&e))?;
             let Ok(artifact) = <[u8; 32]>::try_from(k.value()) else {
                 continue;
             };
-            // Ends early once a commit waits behind it: the next batch goes on from here.
-            let waited = batch.scanned % YIELD_EVERY == 0
-                && batch.scanned > 0
-                && queued.load(std::sync::atomic::Ordering::Acquire) > 0;
-            if batch.scanned == limit || waited {
+            let gave_way = batch.scanned % YIELD_EVERY == 0 && batch.scanned > 0 && waiting();
+            if batch.scanned == limit || gave_way {
                 batch.next = Some(artifact);
                 break;
             }
@@ -208,10 +216,15 @@ pub(crate) fn sweep_batch(
                 .map_err(|e| fail(&e))?
                 .is_some_and(|(k, _)| k.value().0 == artifact.as_slice());
             if !referenced {
-                doomed.push(artifact);
+                doomed.push((artifact, batch.scanned - 1));
             }
         }
-        for artifact in &doomed {
+        for (n, &(artifact, before)) in doomed.iter().enumerate() {
+            if n % YIELD_EVERY == 0 && n > 0 && waiting() {
+                batch.next = Some(artifact);
+                batch.scanned = before;
+                break;
+            }
             toi.remove(artifact.as_slice()).map_err(|e| fail(&e))?;
             if let Some(bytes) = artifacts
                 .remove(artifact.as_slice())
@@ -219,10 +232,15 @@ pub(crate) fn sweep_batch(
             {
                 batch.bytes += bytes.value().len() as u64;
             }
+            batch.deleted += 1;
+            wrote = true;
         }
-        batch.deleted = doomed.len();
     }
-    txn.commit().map_err(|e| fail(&e))?;
+    if wrote {
+        txn.commit().map_err(|e| fail(&e))?;
+    } else {
+        txn.abort().map_err(|e| fail(&e))?;
+    }
     Ok(batch)
 }
 
@@ -235,7 +253,10 @@ pub(crate) fn leftovers(db: &Database) -> Result<Vec<ExecutionId>, StoreError> {
     let executions = txn.open_table(EXECUTIONS).map_err(|e| read(&e))?;
     let mut found = std::collections::BTreeSet::new();
     let mut consider = |name: &str| -> Result<(), StoreError> {
+        // Only a key as the writer spells it: another spelling of an id (lower case, say)
+        // is no key of ours, and its deletion would delete the id's own records.
         if let Ok(id) = name.parse::<ExecutionId>()
+            && id.to_string() == name
             && executions.get(name).map_err(|e| read(&e))?.is_none()
         {
             found.insert(id);

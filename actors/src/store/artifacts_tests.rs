@@ -80,6 +80,53 @@ async fn the_sweep_deletes_exactly_the_old_unreferenced_artifacts() {
 }
 
 #[tokio::test]
+async fn a_batch_gives_way_to_a_waiting_commit_and_the_sweep_still_gets_through() {
+    let (_dir, store) = store();
+    let w = store.writer();
+    // 40 artifacts, every other one kept by a live execution, the rest orphans.
+    let (live, gone) = (ExecutionId::generate(), ExecutionId::generate());
+    let mut kept = Vec::new();
+    for n in 0..40u32 {
+        let owner = if n % 2 == 0 { live } else { gone };
+        let id = w
+            .put_artifact(owner, n.to_be_bytes().to_vec(), 1)
+            .await
+            .unwrap();
+        if owner == live {
+            kept.push(id);
+        }
+    }
+    w.commit(vec![Op::Delete { id: gone }]).await.unwrap();
+    let db = store.db.get().unwrap();
+    // A commit waits all along: each batch gives way at its first look at the queue.
+    let waiting = std::sync::atomic::AtomicUsize::new(1);
+    let (mut from, mut scanned, mut deleted, mut batches) = (None, 0, 0, 0);
+    loop {
+        let batch = super::sweep_batch(&db, from, 128, 2, &waiting).unwrap();
+        batches += 1;
+        assert!(batch.scanned > 0, "every batch gets somewhere");
+        assert!(batch.scanned <= 16 && batch.deleted <= 16, "{batch:?}");
+        scanned += batch.scanned;
+        deleted += batch.deleted;
+        match batch.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    assert!(batches >= 3, "{batches}");
+    assert_eq!((scanned, deleted), (40, 20), "each looked at once in all");
+    // Nothing waits: one batch looks at what is left (nothing) and ends.
+    waiting.store(0, std::sync::atomic::Ordering::Release);
+    let batch = super::sweep_batch(&db, None, 128, 2, &waiting).unwrap();
+    assert_eq!((batch.scanned, batch.deleted, batch.next), (20, 0, None));
+    drop(db);
+    for id in kept {
+        assert!(w.read_artifact(id, 3).await.unwrap().is_some());
+    }
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn records_of_executions_that_no_longer_exist_are_found() {
     let (_dir, store) = store();
     let w = store.writer();
