@@ -591,6 +591,8 @@ impl SupervisorState {
                 .unwrap_or_else(|_| now_ms());
         }
         let waiters = self.waiters.remove(&id).unwrap_or_default();
+        // Reads (status, counts, listing) say it ended before its waiters hear of it.
+        self.publish();
         if !waiters.is_empty() {
             let outcome = report.outcome();
             for waiter in waiters {

@@ -331,15 +331,17 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>, queued: &AtomicUsize) {
                 tracing::error!(error = %e, requests = batch.len(), "store commit failed");
             }
         }
+        if result.is_err() {
+            // At once, and before the waiters hear of the failure: so reads work again as
+            // soon as the store does, and a read made on hearing of it finds the store
+            // reopened (redb refuses every read after an I/O error until then).
+            reopen = try_reopen(db);
+        }
         // Nothing in a failed batch is acknowledged as durable: every waiter gets the error.
         for (_, ack) in batch.drain(..) {
             if let Some(ack) = ack {
                 ack.send(result.clone());
             }
-        }
-        if result.is_err() {
-            // At once, so reads work again as soon as the store does.
-            reopen = try_reopen(db);
         }
         if let Some(job) = job {
             if reopen {
