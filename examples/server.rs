@@ -113,7 +113,11 @@ fn command() -> clap::Command {
                 .long(setting.flag())
                 .env(setting.env())
                 .value_name("VALUE")
-                .help(setting.help)
+                .help(format!(
+                    "{} [default: {}]",
+                    setting.help,
+                    setting.default_text()
+                ))
         }))
 }
 

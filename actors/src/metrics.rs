@@ -92,12 +92,13 @@ pub(crate) fn execution_ended(status: crate::model::ExecutionStatus) {
     counter.increment(1);
 }
 
-pub(crate) fn attempt_ended(ended: &str, ran: Duration) {
-    let counter = match ended {
-        "done" => counter!(ATTEMPTS, "ended" => "done"),
-        "failed" => counter!(ATTEMPTS, "ended" => "failed"),
-        "interrupted" => counter!(ATTEMPTS, "ended" => "interrupted"),
-        _ => counter!(ATTEMPTS, "ended" => "store_failed"),
+pub(crate) fn attempt_ended(ending: &crate::sched::run::Ending, ran: Duration) {
+    use crate::sched::run::Ending;
+    let counter = match ending {
+        Ending::Done { .. } => counter!(ATTEMPTS, "ended" => "done"),
+        Ending::Failed { .. } => counter!(ATTEMPTS, "ended" => "failed"),
+        Ending::Interrupted { .. } => counter!(ATTEMPTS, "ended" => "interrupted"),
+        Ending::StoreFailed { .. } => counter!(ATTEMPTS, "ended" => "store_failed"),
     };
     counter.increment(1);
     histogram!(ATTEMPT_DURATION).record(ran.as_secs_f64());

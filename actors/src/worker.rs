@@ -309,15 +309,16 @@ impl ItemWorkerState {
                 (Ending::Failed { error }, control.checkpoint_progress())
             }
         };
+        let ran = current.began.elapsed();
         tracing::debug!(
             execution_id = %self.execution_id,
             item_id = %current.item_id,
             attempt = current.attempt,
-            duration = ?current.began.elapsed(),
+            duration = ?ran,
             ended = ending.name(),
             "attempt ended"
         );
-        crate::metrics::attempt_ended(ending.name(), current.began.elapsed());
+        crate::metrics::attempt_ended(&ending, ran);
         let end = AttemptEnd {
             ending,
             at_ms: now_ms(),

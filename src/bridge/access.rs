@@ -15,8 +15,7 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::DefaultOnRequest;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 /// The header that carries the request id.
@@ -61,7 +60,6 @@ pub(crate) async fn screen_request_id(
 }
 
 /// A span per request: method, path and request id.
-
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequestSpan;
 

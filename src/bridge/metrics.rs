@@ -93,10 +93,11 @@ async fn gauges(runtime: &Runtime) {
         }
         Err(e) => tracing::debug!(error = %e, "executions not counted for this scrape"),
     }
-    if let Some(path) = runtime.store_path()
-        && let Ok(meta) = std::fs::metadata(path)
-    {
-        metrics::gauge!(names::STORE_BYTES).set(meta.len() as f64);
+    if let Some(path) = runtime.store_path().map(ToOwned::to_owned) {
+        // A stat call: on the blocking pool, not on the async worker.
+        if let Ok(Ok(meta)) = tokio::task::spawn_blocking(move || std::fs::metadata(path)).await {
+            metrics::gauge!(names::STORE_BYTES).set(meta.len() as f64);
+        }
     }
     metrics::gauge!(names::LIVE_ACTORS).set(names::live_actors() as f64);
 }

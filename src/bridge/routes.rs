@@ -436,7 +436,7 @@ pub(crate) async fn openapi(
     uri: axum::http::Uri,
 ) -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
-    // Mounted under a prefix (`Router::nest`), the request's path is the prefix and then
+    // Mounted under a prefix (`nest_service` or `nest`), the request's path is the prefix and then
     // this route's own: the document names the prefix as its server, so the paths it
     // lists resolve where they are served.
     let prefix = original

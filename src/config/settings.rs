@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError};
 pub struct Setting {
     /// The TOML key (`stop_grace`).
     pub key: &'static str,
-    /// What it means, and its default.
+    /// What it means (its default is [`Setting::default_text`]).
     pub help: &'static str,
 }
 
@@ -25,6 +25,19 @@ impl Setting {
     pub fn env(&self) -> String {
         format!("TEND_{}", self.key.to_ascii_uppercase())
     }
+
+    /// Its default, as a flag would spell it (`10s`, `64`, `at_cancellation_point`), or
+    /// `none` for an optional one: read from [`Config::default`].
+    pub fn default_text(&self) -> String {
+        let value = toml::Value::try_from(Config::default())
+            .ok()
+            .and_then(|config| config.get(self.key).cloned());
+        match value {
+            Some(toml::Value::String(text)) => text,
+            Some(value) => value.to_string(),
+            None => "none".to_owned(),
+        }
+    }
 }
 
 const fn s(key: &'static str, help: &'static str) -> Setting {
@@ -35,100 +48,100 @@ const fn s(key: &'static str, help: &'static str) -> Setting {
 pub const SETTINGS: &[Setting] = &[
     s(
         "parallelism",
-        "Items of one execution that may run at once, unless its plan sets `parallelism` [64]",
+        "Items of one execution that may run at once, unless its plan sets `parallelism`",
     ),
     s(
         "stop_grace",
-        "On shutdown, how long running attempts get to reach a cancellation point before they are aborted [10s]",
+        "On shutdown, how long running attempts get to reach a cancellation point before they are aborted",
     ),
     s(
         "shutdown_timeout",
-        "The deadline of a shutdown (and a SIGTERM's): past it, what still runs is abandoned [30s]",
+        "The deadline of a shutdown (and a SIGTERM's): past it, what still runs is abandoned",
     ),
     s(
         "shutdown_strategy",
-        "How a shutdown interrupts executions: at_cancellation_point, finish_current, or an inline table such as { immediate = { grace = \"1s\" } } [at_cancellation_point]",
+        "How a shutdown interrupts executions: at_cancellation_point, finish_current, or an inline table such as { immediate = { grace = \"1s\" } }",
     ),
     s(
         "lifecycle_timeout",
-        "How long lifecycle subscribers get to answer an event that needs an answer [5s]",
+        "How long lifecycle subscribers get to answer an event that needs an answer",
     ),
     s(
         "maintenance_interval",
-        "How often the Janitor runs maintenance (pruning); 0s: only when asked [1h]",
+        "How often the Janitor runs maintenance (pruning); 0s: only when asked",
     ),
     s(
         "retention",
-        "Maintenance deletes finished executions that ended longer ago than this [none]",
+        "Maintenance deletes finished executions that ended longer ago than this",
     ),
     s(
         "retain_max",
-        "Maintenance deletes all but the newest this many finished executions [no limit]",
+        "Maintenance deletes all but the newest this many finished executions",
     ),
     s(
         "retain_bytes",
-        "Maintenance deletes the oldest finished executions until the store takes at most this many bytes [no limit]",
+        "Maintenance deletes the oldest finished executions until the store takes at most this many bytes",
     ),
     s(
         "health_interval",
-        "How often the Janitor checks health; 0s: at startup only [30s]",
+        "How often the Janitor checks health; 0s: at startup only",
     ),
     s(
         "disk_low_percent",
-        "Below this percentage of free space on the data volume: DiskSpaceLow and an urgent cleanup [5.0]",
+        "Below this percentage of free space on the data volume: DiskSpaceLow and an urgent cleanup",
     ),
     s(
         "max_store_bytes",
-        "A store file size warned of (ResourceLimitWarning) past warn_percent [none]",
+        "A store file size warned of (ResourceLimitWarning) past warn_percent",
     ),
     s(
         "max_memory_bytes",
-        "A resident memory warned of past warn_percent [none]",
+        "A resident memory warned of past warn_percent",
     ),
     s(
         "max_executions",
-        "A number of stored executions warned of past warn_percent [none]",
+        "A number of stored executions warned of past warn_percent",
     ),
     s(
         "warn_percent",
-        "The percentage of a limit past which it is warned of [90.0]",
+        "The percentage of a limit past which it is warned of",
     ),
     s(
         "orphan_protection_time",
-        "The orphan sweep keeps an unreferenced artifact until it is this old; 0s keeps none [24h]",
+        "The orphan sweep keeps an unreferenced artifact until it is this old; 0s keeps none",
     ),
     s(
         "orphan_sweep_interval",
-        "How often the Janitor sweeps orphans; 0s: only when asked [1h]",
+        "How often the Janitor sweeps orphans; 0s: only when asked",
     ),
     s(
         "event_capacity",
-        "Events buffered per subscriber before it lags [1024]",
+        "Events buffered per subscriber before it lags",
     ),
     s(
         "resume_on_start",
-        "At start, resume what an unclean stop left running [true]",
+        "At start, resume what an unclean stop left running",
     ),
-    s(
-        "recovery_concurrency",
-        "How many of those start at once [4]",
-    ),
+    s("recovery_concurrency", "How many of those start at once"),
     s(
         "crash_limit",
-        "Fail an item the process stopped under this many attempts in a row; 0: never [3]",
+        "Fail an item the process stopped under this many attempts in a row; 0: never",
     ),
     s(
         "max_restarts",
-        "Restarts of a failed Execution actor allowed within restart_window; one more pauses it [3]",
+        "Restarts of a failed Execution actor allowed within restart_window; one more pauses it",
     ),
-    s("restart_window", "The window max_restarts counts in [1m]"),
+    s(
+        "restart_window",
+        "The window in which max_restarts are counted",
+    ),
     s(
         "max_items",
-        "A submitted plan may have at most this many items [100000]",
+        "A submitted plan may have at most this many items",
     ),
     s(
         "max_parallelism",
-        "A submitted plan may ask for at most this much parallelism [1024]",
+        "A submitted plan may ask for at most this much parallelism",
     ),
 ];
 
@@ -264,15 +277,40 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_shows_every_key() {
+    fn the_readme_shows_every_key_with_its_default() {
         let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("README.md has a Configuration section with a TOML block");
         for setting in SETTINGS {
             assert!(
-                readme.contains(&format!("{} = ", setting.key)),
+                section.contains(&format!("{} = ", setting.key)),
                 "README.md's Configuration section lacks `{}`",
                 setting.key
             );
         }
+        // The keys it sets (the optional ones are commented out) are the defaults.
+        let defaults = section.split("[[limiters]]").next().unwrap_or_default();
+        assert_eq!(Config::from_toml(defaults).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_are_read_from_the_default_config() {
+        let of = |key: &str| {
+            SETTINGS
+                .iter()
+                .find(|s| s.key == key)
+                .unwrap()
+                .default_text()
+        };
+        assert_eq!(of("parallelism"), "64");
+        assert_eq!(of("stop_grace"), "10s");
+        assert_eq!(of("shutdown_strategy"), "at_cancellation_point");
+        assert_eq!(of("resume_on_start"), "true");
+        assert_eq!(of("retention"), "none");
     }
 
     #[test]

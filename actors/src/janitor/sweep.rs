@@ -12,15 +12,10 @@ use crate::janitor::JanitorState;
 use crate::model::now_ms;
 use crate::store::Op;
 
-/// Artifacts looked at per batch (one transaction, well under a millisecond). A commit
-/// that arrives during a batch waits for the batch's own (non-durable) commit: 128 kept
-/// the submits' p99 nearer their own than 64 or 256 did (BENCHMARKS.md).
+/// Artifacts looked at per batch (one transaction, well under a millisecond; a batch
+/// also gives way to a commit that waits behind it): 128 kept the submits' p99 nearer
+/// their own than 64 or 256 did (BENCHMARKS.md).
 const BATCH: usize = 128;
-
-/// The sweep pauses this many times as long as its batches took: it takes at most about
-/// half of the writer thread (and of a core), so the executions' commits wait little.
-/// (1.5 and 2 measured no better p99 beside submits, at a lower rate: BENCHMARKS.md.)
-const PAUSE_FACTOR: f32 = 1.0;
 
 /// The sweep pauses once it owes this much: tokio's timer rounds every sleep up to the next
 /// millisecond, so a pause after each sub-millisecond batch would cost more than the batch.
@@ -92,8 +87,10 @@ impl JanitorState {
             let batch_began = Instant::now();
             match writer.sweep_batch(from, BATCH, cutoff).await {
                 Ok(batch) => {
-                    // Paced by PAUSE_FACTOR. (A batch also ends early once a commit waits.)
-                    owed += batch_began.elapsed().mul_f32(PAUSE_FACTOR);
+                    // As long in pauses as in batches: the sweep takes at most about half of
+                    // the writer thread (and of a core). Pausing longer measured no better
+                    // p99 beside submits, at a lower rate (BENCHMARKS.md).
+                    owed += batch_began.elapsed();
                     if owed >= PAUSE_AT {
                         let paused = Instant::now();
                         tokio::time::sleep(owed).await;
