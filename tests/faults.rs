@@ -159,10 +159,22 @@ async fn injected_panics_failures_and_hangs_end_in_full_outcomes_with_exact_atte
                 ItemStatus::Failed
             };
             assert_eq!(item.status, status, "{id}/{}: {item:?}", item.id);
+            // The last ten attempts are kept, each with how it ended.
+            let kept = attempts.min(tend::ATTEMPTS_KEPT as u32);
+            assert_eq!(item.history.len() as u32, kept, "{item:?}");
             assert_eq!(
                 item.errors.len() as u32,
-                (attempts - u32::from(ends_done)).min(5),
+                kept - u32::from(ends_done),
                 "{item:?}"
+            );
+            let numbers: Vec<u32> = item.history.iter().map(|a| a.attempt).collect();
+            let wanted: Vec<u32> = (attempts + 1 - kept..=attempts).collect();
+            assert_eq!(numbers, wanted, "{item:?}");
+            assert!(
+                item.history
+                    .iter()
+                    .all(|a| a.started.is_some_and(|s| s <= a.ended)),
+                "every attempt has its start: {item:?}"
             );
             any_failed |= !ends_done;
             total_attempts += u64::from(item.attempts);

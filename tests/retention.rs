@@ -273,6 +273,7 @@ async fn the_list_is_paged_newest_first_with_a_status_filter() {
             status: Some(tend::ExecutionStatus::Completed),
             limit: 3,
             before: Some(done[4]),
+            search: None,
         })
         .await
         .unwrap();

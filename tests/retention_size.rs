@@ -60,7 +60,7 @@ async fn every_id(runtime: &Runtime) -> Vec<ExecutionId> {
     let mut ids = Vec::new();
     let mut query = ListQuery::default();
     loop {
-        let page = runtime.list_page(query).await.unwrap();
+        let page = runtime.list_page(query.clone()).await.unwrap();
         ids.extend(page.executions.iter().map(|e| e.id));
         match page.next {
             Some(next) => query.before = Some(next),

@@ -159,8 +159,9 @@ impl Catalog {
         Ok(counts)
     }
 
-    /// One page of executions, newest first. A page filtered by status reads at most
-    /// 20,000 records: it may hold fewer than `limit` executions and still have a `next`.
+    /// One page of executions, newest first. A filtered page (by status or search) reads
+    /// at most 20,000 records: it may hold fewer than `limit` executions and still have a
+    /// `next`.
     pub async fn page(&self, query: ListQuery) -> Result<ExecutionPage, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE);
         let live = self.live.clone();
@@ -174,9 +175,7 @@ impl Catalog {
             .read(move |s| {
                 let sieve = Sieve {
                     known: |id| known(&live, id),
-                    keep: |summary: &ExecutionSummary| {
-                        query.status.is_none_or(|status| summary.status == status)
-                    },
+                    keep: |summary: &ExecutionSummary| query.keeps(summary),
                 };
                 s.list_page(query.before, limit, live_only, &sieve)
             })

@@ -486,6 +486,7 @@ impl ExecutionState {
                     if let Some(chosen) = self.chosen.remove(&index) {
                         crate::metrics::attempt_started(chosen.elapsed());
                     }
+                    let began = now_ms();
                     if let Err(error) = self.start(myself, index, attempt).await {
                         tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
                         let end = AttemptEnd {
@@ -496,6 +497,8 @@ impl ExecutionState {
                             applied: false,
                         };
                         self.run.attempt_ended(index, attempt, end, Instant::now());
+                    } else {
+                        self.run.attempt_began(index, attempt, began);
                     }
                 }
                 Effect::Acquire { index, ticket } => {

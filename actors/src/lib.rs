@@ -53,13 +53,13 @@ pub use janitor::{Janitor, JanitorArgs, JanitorMsg, MaintenanceReport};
 pub use lifecycle::{LifecycleBus, Notice, Published};
 pub use limiters::{LimiterSpec, Limiters};
 pub use model::{
-    ActorNode, ActorRole, Answer, AttemptError, Block, BlockOutcome, BlockReport, Check, Event,
-    ExecutionId, ExecutionPage, ExecutionReport, ExecutionShutdown, ExecutionStatus,
-    ExecutionSummary, HealthCheckType, Heard, InterruptStrategy, Item, ItemCtx, ItemReport,
-    ItemSpec, ItemStatus, LifecycleEvent, LifecycleKind, ListQuery, MaintenanceOperation,
-    MaintenanceReason, MaintenanceType, ModuleAnswer, Outcome, ParseIdError, Plan, Progress,
-    Registry, ResourceKind, Resources, ShutdownReason, ShutdownReport, StopOrder, StopResult,
-    Urgency,
+    ATTEMPTS_KEPT, ActorNode, ActorRole, Answer, AttemptError, AttemptOutcome, AttemptReport,
+    Block, BlockOutcome, BlockReport, Check, Event, ExecutionId, ExecutionPage, ExecutionReport,
+    ExecutionShutdown, ExecutionStatus, ExecutionSummary, Halting, HealthCheckType, Heard,
+    InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus, LifecycleEvent,
+    LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceType,
+    ModuleAnswer, Outcome, ParseIdError, Plan, Progress, Registry, ResourceKind, Resources,
+    ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
 };
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};

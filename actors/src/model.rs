@@ -42,12 +42,14 @@ pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
 pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, Plan};
 pub use registry::Registry;
+pub(crate) use report::errors_of;
 pub use report::{
-    AttemptError, BlockReport, ExecutionReport, ExecutionSummary, ItemReport, Progress,
+    ATTEMPTS_KEPT, AttemptError, AttemptReport, BlockReport, ExecutionReport, ExecutionSummary,
+    ItemReport, Progress,
 };
 pub use resources::Resources;
 pub use shutdown::{ExecutionShutdown, ShutdownReport, StopOrder, StopResult};
-pub use status::{ExecutionStatus, ItemStatus};
+pub use status::{AttemptOutcome, ExecutionStatus, Halting, ItemStatus};
 pub use strategy::InterruptStrategy;
 pub use tree::{ActorNode, ActorRole};
 

@@ -112,11 +112,16 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct ListParams {
     status: Option<String>,
+    q: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-/// Executions, newest first, a page at a time: `?status=` keeps one status, `?limit=`
+/// The longest `q` a listing takes.
+const MAX_SEARCH: usize = 128;
+
+/// Executions, newest first, a page at a time: `?status=` keeps one status, `?q=` those
+/// whose name or id contains the text (ignoring case), `?limit=`
 /// (default 100, at most 1000) sets the page's size, `?cursor=` (a page's `next`) starts
 /// after the page it came with.
 #[utoipa::path(
@@ -124,6 +129,7 @@ pub(crate) struct ListParams {
     path = "/executions",
     params(
         ("status" = Option<ExecutionStatus>, Query, description = "keep only executions with this status"),
+        ("q" = Option<String>, Query, description = "keep only executions whose name or id contains this text, ignoring case (at most 128 characters); a filtered page may be short and still have a `next`"),
         ("limit" = Option<usize>, Query, description = "at most this many (1 to 1000; default 100)"),
         ("cursor" = Option<String>, Query, description = "the `next` of the page before")
     ),
@@ -146,6 +152,18 @@ pub(crate) async fn list(
                 }
             })?;
         wanted.status = Some(status);
+    }
+    if let Some(value) = params.q.filter(|q| !q.is_empty()) {
+        if value.chars().count() > MAX_SEARCH {
+            return Err(BridgeError::BadRequest {
+                code: "invalid_query",
+                message: format!(
+                    "`q` `{}` is too long: at most {MAX_SEARCH} characters",
+                    cut(&value, 64)
+                ),
+            });
+        }
+        wanted.search = Some(value);
     }
     if let Some(value) = &params.limit {
         wanted.limit = value

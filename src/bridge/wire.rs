@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tend_actors::{
-    CheckOutcome, DryRun, ExecutionReport, ExecutionStatus, ExecutionSummary, InterruptStrategy,
-    ItemReport, ItemStatus, Outcome, Progress, SemaphoreReport, SemaphoreUser,
+    AttemptOutcome, AttemptReport, CheckOutcome, DryRun, ExecutionReport, ExecutionStatus,
+    ExecutionSummary, Halting, InterruptStrategy, ItemReport, ItemStatus, Outcome, Progress,
+    SemaphoreReport, SemaphoreUser,
 };
 use utoipa::ToSchema;
 
@@ -79,6 +80,9 @@ pub(crate) struct SummaryView {
     /// Why it is corrupt, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+    /// Still `running`, but told to stop: `interrupting` or `pausing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) halting: Option<Halting>,
 }
 
 impl From<ExecutionSummary> for SummaryView {
@@ -92,6 +96,7 @@ impl From<ExecutionSummary> for SummaryView {
             created: time(s.created),
             updated: time(s.updated),
             error: s.error,
+            halting: s.halting,
         }
     }
 }
@@ -118,7 +123,18 @@ pub(crate) struct Created {
 pub(crate) struct ItemView {
     pub(crate) id: String,
     pub(crate) kind: String,
+    /// Its params, as the plan gave them: any JSON.
+    #[schema(value_type = Value)]
+    pub(crate) params: serde_json::Value,
+    /// The ids of the items of its block it runs after.
+    pub(crate) after: Vec<String>,
     pub(crate) status: ItemStatus,
+    /// When its latest attempt started (RFC 3339), if known.
+    pub(crate) started: Option<String>,
+    /// When its latest attempt ended (RFC 3339); absent while one runs.
+    pub(crate) ended: Option<String>,
+    /// How long its latest attempt took, or has taken so far while it runs (humantime).
+    pub(crate) duration: Option<String>,
     pub(crate) attempts: u32,
     pub(crate) progress: Option<Progress>,
     pub(crate) message: Option<String>,
@@ -133,6 +149,46 @@ pub(crate) struct ItemView {
     pub(crate) error: Option<String>,
     /// Its last few failed attempts, oldest first.
     pub(crate) errors: Vec<AttemptErrorView>,
+    /// Its last ten ended attempts, oldest first. An attempt number below `attempts`
+    /// missing here is one the process stopped under (or an older one not kept).
+    pub(crate) history: Vec<AttemptView>,
+}
+
+/// An ended attempt of an item.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AttemptView {
+    /// The attempt's number.
+    pub(crate) attempt: u32,
+    /// When it started (RFC 3339), if known.
+    pub(crate) started: Option<String>,
+    /// When it ended (RFC 3339).
+    pub(crate) ended: String,
+    /// How long it ran (humantime), if its start is known.
+    pub(crate) duration: Option<String>,
+    /// `done`, `failed` or `interrupted`.
+    pub(crate) outcome: AttemptOutcome,
+    /// Why it failed or was interrupted, when it says.
+    pub(crate) error: Option<String>,
+}
+
+/// `from` to `to` as humantime, to the millisecond (zero if `to` is earlier).
+fn span(from: SystemTime, to: SystemTime) -> String {
+    let d = to.duration_since(from).unwrap_or_default();
+    let ms = std::time::Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64);
+    humantime::format_duration(ms).to_string()
+}
+
+impl From<AttemptReport> for AttemptView {
+    fn from(a: AttemptReport) -> Self {
+        AttemptView {
+            attempt: a.attempt,
+            started: a.started.map(time),
+            ended: time(a.ended),
+            duration: a.started.map(|s| span(s, a.ended)),
+            outcome: a.outcome,
+            error: a.error,
+        }
+    }
 }
 
 /// A failed attempt of an item.
@@ -149,10 +205,30 @@ pub(crate) struct AttemptErrorView {
 impl From<ItemReport> for ItemView {
     fn from(item: ItemReport) -> Self {
         let output = item.output_json();
+        // The latest attempt: the one in flight, else the last that ended.
+        let last = item.history.last().filter(|a| a.attempt == item.attempts);
+        let (started, ended, duration) = match (item.running_since, last) {
+            (Some(since), _) => (
+                Some(time(since)),
+                None,
+                Some(span(since, SystemTime::now())),
+            ),
+            (None, Some(a)) => (
+                a.started.map(time),
+                Some(time(a.ended)),
+                a.started.map(|s| span(s, a.ended)),
+            ),
+            (None, None) => (None, None, None),
+        };
         ItemView {
             id: item.id,
             kind: item.kind,
+            params: item.params,
+            after: item.after,
             status: item.status,
+            started,
+            ended,
+            duration,
             attempts: item.attempts,
             progress: item.progress,
             message: item.message,
@@ -169,6 +245,7 @@ impl From<ItemReport> for ItemView {
                     error: e.error,
                 })
                 .collect(),
+            history: item.history.into_iter().map(AttemptView::from).collect(),
         }
     }
 }
@@ -197,6 +274,9 @@ pub(crate) struct ExecutionView {
     /// Why it is paused, or why it could not be resumed automatically.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    /// Still `running`, but told to stop: `interrupting` or `pausing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) halting: Option<Halting>,
     pub(crate) blocks: Vec<BlockView>,
 }
 
@@ -213,6 +293,7 @@ impl From<ExecutionReport> for ExecutionView {
             updated: time(report.updated),
             outcome,
             reason: report.reason,
+            halting: report.halting,
             blocks: report
                 .blocks
                 .into_iter()

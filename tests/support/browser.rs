@@ -203,6 +203,61 @@ impl Browser {
             .map_or(0, |found| found.len())
     }
 
+    /// Attribute `name` of the element matching `css`, if both are there now.
+    #[allow(dead_code)]
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.client().find(Locator::Css(css)).await.ok()?;
+        element.attr(name).await.ok().flatten()
+    }
+
+    /// Picks option `value` of the select matching `css`; false if it could not.
+    #[allow(dead_code)]
+    pub async fn select(&self, css: &str, value: &str) -> bool {
+        match self.client().find(Locator::Css(css)).await {
+            Ok(element) => element.select_by_value(value).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Replaces the text of the input matching `css` with `text`; false if it could not.
+    #[allow(dead_code)]
+    pub async fn type_into(&self, css: &str, text: &str) -> bool {
+        match self.client().find(Locator::Css(css)).await {
+            Ok(element) => {
+                element.clear().await.is_ok()
+                    && (text.is_empty() || element.send_keys(text).await.is_ok())
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Resizes the window so that the page itself gets `width`×`height`.
+    #[allow(dead_code)]
+    pub async fn viewport(&self, width: i64, height: i64) {
+        let inner = self
+            .client()
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .unwrap();
+        let inner = |i: usize| inner[i].as_i64().unwrap();
+        let (outer_w, outer_h) = self.client().get_window_size().await.unwrap();
+        let grow = |outer: u64, want: i64, has: i64| (outer as i64 + want - has).max(1) as u32;
+        self.client()
+            .set_window_size(
+                grow(outer_w, width, inner(0)),
+                grow(outer_h, height, inner(1)),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Saves a PNG of the window to `path`.
+    #[allow(dead_code)]
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self.client().screenshot().await.unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
     /// Ends the session and the driver.
     pub async fn quit(mut self) {
         if let Some(client) = self.client.take() {

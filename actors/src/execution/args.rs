@@ -14,7 +14,7 @@ use crate::model::{
     CompiledPlan, Event, ExecutionId, ExecutionStatus, ItemStatus, Plan, Registry, Resources,
     now_ms,
 };
-use crate::sched::run::{FailedAttempt, ItemState};
+use crate::sched::run::ItemState;
 use crate::semaphores::Semaphores;
 use crate::store::{
     ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution,
@@ -101,15 +101,8 @@ fn resumed_item(
         // The process stopped under an attempt: it may have applied.
         maybe_changed: record.maybe_changed || record.status == ItemStatus::Running,
         refresh: record.refresh,
-        errors: record
-            .errors
-            .into_iter()
-            .map(|e| FailedAttempt {
-                attempt: e.attempt,
-                at_ms: e.at_ms,
-                error: e.error,
-            })
-            .collect(),
+        history: record.history.iter().map(|a| a.past()).collect(),
+        started_ms: None,
     }
 }
 

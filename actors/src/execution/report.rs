@@ -4,8 +4,8 @@ use ractor::ActorRef;
 
 use crate::execution::{ExecutionMsg, ExecutionState};
 use crate::model::{
-    ActorNode, ActorRole, AttemptError, BlockReport, ExecutionReport, ItemReport, ItemStatus,
-    time_of_ms,
+    ActorNode, ActorRole, AttemptReport, BlockReport, ExecutionReport, Halting, ItemReport,
+    ItemStatus, errors_of, time_of_ms,
 };
 use crate::worker::WorkerMsg;
 
@@ -22,26 +22,30 @@ impl ExecutionState {
                 items: items
                     .by_ref()
                     .take(block.range.len())
-                    .map(|(state, item)| ItemReport {
-                        id: item.id.to_string(),
-                        kind: item.kind.to_string(),
-                        status: state.status,
-                        attempts: state.attempts,
-                        progress: state.progress,
-                        message: state.message.as_deref().map(str::to_owned),
-                        output: state.output.as_deref().map(<[u8]>::to_vec),
-                        changed: (state.status == ItemStatus::Done).then_some(!state.unchanged),
-                        refresh: state.refresh,
-                        error: state.error.clone(),
-                        errors: state
-                            .errors
-                            .iter()
-                            .map(|e| AttemptError {
-                                attempt: e.attempt,
-                                at: time_of_ms(e.at_ms),
-                                error: e.error.clone(),
-                            })
-                            .collect(),
+                    .zip(self.record.plan.blocks.iter().flat_map(|b| b.items.iter()))
+                    .map(|((state, item), spec)| {
+                        let history: Vec<AttemptReport> =
+                            state.history.iter().map(|a| a.report()).collect();
+                        ItemReport {
+                            id: item.id.to_string(),
+                            kind: item.kind.to_string(),
+                            params: spec.params.clone(),
+                            after: spec.after.clone(),
+                            status: state.status,
+                            attempts: state.attempts,
+                            progress: state.progress,
+                            message: state.message.as_deref().map(str::to_owned),
+                            output: state.output.as_deref().map(<[u8]>::to_vec),
+                            changed: (state.status == ItemStatus::Done).then_some(!state.unchanged),
+                            refresh: state.refresh,
+                            error: state.error.clone(),
+                            errors: errors_of(&history),
+                            running_since: state
+                                .started_ms
+                                .filter(|_| state.status == ItemStatus::Running)
+                                .map(time_of_ms),
+                            history,
+                        }
                     })
                     .collect(),
             })
@@ -53,6 +57,13 @@ impl ExecutionState {
             created: time_of_ms(self.record.created_ms),
             updated: time_of_ms(self.record.updated_ms),
             reason: None,
+            halting: if self.run.is_pausing() {
+                Some(Halting::Pausing)
+            } else if self.run.is_interrupting() {
+                Some(Halting::Interrupting)
+            } else {
+                None
+            },
             blocks,
         }
     }

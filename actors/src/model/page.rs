@@ -6,10 +6,12 @@ use crate::model::{ExecutionId, ExecutionStatus, ExecutionSummary};
 pub const MAX_PAGE: usize = 1000;
 
 /// Which executions a page holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     /// Only those with this status.
     pub status: Option<ExecutionStatus>,
+    /// Only those whose name or id contains this text, ignoring case.
+    pub search: Option<String>,
     /// At most this many (cut to [`MAX_PAGE`]; 0 is taken as 1).
     pub limit: usize,
     /// Only those created before this one: the `next` of the page before.
@@ -20,10 +22,29 @@ impl Default for ListQuery {
     fn default() -> Self {
         ListQuery {
             status: None,
+            search: None,
             limit: 100,
             before: None,
         }
     }
+}
+
+impl ListQuery {
+    /// Whether `summary` is one this query lists.
+    pub fn keeps(&self, summary: &ExecutionSummary) -> bool {
+        self.status.is_none_or(|status| summary.status == status)
+            && self
+                .search
+                .as_deref()
+                .is_none_or(|text| matches(summary, text))
+    }
+}
+
+/// Whether the name or id of `summary` contains `text`, ignoring case.
+fn matches(summary: &ExecutionSummary, text: &str) -> bool {
+    let text = text.to_lowercase();
+    summary.name.to_lowercase().contains(&text)
+        || summary.id.to_string().to_lowercase().contains(&text)
 }
 
 /// A page of executions, newest first.

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Outcome};
+use crate::model::{AttemptOutcome, ExecutionId, ExecutionStatus, Halting, ItemStatus, Outcome};
 
 /// How far an item's current attempt is, as the item reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -37,6 +37,8 @@ pub struct ExecutionSummary {
     pub updated: SystemTime,
     /// Why it is corrupt, when it is.
     pub error: Option<String>,
+    /// Still running, but told to stop: interrupting or pausing.
+    pub halting: Option<Halting>,
 }
 
 /// Everything known about one item of an execution.
@@ -46,6 +48,10 @@ pub struct ItemReport {
     pub id: String,
     /// Its kind.
     pub kind: String,
+    /// Its params, as the plan gave them.
+    pub params: serde_json::Value,
+    /// The ids of the items it runs after (in its block).
+    pub after: Vec<String>,
     /// Its status.
     pub status: ItemStatus,
     /// Attempts started so far (across restarts).
@@ -67,6 +73,30 @@ pub struct ItemReport {
     pub error: Option<String>,
     /// Its last few failed attempts, oldest first.
     pub errors: Vec<AttemptError>,
+    /// When the attempt in flight started, while one runs.
+    pub running_since: Option<SystemTime>,
+    /// Its last [`ATTEMPTS_KEPT`](crate::ATTEMPTS_KEPT) ended attempts, oldest first. An
+    /// attempt number missing below `attempts` is one the process stopped under.
+    pub history: Vec<AttemptReport>,
+}
+
+/// How many ended attempts an item's record keeps (the newest).
+pub const ATTEMPTS_KEPT: usize = 10;
+
+/// One ended attempt of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptReport {
+    /// The attempt's number.
+    pub attempt: u32,
+    /// When it started; `None` when not known (an attempt of a build that did not keep
+    /// it).
+    pub started: Option<SystemTime>,
+    /// When it ended.
+    pub ended: SystemTime,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Why it failed or was interrupted, when it says.
+    pub error: Option<String>,
 }
 
 /// A failed attempt of an item.
@@ -78,6 +108,19 @@ pub struct AttemptError {
     pub at: std::time::SystemTime,
     /// Why it failed.
     pub error: String,
+}
+
+/// The failed attempts of `history`, as [`ItemReport::errors`] lists them.
+pub(crate) fn errors_of(history: &[AttemptReport]) -> Vec<AttemptError> {
+    history
+        .iter()
+        .filter(|a| a.outcome == AttemptOutcome::Failed)
+        .map(|a| AttemptError {
+            attempt: a.attempt,
+            at: a.ended,
+            error: a.error.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 impl ItemReport {
@@ -118,6 +161,8 @@ pub struct ExecutionReport {
     pub updated: SystemTime,
     /// Why it is paused, or why it could not be resumed automatically.
     pub reason: Option<String>,
+    /// Still running, but told to stop: interrupting or pausing.
+    pub halting: Option<Halting>,
     /// The blocks, in order.
     pub blocks: Vec<BlockReport>,
 }
@@ -161,6 +206,7 @@ impl ExecutionReport {
             created: self.created,
             updated: self.updated,
             error: None,
+            halting: self.halting,
         }
     }
 }

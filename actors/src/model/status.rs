@@ -97,3 +97,53 @@ impl fmt::Display for ItemStatus {
         f.write_str(self.as_str())
     }
 }
+
+/// How a running execution is stopping, once someone asked it to: shown in place of
+/// `running` until it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Halting {
+    /// Interrupted: it stops as its strategy allows, then stands `interrupted`.
+    Interrupting,
+    /// Paused: it stops as its strategy allows, then stands `paused`.
+    Pausing,
+}
+
+impl Halting {
+    /// The lower-case name used on the wire (`interrupting`, `pausing`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Halting::Interrupting => "interrupting",
+            Halting::Pausing => "pausing",
+        }
+    }
+}
+
+/// How an attempt ended. Stored in records: variants are never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// It returned an error, panicked or timed out (records from before outcomes were
+    /// kept hold only failures: this is the default).
+    #[default]
+    Failed,
+    /// It succeeded.
+    Done,
+    /// It was stopped by an interrupt, a shutdown or a store failure.
+    Interrupted,
+}
+
+impl AttemptOutcome {
+    /// The lower-case name used on the wire (`failed`, `done`, `interrupted`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Done => "done",
+            AttemptOutcome::Interrupted => "interrupted",
+        }
+    }
+}

@@ -37,11 +37,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use attempt::{AttemptEnd, ERRORS_KEPT, Ending, FailedAttempt, ItemState};
+pub(crate) use attempt::{AttemptEnd, Ending, ItemState, PastAttempt};
 use attempt::{Cancel, Phase};
 pub(crate) use effect::{Effect, Publish, Write};
 
-use crate::model::{ExecutionStatus, ItemStatus, Progress};
+use crate::model::{AttemptOutcome, ExecutionStatus, ItemStatus, Progress};
 use crate::sched::dag::{Readiness, Start};
 use crate::sched::policy::noise;
 use crate::sched::rate::Bucket;
@@ -384,6 +384,7 @@ impl Run {
                 if clear_checkpoint {
                     self.open.writes.push(Write::ClearCheckpoint { index });
                 }
+                item.ended(attempt, end.at_ms, AttemptOutcome::Done, None);
                 if changed {
                     self.send_refreshes(index);
                 }
@@ -392,14 +393,12 @@ impl Run {
             Ending::Failed { error } => {
                 item.output = None;
                 item.failures = item.failures.saturating_add(1);
-                if item.errors.len() >= ERRORS_KEPT {
-                    item.errors.remove(0);
-                }
-                item.errors.push(FailedAttempt {
+                item.ended(
                     attempt,
-                    at_ms: end.at_ms,
-                    error: error.clone(),
-                });
+                    end.at_ms,
+                    AttemptOutcome::Failed,
+                    Some(error.clone()),
+                );
                 item.error = Some(error);
                 if policy.retries_after(item.failures) {
                     if self.allowance.is_some() || self.broken {
@@ -419,11 +418,23 @@ impl Run {
                 }
             }
             Ending::Interrupted { error } => {
+                item.ended(
+                    attempt,
+                    end.at_ms,
+                    AttemptOutcome::Interrupted,
+                    error.clone(),
+                );
                 item.error = error;
                 ItemStatus::Interrupted
             }
             // (Made an interruption above.)
             Ending::StoreFailed { error } => {
+                item.ended(
+                    attempt,
+                    end.at_ms,
+                    AttemptOutcome::Interrupted,
+                    Some(error.clone()),
+                );
                 item.error = Some(error);
                 ItemStatus::Interrupted
             }

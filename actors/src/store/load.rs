@@ -5,8 +5,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use crate::error::StoreError;
 use crate::model::{
-    AttemptError, BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport,
-    ItemStatus, Plan, Progress, time_of_ms,
+    AttemptReport, BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport,
+    ItemStatus, Plan, Progress, errors_of, time_of_ms,
 };
 use crate::store::records::{
     CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION, StoredExecutionRecord, decode,
@@ -325,9 +325,13 @@ impl StoredExecution {
                     .map(|spec| {
                         let record = self.items[index].clone().unwrap_or_default();
                         let status = self.item_status(index);
+                        let history: Vec<AttemptReport> =
+                            record.history.iter().map(|a| a.past().report()).collect();
                         let report = ItemReport {
                             id: spec.id.clone(),
                             kind: spec.kind.clone(),
+                            params: spec.params.clone(),
+                            after: spec.after.clone(),
                             status,
                             changed: (status == ItemStatus::Done).then_some(!record.unchanged),
                             refresh: record.refresh,
@@ -336,15 +340,9 @@ impl StoredExecution {
                             message: record.message,
                             output: record.output,
                             error: record.error,
-                            errors: record
-                                .errors
-                                .into_iter()
-                                .map(|e| AttemptError {
-                                    attempt: e.attempt,
-                                    at: time_of_ms(e.at_ms),
-                                    error: e.error,
-                                })
-                                .collect(),
+                            errors: errors_of(&history),
+                            running_since: None,
+                            history,
                         };
                         index += 1;
                         report
@@ -359,6 +357,7 @@ impl StoredExecution {
             created: time_of_ms(self.record.created_ms),
             updated: time_of_ms(self.record.updated_ms),
             reason: self.record.reason.clone(),
+            halting: None,
             blocks,
         }
     }

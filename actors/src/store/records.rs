@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, Plan, Progress};
+use crate::model::{AttemptOutcome, ExecutionId, ExecutionStatus, ItemStatus, Plan, Progress};
 
 /// The record version this build writes.
 pub(crate) const RECORD_VERSION: u16 = 1;
@@ -134,9 +134,10 @@ pub(crate) struct ItemRecord {
     /// Failed attempts so far (what `retry` counts).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) failures: u32,
-    /// The last few failed attempts, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) errors: Vec<ErrorRecord>,
+    /// The last few ended attempts, oldest first (stored as `errors`: records from before
+    /// every attempt was kept hold only the failed ones).
+    #[serde(default, rename = "errors", skip_serializing_if = "Vec::is_empty")]
+    pub(crate) history: Vec<AttemptRecord>,
     /// Attempts in a row that the process stopped under (see `ItemState::crashes`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) crashes: u32,
@@ -186,25 +187,50 @@ impl ItemRecord {
             unchanged: state.unchanged,
             maybe_changed: state.maybe_changed,
             refresh: state.refresh,
-            errors: state
-                .errors
-                .iter()
-                .map(|e| ErrorRecord {
-                    attempt: e.attempt,
-                    at_ms: e.at_ms,
-                    error: e.error.clone(),
-                })
-                .collect(),
+            history: state.history.iter().map(AttemptRecord::of).collect(),
         }
     }
 }
 
-/// One failed attempt as stored.
+/// One ended attempt as stored. `at_ms` is when it ended; the fields at their default
+/// are left out (a first attempt that succeeded stores its number and two times).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct ErrorRecord {
+pub(crate) struct AttemptRecord {
     pub(crate) attempt: u32,
     pub(crate) at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_failed")]
+    pub(crate) outcome: AttemptOutcome,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) error: String,
+}
+
+fn is_failed(outcome: &AttemptOutcome) -> bool {
+    *outcome == AttemptOutcome::Failed
+}
+
+impl AttemptRecord {
+    fn of(past: &crate::sched::run::PastAttempt) -> Self {
+        AttemptRecord {
+            attempt: past.attempt,
+            at_ms: past.ended_ms,
+            started_ms: past.started_ms,
+            outcome: past.outcome,
+            error: past.error.clone().unwrap_or_default(),
+        }
+    }
+
+    /// As the core keeps it.
+    pub(crate) fn past(&self) -> crate::sched::run::PastAttempt {
+        crate::sched::run::PastAttempt {
+            attempt: self.attempt,
+            started_ms: self.started_ms,
+            ended_ms: self.at_ms,
+            outcome: self.outcome,
+            error: (!self.error.is_empty()).then(|| self.error.clone()),
+        }
+    }
 }
 
 /// The attempts of one execution that started and whose item record does not show them

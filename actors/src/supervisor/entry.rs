@@ -10,7 +10,9 @@ use ractor::ActorRef;
 
 use crate::error::StoreError;
 use crate::execution::{ExecutionMsg, Halt};
-use crate::model::{ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, time_of_ms};
+use crate::model::{
+    ExecutionId, ExecutionReport, ExecutionStatus, ExecutionSummary, Halting, time_of_ms,
+};
 use crate::store::{LoadedExecution, Store};
 use crate::supervisor::Reply;
 
@@ -42,6 +44,9 @@ pub(super) struct Entry {
     /// Its actor failed and the attempts it ran still read as running in the store: the
     /// next start of it counts them as interrupted, not as crashes, whoever starts it.
     pub(super) killed_attempts: bool,
+    /// An interrupt or pause went to it (or waits for it to start): reported while it
+    /// still runs, cleared when it runs again.
+    pub(super) halting: Option<Halting>,
 }
 
 impl Entry {
@@ -59,6 +64,9 @@ impl Entry {
             created: time_of_ms(self.created_ms),
             updated: time_of_ms(self.updated_ms),
             error: self.corrupt.clone().or_else(|| self.problem.clone()),
+            halting: self
+                .halting
+                .filter(|_| self.status == ExecutionStatus::Running),
         }
     }
 }
@@ -86,6 +94,7 @@ impl Entry {
             problem: record.reason.clone(),
             restarts: VecDeque::new(),
             killed_attempts: false,
+            halting: None,
         }
     }
 
@@ -118,6 +127,7 @@ impl Entry {
             problem: listed.reason,
             restarts: VecDeque::new(),
             killed_attempts: false,
+            halting: None,
         }
     }
 
@@ -144,6 +154,7 @@ impl Entry {
             problem: None,
             restarts: VecDeque::new(),
             killed_attempts: false,
+            halting: None,
         }
     }
 }

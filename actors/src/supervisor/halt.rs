@@ -7,7 +7,7 @@ use ractor::ActorRef;
 
 use crate::error::RuntimeError;
 use crate::execution::{ExecutionMsg, Halt};
-use crate::model::{ExecutionId, ExecutionStatus};
+use crate::model::{ExecutionId, ExecutionStatus, Halting};
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
 impl SupervisorState {
@@ -68,8 +68,16 @@ impl SupervisorState {
         let Some(entry) = self.entries.get_mut(&id) else {
             return Err(RuntimeError::UnknownExecution(id));
         };
+        if entry.actor.is_some() || entry.starting {
+            // A pause outranks an interrupt: it is the one that decides the end status.
+            entry.halting = match (entry.halting, halt) {
+                (Some(Halting::Pausing), _) | (_, Halt::Pause(_)) => Some(Halting::Pausing),
+                _ => Some(Halting::Interrupting),
+            };
+        }
         if let Some(actor) = &entry.actor {
-            return Ok(Some(actor.clone()));
+            let actor = actor.clone();
+            return Ok(Some(actor));
         }
         if entry.starting {
             entry.pending_interrupts.push(halt);

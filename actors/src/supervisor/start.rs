@@ -82,6 +82,7 @@ impl SupervisorState {
                 problem: None,
                 restarts: std::collections::VecDeque::new(),
                 killed_attempts: false,
+                halting: None,
             },
         );
         let durable = self.store.writer().send(ops);
@@ -175,6 +176,7 @@ impl SupervisorState {
             entry.starting = true;
             entry.status = ExecutionStatus::Running;
             entry.problem = None;
+            entry.halting = None;
             settle |= entry.killed_attempts;
         }
         let store = self.store.clone();

@@ -3,10 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::model::{ItemStatus, Progress};
-
-/// How many failed attempts' errors an item keeps.
-pub(crate) const ERRORS_KEPT: usize = 5;
+use crate::model::{ATTEMPTS_KEPT, AttemptOutcome, ItemStatus, Progress};
 
 /// One item as the core tracks it and as its record stores it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,8 +21,11 @@ pub(crate) struct ItemState {
     pub(crate) message: Option<Arc<str>>,
     pub(crate) output: Option<Arc<[u8]>>,
     pub(crate) error: Option<String>,
-    /// The last [`ERRORS_KEPT`] failed attempts, oldest first.
-    pub(crate) errors: Vec<FailedAttempt>,
+    /// The last [`ATTEMPTS_KEPT`] ended attempts, oldest first.
+    pub(crate) history: Vec<PastAttempt>,
+    /// When the attempt in flight started (ms since the Unix epoch, the shell's clock, see
+    /// [`Run::attempt_began`](super::Run::attempt_began)); not stored.
+    pub(crate) started_ms: Option<u64>,
     /// Done without running `apply` (its `check` found the goal state held).
     pub(crate) unchanged: bool,
     /// An attempt since the item's last success may have changed something: its `apply`
@@ -39,12 +39,64 @@ pub(crate) struct ItemState {
     pub(crate) refresh: bool,
 }
 
-/// A failed attempt: its number, when it ended (ms since the Unix epoch) and why.
+/// An ended attempt: its number, when it started and ended (ms since the Unix epoch), how
+/// and why.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FailedAttempt {
+pub(crate) struct PastAttempt {
     pub(crate) attempt: u32,
-    pub(crate) at_ms: u64,
-    pub(crate) error: String,
+    pub(crate) started_ms: Option<u64>,
+    pub(crate) ended_ms: u64,
+    pub(crate) outcome: AttemptOutcome,
+    pub(crate) error: Option<String>,
+}
+
+impl PastAttempt {
+    /// As a report shows it.
+    pub(crate) fn report(&self) -> crate::model::AttemptReport {
+        crate::model::AttemptReport {
+            attempt: self.attempt,
+            started: self.started_ms.map(crate::model::time_of_ms),
+            ended: crate::model::time_of_ms(self.ended_ms),
+            outcome: self.outcome,
+            error: self.error.clone(),
+        }
+    }
+}
+
+impl ItemState {
+    /// Keeps attempt `attempt`'s end in the history, dropping the oldest past
+    /// [`ATTEMPTS_KEPT`].
+    pub(super) fn ended(
+        &mut self,
+        attempt: u32,
+        ended_ms: u64,
+        outcome: AttemptOutcome,
+        error: Option<String>,
+    ) {
+        if self.history.len() >= ATTEMPTS_KEPT {
+            self.history.remove(0);
+        }
+        self.history.push(PastAttempt {
+            attempt,
+            started_ms: self.started_ms.take(),
+            ended_ms,
+            outcome,
+            error,
+        });
+    }
+}
+
+impl super::Run {
+    /// The shell started attempt `attempt` of item `index` at `at_ms` (its wall clock, ms
+    /// since the Unix epoch): kept for reports and the attempt's history, never for a
+    /// decision.
+    pub(crate) fn attempt_began(&mut self, index: u32, attempt: u32, at_ms: u64) {
+        if let Some(item) = self.items.get_mut(index as usize)
+            && item.attempts == attempt
+        {
+            item.started_ms = Some(at_ms);
+        }
+    }
 }
 
 /// How an attempt ended, as its worker reports it.
