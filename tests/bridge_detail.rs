@@ -31,6 +31,8 @@ async fn items_show_params_dependencies_times_and_attempts_and_halting_is_report
     let plan = json!({"name": "detailed", "parallelism": 1, "blocks": [{"name": "b", "items": [
         {"id": "held", "kind": "gate", "params": {"gate": "held", "output": 1}},
         {"id": "next", "kind": "sum", "after": ["held"], "params": {"add": 2}}
+    ]}, {"name": "c", "items": [
+        {"id": "last", "kind": "sum", "params": {"add": 3}}
     ]}]});
     let (status, created) = s.post("/executions", &plan).await;
     assert_eq!(status, 201, "{created}");
@@ -49,6 +51,13 @@ async fn items_show_params_dependencies_times_and_attempts_and_halting_is_report
     assert_eq!(items[0]["after"], json!([]), "{view}");
     assert_eq!(items[1]["after"], json!(["held"]), "{view}");
     assert_eq!(items[1]["params"], json!({"add": 2}), "{view}");
+    // A later block's items have their own params, from the running execution too.
+    let last = &view["blocks"][1]["items"][0];
+    assert_eq!(
+        (&last["id"], &last["params"], &last["after"]),
+        (&json!("last"), &json!({"add": 3}), &json!([])),
+        "{view}"
+    );
     assert_eq!(
         items[0]["params"],
         json!({"gate": "held", "output": 1}),

@@ -361,14 +361,14 @@ async fn a_store_of_an_older_format_is_moved_on_and_one_of_a_newer_format_is_ref
     let rt = runtime(Some(dir.path()), None, 4).await;
     rt.shutdown().await.unwrap();
     drop(rt);
-    assert_eq!(format(dir.path()), b"tend-store-3");
+    assert_eq!(format(dir.path()), b"tend-store-4");
 
-    for older in [b"tend-store-1", b"tend-store-2"] {
+    for older in [b"tend-store-1", b"tend-store-2", b"tend-store-3"] {
         set_format(dir.path(), older);
         let rt = runtime(Some(dir.path()), None, 4).await;
         rt.shutdown().await.unwrap();
         drop(rt);
-        assert_eq!(format(dir.path()), b"tend-store-3");
+        assert_eq!(format(dir.path()), b"tend-store-4");
     }
 
     set_format(dir.path(), b"tend-store-9");

@@ -9,8 +9,8 @@
 //! starts       &str (execution id)        -> StartsRecord    (msgpack; attempts started
 //!                                            that no item record shows yet)
 //! live_executions &str (execution id)     -> ()  (those whose status is not final)
-//! meta         &str                       -> bytes (`format`: tend-store-3; a store of
-//!                                            format 1 or 2 is moved on when opened, a
+//! meta         &str                       -> bytes (`format`: tend-store-4; a store of
+//!                                            format 1 to 3 is moved on when opened, a
 //!                                            newer one refused)
 //! ```
 //!

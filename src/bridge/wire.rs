@@ -126,14 +126,16 @@ pub(crate) struct ItemView {
     /// Its params, as the plan gave them: any JSON.
     #[schema(value_type = Value)]
     pub(crate) params: serde_json::Value,
-    /// The ids of the items of its block it runs after.
+    /// The ids of the items it runs after, as the plan gave them.
     pub(crate) after: Vec<String>,
     pub(crate) status: ItemStatus,
-    /// When its latest attempt started (RFC 3339), if known.
+    /// When its latest attempt started (RFC 3339); null if none did, or its start is not
+    /// known.
     pub(crate) started: Option<String>,
-    /// When its latest attempt ended (RFC 3339); absent while one runs.
+    /// When its latest attempt ended (RFC 3339); null while one runs.
     pub(crate) ended: Option<String>,
-    /// How long its latest attempt took, or has taken so far while it runs (humantime).
+    /// How long its latest attempt took, or has taken so far while it runs (humantime);
+    /// null when its start is not known.
     pub(crate) duration: Option<String>,
     pub(crate) attempts: u32,
     pub(crate) progress: Option<Progress>,
@@ -149,8 +151,9 @@ pub(crate) struct ItemView {
     pub(crate) error: Option<String>,
     /// Its last few failed attempts, oldest first.
     pub(crate) errors: Vec<AttemptErrorView>,
-    /// Its last ten ended attempts, oldest first. An attempt number below `attempts`
-    /// missing here is one the process stopped under (or an older one not kept).
+    /// Its last ten ended attempts, oldest first. An attempt number up to `attempts`
+    /// missing here has no end recorded: the process stopped under it, or its start never
+    /// became durable, or it was older than the ten kept.
     pub(crate) history: Vec<AttemptView>,
 }
 
@@ -159,7 +162,8 @@ pub(crate) struct ItemView {
 pub(crate) struct AttemptView {
     /// The attempt's number.
     pub(crate) attempt: u32,
-    /// When it started (RFC 3339), if known.
+    /// When it started (RFC 3339); null when not known (it never reached a worker, or an
+    /// older build ran it).
     pub(crate) started: Option<String>,
     /// When it ended (RFC 3339).
     pub(crate) ended: String,

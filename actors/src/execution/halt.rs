@@ -3,7 +3,7 @@
 use ractor::RpcReplyPort;
 
 use crate::execution::ExecutionMsg;
-use crate::model::InterruptStrategy;
+use crate::model::{Halting, InterruptStrategy};
 
 /// An interrupt or a pause, as it waits for an execution that is starting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,14 @@ impl Halt {
         match self {
             Halt::Interrupt(_) => "interrupt",
             Halt::Pause(_) => "pause",
+        }
+    }
+
+    /// How an execution told this stands until it has stopped.
+    pub(crate) fn halting(self) -> Halting {
+        match self {
+            Halt::Interrupt(_) => Halting::Interrupting,
+            Halt::Pause(_) => Halting::Pausing,
         }
     }
 

@@ -4,15 +4,21 @@ use ractor::ActorRef;
 
 use crate::execution::{ExecutionMsg, ExecutionState};
 use crate::model::{
-    ActorNode, ActorRole, AttemptReport, BlockReport, ExecutionReport, Halting, ItemReport,
-    ItemStatus, errors_of, time_of_ms,
+    ActorNode, ActorRole, AttemptReport, BlockReport, ExecutionReport, ExecutionStatus, Halting,
+    ItemReport, ItemStatus, errors_of, time_of_ms,
 };
 use crate::worker::WorkerMsg;
 
 impl ExecutionState {
     /// Every item as the core has it, by block.
     pub(super) fn report(&self) -> ExecutionReport {
-        let mut items = self.run.items().iter().zip(self.plan.items.iter());
+        let specs = self.record.plan.blocks.iter().flat_map(|b| b.items.iter());
+        let mut items = self
+            .run
+            .items()
+            .iter()
+            .zip(self.plan.items.iter())
+            .zip(specs);
         let blocks = self
             .plan
             .blocks
@@ -22,7 +28,6 @@ impl ExecutionState {
                 items: items
                     .by_ref()
                     .take(block.range.len())
-                    .zip(self.record.plan.blocks.iter().flat_map(|b| b.items.iter()))
                     .map(|((state, item), spec)| {
                         let history: Vec<AttemptReport> =
                             state.history.iter().map(|a| a.report()).collect();
@@ -57,7 +62,10 @@ impl ExecutionState {
             created: time_of_ms(self.record.created_ms),
             updated: time_of_ms(self.record.updated_ms),
             reason: None,
-            halting: if self.run.is_pausing() {
+            // Only while it runs: the final report (interrupted, paused) has stopped.
+            halting: if self.record.status != ExecutionStatus::Running || self.finished {
+                None
+            } else if self.run.is_pausing() {
                 Some(Halting::Pausing)
             } else if self.run.is_interrupting() {
                 Some(Halting::Interrupting)

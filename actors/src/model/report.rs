@@ -50,7 +50,7 @@ pub struct ItemReport {
     pub kind: String,
     /// Its params, as the plan gave them.
     pub params: serde_json::Value,
-    /// The ids of the items it runs after (in its block).
+    /// The ids of the items it runs after, as the plan gave them.
     pub after: Vec<String>,
     /// Its status.
     pub status: ItemStatus,
@@ -76,7 +76,8 @@ pub struct ItemReport {
     /// When the attempt in flight started, while one runs.
     pub running_since: Option<SystemTime>,
     /// Its last [`ATTEMPTS_KEPT`](crate::ATTEMPTS_KEPT) ended attempts, oldest first. An
-    /// attempt number missing below `attempts` is one the process stopped under.
+    /// attempt number up to `attempts` missing here has no end recorded: the process
+    /// stopped under it, its start never became durable, or it is older than those kept.
     pub history: Vec<AttemptReport>,
 }
 
@@ -88,8 +89,8 @@ pub const ATTEMPTS_KEPT: usize = 10;
 pub struct AttemptReport {
     /// The attempt's number.
     pub attempt: u32,
-    /// When it started; `None` when not known (an attempt of a build that did not keep
-    /// it).
+    /// When it started; `None` when not known (it never reached a worker, or a build
+    /// that did not keep starts ran it).
     pub started: Option<SystemTime>,
     /// When it ended.
     pub ended: SystemTime,

@@ -122,7 +122,8 @@ pub(crate) struct ItemRecord {
     pub(crate) status: ItemStatus,
     pub(crate) attempts: u32,
     // Fields at their default are left out: two records per attempt are written on the
-    // hot path, and most items have no output, error, progress or history to store.
+    // hot path, and most items have no output, error or progress to store (their history
+    // is one entry: a number and two times).
     #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
     pub(crate) output: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,4 +271,51 @@ pub(crate) fn decode<T: DeserializeOwned>(
         what: what(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    use super::{ItemRecord, decode, encode};
+    use crate::model::{AttemptOutcome, ItemStatus};
+
+    /// An item record as format 3 wrote it: only failed attempts, each with its error.
+    #[derive(Serialize)]
+    struct OldItem {
+        v: u16,
+        status: ItemStatus,
+        attempts: u32,
+        errors: Vec<OldError>,
+    }
+
+    #[derive(Serialize)]
+    struct OldError {
+        attempt: u32,
+        at_ms: u64,
+        error: String,
+    }
+
+    #[test]
+    fn an_older_records_failed_attempts_read_as_failed_attempts() {
+        let old = OldItem {
+            v: 1,
+            status: ItemStatus::Done,
+            attempts: 2,
+            errors: vec![OldError {
+                attempt: 1,
+                at_ms: 5,
+                error: "boom".to_owned(),
+            }],
+        };
+        let bytes = encode(&old).unwrap();
+        let record: ItemRecord = decode(&bytes, String::new).unwrap();
+        assert_eq!(record.history.len(), 1);
+        let past = record.history[0].past();
+        assert_eq!(past.attempt, 1);
+        assert_eq!(past.ended_ms, 5);
+        assert_eq!(past.started_ms, None);
+        assert_eq!(past.outcome, AttemptOutcome::Failed);
+        assert_eq!(past.error.as_deref(), Some("boom"));
+    }
 }

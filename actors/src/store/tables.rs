@@ -35,12 +35,21 @@ pub(crate) const LIVE: TableDefinition<&str, ()> = TableDefinition::new("live_ex
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// The store format this build writes: 2 keeps plans apart from execution records and has
-/// start sets; 3 has the live index. This build also reads formats 1 and 2 (and moves them
-/// to 3 when it opens them, building the index). A build that does not keep the index
-/// refuses format 3, so the index is never left stale.
-pub(crate) const FORMAT: &[u8] = b"tend-store-3";
+/// start sets; 3 has the live index; 4 keeps every ended attempt of an item, with how it
+/// ended, where 3 kept only failed ones (a build of format 3 would read a success as a
+/// failure, or not decode it). This build also reads formats 1 to 3 (and moves them to 4
+/// when it opens them, building the index for 1 and 2). A build that does not keep the
+/// index refuses format 3 and later, so the index is never left stale.
+pub(crate) const FORMAT: &[u8] = b"tend-store-4";
 /// The formats this build reads.
-const READS: [&[u8]; 3] = [b"tend-store-1", b"tend-store-2", b"tend-store-3"];
+const READS: [&[u8]; 4] = [
+    b"tend-store-1",
+    b"tend-store-2",
+    b"tend-store-3",
+    b"tend-store-4",
+];
+/// A format whose records this build reads as they are: only its marker is rewritten.
+const SAME_TABLES: &[u8] = b"tend-store-3";
 
 /// The meta key that says a compaction is due at the next open.
 pub(crate) const COMPACTION_DUE: &str = "compaction_due";
@@ -82,6 +91,7 @@ pub(crate) fn check_format(db: &Database) -> Result<(), String> {
     };
     match found.as_deref() {
         Some(FORMAT) => Ok(()),
+        Some(SAME_TABLES) => remark(db),
         // No marker: made before markers were checked, as format 1.
         None => mark(db),
         Some(format) if READS.contains(&format) => mark(db),
@@ -95,6 +105,16 @@ pub(crate) fn check_format(db: &Database) -> Result<(), String> {
                 .join(" and ")
         )),
     }
+}
+
+/// Writes the marker of [`FORMAT`] over one of [`SAME_TABLES`].
+fn remark(db: &Database) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+        meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
+    }
+    txn.commit().map_err(|e| e.to_string())
 }
 
 /// Brings an older store to [`FORMAT`], in one transaction (a crash leaves the old

@@ -30,6 +30,7 @@ impl SupervisorState {
         {
             entry.pending_interrupts.push(halt);
             entry.pending_pauses.push(reply);
+            entry.halting = Some(Halting::Pausing);
             return;
         }
         match self.halt_target(id, halt) {
@@ -70,9 +71,9 @@ impl SupervisorState {
         };
         if entry.actor.is_some() || entry.starting {
             // A pause outranks an interrupt: it is the one that decides the end status.
-            entry.halting = match (entry.halting, halt) {
-                (Some(Halting::Pausing), _) | (_, Halt::Pause(_)) => Some(Halting::Pausing),
-                _ => Some(Halting::Interrupting),
+            entry.halting = match entry.halting {
+                Some(Halting::Pausing) => Some(Halting::Pausing),
+                _ => Some(halt.halting()),
             };
         }
         if let Some(actor) = &entry.actor {

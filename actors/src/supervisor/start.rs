@@ -320,6 +320,10 @@ impl SupervisorState {
         entry.done = args.done_counter();
         // Its killed attempts are recorded as interrupted (in the commit just made).
         entry.killed_attempts = false;
+        // A pause its record asked for (its actor failed while pausing) is reported too.
+        if let Some(halt) = args.interrupts.first() {
+            entry.halting = Some(halt.halting());
+        }
         let args = args
             .with_default_parallelism(self.settings.parallelism)
             .with_stop_grace(self.settings.stop_grace)
