@@ -98,6 +98,15 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     // step-2, parallelism 2) finish, none starts. Opening every gate once the interrupt is
     // applied lets exactly those two finish.
     s.wait_interrupting(&id).await;
+    // Until the two running items end, the list and the detail say it is interrupting.
+    eventually("the page shows it interrupting", || async {
+        let listed = browser.text(&status_css).await;
+        let detail = browser.text("#detail-status").await;
+        seen(Some((listed, detail)), |(l, d)| {
+            l.as_deref() == Some("interrupting") && d.as_deref() == Some("interrupting")
+        })
+    })
+    .await;
     for i in 0..24 {
         s.gates.open(&format!("step-{i}"));
     }
@@ -133,6 +142,10 @@ async fn the_dashboard_shows_live_progress_and_interrupts_an_execution() {
     let status_css = format!("{row} .status");
     click_button(&browser, &id, "pause").await;
     s.wait_tree_status(&id, "pausing").await;
+    eventually("the page shows it pausing", || async {
+        seen(browser.text(&status_css).await, |t| t == "pausing")
+    })
+    .await;
     s.gates.open("p0");
     s.gates.open("p1");
     eventually("the page shows it paused", || async {
