@@ -115,7 +115,9 @@ impl StoredExecutionRecord {
     }
 }
 
-/// How one item's last attempt ended. An item with no record has not run.
+/// How one item's last attempt ended. An item with no record has not run. The core's state
+/// is written as an [`ItemRecordOut`], with the same fields; this is written only when a
+/// record read is changed (`settle_killed`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ItemRecord {
     pub(crate) v: u16,
@@ -169,64 +171,121 @@ impl ItemRecord {
             id,
             index,
             attempts: state.attempts,
-            record: encode(&ItemRecord::of(state))?,
+            record: encode(&ItemRecordOut::of(state))?,
         })
     }
+}
 
-    /// The record of an item as the core has it.
-    pub(crate) fn of(state: &crate::sched::run::ItemState) -> Self {
-        ItemRecord {
+/// An [`ItemRecord`] as written, borrowed from the core's state: two records per attempt
+/// are written on the hot path, and this copies nothing on the way to its bytes.
+#[derive(Serialize)]
+struct ItemRecordOut<'a> {
+    v: u16,
+    status: ItemStatus,
+    attempts: u32,
+    #[serde(with = "serde_bytes", skip_serializing_if = "Option::is_none")]
+    output: Option<&'a [u8]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<Progress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_zero")]
+    failures: u32,
+    #[serde(rename = "errors", skip_serializing_if = "Attempts::is_empty")]
+    history: Attempts<'a>,
+    #[serde(skip_serializing_if = "is_zero")]
+    crashes: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unchanged: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    maybe_changed: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    refresh: bool,
+}
+
+impl<'a> ItemRecordOut<'a> {
+    fn of(state: &'a crate::sched::run::ItemState) -> Self {
+        ItemRecordOut {
             v: RECORD_VERSION,
             status: state.status,
             attempts: state.attempts,
-            output: state.output.as_deref().map(<[u8]>::to_vec),
-            error: state.error.clone(),
+            output: state.output.as_deref(),
+            error: state.error.as_deref(),
             progress: state.progress,
-            message: state.message.as_deref().map(str::to_owned),
+            message: state.message.as_deref(),
             failures: state.failures,
+            history: Attempts(&state.history),
             crashes: state.crashes,
             unchanged: state.unchanged,
             maybe_changed: state.maybe_changed,
             refresh: state.refresh,
-            history: state.history.iter().map(AttemptRecord::of).collect(),
         }
     }
 }
 
-/// One ended attempt as stored. `at_ms` is when it ended; the fields at their default
-/// are left out (a first attempt that succeeded stores its number and two times).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Ended attempts as written: each an [`AttemptRecord`] array.
+struct Attempts<'a>(&'a [crate::sched::run::PastAttempt]);
+
+impl Attempts<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Attempts<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|past| {
+            (
+                past.attempt,
+                past.ended_ms,
+                past.started_ms
+                    .map(|started| past.ended_ms.saturating_sub(started)),
+                past.outcome,
+                past.error.as_deref().unwrap_or(""),
+            )
+        }))
+    }
+}
+
+/// One ended attempt as stored. Written as an array `[attempt, at_ms, took_ms, outcome,
+/// error]` (`at_ms` when it ended, `took_ms` how long it ran, nil when its start is not
+/// known, the error empty when there is none), not as a map: every item's record carries
+/// one on the hot path, and a map's keys tripled its size. Read from that array or from
+/// the map an older build wrote (`attempt`, `at_ms`, `error`: failed attempts only, hence
+/// the default outcome).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct AttemptRecord {
     pub(crate) attempt: u32,
     pub(crate) at_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) started_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "is_failed")]
+    #[serde(default)]
+    pub(crate) took_ms: Option<u64>,
+    #[serde(default)]
     pub(crate) outcome: AttemptOutcome,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub(crate) error: String,
 }
 
-fn is_failed(outcome: &AttemptOutcome) -> bool {
-    *outcome == AttemptOutcome::Failed
+impl Serialize for AttemptRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            self.attempt,
+            self.at_ms,
+            self.took_ms,
+            self.outcome,
+            &self.error,
+        )
+            .serialize(serializer)
+    }
 }
 
 impl AttemptRecord {
-    fn of(past: &crate::sched::run::PastAttempt) -> Self {
-        AttemptRecord {
-            attempt: past.attempt,
-            at_ms: past.ended_ms,
-            started_ms: past.started_ms,
-            outcome: past.outcome,
-            error: past.error.clone().unwrap_or_default(),
-        }
-    }
-
     /// As the core keeps it.
     pub(crate) fn past(&self) -> crate::sched::run::PastAttempt {
         crate::sched::run::PastAttempt {
             attempt: self.attempt,
-            started_ms: self.started_ms,
+            started_ms: self.took_ms.map(|took| self.at_ms.saturating_sub(took)),
             ended_ms: self.at_ms,
             outcome: self.outcome,
             error: (!self.error.is_empty()).then(|| self.error.clone()),
@@ -277,8 +336,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
 mod tests {
     use serde::Serialize;
 
-    use super::{ItemRecord, decode, encode};
+    use super::{AttemptRecord, Attempts, ItemRecord, decode, encode};
     use crate::model::{AttemptOutcome, ItemStatus};
+    use crate::sched::run::PastAttempt;
 
     /// An item record as format 3 wrote it: only failed attempts, each with its error.
     #[derive(Serialize)]
@@ -317,5 +377,36 @@ mod tests {
         assert_eq!(past.started_ms, None);
         assert_eq!(past.outcome, AttemptOutcome::Failed);
         assert_eq!(past.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn attempts_are_stored_as_short_arrays_and_read_back_whole() {
+        let done = PastAttempt {
+            attempt: 3,
+            started_ms: Some(1_733_000_000_000),
+            ended_ms: 1_733_000_000_042,
+            outcome: AttemptOutcome::Done,
+            error: None,
+        };
+        let failed = PastAttempt {
+            attempt: 2,
+            started_ms: None,
+            ended_ms: 7,
+            outcome: AttemptOutcome::Failed,
+            error: Some("no".to_owned()),
+        };
+        let one = [done.clone()];
+        let bytes = encode(&Attempts(&one)).unwrap();
+        // An array of one array of five: the number, the end, 42 ms, "done", "".
+        assert!(bytes.len() <= 20, "{} bytes", bytes.len());
+        let both = [failed.clone(), done.clone()];
+        let back: Vec<AttemptRecord> =
+            decode(&encode(&Attempts(&both)).unwrap(), String::new).unwrap();
+        let past: Vec<PastAttempt> = back.iter().map(AttemptRecord::past).collect();
+        assert_eq!(past, both);
+        // A record read and written again (`settle_killed`) keeps them as they were.
+        let again: Vec<AttemptRecord> = decode(&encode(&back).unwrap(), String::new).unwrap();
+        let past: Vec<PastAttempt> = again.iter().map(AttemptRecord::past).collect();
+        assert_eq!(past, both);
     }
 }
