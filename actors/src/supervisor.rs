@@ -459,6 +459,7 @@ impl SupervisorState {
                         Err(_) => {}
                     }
                 }
+                self.publish(); // (they show as interrupting before the answer)
                 tokio::spawn(async move {
                     let asks = asks.into_iter().map(|(id, actor)| async move {
                         halt::ask(&actor, Halt::Interrupt(strategy))

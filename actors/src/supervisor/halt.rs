@@ -41,6 +41,8 @@ impl SupervisorState {
                 let _ = reply.send(Ok(()));
             }
             Ok(Some(actor)) => {
+                // The Catalog shows it halting before anyone is answered.
+                self.publish();
                 // Answered once the execution says it applied it; if it had already ended,
                 // its `Ended` is queued ahead of `Refused`.
                 let myself = myself.clone();
