@@ -170,14 +170,16 @@ impl Catalog {
             query.status,
             Some(ExecutionStatus::Running | ExecutionStatus::Interrupted | ExecutionStatus::Paused)
         );
+        let keep = query.keeper();
+        let before = query.before;
         let (executions, next) = self
             .store
             .read(move |s| {
                 let sieve = Sieve {
                     known: |id| known(&live, id),
-                    keep: |summary: &ExecutionSummary| query.keeps(summary),
+                    keep: &keep,
                 };
-                s.list_page(query.before, limit, live_only, &sieve)
+                s.list_page(before, limit, live_only, &sieve)
             })
             .await?;
         Ok(ExecutionPage { executions, next })

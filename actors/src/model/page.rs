@@ -32,19 +32,30 @@ impl Default for ListQuery {
 impl ListQuery {
     /// Whether `summary` is one this query lists.
     pub fn keeps(&self, summary: &ExecutionSummary) -> bool {
-        self.status.is_none_or(|status| summary.status == status)
-            && self
-                .search
-                .as_deref()
-                .is_none_or(|text| matches(summary, text))
+        self.keeper()(summary)
+    }
+
+    /// [`keeps`](Self::keeps) for many summaries: the search text is lowercased once.
+    pub(crate) fn keeper(&self) -> impl Fn(&ExecutionSummary) -> bool + use<> {
+        let status = self.status;
+        let search = self.search.as_deref().map(str::to_lowercase);
+        move |summary| {
+            status.is_none_or(|status| summary.status == status)
+                && search.as_deref().is_none_or(|text| matches(summary, text))
+        }
     }
 }
 
-/// Whether the name or id of `summary` contains `text`, ignoring case.
+/// Whether the name or id of `summary` contains `text` (lowercase), ignoring case.
 fn matches(summary: &ExecutionSummary, text: &str) -> bool {
-    let text = text.to_lowercase();
-    summary.name.to_lowercase().contains(&text)
-        || summary.id.to_string().to_lowercase().contains(&text)
+    let mut key = [0u8; ulid::ULID_LEN];
+    // Ids are upper-case ASCII.
+    summary
+        .id
+        .as_key(&mut key)
+        .to_ascii_lowercase()
+        .contains(text)
+        || summary.name.to_lowercase().contains(text)
 }
 
 /// A page of executions, newest first.

@@ -79,8 +79,7 @@ impl SupervisorState {
             };
         }
         if let Some(actor) = &entry.actor {
-            let actor = actor.clone();
-            return Ok(Some(actor));
+            return Ok(Some(actor.clone()));
         }
         if entry.starting {
             entry.pending_interrupts.push(halt);
