@@ -20,6 +20,7 @@
 //! `halt` interrupts and pauses; `prune` deletions and retention; `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
 //! durable state, or a pause once it fails too often).
 
+mod ended;
 mod entries;
 mod entry;
 mod fetch;
@@ -30,6 +31,7 @@ mod restart;
 mod start;
 mod stop;
 
+pub(crate) use ended::Ended;
 use entries::Entries;
 use entry::Entry;
 use prune::DeleteReply;
@@ -50,7 +52,7 @@ use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
 use crate::limiters::Limiters;
 use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, InterruptStrategy, Outcome,
-    Plan, Registry, Resources, StopOrder, now_ms,
+    Plan, Registry, Resources, StopOrder,
 };
 use crate::semaphores::Semaphores;
 use crate::store::Store;
@@ -247,7 +249,7 @@ enum Internal {
         reply: StartReply,
     },
     /// An Execution ended and wrote its final record.
-    Ended(Box<ExecutionReport>),
+    Ended(Box<Ended>),
     /// An Execution did not apply an interrupt or a pause (it had ended); answer with its
     /// status.
     Refused {
@@ -288,8 +290,8 @@ enum Internal {
 }
 
 impl SupervisorMsg {
-    pub(crate) fn execution_ended(report: ExecutionReport) -> Self {
-        SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(Box::new(report))))
+    pub(crate) fn execution_ended(end: Ended) -> Self {
+        SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(Box::new(end))))
     }
 }
 
@@ -528,8 +530,8 @@ impl SupervisorState {
                 self.recovery.push_back((id, tries));
                 self.recover(myself);
             }
-            SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(report))) => {
-                self.ended(*report);
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Ended(end))) => {
+                self.ended(*end);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Fetched {
                 id,
@@ -576,29 +578,6 @@ impl SupervisorState {
                 reason: reason.clone(),
             }),
             None => Ok(entry),
-        }
-    }
-
-    fn ended(&mut self, report: ExecutionReport) {
-        let id = report.id;
-        if let Some(entry) = self.entries.get_mut(&id) {
-            entry.actor = None;
-            entry.status = report.status;
-            entry.problem = report.reason.clone();
-            entry.updated_ms = report
-                .updated
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or_else(|_| now_ms());
-        }
-        let waiters = self.waiters.remove(&id).unwrap_or_default();
-        // Reads (status, counts, listing) say it ended before its waiters hear of it.
-        self.publish();
-        if !waiters.is_empty() {
-            let outcome = report.outcome();
-            for waiter in waiters {
-                let _ = waiter.send(Ok(outcome.clone()));
-            }
         }
     }
 }

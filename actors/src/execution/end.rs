@@ -6,8 +6,8 @@ use ractor::ActorRef;
 
 use crate::error::StoreError;
 use crate::execution::{ExecutionMsg, ExecutionState, STOPPED_BY_STORE};
-use crate::model::{Event, ExecutionStatus};
-use crate::supervisor::SupervisorMsg;
+use crate::model::{Event, ExecutionReport, ExecutionStatus};
+use crate::supervisor::{Ended, SupervisorMsg};
 
 impl ExecutionState {
     /// The final record is durable (or `error` says why not): tell the supervisor and the
@@ -36,13 +36,27 @@ impl ExecutionState {
             execution: self.record.id,
             status,
         });
-        let mut report = self.report();
-        if let Some(e) = &self.store_error {
+        let reason = self
+            .store_error
+            .as_ref()
             // Said on the execution until it runs again (summary `error`, report `reason`).
-            report.reason = Some(format!("{STOPPED_BY_STORE}: {e}"));
-        }
+            .map(|e| format!("{STOPPED_BY_STORE}: {e}"));
+        // The full report only for those who asked to stop it. The Supervisor and the
+        // waiters need the outcome: one id per item, where the report copies each item's
+        // params, output and attempts (at the end of 10,000 items, milliseconds that every
+        // waiter waited).
+        let report = (!self.stop_replies.is_empty()).then(|| ExecutionReport {
+            reason: reason.clone(),
+            ..self.report()
+        });
         if let Some(supervisor) = &self.supervisor {
-            let _ = supervisor.cast(SupervisorMsg::execution_ended(report.clone()));
+            let _ = supervisor.cast(SupervisorMsg::execution_ended(Ended {
+                id: self.record.id,
+                status,
+                reason,
+                updated_ms: self.record.updated_ms,
+                outcome: self.outcome(),
+            }));
         }
         for reply in self.late_interrupts.drain(..) {
             let _ = reply.send(false);
@@ -59,8 +73,10 @@ impl ExecutionState {
                 .clone()
                 .unwrap_or(StoreError::Commit(error))),
         };
-        for reply in self.stop_replies.drain(..) {
-            let _ = reply.send(durable.clone().map(|()| report.clone()));
+        if let Some(report) = report {
+            for reply in self.stop_replies.drain(..) {
+                let _ = reply.send(durable.clone().map(|()| report.clone()));
+            }
         }
         myself.stop(None);
     }

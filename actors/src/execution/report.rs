@@ -4,8 +4,8 @@ use ractor::ActorRef;
 
 use crate::execution::{ExecutionMsg, ExecutionState};
 use crate::model::{
-    ActorNode, ActorRole, AttemptReport, BlockReport, ExecutionReport, ExecutionStatus, Halting,
-    ItemReport, ItemStatus, errors_of, time_of_ms,
+    ActorNode, ActorRole, AttemptReport, BlockOutcome, BlockReport, ExecutionReport,
+    ExecutionStatus, Halting, ItemReport, ItemStatus, Outcome, errors_of, time_of_ms,
 };
 use crate::worker::WorkerMsg;
 
@@ -72,6 +72,31 @@ impl ExecutionState {
             } else {
                 None
             },
+            blocks,
+        }
+    }
+
+    /// Its items by how they stand, as the core has them: what `report().outcome()` says,
+    /// without building the report (at the end of a large execution that is most of the
+    /// work left before its waiters hear).
+    pub(super) fn outcome(&self) -> Outcome {
+        let items = self.run.items();
+        let blocks = self
+            .plan
+            .blocks
+            .iter()
+            .map(|block| {
+                let mut out = BlockOutcome::named(block.name.clone());
+                for index in block.range.clone() {
+                    let index = index as usize;
+                    out.add(self.plan.items[index].id.to_string(), items[index].status);
+                }
+                out
+            })
+            .collect();
+        Outcome {
+            execution: self.record.id,
+            status: self.record.status,
             blocks,
         }
     }

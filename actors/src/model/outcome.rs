@@ -22,6 +22,30 @@ pub struct BlockOutcome {
     pub not_started: Vec<String>,
 }
 
+impl BlockOutcome {
+    /// Block `name`, with no items yet.
+    pub(crate) fn named(name: String) -> Self {
+        BlockOutcome {
+            name,
+            ..BlockOutcome::default()
+        }
+    }
+
+    /// Item `id` stands at `status`: it goes in the list that says so.
+    pub(crate) fn add(&mut self, id: String, status: ItemStatus) {
+        let list = match status {
+            ItemStatus::Done => &mut self.done,
+            ItemStatus::Running | ItemStatus::Interrupted | ItemStatus::Retrying => {
+                &mut self.interrupted
+            }
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::Skipped => &mut self.skipped,
+            ItemStatus::Pending => &mut self.not_started,
+        };
+        list.push(id);
+    }
+}
+
 /// How an execution ended (or stands): its status and, per block, its items by how they
 /// ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,21 +66,9 @@ impl Outcome {
             .blocks
             .iter()
             .map(|block| {
-                let mut out = BlockOutcome {
-                    name: block.name.clone(),
-                    ..BlockOutcome::default()
-                };
+                let mut out = BlockOutcome::named(block.name.clone());
                 for item in &block.items {
-                    let list = match item.status {
-                        ItemStatus::Done => &mut out.done,
-                        ItemStatus::Running | ItemStatus::Interrupted | ItemStatus::Retrying => {
-                            &mut out.interrupted
-                        }
-                        ItemStatus::Failed => &mut out.failed,
-                        ItemStatus::Skipped => &mut out.skipped,
-                        ItemStatus::Pending => &mut out.not_started,
-                    };
-                    list.push(item.id.clone());
+                    out.add(item.id.clone(), item.status);
                 }
                 out
             })

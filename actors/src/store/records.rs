@@ -318,7 +318,12 @@ pub(crate) struct CheckpointRecord {
 
 /// Encodes a record.
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec_named(record).map_err(|e| StoreError::Encode(e.to_string()))
+    // Room for an item record, the one written per attempt, so it is not grown field by
+    // field.
+    let mut bytes = Vec::with_capacity(128);
+    rmp_serde::encode::write_named(&mut bytes, record)
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// Decodes a record; `what` names it in the error.

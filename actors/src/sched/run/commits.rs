@@ -202,7 +202,13 @@ impl Run {
         if self.open.writes.is_empty() && self.open.thens.is_empty() {
             return;
         }
-        let OpenCommit { writes, thens } = std::mem::take(&mut self.open);
+        // The next step is sized like this one, so a burst of attempt ends does not grow
+        // its lists from nothing.
+        let next = OpenCommit {
+            writes: Vec::with_capacity(self.open.writes.len()),
+            thens: Vec::with_capacity(self.open.thens.len()),
+        };
+        let OpenCommit { writes, thens } = std::mem::replace(&mut self.open, next);
         let id = self.next_commit;
         self.next_commit += 1;
         self.inflight.insert(
