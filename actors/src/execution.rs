@@ -178,8 +178,9 @@ pub struct ExecutionState {
     checkpoints: Vec<Option<StoredCheckpoint>>,
     /// Item index -> the attempt running and its worker.
     running: HashMap<u32, (u32, ActorRef<WorkerMsg>)>,
-    /// Item index -> when its next attempt's start record went to the store.
-    chosen: HashMap<u32, Instant>,
+    /// The commits that carry start records, in order: each one's id, how many starts,
+    /// and when it went to the store (for the start-wait metric, one clock read a commit).
+    start_waits: std::collections::VecDeque<(u64, u32, Instant)>,
     /// Workers with nothing to do; at most `parallelism` workers exist.
     idle: Vec<ActorRef<WorkerMsg>>,
     stop_grace: Duration,
@@ -280,7 +281,7 @@ impl Actor for Execution {
             store_error: None,
             timer: None,
             step_queued: false,
-            chosen: HashMap::new(),
+            start_waits: std::collections::VecDeque::new(),
             _live: crate::metrics::LiveActor::new(),
             acks: Arc::new(Acks::default()),
             finished: false,
@@ -380,6 +381,7 @@ impl Actor for Execution {
                 Internal::Acked => {
                     let now = Instant::now();
                     for (commit, result) in state.acks.take() {
+                        state.start_waited(commit, result.is_ok(), now);
                         if let Err(e) = &result {
                             tracing::error!(execution_id = %state.record.id, error = %e, "a commit of this execution failed; it stops starting items");
                             state.store_error = Some(e.clone());
@@ -479,14 +481,14 @@ impl ExecutionState {
 
     /// Performs the core's effects in order, then arms the timer for its next deadline.
     async fn perform(&mut self, myself: &ActorRef<ExecutionMsg>) {
+        let mut began = None;
         while let Some(effect) = self.run.poll_effect() {
             match effect {
                 Effect::Commit { id, writes } => self.commit(myself, id, writes),
                 Effect::Start { index, attempt } => {
-                    if let Some(chosen) = self.chosen.remove(&index) {
-                        crate::metrics::attempt_started(chosen.elapsed());
-                    }
-                    let began = now_ms();
+                    // One clock read for the starts of a step (they begin within the same
+                    // millisecond or so).
+                    let began = *began.get_or_insert_with(now_ms);
                     if let Err(error) = self.start(myself, index, attempt).await {
                         tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
                         let end = AttemptEnd {
@@ -546,6 +548,21 @@ impl ExecutionState {
                 .is_ok();
         }
         self.arm_timer(myself);
+    }
+
+    /// Commit `commit` is answered at `now`: the attempts it starts waited since it was sent
+    /// (the metric counts them once the commit is durable; one that failed starts none).
+    fn start_waited(&mut self, commit: u64, durable: bool, now: Instant) {
+        while let Some(&(id, starts, sent)) = self.start_waits.front() {
+            if id > commit {
+                break;
+            }
+            self.start_waits.pop_front();
+            // After a failed commit nothing starts (the core stops starting items).
+            if id == commit && durable && self.store_error.is_none() {
+                crate::metrics::attempts_started(starts, now.saturating_duration_since(sent));
+            }
+        }
     }
 
     /// Item `index` as a semaphore holder under `ticket`.

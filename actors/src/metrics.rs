@@ -19,8 +19,8 @@ pub const EXECUTIONS_STORED: &str = "tend_executions_stored";
 pub const ATTEMPTS: &str = "tend_attempts_total";
 /// How long attempts ran, from their start to their end.
 pub const ATTEMPT_DURATION: &str = "tend_attempt_duration_seconds";
-/// How long an attempt waited to start once the scheduler chose it: its attempt number
-/// made durable (the commit it shares with the records of its step), and a worker.
+/// How long an attempt waited to start once the scheduler chose it: until its attempt
+/// number was durable (the commit it shares with the records of its step).
 pub const ATTEMPT_START_WAIT: &str = "tend_attempt_start_wait_seconds";
 /// Requests a group commit took together (each an execution's step, a checkpoint, ...).
 pub const COMMIT_REQUESTS: &str = "tend_commit_requests";
@@ -104,8 +104,12 @@ pub(crate) fn attempt_ended(ending: &crate::sched::run::Ending, ran: Duration) {
     histogram!(ATTEMPT_DURATION).record(ran.as_secs_f64());
 }
 
-pub(crate) fn attempt_started(waited: Duration) {
-    histogram!(ATTEMPT_START_WAIT).record(waited.as_secs_f64());
+/// `starts` attempts, decided in one step, waited `waited` for their commit.
+pub(crate) fn attempts_started(starts: u32, waited: Duration) {
+    let histogram = histogram!(ATTEMPT_START_WAIT);
+    for _ in 0..starts {
+        histogram.record(waited.as_secs_f64());
+    }
 }
 
 pub(crate) fn committed(requests: usize, took: Duration) {

@@ -58,6 +58,7 @@ impl ExecutionState {
         let id = self.record.id;
         let mut ops = Vec::with_capacity(writes.len());
         let mut failed = None;
+        let mut starts = 0;
         for write in writes {
             let op = match write {
                 Write::Started {
@@ -65,7 +66,7 @@ impl ExecutionState {
                     attempt,
                     crashes,
                 } => {
-                    self.chosen.insert(index, std::time::Instant::now());
+                    starts += 1;
                     Ok(Op::Started {
                         id,
                         index,
@@ -113,6 +114,10 @@ impl ExecutionState {
                 Ok(op) => ops.push(op),
                 Err(e) => failed = Some(e),
             }
+        }
+        if starts > 0 {
+            self.start_waits
+                .push_back((commit, starts, std::time::Instant::now()));
         }
         let (acks, myself) = (self.acks.clone(), myself.clone());
         match failed {
