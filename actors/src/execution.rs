@@ -381,7 +381,9 @@ impl Actor for Execution {
                 Internal::Acked => {
                     let now = Instant::now();
                     for (commit, result) in state.acks.take() {
-                        state.start_waited(commit, result.is_ok(), now);
+                        // (After a failed commit the core starts nothing.)
+                        let starts = result.is_ok() && !state.run.is_broken();
+                        state.start_waited(commit, starts, now);
                         if let Err(e) = &result {
                             tracing::error!(execution_id = %state.record.id, error = %e, "a commit of this execution failed; it stops starting items");
                             state.store_error = Some(e.clone());
@@ -486,9 +488,12 @@ impl ExecutionState {
             match effect {
                 Effect::Commit { id, writes } => self.commit(myself, id, writes),
                 Effect::Start { index, attempt } => {
-                    // One clock read for the starts of a step (they begin within the same
-                    // millisecond or so).
-                    let began = *began.get_or_insert_with(now_ms);
+                    // One clock read for the starts of a step, which begin within a
+                    // millisecond or so; read again after one that spawned a worker.
+                    let began_ms = *began.get_or_insert_with(now_ms);
+                    if self.idle.is_empty() {
+                        began = None;
+                    }
                     if let Err(error) = self.start(myself, index, attempt).await {
                         tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
                         let end = AttemptEnd {
@@ -500,7 +505,7 @@ impl ExecutionState {
                         };
                         self.run.attempt_ended(index, attempt, end, Instant::now());
                     } else {
-                        self.run.attempt_began(index, attempt, began);
+                        self.run.attempt_began(index, attempt, began_ms);
                     }
                 }
                 Effect::Acquire { index, ticket } => {
@@ -551,15 +556,14 @@ impl ExecutionState {
     }
 
     /// Commit `commit` is answered at `now`: the attempts it starts waited since it was sent
-    /// (the metric counts them once the commit is durable; one that failed starts none).
+    /// (counted if `durable`, that is if they start).
     fn start_waited(&mut self, commit: u64, durable: bool, now: Instant) {
         while let Some(&(id, starts, sent)) = self.start_waits.front() {
             if id > commit {
                 break;
             }
             self.start_waits.pop_front();
-            // After a failed commit nothing starts (the core stops starting items).
-            if id == commit && durable && self.store_error.is_none() {
+            if id == commit && durable {
                 crate::metrics::attempts_started(starts, now.saturating_duration_since(sent));
             }
         }

@@ -59,6 +59,7 @@ impl ExecutionState {
         let mut ops = Vec::with_capacity(writes.len());
         let mut failed = None;
         let mut starts = 0;
+        let sent = std::time::Instant::now();
         for write in writes {
             let op = match write {
                 Write::Started {
@@ -116,8 +117,7 @@ impl ExecutionState {
             }
         }
         if starts > 0 {
-            self.start_waits
-                .push_back((commit, starts, std::time::Instant::now()));
+            self.start_waits.push_back((commit, starts, sent));
         }
         let (acks, myself) = (self.acks.clone(), myself.clone());
         match failed {

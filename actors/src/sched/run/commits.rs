@@ -163,6 +163,11 @@ impl Run {
         self.open.thens.push(Then::Finish(status));
     }
 
+    /// A commit failed: nothing starts any more.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// From now on an input leaves the records it produced open, to be joined by those of
     /// the next inputs, until the shell calls [`Run::end_step`]: a shell that drains a
     /// queue of inputs makes one commit of all of them. Whatever waits for those records
