@@ -555,20 +555,6 @@ impl ExecutionState {
         self.arm_timer(myself);
     }
 
-    /// Commit `commit` is answered at `now`: the attempts it starts waited since it was sent
-    /// (counted if `durable`, that is if they start).
-    fn start_waited(&mut self, commit: u64, durable: bool, now: Instant) {
-        while let Some(&(id, starts, sent)) = self.start_waits.front() {
-            if id > commit {
-                break;
-            }
-            self.start_waits.pop_front();
-            if id == commit && durable {
-                crate::metrics::attempts_started(starts, now.saturating_duration_since(sent));
-            }
-        }
-    }
-
     /// Item `index` as a semaphore holder under `ticket`.
     fn holder(&self, index: u32, ticket: u64) -> Holder {
         Holder {

@@ -1,6 +1,7 @@
 //! Sending a step's records to the writer, and their results coming back.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use ractor::ActorRef;
 
@@ -59,7 +60,7 @@ impl ExecutionState {
         let mut ops = Vec::with_capacity(writes.len());
         let mut failed = None;
         let mut starts = 0;
-        let sent = std::time::Instant::now();
+        let sent = Instant::now();
         for write in writes {
             let op = match write {
                 Write::Started {
@@ -131,6 +132,20 @@ impl ExecutionState {
                 ops,
                 Box::new(move |result| acks.push(commit, result, &myself)),
             ),
+        }
+    }
+
+    /// Commit `commit` is answered at `now`: the attempts it starts waited since it was sent
+    /// (counted if `durable`, that is if they start).
+    pub(super) fn start_waited(&mut self, commit: u64, durable: bool, now: Instant) {
+        while let Some(&(id, starts, sent)) = self.start_waits.front() {
+            if id > commit {
+                break;
+            }
+            self.start_waits.pop_front();
+            if id == commit && durable {
+                crate::metrics::attempts_started(starts, now.saturating_duration_since(sent));
+            }
         }
     }
 }

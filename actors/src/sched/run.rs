@@ -589,27 +589,6 @@ impl Run {
             return self.finish(ExecutionStatus::Interrupted);
         }
     }
-
-    /// Decides attempt `attempts + 1` of `index`: its start goes in this step's commit and
-    /// the attempt starts once that commit is durable.
-    pub(super) fn begin(&mut self, index: u32) {
-        let item = &mut self.items[index as usize];
-        item.attempts += 1;
-        let attempt = item.attempts;
-        let crashes = item.crashes;
-        self.phases[index as usize] = Phase::Starting {
-            attempt,
-            before: item.status,
-            cancel: Cancel::No,
-        };
-        // (Already in `active`: `prepare` put it there.)
-        self.open.writes.push(Write::Started {
-            index,
-            attempt,
-            crashes,
-        });
-        self.open.thens.push(Then::Start(index));
-    }
 }
 
 /// `now + grace`; a grace too long for the clock is a year (and, failing that, none).
