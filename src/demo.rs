@@ -1,12 +1,14 @@
 //! Demo item kinds, shared by the examples, the tests and the benches, and handy for trying
 //! tend out (over the bridge, plans can use them as JSON):
 //!
-//! - `sleep` `{"ms": u64, "steps": u32 = 1, "fail_times": u32 = 0, "panic_times": u32 = 0,
-//!   "output": any JSON = null, "satisfied": bool = false}`: works `ms` in all over `steps`
-//!   steps, with a cancellation point before each step and a checkpoint and a progress
-//!   update after each; its first `fail_times` attempts fail, its next `panic_times`
-//!   attempts panic; returns `output`. With `satisfied` its `check` finds the goal state
-//!   already held: it is done at once, unchanged, without `apply`.
+//! - `sleep` `{"ms": u64, "steps": u32 = 1, "fail_times": u32 = 0, "fail_at_step": u32 = 0,
+//!   "panic_times": u32 = 0, "output": any JSON = null, "satisfied": bool = false}`: works
+//!   `ms` in all over `steps` steps, with a cancellation point before each step and a
+//!   checkpoint and a progress update after each; its first `fail_times` attempts fail (at
+//!   once, or with `fail_at_step` once that many steps are checkpointed, so a retry resumes
+//!   there), its next `panic_times` attempts panic; returns `output`. With `satisfied` its
+//!   `check` finds the goal state already held: it is done at once, unchanged, without
+//!   `apply`.
 //! - `sum` `{"add": i64 = 0}`: returns `add` plus the sum of its dependencies' numeric
 //!   outputs, and logs the total at `info` (`summed`).
 //! - `gate` `{"gate": string, "steps": u32 = 1, "output": any JSON = null}`: waits before
@@ -71,6 +73,10 @@ pub(crate) fn one() -> u32 {
     1
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Sleeps `ms` over `steps` checkpointed steps; can fail or panic on purpose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +89,10 @@ pub struct Sleep {
     /// How many first attempts fail.
     #[serde(default)]
     pub fail_times: u32,
+    /// With `fail_times`: those attempts fail only once this many steps are checkpointed
+    /// (0: at once, before any step).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fail_at_step: u32,
     /// How many attempts after those panic.
     #[serde(default)]
     pub panic_times: u32,
@@ -101,6 +111,7 @@ impl Sleep {
             ms,
             steps: 1,
             fail_times: 0,
+            fail_at_step: 0,
             panic_times: 0,
             output: serde_json::Value::Null,
             satisfied: false,
@@ -147,18 +158,22 @@ impl Item for Sleep {
             AppliedLog::record(cx, "refresh")?;
         }
         let attempt = cx.attempt();
-        if attempt <= self.fail_times {
-            return Err(ItemError::failed(format!(
+        let fails = attempt <= self.fail_times;
+        let fail = || {
+            ItemError::failed(format!(
                 "attempt {attempt} fails on purpose (fail_times = {})",
                 self.fail_times
-            )));
+            ))
+        };
+        let start: u32 = cx.resume_point()?.unwrap_or(0);
+        if fails && start >= self.fail_at_step {
+            return Err(fail());
         }
-        if attempt <= self.fail_times.saturating_add(self.panic_times) {
+        if !fails && attempt <= self.fail_times.saturating_add(self.panic_times) {
             panic!("attempt {attempt} panics on purpose");
         }
         let steps = self.steps.max(1);
         let step_time = Duration::from_millis(self.ms) / steps;
-        let start: u32 = cx.resume_point()?.unwrap_or(0);
         for step in start..steps {
             cx.cancellation_point().await?;
             if !step_time.is_zero() {
@@ -166,6 +181,9 @@ impl Item for Sleep {
             }
             cx.progress(u64::from(step + 1), u64::from(steps));
             cx.checkpoint(&(step + 1)).await?;
+            if fails && step + 1 >= self.fail_at_step {
+                return Err(fail());
+            }
         }
         AppliedLog::record(cx, "done")?;
         Ok(self.output.clone())

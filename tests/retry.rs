@@ -75,6 +75,60 @@ async fn failed_attempts_are_retried_and_their_errors_kept() {
     rt.shutdown().await.unwrap();
 }
 
+/// Issue 22, part 1: an automatic retry resumes from the checkpoint its failed attempt made
+/// durable, as a resume or a restart does (before, it started over from nothing and its
+/// progress went back to 0).
+#[tokio::test]
+async fn a_retry_resumes_from_the_failed_attempts_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 1).await;
+    let mut events = rt.subscribe().await.unwrap();
+    // Attempt 1 checkpoints steps 1-3, then fails; attempt 2 must go on from step 3.
+    let item = Sleep {
+        fail_times: 1,
+        fail_at_step: 3,
+        ..Sleep::new(0).steps(6).output(serde_json::json!(1))
+    };
+    let plan = Plan::new("resumed retry").block(
+        Block::new("b").item(
+            ItemSpec::new("work", &item)
+                .unwrap()
+                .retry(1)
+                .delay(Duration::from_millis(1)),
+        ),
+    );
+    let id = rt.submit(plan).await.unwrap();
+    let mut steps = Vec::new();
+    loop {
+        let event = wait_for(&mut events, |e| match e {
+            Event::Progress { execution, .. } | Event::Execution { execution, .. } => {
+                *execution == id
+            }
+            _ => false,
+        })
+        .await;
+        match event {
+            Event::Progress { progress, .. } => steps.push(progress.done),
+            Event::Execution { status, .. } if status != ExecutionStatus::Running => break,
+            _ => {}
+        }
+    }
+    // Every step ran once: none was redone by the retry.
+    assert_eq!(steps, vec![1, 2, 3, 4, 5, 6], "progress reported");
+    let report = rt.status(id).await.unwrap();
+    assert_eq!(report.status, ExecutionStatus::Completed);
+    let work = report.item("work").unwrap();
+    assert_eq!(work.attempts, 2);
+    assert_eq!(
+        work.errors
+            .iter()
+            .map(|e| e.error.as_str())
+            .collect::<Vec<_>>(),
+        vec!["attempt 1 fails on purpose (fail_times = 1)"]
+    );
+    rt.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn when_retries_run_out_the_item_fails_alone() {
     let rt = runtime(None, None, 2).await;

@@ -121,7 +121,6 @@ pub async fn dry_run(
                 index,
                 item_id: item.id.clone(),
                 attempt: 1,
-                resume: None,
                 refresh: refresh[index as usize],
                 inputs,
                 control: Arc::new(AttemptControl::default()),

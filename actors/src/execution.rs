@@ -53,12 +53,12 @@ pub(crate) use halt::Halt;
 use crate::error::StoreError;
 use crate::limiters::Limiters;
 use crate::model::{
-    ActorNode, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    ActorNode, AttemptControl, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
 use crate::semaphores::{Holder, Semaphores};
-use crate::store::{ExecutionRecord, StoredCheckpoint, Writer};
+use crate::store::{ExecutionRecord, Writer};
 use crate::supervisor::SupervisorMsg;
 use crate::worker::WorkerMsg;
 
@@ -174,10 +174,9 @@ pub struct ExecutionState {
     record: ExecutionRecord,
     plan: CompiledPlan,
     run: Run,
-    /// Each item's stored checkpoint, handed to its first attempt in this run.
-    checkpoints: Vec<Option<StoredCheckpoint>>,
-    /// Item index -> the attempt running and its worker.
-    running: HashMap<u32, (u32, ActorRef<WorkerMsg>)>,
+    /// Item index -> the attempt running, its worker and its control (which holds the
+    /// item's latest checkpoint while the attempt runs).
+    running: HashMap<u32, (u32, ActorRef<WorkerMsg>, Arc<AttemptControl>)>,
     /// The commits that carry start records, in order: each one's id, how many starts,
     /// and when it went to the store (for the start-wait metric, one clock read a commit).
     start_waits: std::collections::VecDeque<(u64, u32, Instant)>,
@@ -251,7 +250,7 @@ impl Actor for Execution {
             stop_grace: args.stop_grace,
             seed: args.record.id.seed(),
         };
-        let mut run = Run::new(shape, args.items, config);
+        let mut run = Run::new(shape, args.items, config).with_checkpoints(args.checkpoints);
         // The records of every message queued behind this one share its commit (see
         // `Internal::EndStep`).
         run.hold_commits();
@@ -271,7 +270,6 @@ impl Actor for Execution {
             record: args.record,
             plan,
             run,
-            checkpoints: args.checkpoints,
             running: HashMap::new(),
             idle: Vec::new(),
             stop_grace: args.stop_grace,
@@ -360,8 +358,8 @@ impl Actor for Execution {
                     if state
                         .running
                         .get(&index)
-                        .is_some_and(|(a, _)| *a == attempt)
-                        && let Some((_, worker)) = state.running.remove(&index)
+                        .is_some_and(|(a, _, _)| *a == attempt)
+                        && let Some((_, worker, _)) = state.running.remove(&index)
                     {
                         state.idle.push(worker);
                     }
@@ -422,21 +420,23 @@ impl Actor for Execution {
             let failed = state
                 .running
                 .iter()
-                .find(|(_, (_, w))| w.get_id() == cell.get_id())
-                .map(|(&index, &(attempt, _))| (index, attempt));
+                .find(|(_, (_, w, _))| w.get_id() == cell.get_id())
+                .map(|(&index, &(attempt, _, _))| (index, attempt));
             // A dead worker never goes back to the pool.
             state.idle.retain(|w| w.get_id() != cell.get_id());
-            if let Some((index, attempt)) = failed {
-                state.running.remove(&index);
+            if let Some((index, attempt)) = failed
+                && let Some((_, _, control)) = state.running.remove(&index)
+            {
                 let end = AttemptEnd {
                     ending: Ending::Failed {
                         error: format!("worker failed: {reason}"),
                     },
                     at_ms: now_ms(),
-                    progress: state.checkpoint_progress(index),
+                    progress: control.checkpoint_progress(),
                     message: None,
                     // Its worker died mid-attempt: it may have applied.
                     applied: true,
+                    checkpoint: control.take_checkpoint(),
                 };
                 state.run.attempt_ended(index, attempt, end, Instant::now());
                 state.perform(&myself).await;
@@ -449,15 +449,6 @@ impl Actor for Execution {
 impl ExecutionState {
     fn id(&self) -> ExecutionId {
         self.record.id
-    }
-
-    /// The progress to keep for an attempt that ended without telling its worker's view:
-    /// the stored checkpoint's if it was never handed out, else the last reported.
-    fn checkpoint_progress(&self, index: u32) -> Option<Progress> {
-        match &self.checkpoints[index as usize] {
-            Some(checkpoint) => checkpoint.progress,
-            None => self.run.items()[index as usize].progress,
-        }
     }
 
     /// Applies an interrupt or a pause; the reply says whether it was applied, and waits for
@@ -487,21 +478,28 @@ impl ExecutionState {
         while let Some(effect) = self.run.poll_effect() {
             match effect {
                 Effect::Commit { id, writes } => self.commit(myself, id, writes),
-                Effect::Start { index, attempt } => {
+                Effect::Start {
+                    index,
+                    attempt,
+                    resume,
+                } => {
                     // One clock read for the starts of a step, which begin within a
                     // millisecond or so; read again after one that spawned a worker.
                     let began_ms = *began.get_or_insert_with(now_ms);
                     if self.idle.is_empty() {
                         began = None;
                     }
-                    if let Err(error) = self.start(myself, index, attempt).await {
+                    if let Err((error, checkpoint)) =
+                        self.start(myself, index, attempt, resume).await
+                    {
                         tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
                         let end = AttemptEnd {
                             ending: Ending::Interrupted { error: Some(error) },
                             at_ms: now_ms(),
-                            progress: self.checkpoint_progress(index),
+                            progress: checkpoint.as_ref().and_then(|c| c.progress),
                             message: None,
                             applied: false,
+                            checkpoint,
                         };
                         self.run.attempt_ended(index, attempt, end, Instant::now());
                     } else {
@@ -528,12 +526,12 @@ impl ExecutionState {
                     self.run.taken(index, result, now);
                 }
                 Effect::Cancel { index, attempt } => {
-                    if let Some((_, worker)) = self.running.get(&index) {
+                    if let Some((_, worker, _)) = self.running.get(&index) {
                         let _ = worker.cast(WorkerMsg::Cancel { index, attempt });
                     }
                 }
                 Effect::Abort { index, attempt } => {
-                    if let Some((_, worker)) = self.running.get(&index) {
+                    if let Some((_, worker, _)) = self.running.get(&index) {
                         let _ = worker.cast(WorkerMsg::Abort { index, attempt });
                     }
                 }

@@ -9,6 +9,7 @@
 //! ```
 
 mod artifact;
+mod checkpoint;
 mod ctx;
 mod event;
 mod ids;
@@ -27,6 +28,7 @@ mod tags;
 mod tree;
 
 pub use artifact::{ArtifactId, ParseArtifactIdError};
+pub(crate) use checkpoint::Checkpoint;
 pub use ctx::ItemCtx;
 pub(crate) use ctx::{AttemptControl, CtxParts};
 pub use event::Event;

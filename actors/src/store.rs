@@ -42,7 +42,7 @@ use crate::model::{ExecutionId, ExecutionReport, ExecutionSummary};
 
 pub use db::StoreFailure;
 pub(crate) use listing::{Listed, Sieve};
-pub(crate) use load::{LoadedExecution, StoredCheckpoint, StoredExecution};
+pub(crate) use load::{LoadedExecution, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
 pub(crate) use writer::Op;
 pub use writer::Writer;

@@ -225,6 +225,7 @@ impl ItemWorkerState {
                     progress: ctx.control.checkpoint_progress(),
                     message: None,
                     applied: false,
+                    checkpoint: ctx.control.take_checkpoint(),
                 },
             ));
             return;
@@ -325,6 +326,7 @@ impl ItemWorkerState {
             progress,
             message,
             applied: control.applied(),
+            checkpoint: control.take_checkpoint(),
         };
         let _ = self.execution.cast(ExecutionMsg::attempt_ended(
             current.index,

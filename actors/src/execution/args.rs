@@ -11,14 +11,13 @@ use crate::error::{PlanError, RuntimeError, StoreError};
 use crate::execution::Halt;
 use crate::limiters::Limiters;
 use crate::model::{
-    CompiledPlan, Event, ExecutionId, ExecutionStatus, ItemStatus, Plan, Registry, Resources,
-    now_ms,
+    Checkpoint, CompiledPlan, Event, ExecutionId, ExecutionStatus, ItemStatus, Plan, Registry,
+    Resources, now_ms,
 };
 use crate::sched::run::ItemState;
 use crate::semaphores::Semaphores;
 use crate::store::{
-    ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredCheckpoint, StoredExecution,
-    Writer,
+    ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredExecution, Writer,
 };
 use crate::supervisor::SupervisorMsg;
 
@@ -27,7 +26,7 @@ pub struct ExecutionArgs {
     pub(crate) record: ExecutionRecord,
     pub(crate) plan: CompiledPlan,
     pub(crate) items: Vec<ItemState>,
-    pub(crate) checkpoints: Vec<Option<StoredCheckpoint>>,
+    pub(crate) checkpoints: Vec<Option<Checkpoint>>,
     pub(crate) parallelism: usize,
     pub(crate) stop_grace: Duration,
     /// The store's writer: an execution only writes (holding no database handle, so a
@@ -67,7 +66,7 @@ impl std::fmt::Debug for ExecutionArgs {
 /// an item that takes the whole process down cannot do so forever).
 fn resumed_item(
     record: Option<ItemRecord>,
-    checkpoint: Option<&StoredCheckpoint>,
+    checkpoint: Option<&Checkpoint>,
     progress: Option<crate::model::Progress>,
     crash_limit: u32,
 ) -> ItemState {
@@ -189,7 +188,7 @@ impl ExecutionArgs {
         record: ExecutionRecord,
         plan: CompiledPlan,
         items: Vec<ItemState>,
-        checkpoints: Vec<Option<StoredCheckpoint>>,
+        checkpoints: Vec<Option<Checkpoint>>,
         store: Store,
         events: broadcast::Sender<Event>,
     ) -> Self {

@@ -111,7 +111,7 @@ impl ExecutionState {
             children: Vec::new(),
         };
         let mut running: Vec<(&u32, &ActorRef<WorkerMsg>)> =
-            self.running.iter().map(|(i, (_, w))| (i, w)).collect();
+            self.running.iter().map(|(i, (_, w, _))| (i, w)).collect();
         running.sort_by_key(|(index, _)| **index);
         let children = running
             .into_iter()

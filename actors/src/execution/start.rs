@@ -6,8 +6,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 
 use crate::execution::{ExecutionMsg, ExecutionState};
-use crate::model::{AttemptControl, CtxParts};
-use crate::store::StoredCheckpoint;
+use crate::model::{AttemptControl, Checkpoint, CtxParts};
 use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
 
 impl ExecutionState {
@@ -18,7 +17,8 @@ impl ExecutionState {
         myself: &ActorRef<ExecutionMsg>,
         index: u32,
         attempt: u32,
-    ) -> Result<(), String> {
+        resume: Option<Checkpoint>,
+    ) -> Result<(), (String, Option<Checkpoint>)> {
         let compiled = &self.plan.items[index as usize];
         let items = self.run.items();
         let inputs = self.run.shape().deps[index as usize]
@@ -30,11 +30,7 @@ impl ExecutionState {
                 )
             })
             .collect();
-        let checkpoint = self.checkpoints[index as usize].take();
-        let (resume, progress) = match checkpoint {
-            Some(c) => (Some(c.state), c.progress),
-            None => (None, None),
-        };
+        let control = Arc::new(AttemptControl::resuming(resume));
         let mut run = Box::new(Attempt {
             item: compiled.item.clone(),
             ctx: CtxParts {
@@ -42,10 +38,9 @@ impl ExecutionState {
                 index,
                 item_id: compiled.id.clone(),
                 attempt,
-                resume,
                 refresh: items[index as usize].refresh,
                 inputs,
-                control: Arc::new(AttemptControl::resuming(progress)),
+                control: control.clone(),
                 writer: Some(self.writer.clone()),
                 execution: Some(myself.clone()),
                 resources: self.resources.clone(),
@@ -63,36 +58,26 @@ impl ExecutionState {
                     match ItemWorker::spawn_linked(None, ItemWorker, args, myself.get_cell()).await
                     {
                         Ok((worker, _)) => (worker, true),
-                        Err(e) => {
-                            self.put_back(index, &mut run);
-                            return Err(e.to_string());
-                        }
+                        Err(e) => return Err((e.to_string(), control.take_checkpoint())),
                     }
                 }
             };
             match worker.cast(WorkerMsg::Run(run)) {
                 Ok(()) => break worker,
-                Err(ractor::MessagingErr::SendErr(WorkerMsg::Run(mut back))) => {
+                Err(ractor::MessagingErr::SendErr(WorkerMsg::Run(back))) => {
                     if fresh {
-                        self.put_back(index, &mut back);
-                        return Err("a new worker refused its first attempt".to_owned());
+                        let error = "a new worker refused its first attempt".to_owned();
+                        return Err((error, control.take_checkpoint()));
                     }
                     run = back;
                 }
-                Err(e) => return Err(format!("cannot reach a worker: {e}")),
+                Err(e) => {
+                    let error = format!("cannot reach a worker: {e}");
+                    return Err((error, control.take_checkpoint()));
+                }
             }
         };
-        self.running.insert(index, (attempt, worker));
+        self.running.insert(index, (attempt, worker, control));
         Ok(())
-    }
-
-    /// Keeps the checkpoint of an attempt that could not be handed to a worker.
-    fn put_back(&mut self, index: u32, attempt: &mut Attempt) {
-        if let Some(state) = attempt.ctx.resume.take() {
-            self.checkpoints[index as usize] = Some(StoredCheckpoint {
-                state,
-                progress: attempt.ctx.control.checkpoint_progress(),
-            });
-        }
     }
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ItemError;
 use crate::execution::ExecutionMsg;
-use crate::model::{ArtifactId, ExecutionId, Progress, Resources};
+use crate::model::{ArtifactId, Checkpoint, ExecutionId, Progress, Resources};
 use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
 
 /// Shared between a running attempt and its worker: the stop flag and the last progress.
@@ -22,30 +22,40 @@ pub(crate) struct AttemptControl {
     /// worker knows if there is one to clear when the item is done.
     checkpointed: AtomicBool,
     last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
-    /// The progress stored with the item's latest durable checkpoint.
-    checkpoint_progress: Mutex<Option<Progress>>,
+    /// The item's latest durable checkpoint: the one the attempt started from, or the last
+    /// it saved. Handed back when the attempt ends, so its next attempt resumes from it.
+    checkpoint: Mutex<Option<Checkpoint>>,
     /// `apply` began in this attempt (so it may have changed something, however it ends).
     applying: AtomicBool,
 }
 
 impl AttemptControl {
-    /// The control of an attempt that resumes from a checkpoint stored with `progress`.
-    pub(crate) fn resuming(progress: Option<Progress>) -> Self {
+    /// The control of an attempt that resumes from `checkpoint` (the item's latest).
+    pub(crate) fn resuming(checkpoint: Option<Checkpoint>) -> Self {
         let control = AttemptControl::default();
-        *control
-            .checkpoint_progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = progress;
-        control.last.lock().unwrap_or_else(|p| p.into_inner()).0 = progress;
+        if let Some(checkpoint) = &checkpoint {
+            control.last.lock().unwrap_or_else(|p| p.into_inner()).0 = checkpoint.progress;
+            control.mark_checkpointed();
+        }
+        *control.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = checkpoint;
         control
     }
 
     /// The progress stored with the item's latest durable checkpoint.
     pub(crate) fn checkpoint_progress(&self) -> Option<Progress> {
-        *self
-            .checkpoint_progress
+        self.checkpoint
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|c| c.progress)
+    }
+
+    /// Takes the item's latest durable checkpoint, for its next attempt.
+    pub(crate) fn take_checkpoint(&self) -> Option<Checkpoint> {
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Tells the attempt to stop at its next cancellation point.
@@ -98,7 +108,6 @@ pub(crate) struct CtxParts {
     pub(crate) index: u32,
     pub(crate) item_id: Arc<str>,
     pub(crate) attempt: u32,
-    pub(crate) resume: Option<Vec<u8>>,
     /// A refresh from a `notify` dependency is pending.
     pub(crate) refresh: bool,
     pub(crate) inputs: Vec<Input>,
@@ -128,9 +137,6 @@ impl std::fmt::Debug for ItemCtx {
 
 impl ItemCtx {
     pub(crate) fn new(parts: CtxParts) -> Self {
-        if parts.resume.is_some() {
-            parts.control.mark_checkpointed();
-        }
         ItemCtx { parts }
     }
 
@@ -182,7 +188,13 @@ impl ItemCtx {
     /// The state saved by the last [`checkpoint`](Self::checkpoint) of this item, in this or
     /// an earlier attempt; `None` when the item never checkpointed.
     pub fn resume_point<T: DeserializeOwned>(&self) -> Result<Option<T>, ItemError> {
-        match &self.parts.resume {
+        let checkpoint = self
+            .parts
+            .control
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match checkpoint.as_ref().map(|c| &c.state) {
             None => Ok(None),
             Some(bytes) => rmp_serde::from_slice(bytes)
                 .map(Some)
@@ -277,10 +289,12 @@ impl ItemCtx {
         *self
             .parts
             .control
-            .checkpoint_progress
+            .checkpoint
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = progress;
-        self.parts.resume = Some(std::mem::take(&mut record.state));
+            .unwrap_or_else(|p| p.into_inner()) = Some(Checkpoint {
+            state: std::mem::take(&mut record.state),
+            progress,
+        });
         Ok(())
     }
 

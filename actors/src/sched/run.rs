@@ -41,7 +41,7 @@ pub(crate) use attempt::{AttemptEnd, Ending, ItemState, PastAttempt};
 use attempt::{Cancel, Phase};
 pub(crate) use effect::{Effect, Publish, Write};
 
-use crate::model::{AttemptOutcome, ExecutionStatus, ItemStatus, Progress};
+use crate::model::{AttemptOutcome, Checkpoint, ExecutionStatus, ItemStatus, Progress};
 use crate::sched::dag::{Readiness, Start};
 use crate::sched::policy::noise;
 use crate::sched::rate::Bucket;
@@ -87,6 +87,10 @@ struct Inflight {
 pub(crate) struct Run {
     shape: Shape,
     items: Vec<ItemState>,
+    /// Each item's latest durable checkpoint, handed to its next attempt (taken while an
+    /// attempt holds it, given back by the attempt's end): an attempt always resumes from
+    /// the latest checkpoint of the item, whichever attempt saved it.
+    checkpoints: Vec<Option<Checkpoint>>,
     phases: Vec<Phase>,
     /// Items waiting for semaphores, starting or running (at most `parallelism`).
     active: BTreeSet<u32>,
@@ -148,6 +152,7 @@ impl Run {
             Vec::new()
         };
         Run {
+            checkpoints: vec![None; items.len()],
             shape,
             items,
             phases,
@@ -180,6 +185,14 @@ impl Run {
             inflight: BTreeMap::new(),
             effects: VecDeque::new(),
         }
+    }
+
+    /// The run's items resume from these checkpoints (by index), as stored.
+    pub(crate) fn with_checkpoints(mut self, checkpoints: Vec<Option<Checkpoint>>) -> Self {
+        debug_assert_eq!(checkpoints.len(), self.items.len());
+        self.checkpoints = checkpoints;
+        self.checkpoints.resize(self.items.len(), None);
+        self
     }
 
     /// The next effect to perform, in order.
@@ -358,6 +371,12 @@ impl Run {
         let mut retry_at = None;
         self.active.remove(&index);
         let local = index - self.shape.blocks[self.block].range.start;
+        // What the attempt holds is the item's latest checkpoint, for its next attempt; a
+        // done item has none.
+        self.checkpoints[index as usize] = match ending {
+            Ending::Done { .. } => None,
+            _ => end.checkpoint,
+        };
         let item = &mut self.items[index as usize];
         item.crashes = 0;
         item.maybe_changed |= end.applied;

@@ -34,6 +34,8 @@ struct Running {
     attempt: u32,
     cancelled: bool,
     aborted: bool,
+    /// The version of the item's latest checkpoint the attempt holds.
+    holds: Option<u64>,
 }
 
 struct Sim {
@@ -77,6 +79,8 @@ struct Sim {
     trace: Vec<String>,
     /// A check failed while commits landed (reported by the next `drain`).
     violation: Option<String>,
+    /// The version the next checkpoint saved gets.
+    next_checkpoint: u64,
 }
 
 macro_rules! check {
@@ -119,7 +123,7 @@ impl Sim {
             durable: Durable {
                 items: vec![None; n],
                 starts: BTreeMap::new(),
-                checkpoints: vec![false; n],
+                checkpoints: vec![None; n],
                 execution: None,
                 pausing: false,
             },
@@ -140,6 +144,7 @@ impl Sim {
             over: false,
             trace: Vec::new(),
             violation: None,
+            next_checkpoint: 1,
         }
     }
 
@@ -224,7 +229,11 @@ impl Sim {
                     }
                     self.pending.push_back((id, writes));
                 }
-                Effect::Start { index, attempt } => self.started(index, attempt)?,
+                Effect::Start {
+                    index,
+                    attempt,
+                    resume,
+                } => self.started(index, attempt, resume)?,
                 Effect::Acquire { index, ticket } => self.acquire(index, ticket)?,
                 Effect::Release { index, ticket } => self.release(index, ticket)?,
                 Effect::Take { index } => self.take(index)?,
@@ -301,7 +310,8 @@ impl Sim {
             self.shape.clone(),
             self.durable.resumed(),
             config(self.parallelism),
-        );
+        )
+        .with_checkpoints(self.durable.stored_checkpoints());
         if self.held {
             self.run.hold_commits();
         }
@@ -373,9 +383,15 @@ impl Sim {
             0..=34 if !self.pending.is_empty() => self.answer_commit(),
             35..=69 if !self.running.is_empty() => self.end_attempt(),
             70..=74 if !self.running.is_empty() => {
+                // `cx.checkpoint` returns once durable; the attempt holds what it saved.
                 let index = self.pick_running();
-                self.note(format!("checkpoint {index}"));
-                self.durable.checkpoints[index as usize] = true;
+                let version = self.next_checkpoint;
+                self.next_checkpoint += 1;
+                self.note(format!("checkpoint {index} (version {version})"));
+                self.durable.checkpoints[index as usize] = Some(version);
+                if let Some(running) = self.running.get_mut(&index) {
+                    running.holds = Some(version);
+                }
                 let total = 1 + self.rng.below(5) as u64;
                 let progress = crate::model::Progress { done: 1, total };
                 self.run.progress(index, Some(progress), None);
@@ -458,7 +474,7 @@ impl Sim {
             Ending::Done {
                 output: Arc::from(vec![index as u8]),
                 changed: self.rng.chance(70),
-                clear_checkpoint: self.durable.checkpoints[index as usize],
+                clear_checkpoint: self.durable.checkpoints[index as usize].is_some(),
             }
         };
         // Whether its `apply` began: then it may have changed something.
@@ -479,6 +495,7 @@ impl Sim {
             progress: None,
             message: None,
             applied,
+            checkpoint: running.holds.map(durable::checkpoint_of),
         };
         self.run
             .attempt_ended(index, running.attempt, end, self.now);
@@ -499,6 +516,7 @@ fn done_end() -> AttemptEnd {
         progress: None,
         message: None,
         applied: true,
+        checkpoint: None,
     }
 }
 

@@ -5,8 +5,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use crate::error::StoreError;
 use crate::model::{
-    AttemptReport, BlockReport, ExecutionId, ExecutionReport, ExecutionStatus, ItemReport,
-    ItemStatus, Plan, Progress, errors_of, time_of_ms,
+    AttemptReport, BlockReport, Checkpoint, ExecutionId, ExecutionReport, ExecutionStatus,
+    ItemReport, ItemStatus, Plan, Progress, errors_of, time_of_ms,
 };
 use crate::store::records::{
     CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION, StoredExecutionRecord, decode,
@@ -33,16 +33,7 @@ pub(crate) enum LoadedExecution {
 pub(crate) struct StoredExecution {
     pub(crate) record: ExecutionRecord,
     pub(crate) items: Vec<Option<ItemRecord>>,
-    pub(crate) checkpoints: Vec<Option<StoredCheckpoint>>,
-}
-
-/// An item's intra-item checkpoint as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredCheckpoint {
-    /// The state the item saved (msgpack).
-    pub(crate) state: Vec<u8>,
-    /// The progress it had reported when it saved it.
-    pub(crate) progress: Option<Progress>,
+    pub(crate) checkpoints: Vec<Option<Checkpoint>>,
 }
 
 fn read_err(e: impl std::fmt::Display) -> StoreError {
@@ -214,7 +205,7 @@ fn load_checkpoints(
     txn: &ReadTransaction,
     id: ExecutionId,
     count: usize,
-) -> Result<Vec<Option<StoredCheckpoint>>, StoreError> {
+) -> Result<Vec<Option<Checkpoint>>, StoreError> {
     let mut key = [0u8; ulid::ULID_LEN];
     let key = id.as_key(&mut key);
     let table = txn.open_table(CHECKPOINTS).map_err(read_err)?;
@@ -225,7 +216,7 @@ fn load_checkpoints(
         let record: CheckpointRecord =
             decode(v.value(), || format!("checkpoint record {id}/{index}"))?;
         if let Some(slot) = checkpoints.get_mut(index as usize) {
-            *slot = Some(StoredCheckpoint {
+            *slot = Some(Checkpoint {
                 state: record.state,
                 progress: record.progress,
             });

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::model::{ATTEMPTS_KEPT, AttemptOutcome, ItemStatus, Progress};
+use crate::model::{ATTEMPTS_KEPT, AttemptOutcome, Checkpoint, ItemStatus, Progress};
 
 /// One item as the core tracks it and as its record stores it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -144,6 +144,9 @@ pub(crate) struct AttemptEnd {
     /// `apply` began (so it may have changed something, however the attempt ended); true
     /// when that is not known.
     pub(crate) applied: bool,
+    /// The item's latest durable checkpoint as the attempt ends: the one it was started
+    /// with, or the last it saved. The item's next attempt resumes from it.
+    pub(crate) checkpoint: Option<Checkpoint>,
 }
 
 /// Whether an attempt in flight has been told to stop.

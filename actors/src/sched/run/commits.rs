@@ -90,7 +90,12 @@ impl Run {
         let item = &mut self.items[index as usize];
         item.status = ItemStatus::Running;
         item.error = None;
-        self.effects.push_back(Effect::Start { index, attempt });
+        let resume = self.checkpoints[index as usize].take();
+        self.effects.push_back(Effect::Start {
+            index,
+            attempt,
+            resume,
+        });
         self.publish_item(index);
         if cancel != Cancel::No {
             self.effects.push_back(Effect::Cancel { index, attempt });

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{ExecutionStatus, ItemStatus, Progress};
+use crate::model::{Checkpoint, ExecutionStatus, ItemStatus, Progress};
 use crate::sched::run::ItemState;
 
 /// One record to write.
@@ -42,8 +42,13 @@ pub(crate) enum Effect {
     /// Take a token for item `index` from every named limiter it falls under, all or
     /// none, then call [`Run::taken`] with the result (or when they will have one).
     Take { index: u32 },
-    /// Start attempt `attempt` of item `index`.
-    Start { index: u32, attempt: u32 },
+    /// Start attempt `attempt` of item `index`, resuming from `resume`, the item's latest
+    /// durable checkpoint (the attempt's end hands back the latest it holds then).
+    Start {
+        index: u32,
+        attempt: u32,
+        resume: Option<Checkpoint>,
+    },
     /// Ask the attempt to stop at its next cancellation point.
     Cancel { index: u32, attempt: u32 },
     /// Abort the attempt now; it then ends as interrupted.

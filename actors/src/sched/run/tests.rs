@@ -61,6 +61,7 @@ fn done() -> AttemptEnd {
         progress: None,
         message: None,
         applied: true,
+        checkpoint: None,
     }
 }
 
@@ -85,7 +86,8 @@ fn a_chain_pays_one_commit_per_item() {
     let started = effects(&mut run);
     assert!(started.contains(&Effect::Start {
         index: 0,
-        attempt: 1
+        attempt: 1,
+        resume: None,
     }));
     run.attempt_ended(0, 1, done(), Instant::now());
     // One commit holds item 0's Done record and item 1's start record; item 1 starts only
@@ -98,7 +100,8 @@ fn a_chain_pays_one_commit_per_item() {
     run.committed(second, Ok(()), Instant::now());
     assert!(effects(&mut run).contains(&Effect::Start {
         index: 1,
-        attempt: 1
+        attempt: 1,
+        resume: None,
     }));
 }
 
@@ -160,6 +163,7 @@ fn immediate_aborts_only_after_its_grace() {
             progress: None,
             message: None,
             applied: true,
+            checkpoint: None,
         },
         now + grace,
     );
@@ -188,6 +192,7 @@ fn a_restarted_run_numbers_attempts_after_the_stored_ones() {
     run.committed(id, Ok(()), Instant::now());
     assert!(effects(&mut run).contains(&Effect::Start {
         index: 0,
-        attempt: 4
+        attempt: 4,
+        resume: None,
     }));
 }

@@ -1,12 +1,25 @@
 //! The simulation's checks at an attempt's start and at the execution's end.
 
-use crate::model::{ExecutionStatus, ItemStatus};
+use crate::model::{Checkpoint, ExecutionStatus, ItemStatus};
 
-use super::{Running, Sim};
+use super::{Running, Sim, durable};
 
 impl Sim {
-    pub(super) fn started(&mut self, index: u32, attempt: u32) -> Result<(), String> {
+    pub(super) fn started(
+        &mut self,
+        index: u32,
+        attempt: u32,
+        resume: Option<Checkpoint>,
+    ) -> Result<(), String> {
         let record = self.durable.record(index);
+        // Every attempt resumes from the item's latest durable checkpoint: after a retry as
+        // after an interrupt or a crash.
+        let resumes = resume.as_ref().map(durable::version_of);
+        check!(
+            resumes == self.durable.checkpoints[index as usize],
+            "attempt {attempt} of {index} resumes from checkpoint {resumes:?}, the latest durable is {:?}",
+            self.durable.checkpoints[index as usize]
+        );
         check!(
             record
                 .as_ref()
@@ -62,6 +75,7 @@ impl Sim {
                 attempt,
                 cancelled: false,
                 aborted: false,
+                holds: resumes,
             },
         );
         check!(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{ExecutionStatus, ItemStatus};
+use crate::model::{Checkpoint, ExecutionStatus, ItemStatus};
 use crate::sched::run::{ItemState, Write};
 
 /// What the store holds: the records of every commit that became durable.
@@ -12,7 +12,8 @@ pub(super) struct Durable {
     pub(super) items: Vec<Option<ItemState>>,
     /// Started attempts by item: (attempt, crashes), as the store's start sets keep them.
     pub(super) starts: BTreeMap<u32, (u32, u32)>,
-    pub(super) checkpoints: Vec<bool>,
+    /// Each item's latest durable checkpoint, by version (the simulation numbers them).
+    pub(super) checkpoints: Vec<Option<u64>>,
     pub(super) execution: Option<ExecutionStatus>,
     /// The running record is marked as asked to pause.
     pub(super) pausing: bool,
@@ -39,7 +40,7 @@ impl Durable {
                     }
                     self.items[*index as usize] = Some(state.clone());
                 }
-                Write::ClearCheckpoint { index } => self.checkpoints[*index as usize] = false,
+                Write::ClearCheckpoint { index } => self.checkpoints[*index as usize] = None,
                 Write::Execution { status } => {
                     self.execution = Some(*status);
                     self.pausing = false;
@@ -82,7 +83,7 @@ impl Durable {
                 let record = record.unwrap_or_default();
                 let status = match record.status {
                     s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
-                    _ if checkpoint || record.attempts > 0 => ItemStatus::Interrupted,
+                    _ if checkpoint.is_some() || record.attempts > 0 => ItemStatus::Interrupted,
                     _ => ItemStatus::Pending,
                 };
                 // The process stopped under an attempt: it may have applied.
@@ -95,4 +96,30 @@ impl Durable {
             })
             .collect()
     }
+}
+
+impl Durable {
+    /// The checkpoints as a restart reads them back.
+    pub(super) fn stored_checkpoints(&self) -> Vec<Option<Checkpoint>> {
+        self.checkpoints
+            .iter()
+            .map(|v| v.map(checkpoint_of))
+            .collect()
+    }
+}
+
+/// The checkpoint the simulation saves as version `version`.
+pub(super) fn checkpoint_of(version: u64) -> Checkpoint {
+    Checkpoint {
+        state: version.to_le_bytes().to_vec(),
+        progress: None,
+    }
+}
+
+/// The version of a checkpoint the simulation saved.
+pub(super) fn version_of(checkpoint: &Checkpoint) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = checkpoint.state.len().min(8);
+    bytes[..n].copy_from_slice(&checkpoint.state[..n]);
+    u64::from_le_bytes(bytes)
 }
