@@ -3,6 +3,7 @@
 //! ```toml
 //! parallelism = 64       # items of one execution that may run at once
 //! stop_grace = "10s"     # on shutdown, how long attempts get to reach a cancellation point
+//! timeout_grace = "1s"   # past its `timeout`, how long an attempt gets to reach one
 //! shutdown_timeout = "30s" # the deadline of `Runtime::shutdown` (and of a SIGTERM's)
 //! shutdown_strategy = "at_cancellation_point" # how shutdown interrupts executions
 //! lifecycle_timeout = "5s" # how long lifecycle subscribers get to answer an event
@@ -103,6 +104,10 @@ pub struct Config {
     /// they are aborted.
     #[serde(with = "humantime_serde")]
     pub stop_grace: Duration,
+    /// Past its `timeout`, how long an attempt gets to reach a cancellation point before it
+    /// is aborted (it has failed at the timeout either way).
+    #[serde(with = "humantime_serde")]
+    pub timeout_grace: Duration,
     /// The deadline of [`Runtime::shutdown`](crate::Runtime::shutdown): past it what still
     /// runs is abandoned (its last durable records stand, as after a crash).
     #[serde(with = "humantime_serde")]
@@ -194,6 +199,7 @@ impl Default for Config {
         Config {
             parallelism: 64,
             stop_grace: Duration::from_secs(10),
+            timeout_grace: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
             shutdown_strategy: InterruptStrategy::AtCancellationPoint,
             lifecycle_timeout: Duration::from_secs(5),

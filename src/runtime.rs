@@ -158,6 +158,7 @@ impl RuntimeBuilder {
         let settings = Settings {
             parallelism: self.config.parallelism,
             stop_grace: self.config.stop_grace,
+            timeout_grace: self.config.timeout_grace,
             resume_on_start: self.config.resume_on_start,
             recovery_concurrency: self.config.recovery_concurrency,
             crash_limit: self.config.crash_limit,

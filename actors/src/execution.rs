@@ -247,7 +247,7 @@ impl Actor for Execution {
         }
         let config = RunConfig {
             parallelism: args.parallelism,
-            stop_grace: args.stop_grace,
+            timeout_grace: args.timeout_grace,
             seed: args.record.id.seed(),
         };
         let mut run = Run::new(shape, args.items, config).with_checkpoints(args.checkpoints);

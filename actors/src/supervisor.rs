@@ -69,6 +69,9 @@ pub struct Settings {
     /// On `Stop`, how long running attempts get to reach a cancellation point before they
     /// are aborted.
     pub stop_grace: Duration,
+    /// Past its `timeout`, how long an attempt gets to reach a cancellation point before it
+    /// is aborted.
+    pub timeout_grace: Duration,
     /// Resume, at start, the executions that were running when the process stopped (by a
     /// shutdown or a crash); those interrupted on purpose wait.
     pub resume_on_start: bool,
@@ -118,6 +121,7 @@ impl Default for Settings {
         Settings {
             parallelism: 64,
             stop_grace: Duration::from_secs(10),
+            timeout_grace: Duration::from_secs(1),
             resume_on_start: true,
             recovery_concurrency: 4,
             crash_limit: 3,

@@ -55,6 +55,10 @@ pub const SETTINGS: &[Setting] = &[
         "On shutdown, how long running attempts get to reach a cancellation point before they are aborted",
     ),
     s(
+        "timeout_grace",
+        "Past its timeout, how long an attempt gets to reach a cancellation point before it is aborted",
+    ),
+    s(
         "shutdown_timeout",
         "The deadline of a shutdown (and a SIGTERM's): past it, what still runs is abandoned",
     ),
@@ -213,6 +217,7 @@ impl Config {
 /// The settings that are durations: humantime strings, whatever they look like.
 const DURATIONS: &[&str] = &[
     "stop_grace",
+    "timeout_grace",
     "shutdown_timeout",
     "lifecycle_timeout",
     "maintenance_interval",

@@ -29,6 +29,7 @@ pub struct ExecutionArgs {
     pub(crate) checkpoints: Vec<Option<Checkpoint>>,
     pub(crate) parallelism: usize,
     pub(crate) stop_grace: Duration,
+    pub(crate) timeout_grace: Duration,
     /// The store's writer: an execution only writes (holding no database handle, so a
     /// runtime that stopped releases its file as soon as the supervisor is gone).
     pub(crate) writer: Writer,
@@ -204,6 +205,7 @@ impl ExecutionArgs {
             checkpoints,
             parallelism,
             stop_grace: Duration::from_secs(10),
+            timeout_grace: Duration::from_secs(1),
             writer: store.writer().clone(),
             events,
             supervisor: None,
@@ -246,6 +248,13 @@ impl ExecutionArgs {
     /// aborted (default 10s).
     pub fn with_stop_grace(mut self, grace: Duration) -> Self {
         self.stop_grace = grace;
+        self
+    }
+
+    /// Past its `timeout`, how long an attempt gets to reach a cancellation point before it
+    /// is aborted (default 1 s).
+    pub fn with_timeout_grace(mut self, grace: Duration) -> Self {
+        self.timeout_grace = grace;
         self
     }
 

@@ -54,7 +54,7 @@ pub(crate) struct RunConfig {
     pub(crate) parallelism: usize,
     /// How long a timed-out attempt gets to reach a cancellation point before it is
     /// aborted.
-    pub(crate) stop_grace: Duration,
+    pub(crate) timeout_grace: Duration,
     /// Chooses where in their jitter band retry waits fall (the execution's id, say), so
     /// a run replays the same.
     pub(crate) seed: u64,
@@ -275,7 +275,7 @@ impl Run {
     }
 
     fn due(&mut self, index: u32, now: Instant) {
-        let grace = self.config.stop_grace;
+        let grace = self.config.timeout_grace;
         match &mut self.phases[index as usize] {
             Phase::Running {
                 attempt,
@@ -359,8 +359,14 @@ impl Run {
                 self.broken = true;
                 Ending::Interrupted { error: Some(error) }
             }
-            // Cut short by its timeout, not by an interrupt: a failure.
-            Ending::Interrupted { .. } if timed_out && self.allowance.is_none() => {
+            // Past its timeout the attempt has failed, whatever it returns now: a late
+            // output is never stored nor handed to dependents. Only an interrupt applied
+            // meanwhile keeps a stop at a cancellation point an interruption.
+            Ending::Done { .. } | Ending::Failed { .. } | Ending::Interrupted { .. }
+                if timed_out
+                    && !(matches!(end.ending, Ending::Interrupted { .. })
+                        && self.allowance.is_some()) =>
+            {
                 let timeout = policy.timeout.unwrap_or_default();
                 Ending::Failed {
                     error: format!("timed out after {}", humantime::format_duration(timeout)),

@@ -523,7 +523,7 @@ fn done_end() -> AttemptEnd {
 fn config(parallelism: usize) -> RunConfig {
     RunConfig {
         parallelism,
-        stop_grace: STOP_GRACE,
+        timeout_grace: STOP_GRACE,
         seed: 7,
     }
 }

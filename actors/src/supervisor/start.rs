@@ -327,6 +327,7 @@ impl SupervisorState {
         let args = args
             .with_default_parallelism(self.settings.parallelism)
             .with_stop_grace(self.settings.stop_grace)
+            .with_timeout_grace(self.settings.timeout_grace)
             .with_resources(self.resources.clone())
             .with_semaphores(self.semaphores.clone())
             .with_limiters(self.limiters.clone())

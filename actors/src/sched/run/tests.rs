@@ -31,7 +31,7 @@ fn chain(n: u32) -> Shape {
 fn config(parallelism: usize) -> RunConfig {
     RunConfig {
         parallelism,
-        stop_grace: Duration::from_secs(1),
+        timeout_grace: Duration::from_secs(1),
         seed: 1,
     }
 }
