@@ -10,10 +10,13 @@
 //! POST /executions                  a plan as JSON -> 201 {"id"}; ?dry_run=true -> 200,
 //!                                   what would change (each item's check only)
 //! GET  /executions/{id}             status, outcome, every item
-//! DELETE /executions/{id}           a finished one, with its records -> 204
+//! DELETE /executions/{id}           a finished one (completed, failed, cancelled,
+//!                                   corrupt), with its records -> 204
 //! POST /executions/{id}/interrupt   {"strategy": ...} (optional) -> 202
 //! POST /executions/{id}/pause       {"strategy": ...} (optional) -> 202; `paused` once
 //!                                   quiesced, until resumed
+//! POST /executions/{id}/cancel      {"strategy": ...} (optional) -> 202; `cancelled`, for
+//!                                   good, once nothing runs
 //! POST /executions/{id}/resume      -> 202 (an interrupted or paused execution)
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
@@ -200,6 +203,7 @@ impl Bridge {
             )
             .route("/executions/{id}/interrupt", post(routes::interrupt))
             .route("/executions/{id}/pause", post(routes::pause))
+            .route("/executions/{id}/cancel", post(routes::cancel))
             .route("/executions/{id}/resume", post(routes::resume))
             .route("/executions/{id}/retry", post(routes::retry))
             .route("/interrupt", post(routes::interrupt_all))

@@ -123,7 +123,7 @@ pub struct Config {
     /// `retain_max` no longer keep); `"0s"`, only when asked.
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub maintenance_interval: Option<Duration>,
-    /// Maintenance deletes finished (completed or failed) executions that ended longer
+    /// Maintenance deletes finished (completed, failed or cancelled) executions that ended longer
     /// ago than this, with their records; absent, none for their age. (Corrupt ones are
     /// only deleted by hand: they may be a newer build's.)
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]

@@ -416,6 +416,24 @@ impl Runtime {
             .await?
     }
 
+    /// Cancels one execution for good: nothing of it runs again, and it ends with the
+    /// final status `cancelled`, which retention and [`delete`](Self::delete) treat as
+    /// finished. A running one is interrupted with `strategy` (running items stop as it
+    /// says, none start) and ends `cancelled` once nothing runs, or `completed`/`failed` if
+    /// its work ends so first; an interrupted or paused one is cancelled at once. Returns
+    /// once the cancel is durable (a crash meanwhile leaves it cancelled too);
+    /// [`wait`](Self::wait) returns once it has ended. Cancelling a finished execution is
+    /// [`RuntimeError::InvalidState`].
+    #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]
+    pub async fn cancel(
+        &self,
+        id: ExecutionId,
+        strategy: InterruptStrategy,
+    ) -> Result<(), RuntimeError> {
+        self.call(|reply| SupervisorMsg::Cancel(id, strategy, reply))
+            .await?
+    }
+
     /// Interrupts every running execution; returns their ids.
     pub async fn interrupt_all(
         &self,
@@ -441,7 +459,7 @@ impl Runtime {
             .await?
     }
 
-    /// Deletes a finished (completed, failed or corrupt) execution with all its records.
+    /// Deletes a finished (completed, failed, cancelled or corrupt) execution with all its records.
     /// Refused ([`RuntimeError::InvalidState`]) for one that is running, interrupted or
     /// paused: it could still run.
     #[tracing::instrument(skip(self), fields(execution_id = %id), err(level = "debug"))]

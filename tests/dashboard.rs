@@ -1,8 +1,8 @@
 //! What the dashboard shows, in a real headless Chromium (`support/browser.rs`): an
 //! execution's item graph, live; a deep link that survives a reload; the status filter and
-//! the search; an interrupt with the strategy picked on the page; an error from a click
-//! that stays until dismissed; every attempt of a failed item with its error. It also
-//! saves the screenshots the README shows (`target/screenshots/`, copied to `docs/`).
+//! the search; only the actions the status allows; an interrupt with the strategy picked on
+//! the page; an error from a click that stays until dismissed; every attempt of a failed
+//! item with its error. It also saves the screenshots the README shows (`target/screenshots/`, copied to `docs/`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` and `scripts/test.sh`
 //! install them).
@@ -176,19 +176,27 @@ async fn the_dashboard_shows_the_graph_deep_links_filters_interrupts_and_keeps_e
     assert!(browser.type_into("#search", "").await);
     listed(&browser, &[&running, &failed]).await;
 
-    // A running execution cannot be deleted: the bridge says so, and the page keeps saying
-    // it while the execution moves on, until the error is dismissed.
-    click(&browser, "#action-buttons button.delete").await;
-    eventually("the delete button asks again", || async {
-        seen(browser.text("#action-buttons button.delete").await, |t| {
-            t == "really delete?"
-        })
-    })
-    .await;
-    click(&browser, "#action-buttons button.delete").await;
+    // Only what the status allows: a running execution can be stopped, not deleted.
+    let mut buttons = Vec::new();
+    for class in ["interrupt", "pause", "cancel", "resume", "retry", "delete"] {
+        if browser
+            .count(&format!("#action-buttons button.{class}"))
+            .await
+            == 1
+        {
+            buttons.push(class);
+        }
+    }
+    assert_eq!(buttons, ["interrupt", "pause", "cancel"]);
+
+    // A refused request: the bridge says why, and the page keeps saying it while the
+    // execution moves on, until the error is dismissed.
+    assert!(browser.select("#strategy", "immediate").await);
+    assert!(browser.type_into("#strategy-grace", "soon").await);
+    click(&browser, "#action-buttons button.interrupt").await;
     let error = eventually("the refusal is shown", || async {
         seen(browser.text("#errors .error span").await, |t| {
-            t.contains("409")
+            t.contains("400") && t.contains("soon")
         })
     })
     .await;

@@ -434,6 +434,47 @@ async fn a_refresh_survives_a_sigkill_between_the_upstream_done_and_the_dependen
     );
 }
 
+/// Issue 22, part 3: a cancel is durable before it is answered, so a SIGKILL before the
+/// execution quiesced leaves it cancelled, not resumed.
+#[tokio::test]
+async fn a_cancel_asked_over_rest_holds_across_a_sigkill_before_it_quiesced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    let (mut server, id) = held_at_step_two(&data, &log, &client).await;
+    let path = format!("/executions/{id}");
+    let cancel = server.url(&format!("{path}/cancel"));
+    let body = json!({"strategy": "finish_current"});
+    let response = client.post(&cancel).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["action"],
+        "cancelling"
+    );
+    // `a` still holds at its gate: the cancel has not quiesced when the kill comes.
+    let view = server.get(&client, &path).await;
+    assert_eq!(view["status"], "running", "{view}");
+    assert_eq!(view["halting"], "cancelling", "{view}");
+
+    let finished = server.stop("-KILL");
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
+    let mut server = start(&data, &log, None, &["--gate-open", "a"]);
+    let view = server.get(&client, &path).await;
+    assert_eq!(view["status"], "cancelled", "cancelled for good: {view}");
+    assert_eq!(starts(&log, &id, "a"), 1, "nothing ran again");
+    let again = client
+        .post(server.url(&format!("{path}/cancel")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let deleted = client.delete(server.url(&path)).send().await.unwrap();
+    assert_eq!(deleted.status(), 204, "a cancelled execution is finished");
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+}
+
 #[tokio::test]
 async fn a_pause_asked_over_rest_holds_across_a_sigkill_before_it_quiesced() {
     let dir = tempfile::tempdir().unwrap();

@@ -145,7 +145,9 @@ impl Catalog {
                     counts.paused_by_runtime += usize::from(view.problem.is_some());
                 }
                 ExecutionStatus::Corrupt => counts.corrupt += 1,
-                ExecutionStatus::Completed | ExecutionStatus::Failed => {}
+                ExecutionStatus::Completed
+                | ExecutionStatus::Failed
+                | ExecutionStatus::Cancelled => {}
             }
             if view
                 .summary

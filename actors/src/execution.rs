@@ -112,6 +112,10 @@ pub enum ExecutionMsg {
     /// nothing runs the execution ends `paused` (durably; a restart does not resume it).
     /// The reply says whether it was applied, as for `Interrupt`.
     Pause(InterruptStrategy, Option<RpcReplyPort<bool>>),
+    /// Cancel: as a pause, but once nothing runs the execution ends `cancelled`, for good
+    /// (durably; a restart does not resume it). The reply says whether it was applied, as
+    /// for `Interrupt`.
+    Cancel(InterruptStrategy, Option<RpcReplyPort<bool>>),
     /// The execution's full report.
     Status(RpcReplyPort<ExecutionReport>),
     /// This actor and its workers, for the live actor tree.
@@ -264,6 +268,10 @@ impl Actor for Execution {
                     pause_replies.push_back(None);
                     run.pause(strategy, now)
                 }
+                Halt::Cancel(strategy) => {
+                    pause_replies.push_back(None);
+                    run.cancel(strategy, now)
+                }
             };
         }
         Ok(ExecutionState {
@@ -332,6 +340,7 @@ impl Actor for Execution {
                 state.halt(Halt::Interrupt(strategy), reply);
             }
             ExecutionMsg::Pause(strategy, reply) => state.halt(Halt::Pause(strategy), reply),
+            ExecutionMsg::Cancel(strategy, reply) => state.halt(Halt::Cancel(strategy), reply),
             ExecutionMsg::Stop(reply) => {
                 let strategy = InterruptStrategy::Immediate {
                     grace: state.stop_grace,
@@ -460,10 +469,11 @@ impl ExecutionState {
             && match halt {
                 Halt::Interrupt(strategy) => self.run.interrupt(strategy, now),
                 Halt::Pause(strategy) => self.run.pause(strategy, now),
+                Halt::Cancel(strategy) => self.run.cancel(strategy, now),
             };
         match (halt, reply) {
-            // Answered once the request is durable (`Effect::PauseRecorded`).
-            (Halt::Pause(_), reply) if applied => self.pause_replies.push_back(reply),
+            // Answered once the request is durable (`Effect::HaltRecorded`).
+            (halt, reply) if applied && halt.is_recorded() => self.pause_replies.push_back(reply),
             (_, Some(reply)) if applied || self.finished => {
                 let _ = reply.send(applied);
             }
@@ -535,7 +545,7 @@ impl ExecutionState {
                         let _ = worker.cast(WorkerMsg::Abort { index, attempt });
                     }
                 }
-                Effect::PauseRecorded { durable } => {
+                Effect::HaltRecorded { durable } => {
                     if let Some(Some(reply)) = self.pause_replies.pop_front() {
                         let _ = reply.send(durable);
                     }

@@ -88,6 +88,7 @@ pub(crate) fn execution_ended(status: crate::model::ExecutionStatus) {
         S::Failed => counter!(EXECUTIONS_ENDED, "status" => "failed"),
         S::Corrupt => counter!(EXECUTIONS_ENDED, "status" => "corrupt"),
         S::Paused => counter!(EXECUTIONS_ENDED, "status" => "paused"),
+        S::Cancelled => counter!(EXECUTIONS_ENDED, "status" => "cancelled"),
     };
     counter.increment(1);
 }

@@ -5,7 +5,8 @@
 //! ├── Submit  -> validate, write the execution record (group commit, off the handler),
 //! │              then spawn an Execution
 //! ├── Resume  -> read the execution back (blocking pool), write it as running, spawn
-//! ├── Interrupt / Pause / InterruptAll -> forwarded to the Execution(s)
+//! ├── Interrupt / Pause / Cancel / InterruptAll -> forwarded to the Execution(s); a
+//! │              cancel of one that is not running writes it cancelled
 //! ├── Status / List / Wait / Subscribe
 //! ├── Stop    -> Stop every Execution, each replying once checkpointed; flush; stop
 //! └── Execution <id> ... (linked children; their end arrives as a message, and the
@@ -17,9 +18,11 @@
 //!
 //! Files: this one has the messages and the dispatch; `entry` the execution map's entries
 //! and their startup load; `start` submit and resume; `query` status, tree and wait;
-//! `halt` interrupts and pauses; `prune` deletions and retention; `stop` the shutdown; `restart` what a failed Execution actor gets (a restart from its
-//! durable state, or a pause once it fails too often).
+//! `halt` interrupts and pauses; `cancel` cancels; `prune` deletions and retention; `stop`
+//! the shutdown; `restart` what a failed Execution actor gets (a restart from its durable
+//! state, or a pause once it fails too often).
 
+mod cancel;
 mod ended;
 mod entries;
 mod entry;
@@ -172,6 +175,10 @@ pub enum SupervisorMsg {
     /// strategy allows, and once quiesced it is `paused` (durably, not resumed at start)
     /// until resumed.
     Pause(ExecutionId, InterruptStrategy, Reply<()>),
+    /// Cancel one execution for good: a running one is interrupted with the strategy and
+    /// ends `cancelled` once nothing runs (durably, before the reply); an interrupted or
+    /// paused one is written `cancelled` at once.
+    Cancel(ExecutionId, InterruptStrategy, Reply<()>),
     /// Interrupt every running execution; replies with their ids.
     InterruptAll(InterruptStrategy, RpcReplyPort<Vec<ExecutionId>>),
     /// Resume an interrupted execution.
@@ -191,7 +198,7 @@ pub enum SupervisorMsg {
     /// aborted past its `abort_in`, and abandoned if it has not checkpointed within
     /// `give_up_in`; then flush the store, reply with what happened to each, stop.
     Shutdown(StopOrder, RpcReplyPort<Stopped>),
-    /// Delete a finished (completed, failed or corrupt) execution with all its records.
+    /// Delete a finished (completed, failed, cancelled or corrupt) execution with all its records.
     Delete(ExecutionId, Reply<()>),
     /// Delete every finished execution the retention no longer keeps; replies with how
     /// many were deleted.
@@ -277,6 +284,12 @@ enum Internal {
     Paused {
         id: ExecutionId,
         result: Result<String, RuntimeError>,
+    },
+    /// The cancelled record of an execution that was not running is durable, or not.
+    Cancelled {
+        id: ExecutionId,
+        result: Result<(), RuntimeError>,
+        reply: Reply<()>,
     },
     /// An execution the Supervisor does not hold was read from the store for `msg`.
     Fetched {
@@ -449,6 +462,7 @@ impl SupervisorState {
             SupervisorMsg::Pause(id, strategy, reply) => {
                 self.halt(myself, id, Halt::Pause(strategy), reply)
             }
+            SupervisorMsg::Cancel(id, strategy, reply) => self.cancel(myself, id, strategy, reply),
             SupervisorMsg::InterruptAll(strategy, reply) => {
                 let live: Vec<ExecutionId> = self
                     .entries
@@ -552,6 +566,14 @@ impl SupervisorState {
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Paused { id, result })) => {
                 self.paused(id, result);
+                self.finish_stop(myself).await;
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::Cancelled {
+                id,
+                result,
+                reply,
+            })) => {
+                self.cancelled(id, result, reply);
                 self.finish_stop(myself).await;
             }
         }

@@ -104,6 +104,7 @@ fn operations(
         routes::status,
         routes::interrupt,
         routes::pause,
+        routes::cancel,
         routes::resume,
         routes::retry,
         routes::interrupt_all,

@@ -146,7 +146,7 @@ pub(crate) async fn list(
                 BridgeError::BadRequest {
                     code: "invalid_status",
                     message: format!(
-                        "unknown status `{}`; use running, interrupted, completed, failed, corrupt or paused",
+                        "unknown status `{}`; use running, interrupted, completed, failed, cancelled, corrupt or paused",
                         cut(value, 64)
                     ),
                 }
@@ -310,6 +310,33 @@ pub(crate) async fn pause(
     ))
 }
 
+/// Cancel one execution for good (body optional; default `finish_current`): a running one
+/// stops as the strategy says and ends `cancelled` once nothing runs; an interrupted or
+/// paused one is `cancelled` at once. Answered once the cancel is durable. 409 when it has
+/// finished already.
+#[utoipa::path(
+    post,
+    path = "/executions/{id}/cancel",
+    params(("id" = String, Path)),
+    request_body(content = Option<InterruptBody>),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub(crate) async fn cancel(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<InterruptBody>,
+) -> Result<impl IntoResponse, BridgeError> {
+    let id = parse_id(&id)?;
+    s.runtime.cancel(id, body.strategy).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: id.to_string(),
+            action: "cancelling",
+        }),
+    ))
+}
+
 /// Resume an interrupted or paused execution.
 #[utoipa::path(
     post,
@@ -333,7 +360,8 @@ pub(crate) async fn resume(
     ))
 }
 
-/// Delete a finished (completed, failed or corrupt) execution with all its records.
+/// Delete a finished (completed, failed, cancelled or corrupt) execution with all its
+/// records.
 #[utoipa::path(
     delete,
     path = "/executions/{id}",

@@ -128,6 +128,7 @@ impl ExecutionArgs {
             resume_on_start: false,
             reason: None,
             pausing: false,
+            cancelling: false,
             items_done: None,
         };
         let count = compiled.items.len();
@@ -166,6 +167,7 @@ impl ExecutionArgs {
         record.resume_on_start = false;
         record.reason = None;
         record.pausing = false;
+        record.cancelling = false;
         record.updated_ms = now_ms();
         let items = items
             .into_iter()

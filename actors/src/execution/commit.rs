@@ -78,8 +78,12 @@ impl ExecutionState {
                 }
                 Write::Item { index, state } => ItemRecord::op(id, index, &state),
                 Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
-                Write::PauseRequested => {
-                    self.record.pausing = true;
+                Write::PauseRequested | Write::CancelRequested => {
+                    if matches!(write, Write::CancelRequested) {
+                        self.record.cancelling = true;
+                    } else {
+                        self.record.pausing = true;
+                    }
                     self.record.updated_ms = now_ms();
                     match self.record.ops(false) {
                         Ok(record) => ops.extend(record),
@@ -88,9 +92,10 @@ impl ExecutionState {
                     continue;
                 }
                 Write::Execution { status } => {
-                    // A final record needs no mark: it says paused, or the pause was
-                    // overtaken (completed, failed).
+                    // A final record needs no mark: it says paused or cancelled, or the
+                    // request was overtaken (completed, failed).
                     self.record.pausing = false;
+                    self.record.cancelling = false;
                     let running = std::mem::replace(&mut self.record.status, status);
                     // Every item's record is in this commit or an earlier one.
                     self.record.items_done = Some(self.run.done_count() as u64);

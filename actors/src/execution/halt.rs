@@ -1,15 +1,16 @@
-//! An interrupt or a pause asked of an execution, before it reaches its actor.
+//! An interrupt, a pause or a cancel asked of an execution, before it reaches its actor.
 
 use ractor::RpcReplyPort;
 
 use crate::execution::ExecutionMsg;
 use crate::model::{Halting, InterruptStrategy};
 
-/// An interrupt or a pause, as it waits for an execution that is starting.
+/// An interrupt, a pause or a cancel, as it waits for an execution that is starting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Halt {
     Interrupt(InterruptStrategy),
     Pause(InterruptStrategy),
+    Cancel(InterruptStrategy),
 }
 
 impl Halt {
@@ -18,6 +19,7 @@ impl Halt {
         match self {
             Halt::Interrupt(_) => "interrupt",
             Halt::Pause(_) => "pause",
+            Halt::Cancel(_) => "cancel",
         }
     }
 
@@ -26,6 +28,7 @@ impl Halt {
         match self {
             Halt::Interrupt(_) => Halting::Interrupting,
             Halt::Pause(_) => Halting::Pausing,
+            Halt::Cancel(_) => Halting::Cancelling,
         }
     }
 
@@ -34,6 +37,13 @@ impl Halt {
         match self {
             Halt::Interrupt(strategy) => ExecutionMsg::Interrupt(strategy, reply),
             Halt::Pause(strategy) => ExecutionMsg::Pause(strategy, reply),
+            Halt::Cancel(strategy) => ExecutionMsg::Cancel(strategy, reply),
         }
+    }
+
+    /// Whether its caller is answered only once the request is durable (a pause or a
+    /// cancel must hold across a crash; an interrupt is answered once applied).
+    pub(crate) fn is_recorded(self) -> bool {
+        !matches!(self, Halt::Interrupt(_))
     }
 }

@@ -65,6 +65,8 @@ impl ExecutionState {
             // Only while it runs: the final report (interrupted, paused) has stopped.
             halting: if self.record.status != ExecutionStatus::Running || self.finished {
                 None
+            } else if self.run.is_cancelling() {
+                Some(Halting::Cancelling)
             } else if self.run.is_pausing() {
                 Some(Halting::Pausing)
             } else if self.run.is_interrupting() {
@@ -126,7 +128,9 @@ impl ExecutionState {
             })
             .chain(self.idle.iter().map(|w| worker(w, "idle".to_owned())))
             .collect();
-        let mut status = if self.run.is_pausing() {
+        let mut status = if self.run.is_cancelling() {
+            "cancelling".to_owned()
+        } else if self.run.is_pausing() {
             "pausing".to_owned()
         } else if self.run.is_interrupting() {
             "interrupting".to_owned()

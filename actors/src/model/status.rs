@@ -24,6 +24,9 @@ pub enum ExecutionStatus {
     /// the restart intensity allows). Nothing runs until someone resumes it; a start of
     /// the runtime does not.
     Paused,
+    /// Ended for good on request (`cancel`): what ran was interrupted, and nothing runs
+    /// again. Retention and deletion treat it as finished.
+    Cancelled,
 }
 
 impl ExecutionStatus {
@@ -36,14 +39,19 @@ impl ExecutionStatus {
             ExecutionStatus::Failed => "failed",
             ExecutionStatus::Corrupt => "corrupt",
             ExecutionStatus::Paused => "paused",
+            ExecutionStatus::Cancelled => "cancelled",
         }
     }
 
-    /// Whether the execution will never run again (completed, failed or corrupt).
+    /// Whether the execution will never run again (completed, failed, cancelled or
+    /// corrupt).
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Corrupt
+            ExecutionStatus::Completed
+                | ExecutionStatus::Failed
+                | ExecutionStatus::Cancelled
+                | ExecutionStatus::Corrupt
         )
     }
 }
@@ -109,6 +117,8 @@ pub enum Halting {
     Interrupting,
     /// Paused: it stops as its strategy allows, then stands `paused`.
     Pausing,
+    /// Cancelled: it stops as its strategy allows, then stands `cancelled` for good.
+    Cancelling,
 }
 
 impl Halting {
@@ -117,6 +127,7 @@ impl Halting {
         match self {
             Halting::Interrupting => "interrupting",
             Halting::Pausing => "pausing",
+            Halting::Cancelling => "cancelling",
         }
     }
 }

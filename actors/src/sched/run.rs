@@ -66,8 +66,8 @@ enum Then {
     Start(u32),
     Settle(u32),
     Finish(ExecutionStatus),
-    /// A pause request: its record is durable (or not).
-    PauseRecorded,
+    /// A pause or cancel request: its record is durable (or not).
+    HaltRecorded,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +117,8 @@ pub(crate) struct Run {
     allowance: Option<usize>,
     /// Asked to pause: once quiesced it ends `paused` rather than `interrupted`.
     pausing: bool,
+    /// Asked to cancel: once quiesced it ends `cancelled` (outranks a pause).
+    cancelling: bool,
     started: bool,
     /// An item of the current block failed.
     failed: bool,
@@ -173,6 +175,7 @@ impl Run {
             readiness: Readiness::empty(),
             allowance: None,
             pausing: false,
+            cancelling: false,
             started: false,
             failed: false,
             broken: false,

@@ -63,6 +63,8 @@ struct Sim {
     broken: bool,
     /// A pause of this incarnation was applied.
     pausing: bool,
+    /// A cancel of this incarnation was applied.
+    cancelling: bool,
     /// When each item's last failed attempt ended, for the retry wait check.
     failed_at: Vec<Option<Instant>>,
     failures: bool,
@@ -126,6 +128,7 @@ impl Sim {
                 checkpoints: vec![None; n],
                 execution: None,
                 pausing: false,
+                cancelling: false,
             },
             running: BTreeMap::new(),
             started: vec![0; n],
@@ -134,6 +137,7 @@ impl Sim {
             cap: None,
             broken: false,
             pausing: false,
+            cancelling: false,
             failed_at: vec![None; n],
             failures,
             owed: vec![false; n],
@@ -178,6 +182,17 @@ impl Sim {
 
     fn interrupt(&mut self, strategy: InterruptStrategy, stop: bool) {
         self.halt(strategy, stop, false);
+    }
+
+    fn cancel(&mut self, strategy: InterruptStrategy) {
+        self.open_before = self.run.open_starts();
+        self.note(format!("cancel({strategy:?})"));
+        let applied = self.run.cancel(strategy, self.now);
+        self.cancelling |= applied;
+        if applied {
+            let limit = self.decided + self.open_before + strategy.allowance();
+            self.cap = Some(self.cap.map_or(limit, |c| c.min(limit)));
+        }
     }
 
     fn halt(&mut self, strategy: InterruptStrategy, stop: bool, pause: bool) {
@@ -268,10 +283,13 @@ impl Sim {
                     }
                 }
                 Effect::Publish(Publish::Progress { .. }) => {}
-                Effect::PauseRecorded { durable } => {
+                Effect::HaltRecorded { durable } => {
                     check!(
-                        !durable || self.durable.pausing || self.durable.execution.is_some(),
-                        "a pause was answered durable, but the store has no pause request"
+                        !durable
+                            || self.durable.pausing
+                            || self.durable.cancelling
+                            || self.durable.execution.is_some(),
+                        "a pause or cancel was answered durable, but the store has no request"
                     );
                 }
                 Effect::Ended { status, error } => self.ended(status, error)?,
@@ -299,10 +317,12 @@ impl Sim {
         self.running.clear();
         self.permits.reset();
         self.rates.reset();
+        // A record asked to cancel is found cancelled at startup, not resumed.
         if matches!(
             self.durable.execution,
-            Some(ExecutionStatus::Completed | ExecutionStatus::Failed)
-        ) {
+            Some(ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Cancelled)
+        ) || (self.durable.cancelling && self.durable.execution.is_none())
+        {
             self.over = true;
             return;
         }
@@ -322,6 +342,7 @@ impl Sim {
         self.cap = None;
         self.broken = false;
         self.pausing = false;
+        self.cancelling = false;
         self.ended = None;
         if self.rng.chance(10) {
             // An interrupt that came while the resume was starting.
@@ -401,9 +422,13 @@ impl Sim {
                 self.interrupt(strategy, false);
             }
             80..=81 => self.interrupt(InterruptStrategy::FinishCurrent, true),
-            94..=95 => {
+            94 => {
                 let strategy = random_strategy(&mut self.rng);
                 self.halt(strategy, false, true);
+            }
+            95 => {
+                let strategy = random_strategy(&mut self.rng);
+                self.cancel(strategy);
             }
             82..=87 => {
                 self.now += Duration::from_millis(self.rng.below(40) as u64);

@@ -280,8 +280,8 @@ where
     Ok((out, next))
 }
 
-/// Of the `max` executions created after `after`, the finished ones (completed or failed),
-/// with when each last changed; and where to go on from, `None` at the end. Corrupt
+/// Of the `max` executions created after `after`, the finished ones (completed, failed or
+/// cancelled), with when each last changed; and where to go on from, `None` at the end. Corrupt
 /// records are left out: they may be a newer build's, and only a deletion by hand removes
 /// them.
 #[allow(clippy::type_complexity)]
@@ -295,7 +295,7 @@ pub(crate) fn finished(
         if let Ok(record) = decode::<StoredExecutionRecord>(bytes, String::new)
             && matches!(
                 record.status,
-                ExecutionStatus::Completed | ExecutionStatus::Failed
+                ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Cancelled
             )
         {
             out.push((record.updated_ms, id));

@@ -28,6 +28,8 @@ pub(crate) struct ExecutionRecord {
     pub(crate) reason: Option<String>,
     /// Still running, but asked to pause: a restart finds it paused, not to resume.
     pub(crate) pausing: bool,
+    /// Still running, but asked to cancel: a restart finds it cancelled, not to resume.
+    pub(crate) cancelling: bool,
     /// How many of its items are done, when whoever wrote a status other than `running`
     /// knew (the execution's final record, the startup scan); `None` otherwise. Startup
     /// takes it instead of reading every item record.
@@ -53,6 +55,8 @@ pub(crate) struct StoredExecutionRecord {
     pub(crate) reason: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) pausing: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) cancelling: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) items_done: Option<u64>,
     /// The plan's name and item count, so a listing reads no plan. `None` in records from
@@ -77,6 +81,7 @@ impl ExecutionRecord {
             resume_on_start: self.resume_on_start,
             reason: self.reason.clone(),
             pausing: self.pausing,
+            cancelling: self.cancelling,
             items_done: self.items_done,
             name: Some(self.plan.name.clone()),
             items_total: Some(self.plan.item_count() as u64),
@@ -110,6 +115,7 @@ impl StoredExecutionRecord {
             resume_on_start: self.resume_on_start,
             reason: self.reason,
             pausing: self.pausing,
+            cancelling: self.cancelling,
             items_done: self.items_done,
         }
     }

@@ -119,7 +119,9 @@ impl Entry {
     fn is_idle(&self) -> bool {
         matches!(
             self.status,
-            crate::model::ExecutionStatus::Completed | crate::model::ExecutionStatus::Failed
+            crate::model::ExecutionStatus::Completed
+                | crate::model::ExecutionStatus::Failed
+                | crate::model::ExecutionStatus::Cancelled
         ) && !self.is_live()
             && self.pending_interrupts.is_empty()
             && self.pending_pauses.is_empty()

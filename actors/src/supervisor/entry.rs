@@ -30,9 +30,9 @@ pub(super) struct Entry {
     /// Interrupts and pauses that arrived while starting, applied before its first item
     /// starts.
     pub(super) pending_interrupts: Vec<Halt>,
-    /// The callers of the pauses among them, answered once the execution has made the
-    /// pause durable (or with why it could not).
-    pub(super) pending_pauses: Vec<Reply<()>>,
+    /// The callers of the pauses and cancels among them, answered once the execution has
+    /// made the request durable (or with why it could not).
+    pub(super) pending_pauses: Vec<(Halt, Reply<()>)>,
     /// Status requests that arrived while starting, answered once it runs (or failed).
     pub(super) pending_status: Vec<Reply<ExecutionReport>>,
     pub(super) corrupt: Option<String>,
@@ -183,7 +183,15 @@ pub(super) async fn load(
                     // Checkpointed by a shutdown while it ran.
                     crashed.push(record.id);
                 }
-                if record.status == ExecutionStatus::Running && record.pausing {
+                if record.status == ExecutionStatus::Running && record.cancelling {
+                    // Asked to cancel, and the process stopped before it quiesced:
+                    // cancelled, as asked, for good.
+                    record.status = ExecutionStatus::Cancelled;
+                    record.cancelling = false;
+                    record.pausing = false;
+                    record.resume_on_start = false;
+                    ops.extend(record.ops(plan_inline)?);
+                } else if record.status == ExecutionStatus::Running && record.pausing {
                     // Asked to pause, and the process stopped before it quiesced: paused,
                     // as asked, not resumed.
                     record.status = ExecutionStatus::Paused;

@@ -18,6 +18,7 @@ impl SupervisorMsg {
             SupervisorMsg::Status(id, _)
             | SupervisorMsg::Interrupt(id, _, _)
             | SupervisorMsg::Pause(id, _, _)
+            | SupervisorMsg::Cancel(id, _, _)
             | SupervisorMsg::Resume(id, _)
             | SupervisorMsg::RetryFailed(id, _)
             | SupervisorMsg::Wait(id, _)
@@ -38,6 +39,7 @@ impl SupervisorMsg {
             }
             SupervisorMsg::Interrupt(_, _, reply)
             | SupervisorMsg::Pause(_, _, reply)
+            | SupervisorMsg::Cancel(_, _, reply)
             | SupervisorMsg::Resume(_, reply)
             | SupervisorMsg::RetryFailed(_, reply)
             | SupervisorMsg::Delete(_, reply)
@@ -101,7 +103,10 @@ impl SupervisorState {
         if let Ok(Some(listed)) = &found
             && !matches!(
                 listed.summary.status,
-                ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Corrupt
+                ExecutionStatus::Completed
+                    | ExecutionStatus::Failed
+                    | ExecutionStatus::Cancelled
+                    | ExecutionStatus::Corrupt
             )
         {
             if tries < FETCH_TRIES {

@@ -7,7 +7,7 @@ use ractor::ActorRef;
 
 use crate::error::RuntimeError;
 use crate::execution::{ExecutionMsg, Halt};
-use crate::model::{ExecutionId, ExecutionStatus, Halting};
+use crate::model::{ExecutionId, ExecutionStatus, Halting, InterruptStrategy};
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
 impl SupervisorState {
@@ -20,17 +20,17 @@ impl SupervisorState {
         halt: Halt,
         reply: Reply<()>,
     ) {
-        // A pause of an execution that is starting is applied before its first item and
-        // answered once its actor has made it durable (see `answer_pauses`).
-        if let Halt::Pause(_) = halt
+        // A pause or cancel of an execution that is starting is applied before its first
+        // item and answered once its actor has made it durable (see `answer_pauses`).
+        if halt.is_recorded()
             && self.entry(id).is_ok()
             && let Some(entry) = self.entries.get_mut(&id)
             && entry.actor.is_none()
             && entry.starting
         {
             entry.pending_interrupts.push(halt);
-            entry.pending_pauses.push(reply);
-            entry.halting = Some(Halting::Pausing);
+            entry.pending_pauses.push((halt, reply));
+            entry.halting = Some(outranking(entry.halting, halt.halting()));
             return;
         }
         match self.halt_target(id, halt) {
@@ -72,11 +72,7 @@ impl SupervisorState {
             return Err(RuntimeError::UnknownExecution(id));
         };
         if entry.actor.is_some() || entry.starting {
-            // A pause outranks an interrupt: it is the one that decides the end status.
-            entry.halting = match entry.halting {
-                Some(Halting::Pausing) => Some(Halting::Pausing),
-                _ => Some(halt.halting()),
-            };
+            entry.halting = Some(outranking(entry.halting, halt.halting()));
         }
         if let Some(actor) = &entry.actor {
             return Ok(Some(actor.clone()));
@@ -105,15 +101,20 @@ impl SupervisorState {
         let replies = std::mem::take(&mut entry.pending_pauses);
         match &entry.actor {
             Some(actor) => {
-                for reply in replies {
+                for (halt, reply) in replies {
                     let actor = actor.clone();
+                    // Asked again (idempotent): answered once the request is durable.
+                    let halt = match halt {
+                        Halt::Cancel(_) => Halt::Cancel(InterruptStrategy::FinishCurrent),
+                        _ => Halt::Pause(InterruptStrategy::FinishCurrent),
+                    };
                     tokio::spawn(async move {
-                        let halt = Halt::Pause(crate::model::InterruptStrategy::FinishCurrent);
                         let result = if ask(&actor, halt).await {
                             Ok(())
                         } else {
                             Err(RuntimeError::Actor(format!(
-                                "execution {id} did not make the pause durable"
+                                "execution {id} did not make the {} durable",
+                                halt.action()
                             )))
                         };
                         let _ = reply.send(result);
@@ -121,18 +122,19 @@ impl SupervisorState {
                 }
             }
             None => {
-                let result = match entry.status {
-                    // Paused meanwhile (its actor kept failing): what was asked holds.
-                    ExecutionStatus::Paused => Ok(()),
-                    _ if self.stopping => Err(RuntimeError::ShuttingDown),
-                    status => Err(RuntimeError::InvalidState {
-                        id,
-                        action: "pause",
-                        status,
-                    }),
-                };
-                for reply in replies {
-                    let _ = reply.send(result.clone());
+                for (halt, reply) in replies {
+                    let result = match (halt, entry.status) {
+                        // Paused meanwhile (its actor kept failing): what was asked holds.
+                        (Halt::Pause(_), ExecutionStatus::Paused) => Ok(()),
+                        (Halt::Cancel(_), ExecutionStatus::Cancelled) => Ok(()),
+                        _ if self.stopping => Err(RuntimeError::ShuttingDown),
+                        (halt, status) => Err(RuntimeError::InvalidState {
+                            id,
+                            action: halt.action(),
+                            status,
+                        }),
+                    };
+                    let _ = reply.send(result);
                 }
             }
         }
@@ -164,6 +166,20 @@ impl SupervisorState {
             }
             _ => RuntimeError::Actor(format!("execution {id} did not acknowledge the {action}")),
         }));
+    }
+}
+
+/// The halting to report when `asked` comes on top of `current`: a cancel outranks a
+/// pause, which outranks an interrupt (the stronger one decides the end status).
+fn outranking(current: Option<Halting>, asked: Halting) -> Halting {
+    let rank = |h: Halting| match h {
+        Halting::Interrupting => 0,
+        Halting::Pausing => 1,
+        Halting::Cancelling => 2,
+    };
+    match current {
+        Some(current) if rank(current) >= rank(asked) => current,
+        _ => asked,
     }
 }
 

@@ -212,13 +212,19 @@ impl SupervisorState {
                 } else {
                     Vec::new()
                 };
-                // Asked to pause before its actor failed: the restarted one pauses too.
+                // Asked to pause or cancel before its actor failed: the restarted one does
+                // too.
                 let pausing = stored.record.pausing;
+                let cancelling = stored.record.cancelling;
                 let mut args =
                     ExecutionArgs::resume(stored, &registry, store.clone(), events, crash_limit)?;
                 if pausing {
                     args.interrupts
                         .push(Halt::Pause(InterruptStrategy::FinishCurrent));
+                }
+                if cancelling {
+                    args.interrupts
+                        .push(Halt::Cancel(InterruptStrategy::FinishCurrent));
                 }
                 let mut ops = args.record.ops(false)?;
                 ops.extend(killed);

@@ -27,7 +27,7 @@ impl Run {
                     Then::Start(index) => self.started_attempt(index, result.is_ok(), now),
                     Then::Settle(index) => self.settled(index, &result),
                     Then::Finish(status) => self.finished(status, &result),
-                    Then::PauseRecorded => self.effects.push_back(Effect::PauseRecorded {
+                    Then::HaltRecorded => self.effects.push_back(Effect::HaltRecorded {
                         durable: result.is_ok(),
                     }),
                 }
@@ -140,12 +140,14 @@ impl Run {
             return;
         }
         self.finishing = true;
-        // Stopped short on request: paused, unless the store failed (then what it holds is
-        // unknown, and interrupted says so).
-        let status = if self.pausing && !self.broken && status == ExecutionStatus::Interrupted {
-            ExecutionStatus::Paused
-        } else {
-            status
+        // Stopped short on request: cancelled or paused, unless the store failed (then what
+        // it holds is unknown, and interrupted says so).
+        let status = match status {
+            ExecutionStatus::Interrupted if self.cancelling && !self.broken => {
+                ExecutionStatus::Cancelled
+            }
+            ExecutionStatus::Interrupted if self.pausing && !self.broken => ExecutionStatus::Paused,
+            status => status,
         };
         // With a broken store the failure that skipped them may not be recorded; a resume
         // decides again.

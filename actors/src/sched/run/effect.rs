@@ -26,6 +26,9 @@ pub(crate) enum Write {
     /// The execution's record, still running, marked as asked to pause: a restart finds
     /// it paused and does not resume it.
     PauseRequested,
+    /// The execution's record, still running, marked as asked to cancel: a restart finds
+    /// it cancelled and does not resume it.
+    CancelRequested,
 }
 
 /// Something the shell must do, in the order given.
@@ -53,8 +56,9 @@ pub(crate) enum Effect {
     Cancel { index: u32, attempt: u32 },
     /// Abort the attempt now; it then ends as interrupted.
     Abort { index: u32, attempt: u32 },
-    /// The oldest pause request not answered yet is durable (or its commit failed).
-    PauseRecorded { durable: bool },
+    /// The oldest pause or cancel request not answered yet is durable (or its commit
+    /// failed).
+    HaltRecorded { durable: bool },
     /// Tell subscribers what changed.
     Publish(Publish),
     /// The execution is over; its final record is durable unless `error` says otherwise.

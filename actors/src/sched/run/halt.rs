@@ -63,7 +63,7 @@ impl Run {
     /// Pauses the run: nothing new starts, running attempts go on as `strategy` allows (as
     /// an interrupt), and once nothing runs the execution ends `paused`, which a restart
     /// does not resume. The request is made durable first ([`Write::PauseRequested`], then
-    /// [`Effect::PauseRecorded`]), so a crash while it quiesces leaves it paused too. False
+    /// [`Effect::HaltRecorded`]), so a crash while it quiesces leaves it paused too. False
     /// if it is already ending.
     pub(crate) fn pause(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
         if self.finishing {
@@ -72,13 +72,32 @@ impl Run {
         self.pausing = true;
         // Written for every pause, so each request has a commit to wait for.
         self.open.writes.push(Write::PauseRequested);
-        self.open.thens.push(Then::PauseRecorded);
+        self.open.thens.push(Then::HaltRecorded);
         self.interrupt(strategy, now)
     }
 
     /// Whether a pause has been applied.
     pub(crate) fn is_pausing(&self) -> bool {
         self.pausing
+    }
+
+    /// Cancels the run: as a pause (nothing new starts, running attempts go on as
+    /// `strategy` allows, the request is durable before it is answered), but once nothing
+    /// runs the execution ends `cancelled`, for good. A run that finishes its work anyway
+    /// ends as its work says (completed, failed). False if it is already ending.
+    pub(crate) fn cancel(&mut self, strategy: InterruptStrategy, now: Instant) -> bool {
+        if self.finishing {
+            return false;
+        }
+        self.cancelling = true;
+        self.open.writes.push(Write::CancelRequested);
+        self.open.thens.push(Then::HaltRecorded);
+        self.interrupt(strategy, now)
+    }
+
+    /// Whether a cancel has been applied.
+    pub(crate) fn is_cancelling(&self) -> bool {
+        self.cancelling
     }
 
     /// Stops the run: as `Immediate { grace }`. False if it is already ending.

@@ -149,16 +149,25 @@ impl Sim {
                     }
                 }
             }
-            ExecutionStatus::Interrupted | ExecutionStatus::Paused => {
+            ExecutionStatus::Interrupted | ExecutionStatus::Paused | ExecutionStatus::Cancelled => {
                 check!(
                     self.cap.is_some() || self.broken || error.is_some(),
-                    "{status} though no interrupt, pause, stop or store failure came"
+                    "{status} though no interrupt, pause, cancel, stop or store failure came"
                 );
-                // Paused exactly when a pause was asked for and the store kept every record.
-                let paused = self.pausing && !self.broken && error.is_none();
+                // Cancelled exactly when a cancel was asked for, paused when a pause was (and
+                // no cancel), in both cases only if the store kept every record.
+                let kept = !self.broken && error.is_none();
+                let expected = if self.cancelling && kept {
+                    ExecutionStatus::Cancelled
+                } else if self.pausing && kept {
+                    ExecutionStatus::Paused
+                } else {
+                    ExecutionStatus::Interrupted
+                };
                 check!(
-                    (status == ExecutionStatus::Paused) == paused,
-                    "ended {status}; pause asked: {}, a commit failed: {}, final record failed: {}",
+                    status == expected,
+                    "ended {status}; cancel asked: {}, pause asked: {}, a commit failed: {}, final record failed: {}",
+                    self.cancelling,
                     self.pausing,
                     self.broken,
                     error.is_some()

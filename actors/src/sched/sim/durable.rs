@@ -17,6 +17,8 @@ pub(super) struct Durable {
     pub(super) execution: Option<ExecutionStatus>,
     /// The running record is marked as asked to pause.
     pub(super) pausing: bool,
+    /// The running record is marked as asked to cancel: a restart finds it cancelled.
+    pub(super) cancelling: bool,
 }
 
 impl Durable {
@@ -44,8 +46,10 @@ impl Durable {
                 Write::Execution { status } => {
                     self.execution = Some(*status);
                     self.pausing = false;
+                    self.cancelling = false;
                 }
                 Write::PauseRequested => self.pausing = true,
+                Write::CancelRequested => self.cancelling = true,
             }
         }
     }
