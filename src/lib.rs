@@ -107,7 +107,7 @@ pub use tend_actors::{
     LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceReport,
     MaintenanceType, ModuleAnswer, Notice, Outcome, ParseIdError, Plan, PlanError, Progress,
     Published, Registry, ResourceKind, Resources, RuntimeError, SemaphoreReport, SemaphoreUser,
-    ShutdownReason, ShutdownReport, StopResult, StoreError, StoreFailure, Urgency,
+    ShutdownReason, ShutdownReport, StopResult, StoreError, StoreFailure, Submitted, Urgency,
 };
 
 pub use tend_actors::janitor::SweepReport;

@@ -20,7 +20,7 @@ use tend_actors::{
     ExecutionSummary, InterruptStrategy, Janitor, JanitorArgs, JanitorMsg, LifecycleBus,
     LifecycleEvent, LifecycleKind, ListQuery, MaintenanceReason, MaintenanceReport, Notice,
     Outcome, Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store,
-    StoreFailure,
+    StoreFailure, Submitted,
 };
 use tokio::sync::broadcast;
 
@@ -324,9 +324,22 @@ impl Runtime {
         }
     }
 
-    /// Validates `plan` and starts it. Returns once its record is durable.
-    #[tracing::instrument(skip_all, fields(plan = %plan.name), err(level = "debug"))]
+    /// Validates `plan` and starts it. Returns once its record is durable. With an
+    /// idempotency key ([`Plan::key`]) it is [`submit_if_absent`](Self::submit_if_absent),
+    /// returning the id either way.
     pub async fn submit(&self, plan: Plan) -> Result<ExecutionId, RuntimeError> {
+        self.submit_if_absent(plan).await.map(|s| s.id)
+    }
+
+    /// Validates `plan` and starts it, unless its idempotency key ([`Plan::key`]) already
+    /// belongs to an execution: of the same plan, that execution is the answer
+    /// (`created: false`) and nothing starts; of another plan, the submit is refused with
+    /// [`RuntimeError::KeyConflict`]. A key stays with its execution, across restarts and
+    /// crashes, until the execution is deleted or pruned; so an application that submits
+    /// its work at startup with a fixed key submits it once. Returns once the record is
+    /// durable.
+    #[tracing::instrument(skip_all, fields(plan = %plan.name), err(level = "debug"))]
+    pub async fn submit_if_absent(&self, plan: Plan) -> Result<Submitted, RuntimeError> {
         self.call(|reply| SupervisorMsg::Submit(plan, reply))
             .await?
     }

@@ -270,7 +270,8 @@ async fn supervisor_serves_submit_status_wait_and_list() {
 
     let id = call(&sup, |r| SupervisorMsg::Submit(chain(2, 5, 1), r))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     // The record is durable by the time Submit replies.
     assert_eq!(store.execution_count().unwrap(), 1);
     let outcome = call(&sup, |r| SupervisorMsg::Wait(id, r)).await.unwrap();
@@ -313,10 +314,12 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
     let mut rx = call(&sup, SupervisorMsg::Subscribe).await;
     let a = call(&sup, |r| SupervisorMsg::Submit(gated_chain(3, "g", 15), r))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let b = call(&sup, |r| SupervisorMsg::Submit(gated_chain(3, "g", 15), r))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     // Each c0 checkpoints one step and waits at the gate.
     gates.release("g", 1);
     let mut progressed = std::collections::HashSet::new();
@@ -383,7 +386,8 @@ async fn supervisor_stop_checkpoints_running_executions() {
     let mut rx = call(&sup, SupervisorMsg::Subscribe).await;
     let id = call(&sup, |r| SupervisorMsg::Submit(gated_chain(2, "g", 30), r))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     gates.release("g", 1);
     recv_until(&mut rx, |e| matches!(e, Event::Progress { .. })).await;
     call(&sup, SupervisorMsg::Stop).await.unwrap();

@@ -434,6 +434,41 @@ async fn a_refresh_survives_a_sigkill_between_the_upstream_done_and_the_dependen
     );
 }
 
+/// Issue 22, part 4: an idempotency key is durable with the execution's record, so an
+/// application that submits the same work again after a SIGKILL (at startup, say) gets the
+/// execution it already has, not a second one.
+#[tokio::test]
+async fn a_submit_with_an_idempotency_key_is_answered_with_the_same_execution_after_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("applied.log"));
+    let client = client();
+    let server = start(&data, &log, None, &HELD);
+    let plan = json!({"name": "at startup", "blocks": [{"name": "b", "items": [
+        {"id": "a", "kind": "gate", "params": {"gate": "a", "steps": 20, "output": 4}}
+    ]}]});
+    let submit = |server: &Server| {
+        client
+            .post(server.url("/executions"))
+            .header("Idempotency-Key", "startup-work")
+            .json(&plan)
+            .send()
+    };
+    let response = submit(&server).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"].clone();
+    let finished = server.stop("-KILL");
+    assert_eq!(finished.status.code(), None, "{}", finished.describe());
+
+    let mut server = start(&data, &log, None, &HELD);
+    let response = submit(&server).await.unwrap();
+    assert_eq!(response.status(), 200, "the key outlived the kill");
+    assert_eq!(response.json::<Value>().await.unwrap()["id"], id);
+    let list = server.get(&client, "/executions").await;
+    assert_eq!(list["executions"].as_array().unwrap().len(), 1, "{list}");
+    let finished = server.stop("-TERM");
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.describe());
+}
+
 /// Issue 22, part 3: a cancel is durable before it is answered, so a SIGKILL before the
 /// execution quiesced leaves it cancelled, not resumed.
 #[tokio::test]

@@ -116,6 +116,14 @@ pub enum PlanError {
         /// The plan's name.
         plan: String,
     },
+    /// A plan's idempotency key is not one.
+    #[error("idempotency key `{key}` is not valid: {reason}")]
+    BadKey {
+        /// The key (cut to 128 characters).
+        key: String,
+        /// Why not.
+        reason: &'static str,
+    },
 }
 
 impl PlanError {
@@ -135,6 +143,7 @@ impl PlanError {
             PlanError::ZeroParallelism { .. } => "zero_parallelism",
             PlanError::TooManyItems { .. } => "too_many_items",
             PlanError::ParallelismTooHigh { .. } => "parallelism_too_high",
+            PlanError::BadKey { .. } => "invalid_key",
         }
     }
 }
@@ -206,6 +215,16 @@ pub enum RuntimeError {
         id: ExecutionId,
         /// The decode error.
         reason: String,
+    },
+    /// A submit's idempotency key belongs to an execution of another plan.
+    #[error(
+        "idempotency key `{key}` belongs to execution `{existing}`, submitted with another plan; use another key, or delete that execution first"
+    )]
+    KeyConflict {
+        /// The key (cut to 128 characters).
+        key: String,
+        /// The execution that has it.
+        existing: ExecutionId,
     },
     /// The runtime is shutting down or has stopped.
     #[error("the runtime is shutting down")]

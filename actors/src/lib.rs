@@ -59,7 +59,7 @@ pub use model::{
     InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus, LifecycleEvent,
     LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceType,
     ModuleAnswer, Outcome, ParseIdError, Plan, Progress, Registry, ResourceKind, Resources,
-    ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
+    ShutdownReason, ShutdownReport, StopOrder, StopResult, Submitted, Urgency,
 };
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};

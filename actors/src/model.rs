@@ -24,6 +24,7 @@ mod resources;
 mod shutdown;
 mod status;
 mod strategy;
+mod submitted;
 mod tags;
 mod tree;
 
@@ -42,7 +43,7 @@ pub use lifecycle::{
 pub use outcome::{BlockOutcome, Outcome};
 pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
 pub(crate) use plan::CompiledPlan;
-pub use plan::{Block, ItemSpec, Plan};
+pub use plan::{Block, ItemSpec, MAX_KEY_BYTES, Plan};
 pub use registry::Registry;
 pub(crate) use report::errors_of;
 pub use report::{
@@ -53,6 +54,7 @@ pub use resources::Resources;
 pub use shutdown::{ExecutionShutdown, ShutdownReport, StopOrder, StopResult};
 pub use status::{AttemptOutcome, ExecutionStatus, Halting, ItemStatus};
 pub use strategy::InterruptStrategy;
+pub use submitted::Submitted;
 pub use tree::{ActorNode, ActorRole};
 
 /// Text from a request (a name, a kind, a decoder's message quoting input) for an error

@@ -9,6 +9,8 @@
 //! starts       &str (execution id)        -> StartsRecord    (msgpack; attempts started
 //!                                            that no item record shows yet)
 //! live_executions &str (execution id)     -> ()  (those whose status is not final)
+//! keys         &str (idempotency key)     -> execution id + SHA-256 of its plan
+//! execution_keys &str (execution id)      -> &str (its idempotency key)
 //! meta         &str                       -> bytes (`format`: tend-store-4; a store of
 //!                                            format 1 to 3 is moved on when opened, a
 //!                                            newer one refused)
@@ -21,6 +23,7 @@
 
 mod artifacts;
 mod db;
+mod keys;
 mod listing;
 mod load;
 mod records;
@@ -41,6 +44,7 @@ use serde::de::DeserializeOwned;
 use crate::model::{ExecutionId, ExecutionReport, ExecutionSummary};
 
 pub use db::StoreFailure;
+pub(crate) use keys::KeyOwner;
 pub(crate) use listing::{Listed, Sieve};
 pub(crate) use load::{LoadedExecution, StoredExecution};
 pub(crate) use records::{CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION};
@@ -199,6 +203,11 @@ impl Store {
         max: usize,
     ) -> Result<(Vec<(u64, ExecutionId)>, Option<ExecutionId>), StoreError> {
         listing::finished(&*self.db.get()?, after, max)
+    }
+
+    /// Which execution has idempotency key `key`, with the digest of its plan. Blocking.
+    pub(crate) fn key_owner(&self, key: &str) -> Result<Option<KeyOwner>, StoreError> {
+        keys::owner(&*self.db.get()?, key)
     }
 
     /// One execution with its item records and checkpoints. Blocking.

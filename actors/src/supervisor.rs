@@ -28,6 +28,7 @@ mod entries;
 mod entry;
 mod fetch;
 mod halt;
+mod keys;
 mod prune;
 mod query;
 mod restart;
@@ -55,7 +56,7 @@ use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
 use crate::limiters::Limiters;
 use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, InterruptStrategy, Outcome,
-    Plan, Registry, Resources, StopOrder,
+    Plan, Registry, Resources, StopOrder, Submitted,
 };
 use crate::semaphores::Semaphores;
 use crate::store::Store;
@@ -164,8 +165,10 @@ type Reply<T> = RpcReplyPort<Result<T, RuntimeError>>;
 #[derive(Debug)]
 pub enum SupervisorMsg {
     /// Validate and start a plan; replies with the new execution's id once its record is
-    /// durable and its Execution is running.
-    Submit(Plan, Reply<ExecutionId>),
+    /// durable and its Execution is running. A plan with an idempotency key that an
+    /// execution already has is answered with that execution (`created: false`), or
+    /// refused if that execution's plan was another.
+    Submit(Plan, Reply<Submitted>),
     /// One execution's full report. (`Catalog::status` answers without this mailbox,
     /// but for an execution that is starting.)
     Status(ExecutionId, Reply<ExecutionReport>),
@@ -218,19 +221,18 @@ pub enum SupervisorMsg {
 pub struct SupervisorInternal(Internal);
 
 enum StartReply {
-    Submit(Reply<ExecutionId>),
+    /// A submit, and the idempotency key it created the execution with.
+    Submit(Reply<Submitted>, Option<String>),
     /// A resume or a retry of a failed execution, and the status it had before.
     Resume(Reply<()>, ExecutionStatus),
     /// An automatic resume at start (nobody waits for it), and how many tries it took.
-    Recover {
-        tries: u32,
-    },
+    Recover { tries: u32 },
 }
 
 impl std::fmt::Debug for StartReply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            StartReply::Submit(_) => "Submit",
+            StartReply::Submit(..) => "Submit",
             StartReply::Resume(..) => "Resume",
             StartReply::Recover { .. } => "Recover",
         })
@@ -240,8 +242,8 @@ impl std::fmt::Debug for StartReply {
 impl StartReply {
     fn send(self, id: ExecutionId, result: Result<(), RuntimeError>) {
         match self {
-            StartReply::Submit(reply) => {
-                let _ = reply.send(result.map(|()| id));
+            StartReply::Submit(reply, _) => {
+                let _ = reply.send(result.map(|()| Submitted { id, created: true }));
             }
             StartReply::Resume(reply, _) => {
                 let _ = reply.send(result);
@@ -284,6 +286,11 @@ enum Internal {
     Paused {
         id: ExecutionId,
         result: Result<String, RuntimeError>,
+    },
+    /// The store says which execution has an idempotency key, if any.
+    KeyOwner {
+        key: String,
+        owner: Result<Option<crate::store::KeyOwner>, RuntimeError>,
     },
     /// The cancelled record of an execution that was not running is durable, or not.
     Cancelled {
@@ -340,6 +347,8 @@ pub struct SupervisorState {
     stop_reply: Option<(StopReply, Vec<crate::model::ExecutionShutdown>)>,
     /// Stop requests that came while stopping, answered with the first.
     late_stops: Vec<StopReply>,
+    /// Idempotency keys of submits being decided (see `keys`).
+    keys: keys::Keys,
     /// Executions an unclean stop left running, still to resume, with the tries so far.
     recovery: std::collections::VecDeque<(ExecutionId, u32)>,
     /// How many of those are starting now.
@@ -382,6 +391,7 @@ impl Actor for Supervisor {
             deleting: 0,
             stop_reply: None,
             late_stops: Vec::new(),
+            keys: keys::Keys::new(),
             recovery,
             recovering: 0,
         })
@@ -534,8 +544,21 @@ impl SupervisorState {
                 self.stopped(myself, stops, reply).await;
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Ready { id, args, reply })) => {
+                // Submits that wait for this keyed one are answered once it is stored.
+                let keyed = match &reply {
+                    StartReply::Submit(_, Some(key)) => {
+                        Some((key.clone(), args.as_ref().map(|_| ()).map_err(Clone::clone)))
+                    }
+                    _ => None,
+                };
                 self.spawn(myself, id, args, reply).await;
+                if let Some((key, stored)) = keyed {
+                    self.key_created(&key, id, stored);
+                }
                 self.finish_stop(myself).await;
+            }
+            SupervisorMsg::Internal(SupervisorInternal(Internal::KeyOwner { key, owner })) => {
+                self.key_owner(myself, key, owner);
             }
             SupervisorMsg::Internal(SupervisorInternal(Internal::Refused {
                 id,

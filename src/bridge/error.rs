@@ -219,6 +219,10 @@ impl From<RuntimeError> for BridgeError {
                 code: "corrupt",
                 message: e.to_string(),
             },
+            RuntimeError::KeyConflict { .. } => BridgeError::Conflict {
+                code: "key_conflict",
+                message: e.to_string(),
+            },
             RuntimeError::ShuttingDown => BridgeError::Unavailable,
             other => BridgeError::Internal(other.to_string()),
         }

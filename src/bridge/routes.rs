@@ -203,14 +203,24 @@ pub(crate) struct SubmitParams {
 
 /// Validate a plan and start it; with `?dry_run=true`, validate it and run only each
 /// item's `check`, reporting what a run would change (nothing applied or written).
+///
+/// Submit if absent: with an idempotency key (the plan's `key`, or an `Idempotency-Key`
+/// header, at most 256 bytes), a key an execution already has answers 200 with that
+/// execution's id when the plan is the same, and 409 `key_conflict` when it is another;
+/// 201 only for a new execution. The key stays with its execution, across restarts and
+/// crashes, until the execution is deleted or pruned.
 #[utoipa::path(
     post,
     path = "/executions",
     request_body = Plan,
-    params(("dry_run" = Option<bool>, Query, description = "check every item and report what would change; start nothing")),
+    params(
+        ("dry_run" = Option<bool>, Query, description = "check every item and report what would change; start nothing"),
+        ("Idempotency-Key" = Option<String>, Header, description = "submit only if no execution has this key (the plan's `key`, which it must equal if both are given); at most 256 bytes")
+    ),
     responses(
-        (status = 201, body = Created),
-        (status = 200, body = DryRunView, description = "a dry run's report"),
+        (status = 201, body = Created, description = "a new execution"),
+        (status = 200, body = Created, description = "the execution that already has this idempotency key (same plan); or, with `dry_run`, a `DryRunView`"),
+        (status = 409, body = ErrorBody, description = "`key_conflict`: the idempotency key belongs to an execution of another plan"),
         (status = 400, body = ErrorBody, description = "malformed JSON, unknown fields, or an invalid plan; `code` names the error kind"),
         (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody)
@@ -219,8 +229,24 @@ pub(crate) struct SubmitParams {
 pub(crate) async fn submit(
     State(s): State<AppState>,
     QueryOf(SubmitParams { dry_run }): QueryOf<SubmitParams>,
-    JsonBody(plan): JsonBody<Plan>,
+    headers: axum::http::HeaderMap,
+    JsonBody(mut plan): JsonBody<Plan>,
 ) -> Result<axum::response::Response, BridgeError> {
+    if let Some(key) = idempotency_key(&headers)? {
+        match &plan.key {
+            Some(own) if *own != key => {
+                return Err(BridgeError::BadRequest {
+                    code: "key_mismatch",
+                    message: format!(
+                        "the Idempotency-Key header `{}` and the plan's key `{}` differ; give one, or the same",
+                        cut(&key, 64),
+                        cut(own, 64)
+                    ),
+                });
+            }
+            _ => plan.key = Some(key),
+        }
+    }
     let dry_run = match dry_run.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -235,14 +261,45 @@ pub(crate) async fn submit(
         let report = s.runtime.dry_run(&plan).await?;
         return Ok(Json(DryRunView::from(report)).into_response());
     }
-    let id = s.runtime.submit(plan).await?;
+    let submitted = s.runtime.submit_if_absent(plan).await?;
+    let id = submitted.id;
     let location = format!("/executions/{id}");
+    let status = if submitted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         [(header::LOCATION, location)],
         Json(Created { id: id.to_string() }),
     )
         .into_response())
+}
+
+/// The request's `Idempotency-Key`, if it has one; refused when given twice or not text.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, BridgeError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| BridgeError::BadRequest {
+        code: "invalid_key",
+        message: format!("Idempotency-Key {why}"),
+    };
+    if values.next().is_some() {
+        return Err(bad("is given more than once"));
+    }
+    let key = value
+        .to_str()
+        .map_err(|_| bad("is not visible ASCII text"))?;
+    if key.len() > tend_actors::model::MAX_KEY_BYTES {
+        return Err(bad("is longer than 256 bytes"));
+    }
+    if key.is_empty() {
+        return Err(bad("is empty"));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// One execution with every item.

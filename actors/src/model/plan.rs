@@ -39,6 +39,27 @@ pub struct Plan {
     /// How many items of this execution may run at once; the runtime's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<usize>,
+    /// An idempotency key: a submit whose key an execution already has answers that
+    /// execution instead of starting another (the same plan), or is refused (another plan),
+    /// until that execution is deleted or pruned. At most 256 bytes, no control characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The longest idempotency key, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// Why `key` cannot be an idempotency key, if it cannot.
+fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("it is empty")
+    } else if key.len() > MAX_KEY_BYTES {
+        Some("it is longer than 256 bytes")
+    } else if key.chars().any(char::is_control) {
+        Some("it has control characters")
+    } else {
+        None
+    }
 }
 
 /// A DAG of items. A block starts once every item of the block before it is done.
@@ -137,7 +158,14 @@ impl Plan {
             name: name.into(),
             blocks: Vec::new(),
             parallelism: None,
+            key: None,
         }
+    }
+
+    /// Sets the idempotency key (see [`Plan::key`]).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
     }
 
     /// Appends a block.
@@ -339,6 +367,14 @@ impl CompiledPlan {
         if plan.parallelism == Some(0) {
             return Err(PlanError::ZeroParallelism {
                 plan: cut(&plan.name),
+            });
+        }
+        if let Some(key) = &plan.key
+            && let Some(reason) = key_problem(key)
+        {
+            return Err(PlanError::BadKey {
+                key: cut(key),
+                reason,
             });
         }
         let mut index: HashMap<&str, u32> = HashMap::with_capacity(plan.item_count());

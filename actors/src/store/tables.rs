@@ -31,6 +31,11 @@ pub(crate) const EXECUTION_ARTIFACTS: TableDefinition<(&str, &[u8]), ()> =
 /// interrupted, paused), written with their records. Startup reads these, not every
 /// record, and a listing of those statuses pages through it.
 pub(crate) const LIVE: TableDefinition<&str, ()> = TableDefinition::new("live_executions");
+/// Idempotency key -> the execution that has it and the digest of its plan (see `keys`).
+pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+/// Execution id -> its idempotency key, for its deletion.
+pub(crate) const EXECUTION_KEYS: TableDefinition<&str, &str> =
+    TableDefinition::new("execution_keys");
 /// Runtime metadata, e.g. `format`.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -177,6 +182,8 @@ pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
         txn.open_table(ARTIFACT_REFS).map_err(|e| commit(&e))?;
         txn.open_table(EXECUTION_ARTIFACTS)
             .map_err(|e| commit(&e))?;
+        txn.open_table(KEYS).map_err(|e| commit(&e))?;
+        txn.open_table(EXECUTION_KEYS).map_err(|e| commit(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| commit(&e))?;
         meta.insert("format", FORMAT).map_err(|e| commit(&e))?;
     }

@@ -18,8 +18,11 @@ use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::model::ExecutionId;
+use crate::store::keys::{self, KeyOwner};
 use crate::store::starts::StartSets;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, LIVE, META, PLANS, STARTS};
+use crate::store::tables::{
+    CHECKPOINTS, EXECUTION_KEYS, EXECUTIONS, ITEMS, KEYS, LIVE, META, PLANS, STARTS,
+};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -36,6 +39,8 @@ pub(crate) enum Op {
     },
     /// Insert an execution's plan.
     Plan { id: ExecutionId, plan: Vec<u8> },
+    /// Give an idempotency key to the execution `owner` names (with its record).
+    Key { key: String, owner: KeyOwner },
     /// Attempt `attempt` of an item starts (see `starts`).
     Started {
         id: ExecutionId,
@@ -403,6 +408,8 @@ fn commit(
         let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
         let mut start_sets = txn.open_table(STARTS).map_err(|e| fail(&e))?;
         let mut live_index = txn.open_table(LIVE).map_err(|e| fail(&e))?;
+        let mut idempotency = txn.open_table(KEYS).map_err(|e| fail(&e))?;
+        let mut execution_keys = txn.open_table(EXECUTION_KEYS).map_err(|e| fail(&e))?;
         let mut key = [0u8; ulid::ULID_LEN];
         for op in batch.iter().flat_map(|(ops, _)| ops) {
             match op {
@@ -420,6 +427,10 @@ fn commit(
                 Op::Plan { id, plan } => {
                     plans
                         .insert(id.as_key(&mut key), plan.as_slice())
+                        .map_err(|e| fail(&e))?;
+                }
+                Op::Key { key, owner } => {
+                    keys::insert(&mut idempotency, &mut execution_keys, key, owner)
                         .map_err(|e| fail(&e))?;
                 }
                 Op::Started {
@@ -461,6 +472,8 @@ fn commit(
                     executions.remove(name).map_err(|e| fail(&e))?;
                     live_index.remove(name).map_err(|e| fail(&e))?;
                     plans.remove(name).map_err(|e| fail(&e))?;
+                    keys::remove(&mut idempotency, &mut execution_keys, name)
+                        .map_err(|e| fail(&e))?;
                     let every = (name, 0)..=(name, u32::MAX);
                     items
                         .retain_in(every.clone(), |_, _| false)

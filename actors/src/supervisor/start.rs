@@ -7,7 +7,8 @@ use ractor::{Actor, ActorRef};
 
 use crate::error::{RuntimeError, StoreError};
 use crate::execution::{Execution, ExecutionArgs, Halt};
-use crate::model::{ExecutionId, ExecutionStatus, InterruptStrategy, Plan, now_ms};
+use crate::model::{ExecutionId, ExecutionStatus, InterruptStrategy, Plan, Submitted, now_ms};
+use crate::store::{KeyOwner, Op};
 use crate::supervisor::entry::Entry;
 use crate::supervisor::{
     Internal, Reply, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState,
@@ -33,7 +34,7 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         plan: Plan,
-        reply: Reply<ExecutionId>,
+        reply: Reply<Submitted>,
     ) {
         if self.stopping {
             let _ = reply.send(Err(RuntimeError::ShuttingDown));
@@ -43,6 +44,24 @@ impl SupervisorState {
             let _ = reply.send(Err(e.into()));
             return;
         }
+        match plan.key.clone() {
+            Some(key) => self.submit_keyed(myself, key, plan, reply),
+            None => {
+                self.create(myself, plan, reply, None);
+            }
+        }
+    }
+
+    /// Validates `plan` and writes the new execution's record (with its idempotency key
+    /// and the plan's digest, if keyed), then spawns it; `None` when the plan is refused
+    /// (its caller is answered).
+    pub(super) fn create(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        plan: Plan,
+        reply: Reply<Submitted>,
+        key: Option<(String, [u8; 32])>,
+    ) -> Option<ExecutionId> {
         let id = ExecutionId::generate();
         let args = match ExecutionArgs::new(
             id,
@@ -54,16 +73,23 @@ impl SupervisorState {
             Ok(args) => args,
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
-                return;
+                return None;
             }
         };
-        let ops = match args.record.ops(true) {
+        let mut ops = match args.record.ops(true) {
             Ok(ops) => ops,
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
-                return;
+                return None;
             }
         };
+        let key = key.map(|(key, digest)| {
+            ops.push(Op::Key {
+                key: key.clone(),
+                owner: KeyOwner { id, digest },
+            });
+            key
+        });
         self.entries.insert(
             id,
             Entry {
@@ -96,10 +122,11 @@ impl SupervisorState {
             let msg = Internal::Ready {
                 id,
                 args,
-                reply: StartReply::Submit(reply),
+                reply: StartReply::Submit(reply, key),
             };
             let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));
         });
+        Some(id)
     }
 
     pub(super) fn resume(
@@ -293,11 +320,11 @@ impl SupervisorState {
                 _ => ExecutionStatus::Interrupted,
             };
             match (args, reply) {
-                (Ok(_), StartReply::Submit(reply)) => {
-                    let _ = reply.send(Ok(id));
+                (Ok(_), StartReply::Submit(reply, _)) => {
+                    let _ = reply.send(Ok(Submitted { id, created: true }));
                 }
                 (Err(e), reply) => {
-                    if matches!(reply, StartReply::Submit(_)) {
+                    if matches!(reply, StartReply::Submit(..)) {
                         self.entries.remove(&id);
                     }
                     reply.send(id, Err(e));
@@ -311,7 +338,7 @@ impl SupervisorState {
             Err(e) => {
                 // Nothing runs: a resume leaves the execution interrupted; a submit whose
                 // record never became durable is forgotten.
-                if matches!(reply, StartReply::Submit(_)) {
+                if matches!(reply, StartReply::Submit(..)) {
                     for status in std::mem::take(&mut entry.pending_status) {
                         let _ = status.send(Err(e.clone()));
                     }
