@@ -19,8 +19,12 @@
 //! It registers the demo item kinds (`sleep`, `sum`, `gate`; see `tend::demo`), prints
 //! `listening on http://ADDR` once it accepts requests, and on SIGINT, SIGTERM or
 //! `POST /shutdown` shuts the runtime down (every execution checkpointed), prints
-//! `shutdown report: {json}` and exits 0 (1 when something was abandoned). Started again on the same
-//! `--data`, unfinished executions are listed as interrupted and can be resumed over REST.
+//! `shutdown report: {json}` and exits 0 (1 when something was abandoned). Started again on
+//! the same `--data`, it resumes by itself the executions that were running when it stopped
+//! (checkpointed by that shutdown, or cut short by a crash or a SIGKILL), each from its
+//! durable records: done items stay done, unfinished ones go on from their checkpoints.
+//! Executions interrupted or paused on request stay so until resumed over REST (or
+//! cancelled); finished ones stay listed until deleted or pruned.
 //!
 //! Items of kind `gate` wait before each step at a named gate. Every gate starts closed;
 //! `--gate-release GATE=STEPS` lets the first `STEPS` steps of each item at `GATE` through
@@ -41,9 +45,9 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Parser, Debug)]
 #[command(about = "A server that embeds tend and serves its debug bridge")]
 struct Args {
-    /// Where executions are checkpointed.
-    #[arg(long)]
-    data: PathBuf,
+    /// Where executions are checkpointed (required, but for --print-config).
+    #[arg(long, required_unless_present = "print_config")]
+    data: Option<PathBuf>,
     /// Address of the bridge; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -89,8 +93,11 @@ fn install_log(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(filter) => EnvFilter::try_new(filter)?,
         None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info"))?,
     };
+    // Colours only for a person at a terminal, not in a file or a log collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let installed = match args.log_format {
         LogFormat::Text => log.try_init(),
@@ -161,9 +168,13 @@ async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>
     for gate in &args.gate_open {
         gates.open(gate);
     }
+    let data = args
+        .data
+        .as_deref()
+        .ok_or("--data DIR is required: where executions are checkpointed")?;
     let mut builder = Runtime::builder()
         .config(config)
-        .data_dir(&args.data)
+        .data_dir(data)
         .registry(tend::demo::registry()?)
         .resource(gates);
     if let Some(path) = &args.applied_log {

@@ -112,3 +112,20 @@ fn a_bad_value_stops_the_server_naming_the_setting() {
         );
     }
 }
+
+/// Issue 22, part 10: `--print-config` needs no data directory; a run does, and says so.
+#[test]
+fn print_config_needs_no_data_directory_and_a_run_says_it_needs_one() {
+    let bare = |args: &[&str]| {
+        let mut command = Command::new(support::example("server"));
+        command.args(args).env_remove("TEND_STOP_GRACE");
+        Process::spawn("the server", command).finish()
+    };
+    let printed = bare(&["--print-config", "--parallelism", "3"]);
+    assert!(printed.status.success(), "{}", printed.describe());
+    let config = tend::Config::from_toml(&printed.stdout).expect("it prints a valid config");
+    assert_eq!(config.parallelism, 3);
+    let refused = bare(&["--bind", "127.0.0.1:0"]);
+    assert!(!refused.status.success(), "{}", refused.describe());
+    assert!(refused.stderr.contains("--data"), "{}", refused.describe());
+}

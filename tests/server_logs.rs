@@ -249,3 +249,122 @@ async fn at_debug_the_log_has_each_attempts_start_and_end_with_its_duration() {
         assert!(ended["fields"].get("duration").is_some(), "{ended}");
     }
 }
+
+/// Starts the server on `data` with text logs at the default level and a health check
+/// every 100 ms; returns it and its address.
+fn start_text(data: &std::path::Path, extra: &[&str]) -> (Process, String) {
+    let mut command = Command::new(support::example("server"));
+    command
+        .args(["--data", data.to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .args(["--health-interval", "100ms"])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .env_remove("TEND_BRIDGE_TOKEN");
+    let mut server = Process::spawn("the server", command);
+    let first = server.wait_for_line("the server prints its address", |l| Some(l.to_owned()));
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    (server, base)
+}
+
+/// Issue 22, part 10: the log as a person reads it in a file. No terminal colours when
+/// stderr is not a terminal; the periodic health check, which says nothing new, at debug;
+/// and a start after a clean shutdown says the shutdown checkpointed what it resumes, not
+/// that an unclean stop left it running.
+#[tokio::test]
+async fn the_text_log_has_no_colours_no_periodic_noise_and_tells_a_clean_stop_from_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap();
+    let (mut server, base) = start_text(dir.path(), &[]);
+    let plan = json!({"name": "held", "blocks": [{"name": "b", "items": [
+        {"id": "a", "kind": "gate", "params": {"gate": "hold", "steps": 1}}
+    ]}]});
+    let created = client
+        .post(format!("{base}/executions"))
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Two health checks apart: at least one came on the interval.
+    let checked_at = || async {
+        let health: Value = client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["check"]["checked_at"].clone()
+    };
+    let first = checked_at().await;
+    let deadline = Instant::now() + PATIENCE;
+    while checked_at().await == first {
+        assert!(Instant::now() < deadline, "no periodic health check came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.signal("-TERM");
+    let stopped = server.finish();
+    assert!(stopped.status.success(), "{}", stopped.describe());
+
+    let (mut server, base) = start_text(dir.path(), &["--gate-open", "hold"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let view: Value = client
+            .get(format!("{base}/executions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if view["status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never resumed: {view}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.signal("-TERM");
+    let restarted = server.finish();
+    assert!(restarted.status.success(), "{}", restarted.describe());
+
+    for run in [&stopped, &restarted] {
+        assert!(
+            !run.stderr.contains('\u{1b}'),
+            "no terminal escapes in a file: {}",
+            run.describe()
+        );
+        assert!(
+            !run.stderr.contains("health_check"),
+            "the periodic health check is not logged at info: {}",
+            run.describe()
+        );
+        assert!(
+            run.stderr.contains("node_startup_completed"),
+            "lifecycle events still are: {}",
+            run.describe()
+        );
+    }
+    assert!(
+        restarted
+            .stderr
+            .contains("resuming the executions the last shutdown checkpointed while they ran"),
+        "{}",
+        restarted.describe()
+    );
+    assert!(
+        !restarted.stderr.contains("unclean"),
+        "a clean shutdown is no unclean stop: {}",
+        restarted.describe()
+    );
+}

@@ -183,7 +183,13 @@ impl LifecycleBus {
     /// waiting for anyone. The answers arrive through the result.
     pub fn publish(&self, event: LifecycleEvent) -> Published {
         let kind = event.kind();
-        tracing::info!(event = %kind, "lifecycle event");
+        // A health check comes every `health_interval` and says nothing new when all is
+        // well (its warnings are events of their own): at debug, so the log stays readable.
+        if kind == crate::model::LifecycleKind::HealthCheck {
+            tracing::debug!(event = %kind, "lifecycle event");
+        } else {
+            tracing::info!(event = %kind, "lifecycle event");
+        }
         let event = Arc::new(event);
         let events = match self.events.lock() {
             Ok(events) => events.clone(),

@@ -366,12 +366,27 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let store = args.store.clone();
-        let (entries, crashed) = entry::load(&store).await?;
-        let recovery = if args.settings.resume_on_start {
+        let (entries, crashed, unclean) = entry::load(&store).await?;
+        let recovery: std::collections::VecDeque<_> = if args.settings.resume_on_start {
             crashed.into_iter().map(|id| (id, 0)).collect()
         } else {
             std::collections::VecDeque::new()
         };
+        // Said as it was: a clean shutdown checkpointed most of these, and only those
+        // found running were left so by an unclean stop (a crash, a kill).
+        let checkpointed = recovery.len().saturating_sub(unclean);
+        if checkpointed > 0 {
+            tracing::info!(
+                count = checkpointed,
+                "resuming the executions the last shutdown checkpointed while they ran"
+            );
+        }
+        if unclean > 0 && !recovery.is_empty() {
+            tracing::info!(
+                count = unclean,
+                "resuming the executions an unclean stop (a crash or a kill) left running"
+            );
+        }
         Ok(SupervisorState {
             _live: crate::metrics::LiveActor::new(),
             store,
@@ -402,12 +417,6 @@ impl Actor for Supervisor {
         myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        if !state.recovery.is_empty() {
-            tracing::info!(
-                count = state.recovery.len(),
-                "resuming the executions an unclean stop left running"
-            );
-        }
         state.recover(&myself);
         state.publish();
         Ok(())

@@ -163,14 +163,17 @@ impl Entry {
 /// to resume at start: those found running (a
 /// crash stopped them without a checkpoint; they are recorded as interrupted, so the file
 /// says what the runtime reports) and those a shutdown checkpointed while they ran. One
-/// found running that was asked to pause is recorded as paused, and waits.
+/// found running that was asked to pause is recorded as paused, and waits (one asked to
+/// cancel, as cancelled). Also how many of those to resume were found running: an unclean
+/// stop (a crash, a kill) left them so; the others a clean shutdown checkpointed.
 pub(super) async fn load(
     store: &Store,
-) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>), StoreError> {
+) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>, usize), StoreError> {
     let loaded = store.read(|s| s.load_live()).await?;
     let mut entries = BTreeMap::new();
     let mut ops = Vec::new();
     let mut crashed = Vec::new();
+    let mut unclean = 0;
     for execution in loaded {
         match execution {
             LoadedExecution::Sound {
@@ -203,6 +206,7 @@ pub(super) async fn load(
                     record.status = ExecutionStatus::Interrupted;
                     record.resume_on_start = true;
                     crashed.push(record.id);
+                    unclean += 1;
                     ops.extend(record.ops(plan_inline)?);
                 } else if plan_inline {
                     // From before plans were kept apart: the plan moves to `plans`, so
@@ -224,5 +228,5 @@ pub(super) async fn load(
         );
         store.writer().commit(ops).await?;
     }
-    Ok((entries, crashed))
+    Ok((entries, crashed, unclean))
 }
