@@ -214,7 +214,7 @@ async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>
     println!("shutdown report: {}", serde_json::to_string(&report)?);
     eprintln!(
         "shut down in {}: {} checkpointed, {} completed, {} abandoned",
-        humantime::format_duration(report.duration),
+        tend::human_millis(report.duration),
         report.count(tend::StopResult::Checkpointed),
         report.count(tend::StopResult::Completed),
         report.count(tend::StopResult::Abandoned),

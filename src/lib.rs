@@ -112,6 +112,7 @@ pub use tend_actors::{
 
 pub use tend_actors::janitor::SweepReport;
 pub use tend_actors::model::ArtifactId;
+pub use tend_actors::model::{human_millis, to_millis};
 pub use tend_actors::monitor::{DiskSpace, HealthReport, Measures};
 
 /// The engine crate, for driving the actors directly.

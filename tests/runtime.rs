@@ -389,3 +389,53 @@ async fn a_submit_racing_shutdown_is_either_refused_or_kept() {
     }
     rt.shutdown().await.unwrap();
 }
+
+/// Issue 22, part 10: an execution's `updated` moves as its items end (it stayed at its
+/// start until its status changed), in its report and in the list; and a done item shows
+/// no message left from while it ran.
+#[tokio::test]
+async fn updated_moves_when_an_item_ends_and_a_done_item_keeps_no_stale_message() {
+    let gates = tend::demo::Gates::new();
+    let rt = gated_runtime(None, None, 2, gates.clone()).await;
+    let plan = Plan::new("updated").block(
+        Block::new("b")
+            .item(gate("first", "first", 1))
+            .item(gate("second", "second", 1).after(["first"])),
+    );
+    let id = rt.submit(plan).await.unwrap();
+    let started = rt.status(id).await.unwrap();
+    eventually("first says it waits at its gate", || async {
+        let report = rt.status(id).await.unwrap();
+        match report.item("first").and_then(|i| i.message.clone()) {
+            Some(message) => Ok(message),
+            None => Err("no message yet".to_owned()),
+        }
+    })
+    .await;
+    // The millisecond clock moves on before `first` ends (a clock's step, not a wait for
+    // the scheduler).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    gates.open("first");
+    let report = eventually("first is done", || async {
+        let report = rt.status(id).await.unwrap();
+        match report.item("first").map(|i| i.status) {
+            Some(tend::ItemStatus::Done) => Ok(report),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(report.item("first").unwrap().message, None, "{report:?}");
+    let ended = report.item("first").unwrap().history[0].ended;
+    assert!(ended > started.created, "the clock moved");
+    assert!(
+        report.updated >= ended,
+        "updated {:?} is at least when `first` ended, {:?}",
+        report.updated,
+        ended
+    );
+    let listed = rt.list().await.unwrap();
+    assert!(listed[0].updated >= ended, "{listed:?}");
+    gates.open("second");
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+}

@@ -27,9 +27,11 @@ use crate::supervisor::SupervisorMsg;
 /// What the Supervisor knows of one execution it holds in memory.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveView {
-    /// Its summary, but for the done count, which is `done`.
+    /// Its summary, but for the done count, which is `done`, and `updated`, which is at
+    /// least `changed_ms` (when an item last ended).
     pub(crate) summary: ExecutionSummary,
     pub(crate) done: Arc<AtomicUsize>,
+    pub(crate) changed_ms: Arc<std::sync::atomic::AtomicU64>,
     /// Why the runtime paused it or did not resume it (not always stored).
     pub(crate) problem: Option<String>,
     /// Why it cannot be read, when it cannot.
@@ -41,8 +43,10 @@ pub(crate) struct LiveView {
 
 impl LiveView {
     fn summary(&self) -> ExecutionSummary {
+        let changed = crate::model::time_of_ms(self.changed_ms.load(Ordering::Relaxed));
         ExecutionSummary {
             items_done: self.done.load(Ordering::Relaxed),
+            updated: self.summary.updated.max(changed),
             ..self.summary.clone()
         }
     }

@@ -206,6 +206,8 @@ pub struct ExecutionState {
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
     done: Arc<AtomicUsize>,
+    /// When an item last ended (see `ExecutionArgs::changed_ms`).
+    changed_ms: Arc<std::sync::atomic::AtomicU64>,
     resources: Arc<Resources>,
     semaphores: Arc<Semaphores>,
     limiters: Arc<Limiters>,
@@ -295,6 +297,7 @@ impl Actor for Execution {
             events: args.events,
             supervisor: args.supervisor,
             done: args.done,
+            changed_ms: args.changed_ms,
             resources: args.resources,
             semaphores: args.semaphores,
             limiters: args.limiters,
@@ -592,6 +595,9 @@ impl ExecutionState {
             Publish::Item { index, status } => {
                 if status == crate::model::ItemStatus::Done {
                     self.done.fetch_add(1, Ordering::Relaxed);
+                }
+                if !matches!(status, crate::model::ItemStatus::Running) {
+                    self.changed_ms.store(now_ms(), Ordering::Relaxed);
                 }
                 Event::Item {
                     execution: self.record.id,

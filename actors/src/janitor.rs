@@ -99,7 +99,7 @@ pub struct MaintenanceReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How long it took.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::model::serde_millis")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "12ms"))]
     pub duration: Duration,
 }

@@ -15,6 +15,7 @@ mod event;
 mod ids;
 mod item;
 mod lifecycle;
+mod millis;
 mod outcome;
 mod page;
 mod plan;
@@ -40,6 +41,8 @@ pub use lifecycle::{
     Answer, HealthCheckType, Heard, LifecycleEvent, LifecycleKind, MaintenanceOperation,
     MaintenanceReason, MaintenanceType, ModuleAnswer, ResourceKind, ShutdownReason, Urgency,
 };
+pub(crate) use millis::serde_millis;
+pub use millis::{human as human_millis, to_millis};
 pub use outcome::{BlockOutcome, Outcome};
 pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
 pub(crate) use plan::CompiledPlan;

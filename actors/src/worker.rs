@@ -315,7 +315,7 @@ impl ItemWorkerState {
             execution_id = %self.execution_id,
             item_id = %current.item_id,
             attempt = current.attempt,
-            duration = ?ran,
+            duration = %crate::model::human_millis(ran),
             ended = ending.name(),
             "attempt ended"
         );

@@ -305,7 +305,7 @@ impl Runtime {
             store_error,
         };
         tracing::info!(
-            duration = %humantime::format_duration(duration),
+            duration = %tend_actors::model::human_millis(duration),
             checkpointed = report.count(StopResult::Checkpointed),
             completed = report.count(StopResult::Completed),
             abandoned = report.count(StopResult::Abandoned),

@@ -1,7 +1,7 @@
 //! What an Execution starts from: a new plan, or an execution read back from the store.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -36,6 +36,9 @@ pub struct ExecutionArgs {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
     pub(crate) done: Arc<AtomicUsize>,
+    /// When an item last ended (ms since the epoch; 0 before any), shared with whoever
+    /// lists the execution, so its `updated` moves as its items end.
+    pub(crate) changed_ms: Arc<AtomicU64>,
     pub(crate) resources: Arc<Resources>,
     /// The runtime's semaphores (a table of its own unless the Supervisor shares one).
     pub(crate) semaphores: Arc<Semaphores>,
@@ -212,6 +215,7 @@ impl ExecutionArgs {
             events,
             supervisor: None,
             done: Arc::new(AtomicUsize::new(done)),
+            changed_ms: Arc::new(AtomicU64::new(0)),
             resources: Arc::new(Resources::new()),
             semaphores: Arc::new(Semaphores::new()),
             limiters: Arc::new(Limiters::default()),
@@ -314,5 +318,9 @@ impl ExecutionArgs {
 
     pub(crate) fn done_counter(&self) -> Arc<AtomicUsize> {
         self.done.clone()
+    }
+
+    pub(crate) fn changed_clock(&self) -> Arc<AtomicU64> {
+        self.changed_ms.clone()
     }
 }

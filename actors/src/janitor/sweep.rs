@@ -55,7 +55,7 @@ pub struct SweepReport {
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "24h"))]
     pub protection: Duration,
     /// How long it took.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::model::serde_millis")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "3ms"))]
     pub duration: Duration,
     /// Why it stopped early, if it did.

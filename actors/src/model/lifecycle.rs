@@ -169,7 +169,7 @@ pub enum LifecycleEvent {
     /// begun.
     NodeStartupCompleted {
         /// How long starting took.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::model::serde_millis")]
         duration: Duration,
         /// What was started, in order.
         components: Vec<String>,
@@ -187,7 +187,7 @@ pub enum LifecycleEvent {
     /// the store is flushed.
     NodeShutdownCompleted {
         /// How long it took.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::model::serde_millis")]
         duration: Duration,
     },
     /// Flush and/or clean up data. With `urgency: high` subscribers answer within
@@ -221,7 +221,7 @@ pub enum LifecycleEvent {
         /// Whether all of it succeeded.
         success: bool,
         /// How long it took.
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::model::serde_millis")]
         duration: Duration,
         /// What it did, in numbers (pruned executions, deleted artifacts, ...).
         results: serde_json::Value,

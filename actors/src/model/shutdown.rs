@@ -65,7 +65,7 @@ pub struct ShutdownReport {
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "30s"))]
     pub deadline: Duration,
     /// How long it took.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::model::serde_millis")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "120ms"))]
     pub duration: Duration,
     /// Every execution that was live when it began.

@@ -403,6 +403,8 @@ impl Run {
                 let changed = changed || item.maybe_changed;
                 item.output = Some(output);
                 item.error = None;
+                // What it said while it ran ("waiting for ...") is over once it is done.
+                item.message = None;
                 item.unchanged = !changed;
                 item.maybe_changed = false;
                 // Its own refresh is handled: this attempt succeeded.

@@ -132,6 +132,7 @@ impl Entry {
         LiveView {
             summary: self.summary(id),
             done: self.done.clone(),
+            changed_ms: self.changed_ms.clone(),
             problem: self.problem.clone(),
             corrupt: self.corrupt.clone(),
             actor: self.actor.clone(),

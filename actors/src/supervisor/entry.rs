@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ractor::ActorRef;
@@ -22,6 +22,9 @@ pub(super) struct Entry {
     pub(super) status: ExecutionStatus,
     pub(super) items_total: usize,
     pub(super) done: Arc<AtomicUsize>,
+    /// When one of its items last ended (ms since the epoch; 0: not in this run), as its
+    /// Execution sets it.
+    pub(super) changed_ms: Arc<AtomicU64>,
     pub(super) created_ms: u64,
     pub(super) updated_ms: u64,
     pub(super) actor: Option<ActorRef<ExecutionMsg>>,
@@ -62,7 +65,7 @@ impl Entry {
             items_total: self.items_total,
             items_done: self.done.load(Ordering::Relaxed),
             created: time_of_ms(self.created_ms),
-            updated: time_of_ms(self.updated_ms),
+            updated: time_of_ms(self.updated_ms.max(self.changed_ms.load(Ordering::Relaxed))),
             error: self.corrupt.clone().or_else(|| self.problem.clone()),
             halting: self
                 .halting
@@ -83,6 +86,7 @@ impl Entry {
             status,
             items_total: record.plan.item_count(),
             done: Arc::new(AtomicUsize::new(items_done)),
+            changed_ms: Arc::default(),
             created_ms: record.created_ms,
             updated_ms: record.updated_ms,
             actor: None,
@@ -116,6 +120,7 @@ impl Entry {
             status: summary.status,
             items_total: summary.items_total,
             done: Arc::new(AtomicUsize::new(summary.items_done)),
+            changed_ms: Arc::default(),
             created_ms: ms(summary.created),
             updated_ms: listed.updated_ms,
             actor: None,
@@ -143,6 +148,7 @@ impl Entry {
             status: ExecutionStatus::Corrupt,
             items_total: 0,
             done: Arc::new(AtomicUsize::new(0)),
+            changed_ms: Arc::default(),
             created_ms: created,
             updated_ms: created,
             actor: None,

@@ -97,6 +97,7 @@ impl SupervisorState {
                 status: ExecutionStatus::Running,
                 items_total: args.plan.items.len(),
                 done: args.done_counter(),
+                changed_ms: args.changed_clock(),
                 created_ms: args.record.created_ms,
                 updated_ms: args.record.updated_ms,
                 actor: None,
@@ -351,6 +352,7 @@ impl SupervisorState {
             }
         };
         entry.done = args.done_counter();
+        entry.changed_ms = args.changed_clock();
         // Its killed attempts are recorded as interrupted (in the commit just made).
         entry.killed_attempts = false;
         // A pause its record asked for (its actor failed while pausing) is reported too.
