@@ -186,6 +186,19 @@ async fn unknown_kinds_and_bad_params_name_the_item() {
     )]))
     .await;
     assert!(err.to_string().contains("colour"), "{err}");
+    // serde's derive would read `[4000, 2]` as ms 4000 in 2 steps: a kind whose params are
+    // an object takes an object.
+    let err = refused(one_block(vec![ItemSpec::raw(
+        "listed",
+        "sleep",
+        json!([4000, 2]),
+    )]))
+    .await;
+    let PlanError::BadParams { item, kind, reason } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((item.as_str(), kind.as_str()), ("listed", "sleep"));
+    assert!(reason.contains("JSON object"), "{reason}");
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod item;
 mod lifecycle;
 mod outcome;
 mod page;
+mod params;
 mod plan;
 mod registry;
 mod report;
