@@ -53,7 +53,8 @@
 //! `cross_origin` when `Origin` or `Sec-Fetch-Site` say another page sent them, 415
 //! without the type), and requests whose `Host` is not localhost, an IP address or a name
 //! allowed with [`Bridge::allow_host`] are refused (403 `host_not_allowed`), which stops
-//! DNS rebinding. The dashboard is served with a strict `Content-Security-Policy`.
+//! DNS rebinding; so are a second `Host` header and one with anything besides
+//! `name[:port]` (`127.0.0.1:80@evil.example`, `localhost:evil`). The dashboard is served with a strict `Content-Security-Policy`.
 //!
 //! Mount it in your own axum app with [`Bridge::router`], or serve it alone:
 //!

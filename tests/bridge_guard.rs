@@ -106,6 +106,33 @@ async fn only_localhost_ip_addresses_and_allowed_names_are_answered() {
         error.to_string().len() < 1_000,
         "the host is quoted cut short"
     );
+    // Hosts that only look like localhost or an address, and a second Host header, sent
+    // as they are on a socket of their own.
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    for hosts in [
+        vec!["127.0.0.1:80@evil.example".to_owned()],
+        vec!["localhost:evil".to_owned()],
+        vec![format!("127.0.0.1:{port}"), "evil.example".to_owned()],
+        vec![format!("localhost:{port}"), format!("localhost:{port}")],
+    ] {
+        let mut request = "GET /health HTTP/1.1\r\n".to_owned();
+        for host in &hosts {
+            request.push_str(&format!("Host: {host}\r\n"));
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let answer = raw_exchange(addr, &request).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 403") && answer.contains("host_not_allowed"),
+            "{hosts:?}: {answer}"
+        );
+    }
+    // The same socket exchange with one good Host header is answered.
+    let answer = raw_exchange(
+        addr,
+        &format!("GET /health HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     s.stop().await;
 
     // A name the application allows.
@@ -347,4 +374,19 @@ async fn every_post_route_in_the_document_refuses_a_body_not_typed_json() {
     }
     assert!(posts >= 6, "{posts} POST routes");
     s.stop().await;
+}
+
+/// Sends `request` on a socket of its own and reads the answer until the server closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    tokio::time::timeout(helpers::PATIENCE, exchange)
+        .await
+        .expect("the server answered and closed the socket")
 }
