@@ -32,11 +32,12 @@
 //! GET  /openapi.json                the OpenAPI document of all this
 //! ```
 //!
-//! Errors are `{"error": {"code", "message"}}`: 400 for malformed JSON, unknown fields and
-//! invalid plans (the code names the plan error), 401 for a missing or wrong token, 403
-//! for another origin or an unknown host, 404 for an unknown id, 408 for a body too slow,
-//! 409 when the execution's state forbids the action, 413 over 1 MiB, 415 for a POST not
-//! typed as JSON.
+//! Errors are `{"error": {"code", "message"}}`: 400 for malformed JSON, a key repeated in
+//! an object (`duplicate_key`), unknown fields and invalid plans (the code names the plan
+//! error), 401 for a missing or wrong token, 403 for another origin or an unknown host, 404
+//! for an unknown id, 408 for a body too slow, 409 when the execution's state forbids the
+//! action, 413 over 1 MiB (at once when `Content-Length` says so), 415 for a POST not typed
+//! as JSON.
 //!
 //! Every response carries an `x-request-id`: the request's own (at most 64 characters of
 //! `A-Z a-z 0-9 . _ : -`), or else the next number of the bridge's. Each request is logged
@@ -54,7 +55,8 @@
 //! without the type), and requests whose `Host` is not localhost, an IP address or a name
 //! allowed with [`Bridge::allow_host`] are refused (403 `host_not_allowed`), which stops
 //! DNS rebinding; so are a second `Host` header and one with anything besides
-//! `name[:port]` (`127.0.0.1:80@evil.example`, `localhost:evil`). The dashboard is served with a strict `Content-Security-Policy`.
+//! `name[:port]` (`127.0.0.1:80@evil.example`, `localhost:evil`). The dashboard is served
+//! with a strict `Content-Security-Policy`.
 //!
 //! Mount it in your own axum app with [`Bridge::router`], or serve it alone:
 //!

@@ -257,6 +257,51 @@ async fn bodies_are_parsed_strictly_and_errors_quote_input_cut_short() {
         "{} bytes",
         error.to_string().len()
     );
+    // A key twice in one object is refused, at any depth, naming the key and the object:
+    // serde_json would keep the last, which a reader of the body need not see.
+    let items = r#"[{"id": "a", "kind": "sleep", "params": {"ms": 1}}]"#;
+    for (body, key, at) in [
+        (
+            format!(
+                r#"{{"name": "p", "parallelism": 1, "parallelism": 1024, "blocks": [{{"name": "b", "items": {items}}}]}}"#
+            ),
+            "parallelism",
+            "the body",
+        ),
+        (
+            r#"{"name": "p", "blocks": [{"name": "b", "items": [{"id": "a", "kind": "sleep", "params": {"ms": 1, "ms": 4000}}]}]}"#.to_owned(),
+            "ms",
+            "`blocks[0].items[0].params`",
+        ),
+        (
+            r#"{"strategy": "finish_current", "strategy": {"immediate": {"grace": "1s"}}}"#
+                .to_owned(),
+            "strategy",
+            "the body",
+        ),
+    ] {
+        let path = if key == "strategy" {
+            "/interrupt"
+        } else {
+            "/executions"
+        };
+        let (status, error) = s.post_raw(path, body.clone()).await;
+        assert_error(status, &error, 400, "duplicate_key");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("`{key}`")) && message.contains(at),
+            "{body}: {message}"
+        );
+    }
+    // Params that are an array, which serde would read field by field.
+    let plan = json!({"name": "p", "blocks": [{"name": "b", "items": [
+        {"id": "listed", "kind": "sleep", "params": [4000, 2]}
+    ]}]});
+    let (status, error) = s.post("/executions", &plan).await;
+    assert_error(status, &error, 400, "bad_params");
+    assert!(error.to_string().contains("`listed`"), "{error}");
+    let (_, list) = s.get("/executions").await;
+    assert_eq!(list["executions"], json!([]), "none of them ran");
     s.stop().await;
 }
 

@@ -22,15 +22,20 @@ struct Server {
     served: tokio::task::JoinHandle<Result<(), tend::bridge::BridgeError>>,
 }
 
+/// A bridge whose other limits are short (its body timeout longer than PATIENCE).
 async fn server(max_connections: usize, header_timeout: Duration) -> Server {
-    let runtime = tend::Runtime::builder().start().await.unwrap();
-    let limits = BridgeLimits {
+    server_with(BridgeLimits {
         max_connections,
         header_timeout,
-        body_timeout: SHORT,
+        body_timeout: PATIENCE * 4,
         write_timeout: SHORT,
         drain_timeout: SHORT,
-    };
+    })
+    .await
+}
+
+async fn server_with(limits: BridgeLimits) -> Server {
+    let runtime = tend::Runtime::builder().start().await.unwrap();
     let bound = Bridge::new(runtime.clone())
         .limits(limits)
         .bind("127.0.0.1:0".parse().unwrap())
@@ -134,7 +139,14 @@ async fn a_connection_beyond_the_limit_is_closed_unanswered() {
 
 #[tokio::test]
 async fn silent_idle_and_slow_clients_are_cut_off() {
-    let s = server(16, SHORT).await;
+    let s = server_with(BridgeLimits {
+        max_connections: 16,
+        header_timeout: SHORT,
+        body_timeout: SHORT,
+        write_timeout: SHORT,
+        drain_timeout: SHORT,
+    })
+    .await;
     // No headers at all: closed after the header timeout.
     let mut silent = TcpStream::connect(s.addr).await.unwrap();
     assert_eq!(until_closed(&mut silent).await, b"");
@@ -160,6 +172,25 @@ async fn silent_idle_and_slow_clients_are_cut_off() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request_timeout"), "{text}");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn a_body_announced_over_the_limit_is_refused_at_once() {
+    // A body timeout far past the test's patience: only a refusal before the body is read
+    // can answer in time.
+    let s = server(16, SHORT).await;
+    let mut socket = TcpStream::connect(s.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /executions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{\"name\"",
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut socket).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
     s.finish().await;
 }
 
