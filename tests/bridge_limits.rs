@@ -251,8 +251,13 @@ async fn event_streams_have_places_of_their_own() {
 #[tokio::test]
 async fn a_connection_is_closed_after_a_401() {
     let runtime = tend::Runtime::builder().start().await.unwrap();
+    // An idle connection would stay open longer than the test waits: only the 401 closes.
     let bound = Bridge::new(runtime.clone())
         .with_token("s3cret")
+        .limits(BridgeLimits {
+            header_timeout: PATIENCE * 4,
+            ..BridgeLimits::default()
+        })
         .bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
