@@ -32,18 +32,22 @@
 //! GET  /openapi.json                the OpenAPI document of all this
 //! ```
 //!
-//! Errors are `{"error": {"code", "message"}}`: 400 for malformed JSON, unknown fields and
-//! invalid plans (the code names the plan error), 401 for a missing or wrong token, 403
-//! for another origin or an unknown host, 404 for an unknown id, 408 for a body too slow,
-//! 409 when the execution's state forbids the action, 413 over 1 MiB, 415 for a POST not
-//! typed as JSON.
+//! Errors are `{"error": {"code", "message"}}`: 400 for malformed JSON, a key repeated in
+//! an object (`duplicate_key`), unknown fields and invalid plans (the code names the plan
+//! error), 401 for a missing or wrong token, 403 for another origin or an unknown host, 404
+//! for an unknown id, 408 for a body too slow, 409 when the execution's state forbids the
+//! action, 413 over 1 MiB (at once when `Content-Length` says so), 415 for a POST not typed
+//! as JSON, 503 with `Retry-After` at a connection or event stream limit.
 //!
 //! Every response carries an `x-request-id`: the request's own (at most 64 characters of
 //! `A-Z a-z 0-9 . _ : -`), or else the next number of the bridge's. Each request is logged
 //! (`tracing`, in a `request` span with that id), its response at `info` with status and
 //! latency; only a 500 is also logged as an error, where it is made.
 //!
-//! Served by itself ([`Bridge::bind`]), the bridge bounds what each client may hold: see
+//! Served by itself ([`Bridge::bind`]), the bridge bounds what each client may hold, and
+//! keeps room for new clients: at the connection limit a new connection takes the place of
+//! the least recently used idle one (503 with `Retry-After` when none is idle), event
+//! streams have places of their own, and a connection is closed after a 401. See
 //! [`BridgeLimits`].
 //!
 //! Security: [`Bridge::bind`] refuses a non-loopback address unless a token is set; with a
@@ -53,7 +57,9 @@
 //! `cross_origin` when `Origin` or `Sec-Fetch-Site` say another page sent them, 415
 //! without the type), and requests whose `Host` is not localhost, an IP address or a name
 //! allowed with [`Bridge::allow_host`] are refused (403 `host_not_allowed`), which stops
-//! DNS rebinding. The dashboard is served with a strict `Content-Security-Policy`.
+//! DNS rebinding; so are a second `Host` header and one with anything besides
+//! `name[:port]` (`127.0.0.1:80@evil.example`, `localhost:evil`). The dashboard is served
+//! with a strict `Content-Security-Policy`.
 //!
 //! Mount it in your own axum app with [`Bridge::router`], or serve it alone:
 //!
@@ -137,8 +143,8 @@ impl Bridge {
         }
     }
 
-    /// What its server allows each client (connections, header, body and drain
-    /// timeouts). They apply when the bridge serves itself ([`bind`](Self::bind)); a
+    /// What its server allows each client (connections, event streams, header, body and
+    /// drain timeouts). They apply when the bridge serves itself ([`bind`](Self::bind)); a
     /// router mounted in an application's server gets that server's, except the body
     /// timeout, which the bridge applies itself.
     pub fn limits(mut self, limits: BridgeLimits) -> Self {
@@ -210,7 +216,10 @@ impl Bridge {
             .route("/shutdown", post(lifecycle::shutdown))
             .route("/maintenance", post(lifecycle::maintenance))
             .route("/orphans/sweep", post(lifecycle::sweep))
-            .route("/events", get(routes::events))
+            .route(
+                "/events",
+                get(routes::events).route_layer(middleware::from_fn(serve::event_stream_place)),
+            )
             .route("/tree", get(routes::tree))
             .route("/semaphores", get(routes::semaphores))
             .route("/metrics", get(metrics::metrics))
@@ -252,6 +261,7 @@ impl Bridge {
     pub async fn bind(self, addr: SocketAddr) -> Result<BoundBridge, BridgeError> {
         match &self.token {
             _ if self.limits.max_connections == 0
+                || self.limits.max_event_streams == 0
                 || [
                     self.limits.header_timeout,
                     self.limits.body_timeout,

@@ -100,14 +100,15 @@ pub use error::Error;
 pub use runtime::{EventStream, Runtime, RuntimeBuilder};
 pub use tend_actors::{
     ATTEMPTS_KEPT, ActorNode, ActorRole, Answer, AttemptError, AttemptOutcome, AttemptReport,
-    Block, BlockOutcome, BlockReport, Check, CheckOutcome, DryRun, DryRunBlock, DryRunItem, Event,
-    ExecutionCounts, ExecutionId, ExecutionPage, ExecutionReport, ExecutionShutdown,
-    ExecutionStatus, ExecutionSummary, Halting, HealthCheckType, Heard, InterruptStrategy, Item,
-    ItemCtx, ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus, LifecycleEvent,
-    LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceReport,
-    MaintenanceType, ModuleAnswer, Notice, Outcome, ParseIdError, Plan, PlanError, Progress,
-    Published, Registry, ResourceKind, Resources, RuntimeError, SemaphoreReport, SemaphoreUser,
-    ShutdownReason, ShutdownReport, StopResult, StoreError, StoreFailure, Submitted, Urgency,
+    Block, BlockOutcome, BlockReport, CYCLE_NAMED, Check, CheckOutcome, DryRun, DryRunBlock,
+    DryRunItem, Event, ExecutionCounts, ExecutionId, ExecutionPage, ExecutionReport,
+    ExecutionShutdown, ExecutionStatus, ExecutionSummary, Halting, HealthCheckType, Heard,
+    InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus,
+    LifecycleEvent, LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason,
+    MaintenanceReport, MaintenanceType, ModuleAnswer, Notice, Outcome, ParseIdError, Plan,
+    PlanError, Progress, Published, Registry, ResourceKind, Resources, RuntimeError,
+    SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport, StopResult, StoreError,
+    StoreFailure, Submitted, Urgency,
 };
 
 pub use tend_actors::janitor::SweepReport;

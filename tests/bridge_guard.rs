@@ -106,6 +106,33 @@ async fn only_localhost_ip_addresses_and_allowed_names_are_answered() {
         error.to_string().len() < 1_000,
         "the host is quoted cut short"
     );
+    // Hosts that only look like localhost or an address, and a second Host header, sent
+    // as they are on a socket of their own.
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    for hosts in [
+        vec!["127.0.0.1:80@evil.example".to_owned()],
+        vec!["localhost:evil".to_owned()],
+        vec![format!("127.0.0.1:{port}"), "evil.example".to_owned()],
+        vec![format!("localhost:{port}"), format!("localhost:{port}")],
+    ] {
+        let mut request = "GET /health HTTP/1.1\r\n".to_owned();
+        for host in &hosts {
+            request.push_str(&format!("Host: {host}\r\n"));
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let answer = raw_exchange(addr, &request).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 403") && answer.contains("host_not_allowed"),
+            "{hosts:?}: {answer}"
+        );
+    }
+    // The same socket exchange with one good Host header is answered.
+    let answer = raw_exchange(
+        addr,
+        &format!("GET /health HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     s.stop().await;
 
     // A name the application allows.
@@ -230,6 +257,51 @@ async fn bodies_are_parsed_strictly_and_errors_quote_input_cut_short() {
         "{} bytes",
         error.to_string().len()
     );
+    // A key twice in one object is refused, at any depth, naming the key and the object:
+    // serde_json would keep the last, which a reader of the body need not see.
+    let items = r#"[{"id": "a", "kind": "sleep", "params": {"ms": 1}}]"#;
+    for (body, key, at) in [
+        (
+            format!(
+                r#"{{"name": "p", "parallelism": 1, "parallelism": 1024, "blocks": [{{"name": "b", "items": {items}}}]}}"#
+            ),
+            "parallelism",
+            "the body",
+        ),
+        (
+            r#"{"name": "p", "blocks": [{"name": "b", "items": [{"id": "a", "kind": "sleep", "params": {"ms": 1, "ms": 4000}}]}]}"#.to_owned(),
+            "ms",
+            "`blocks[0].items[0].params`",
+        ),
+        (
+            r#"{"strategy": "finish_current", "strategy": {"immediate": {"grace": "1s"}}}"#
+                .to_owned(),
+            "strategy",
+            "the body",
+        ),
+    ] {
+        let path = if key == "strategy" {
+            "/interrupt"
+        } else {
+            "/executions"
+        };
+        let (status, error) = s.post_raw(path, body.clone()).await;
+        assert_error(status, &error, 400, "duplicate_key");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("`{key}`")) && message.contains(at),
+            "{body}: {message}"
+        );
+    }
+    // Params that are an array, which serde would read field by field.
+    let plan = json!({"name": "p", "blocks": [{"name": "b", "items": [
+        {"id": "listed", "kind": "sleep", "params": [4000, 2]}
+    ]}]});
+    let (status, error) = s.post("/executions", &plan).await;
+    assert_error(status, &error, 400, "bad_params");
+    assert!(error.to_string().contains("`listed`"), "{error}");
+    let (_, list) = s.get("/executions").await;
+    assert_eq!(list["executions"], json!([]), "none of them ran");
     s.stop().await;
 }
 
@@ -347,4 +419,19 @@ async fn every_post_route_in_the_document_refuses_a_body_not_typed_json() {
     }
     assert!(posts >= 6, "{posts} POST routes");
     s.stop().await;
+}
+
+/// Sends `request` on a socket of its own and reads the answer until the server closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    tokio::time::timeout(helpers::PATIENCE, exchange)
+        .await
+        .expect("the server answered and closed the socket")
 }

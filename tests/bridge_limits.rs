@@ -1,10 +1,14 @@
-//! No client holds unbounded sockets or time: a connection limit, header, idle and body
+//! No client holds unbounded sockets or time: a connection limit that makes room by
+//! closing the least recently used idle connection (503 with `Retry-After` when none is
+//! idle), event streams limited apart, a close after a 401, header, idle and body
 //! timeouts, and a drain deadline on shutdown, against the bridge's own server on a real
 //! loopback socket. Each wait is for an event (the server closing a socket, a response,
 //! `serve` returning), bounded by PATIENCE; the timeouts are the server's, set short.
 
 #[path = "support/helpers.rs"]
 mod helpers;
+#[path = "support/raw.rs"]
+mod raw;
 
 use std::time::Duration;
 
@@ -22,15 +26,21 @@ struct Server {
     served: tokio::task::JoinHandle<Result<(), tend::bridge::BridgeError>>,
 }
 
+/// A bridge whose other limits are short (its body timeout longer than PATIENCE).
 async fn server(max_connections: usize, header_timeout: Duration) -> Server {
-    let runtime = tend::Runtime::builder().start().await.unwrap();
-    let limits = BridgeLimits {
+    server_with(BridgeLimits {
         max_connections,
+        max_event_streams: 4,
         header_timeout,
-        body_timeout: SHORT,
+        body_timeout: PATIENCE * 4,
         write_timeout: SHORT,
         drain_timeout: SHORT,
-    };
+    })
+    .await
+}
+
+async fn server_with(limits: BridgeLimits) -> Server {
+    let runtime = tend::Runtime::builder().start().await.unwrap();
     let bound = Bridge::new(runtime.clone())
         .limits(limits)
         .bind("127.0.0.1:0".parse().unwrap())
@@ -106,35 +116,187 @@ async fn health(addr: std::net::SocketAddr) -> u16 {
         .unwrap_or(0)
 }
 
+const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// Sends `GET /health` on `socket` and reads the answer; its status (0: none came).
+async fn health_on(socket: &mut TcpStream) -> u16 {
+    if socket.write_all(HEALTH).await.is_err() {
+        return 0;
+    }
+    tokio::time::timeout(PATIENCE, raw::response(socket))
+        .await
+        .expect("an answer or a close within PATIENCE")
+        .map_or(0, |(status, ..)| status)
+}
+
 #[tokio::test]
-async fn a_connection_beyond_the_limit_is_closed_unanswered() {
+async fn at_the_limit_a_new_connection_takes_the_place_of_the_least_recently_used_idle_one() {
     // Headers may take longer than the test: only the limit decides here.
     let s = server(4, PATIENCE * 4).await;
-    let mut silent = Vec::new();
+    // Four keep-alive connections, used in the order b, c, d, a: then all idle.
+    let mut open = Vec::new();
     for _ in 0..4 {
-        let socket = TcpStream::connect(s.addr).await.unwrap();
-        silent.push(socket);
+        open.push(TcpStream::connect(s.addr).await.unwrap());
     }
-    // A request on a fifth is not served while four are open: the server closes it.
-    // (Connections are accepted in order, so the four hold every permit by then.)
-    let mut extra = TcpStream::connect(s.addr).await.unwrap();
-    let _ = extra
-        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await;
-    assert_eq!(
-        until_closed(&mut extra).await,
-        b"",
-        "closed without an answer"
-    );
+    for i in [1, 2, 3, 0] {
+        assert_eq!(health_on(&mut open[i]).await, 200, "connection {i}");
+    }
+    // A fifth is served: the least recently used (b) made room for it ...
+    let mut fifth = TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(health_on(&mut fifth).await, 200, "the new connection");
+    assert_eq!(until_closed(&mut open[1]).await, b"", "b is closed");
+    // ... and only that one: the others still answer on their connections.
+    for i in [0, 2, 3] {
+        assert_eq!(health_on(&mut open[i]).await, 200, "connection {i}");
+    }
+    // Last used now: the fifth, then a, c, d. A socket that never sends anything takes a
+    // place too, and gives it up in its turn.
+    let mut silent = TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(until_closed(&mut fifth).await, b"", "the fifth made room");
+    let mut newer = Vec::new();
+    for i in [0, 2, 3] {
+        let mut socket = TcpStream::connect(s.addr).await.unwrap();
+        assert_eq!(health_on(&mut socket).await, 200);
+        assert_eq!(until_closed(&mut open[i]).await, b"", "connection {i}");
+        newer.push(socket);
+    }
+    let mut last = TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(health_on(&mut last).await, 200);
+    assert_eq!(until_closed(&mut silent).await, b"", "then the silent one");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn when_every_connection_is_in_a_request_a_new_one_is_answered_503_with_retry_after() {
+    let s = server(2, PATIENCE * 4).await;
+    // Two requests in flight: each body is asked for (100 Continue) and never sent.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let mut socket = TcpStream::connect(s.addr).await.unwrap();
+        socket
+            .write_all(
+                b"POST /executions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let head = tokio::time::timeout(PATIENCE, raw::response_head(&mut socket))
+            .await
+            .unwrap();
+        assert!(matches!(head, Some((100, _))), "{head:?}");
+        busy.push(socket);
+    }
+    // Nothing can make room: the third is told so, not reset.
+    let mut third = TcpStream::connect(s.addr).await.unwrap();
+    let _ = third.write_all(HEALTH).await;
+    let answer = until_closed(&mut third).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert_eq!(raw::header(&text, "retry-after"), Some("1"), "{text}");
+    assert!(text.contains("too_many_connections"), "{text}");
     // One of them goes away: its place is free again.
-    drop(silent.pop());
+    drop(busy.pop());
     served_again(s.addr, "a request is served again").await;
     s.finish().await;
 }
 
 #[tokio::test]
+async fn event_streams_have_places_of_their_own() {
+    let s = server_with(BridgeLimits {
+        max_connections: 2,
+        max_event_streams: 2,
+        header_timeout: PATIENCE * 4,
+        body_timeout: PATIENCE * 4,
+        write_timeout: SHORT,
+        drain_timeout: SHORT,
+    })
+    .await;
+    let events = b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut socket = TcpStream::connect(s.addr).await.unwrap();
+        socket.write_all(events).await.unwrap();
+        let head = raw::response_head(&mut socket).await;
+        assert!(matches!(head, Some((200, _))), "{head:?}");
+        streams.push(socket);
+    }
+    // A third stream is refused ...
+    let mut third = TcpStream::connect(s.addr).await.unwrap();
+    third.write_all(events).await.unwrap();
+    let (status, head, body) = raw::response(&mut third).await.unwrap();
+    assert_eq!(status, 503, "{head}{body}");
+    assert_eq!(raw::header(&head, "retry-after"), Some("1"), "{head}");
+    assert!(body.contains("too_many_event_streams"), "{body}");
+    drop(third);
+    // ... while the two streams leave both connection places to requests: two keep-alive
+    // connections are served side by side, neither making the other leave.
+    let mut first = TcpStream::connect(s.addr).await.unwrap();
+    let mut second = TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(health_on(&mut first).await, 200);
+    assert_eq!(health_on(&mut second).await, 200);
+    assert_eq!(health_on(&mut first).await, 200);
+    // A stream that ends gives its place back.
+    drop(streams.pop());
+    helpers::eventually("a stream place is free again", || async {
+        let mut socket = TcpStream::connect(s.addr).await.unwrap();
+        socket.write_all(events).await.map_err(|e| e.to_string())?;
+        match raw::response_head(&mut socket).await {
+            Some((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_after_a_401() {
+    let runtime = tend::Runtime::builder().start().await.unwrap();
+    // An idle connection would stay open longer than the test waits: only the 401 closes.
+    let bound = Bridge::new(runtime.clone())
+        .with_token("s3cret")
+        .limits(BridgeLimits {
+            header_timeout: PATIENCE * 4,
+            ..BridgeLimits::default()
+        })
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = bound.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /interrupt HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // Answered, then closed: an unauthenticated client holds no connection.
+    let answer = until_closed(&mut socket).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    runtime.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn silent_idle_and_slow_clients_are_cut_off() {
-    let s = server(16, SHORT).await;
+    let s = server_with(BridgeLimits {
+        max_connections: 16,
+        max_event_streams: 4,
+        header_timeout: SHORT,
+        body_timeout: SHORT,
+        write_timeout: SHORT,
+        drain_timeout: SHORT,
+    })
+    .await;
     // No headers at all: closed after the header timeout.
     let mut silent = TcpStream::connect(s.addr).await.unwrap();
     assert_eq!(until_closed(&mut silent).await, b"");
@@ -160,6 +322,25 @@ async fn silent_idle_and_slow_clients_are_cut_off() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request_timeout"), "{text}");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn a_body_announced_over_the_limit_is_refused_at_once() {
+    // A body timeout far past the test's patience: only a refusal before the body is read
+    // can answer in time.
+    let s = server(16, SHORT).await;
+    let mut socket = TcpStream::connect(s.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /executions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{\"name\"",
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut socket).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
     s.finish().await;
 }
 
@@ -211,6 +392,10 @@ async fn zero_limits_are_refused_at_bind() {
     for limits in [
         BridgeLimits {
             max_connections: 0,
+            ..BridgeLimits::default()
+        },
+        BridgeLimits {
+            max_event_streams: 0,
             ..BridgeLimits::default()
         },
         BridgeLimits {

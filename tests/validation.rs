@@ -39,10 +39,16 @@ async fn a_cycle_names_the_items_on_it() {
         sleep("leaf", 0, 1).after(["c"]),
     ]))
     .await;
-    let PlanError::Cycle { block, cycle } = &err else {
+    let PlanError::Cycle {
+        block,
+        cycle,
+        length,
+    } = &err
+    else {
         panic!("{err:?}")
     };
     assert_eq!(block, "b");
+    assert_eq!(*length, 3);
     assert_eq!(cycle.first(), cycle.last());
     let mut members = cycle[1..].to_vec();
     members.sort();
@@ -60,9 +66,49 @@ async fn a_self_dependency_is_a_cycle() {
         err,
         PlanError::Cycle {
             block: "b".into(),
-            cycle: vec!["x".into(), "x".into()]
+            cycle: vec!["x".into(), "x".into()],
+            length: 1,
         }
     );
+    assert_eq!(
+        err.to_string(),
+        "dependency cycle of 1 item in block `b`: x -> x"
+    );
+}
+
+#[tokio::test]
+async fn a_long_cycle_is_named_by_a_few_of_its_items_and_its_length() {
+    // A ring of 20,000 items: each depends on the next, the last on the first.
+    const RING: usize = 20_000;
+    let id = |i: usize| format!("ring-item-{i:05}");
+    let items = (0..RING)
+        .map(|i| sleep(&id(i), 0, 1).after([id((i + 1) % RING)]))
+        .collect();
+    let err = refused(one_block(items)).await;
+    let PlanError::Cycle {
+        block,
+        cycle,
+        length,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((block.as_str(), *length), ("b", RING));
+    assert_eq!(cycle.len(), tend::CYCLE_NAMED, "{cycle:?}");
+    // Each named item depends on the next one named.
+    for pair in cycle.windows(2) {
+        let at = |name: &str| name["ring-item-".len()..].parse::<usize>().unwrap();
+        assert_eq!((at(&pair[0]) + 1) % RING, at(&pair[1]), "{cycle:?}");
+    }
+    let message = err.to_string();
+    assert!(
+        message.len() < 400,
+        "{} characters: {message}",
+        message.len()
+    );
+    assert!(message.contains("20000 items"), "{message}");
+    assert!(message.contains(&format!("{} -> ", cycle[0])), "{message}");
+    assert!(message.ends_with(&format!("-> {}", cycle[0])), "{message}");
 }
 
 #[tokio::test]
@@ -140,6 +186,19 @@ async fn unknown_kinds_and_bad_params_name_the_item() {
     )]))
     .await;
     assert!(err.to_string().contains("colour"), "{err}");
+    // serde's derive would read `[4000, 2]` as ms 4000 in 2 steps: a kind whose params are
+    // an object takes an object.
+    let err = refused(one_block(vec![ItemSpec::raw(
+        "listed",
+        "sleep",
+        json!([4000, 2]),
+    )]))
+    .await;
+    let PlanError::BadParams { item, kind, reason } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((item.as_str(), kind.as_str()), ("listed", "sleep"));
+    assert!(reason.contains("JSON object"), "{reason}");
 }
 
 #[tokio::test]

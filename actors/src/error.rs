@@ -36,12 +36,20 @@ pub enum PlanError {
         dependency: String,
     },
     /// The dependencies inside a block form a cycle.
-    #[error("dependency cycle in block `{block}`: {}", cycle.join(" -> "))]
+    #[error(
+        "dependency cycle of {length} item{} in block `{block}`: {}",
+        if *length == 1 { "" } else { "s" },
+        cycle_path(cycle, *length)
+    )]
     Cycle {
         /// The block holding the cycle.
         block: String,
-        /// The items on the cycle: each depends on the next; the first is repeated last.
+        /// Items on the cycle, each depending on the next: the whole cycle with its first
+        /// item repeated last, or, on a cycle of more than [`CYCLE_NAMED`] items, only its
+        /// first [`CYCLE_NAMED`] (so that the error stays short).
         cycle: Vec<String>,
+        /// How many items the cycle has.
+        length: usize,
     },
     /// No item type is registered under this kind.
     #[error("item `{item}` has unknown kind `{kind}`")]
@@ -124,6 +132,24 @@ pub enum PlanError {
         /// Why not.
         reason: &'static str,
     },
+}
+
+/// How many items of a dependency cycle [`PlanError::Cycle`] names at most.
+pub const CYCLE_NAMED: usize = 5;
+
+/// `a -> b -> c -> a`, or `a -> b -> ... -> a` when `cycle` is only the start of a cycle of
+/// `length` items.
+fn cycle_path(cycle: &[String], length: usize) -> String {
+    let mut path = cycle.join(" -> ");
+    if cycle.len() <= length
+        && let Some(first) = cycle.first()
+    {
+        path.push_str(&format!(
+            " -> ... ({} more) -> {first}",
+            length - cycle.len()
+        ));
+    }
+    path
 }
 
 impl PlanError {

@@ -47,7 +47,7 @@ pub mod worker;
 
 pub use catalog::{Catalog, ExecutionCounts};
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
-pub use error::{ItemError, PlanError, RuntimeError, StoreError};
+pub use error::{CYCLE_NAMED, ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
 pub use janitor::{Janitor, JanitorArgs, JanitorMsg, MaintenanceReport};
 pub use lifecycle::{LifecycleBus, Notice, Published};

@@ -18,6 +18,7 @@ mod lifecycle;
 mod millis;
 mod outcome;
 mod page;
+mod params;
 mod plan;
 mod registry;
 mod report;

@@ -1,11 +1,14 @@
-//! A JSON body extractor whose rejections are `BridgeError`s: malformed JSON, unknown
-//! fields and wrong types are 400 naming the problem, a body over the limit is 413, one
-//! not typed `application/json` 415.
+//! A JSON body extractor whose rejections are `BridgeError`s: malformed JSON, a key
+//! repeated in an object, unknown fields and wrong types are 400 naming the problem, a body
+//! over the limit is 413 (at once when its `Content-Length` says so), one not typed
+//! `application/json` 415.
+
+mod unique_keys;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tend_actors::Plan;
@@ -26,6 +29,16 @@ pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
 pub(crate) struct BodyTimeout(pub(crate) std::time::Duration);
 
 async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, BridgeError> {
+    // A body announced over the limit is refused before any of it is read: waiting for it
+    // would only end in a 413 too, or in a 408 if the client sends it slowly.
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return Err(BridgeError::PayloadTooLarge { limit: BODY_LIMIT });
+    }
     let limit = req
         .extensions()
         .get::<BodyTimeout>()
@@ -132,7 +145,17 @@ fn parse<T: DeserializeOwned + Strict>(bytes: &[u8]) -> Result<T, BridgeError> {
             message: cut(&format!("the body is not valid JSON: {e}"), 300),
         },
     };
-    let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    let value: Value = unique_keys::read(bytes).map_err(|e| match e {
+        unique_keys::Unreadable::Json(e) => invalid(e),
+        unique_keys::Unreadable::DuplicateKey { key, at } => BridgeError::BadRequest {
+            code: "duplicate_key",
+            message: if at.is_empty() {
+                format!("the body has the key `{key}` twice; each key may appear once")
+            } else {
+                format!("`{at}` has the key `{key}` twice; each key may appear once")
+            },
+        },
+    })?;
     if let Some(at) = array_for_object(&value, &T::SHAPE, &mut String::new()) {
         return Err(BridgeError::BadRequest {
             code: "invalid_body",

@@ -27,7 +27,7 @@ pub enum BridgeError {
     EmptyToken,
     /// A limit of [`BridgeLimits`](crate::bridge::BridgeLimits) is zero.
     #[error(
-        "bridge limits must be above zero: max_connections, header_timeout, body_timeout and write_timeout (a zero drain_timeout is allowed)"
+        "bridge limits must be above zero: max_connections, max_event_streams, header_timeout, body_timeout and write_timeout (a zero drain_timeout is allowed)"
     )]
     BadLimits,
     /// The token has characters an `Authorization` header cannot carry.
@@ -108,6 +108,15 @@ pub enum BridgeError {
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     Unavailable,
+    /// The bridge is at one of its limits (see
+    /// [`BridgeLimits`](crate::bridge::BridgeLimits)); the answer says `Retry-After`.
+    #[error("{message}")]
+    Busy {
+        /// Machine-readable kind: `too_many_event_streams`.
+        code: &'static str,
+        /// Which limit, and when to try again.
+        message: String,
+    },
     /// Something failed inside; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,7 +135,7 @@ impl BridgeError {
             BridgeError::Conflict { .. } => StatusCode::CONFLICT,
             BridgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BridgeError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            BridgeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            BridgeError::Unavailable | BridgeError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,7 +146,8 @@ impl BridgeError {
             BridgeError::BadRequest { code, .. }
             | BridgeError::NotFound { code, .. }
             | BridgeError::Conflict { code, .. }
-            | BridgeError::Forbidden { code, .. } => code,
+            | BridgeError::Forbidden { code, .. }
+            | BridgeError::Busy { code, .. } => code,
             BridgeError::UnsupportedMediaType => "unsupported_media_type",
             BridgeError::Unauthorized => "unauthorized",
             BridgeError::MethodNotAllowed => "method_not_allowed",
@@ -190,11 +200,18 @@ impl IntoResponse for BridgeError {
                 message,
             },
         };
+        let retry = matches!(self, BridgeError::Busy { .. });
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if retry {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::bridge::serve::RETRY_AFTER_SECS),
+            );
         }
         response
     }

@@ -3,7 +3,9 @@
 //! - **Host**: a request is answered only when its `Host` names localhost, an IP address
 //!   (what a client uses to reach a bound address), or a name allowed with
 //!   [`Bridge::allow_host`](crate::bridge::Bridge::allow_host). A page on an attacker's
-//!   domain that rebinds its DNS to 127.0.0.1 sends its own name, and is refused.
+//!   domain that rebinds its DNS to 127.0.0.1 sends its own name, and is refused. The
+//!   request has one `Host`, exactly `name[:port]` (no user info, a port of digits), and a
+//!   target that names a host (absolute form) must name one the bridge answers too.
 //! - **Mutations** (every method but GET and HEAD) must come from the same origin: a
 //!   `Sec-Fetch-Site` other than `same-origin` or `none` (typed by the user) is refused, and
 //!   so is an `Origin` that is not the request's own host (or an allowed name).
@@ -33,18 +35,32 @@ fn quote(text: &str) -> String {
     cut(text, 100)
 }
 
-/// The host name of an authority (`name[:port]`, `[v6]:port`), lower case.
-fn host_name(authority: &str) -> String {
+/// The host name of a `Host` value (`name[:port]`, `[v6]:port`), lower case; `None` when
+/// it is not one: a name of other than letters, digits, `.`, `-` and `_`, a port of other
+/// than digits, anything else around them (`127.0.0.1:80@evil.example`, `localhost:evil`).
+fn host_name(authority: &str) -> Option<String> {
     let authority = authority.trim();
-    let name = if let Some(rest) = authority.strip_prefix('[') {
-        // An IPv6 literal: keep the brackets' content.
-        rest.split(']').next().unwrap_or("")
+    let (name, port) = if let Some(rest) = authority.strip_prefix('[') {
+        // An IPv6 literal: the brackets' content must be one.
+        let (literal, port) = rest.split_once(']')?;
+        literal.parse::<std::net::Ipv6Addr>().ok()?;
+        (literal, port)
     } else {
-        authority
-            .rsplit_once(':')
-            .map_or(authority, |(name, _)| name)
+        match authority.find(':') {
+            Some(colon) => authority.split_at(colon),
+            None => (authority, ""),
+        }
     };
-    name.to_ascii_lowercase()
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 5);
+    let name_ok = !name.is_empty()
+        && (authority.starts_with('[')
+            || name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
+    (port_ok && name_ok).then(|| name.to_ascii_lowercase())
 }
 
 fn host_allowed(name: &str, allowed: &[String]) -> bool {
@@ -53,13 +69,38 @@ fn host_allowed(name: &str, allowed: &[String]) -> bool {
         || allowed.iter().any(|a| a == name)
 }
 
-/// The request's authority: `Host`, or the URI's (HTTP/2).
-fn authority(req: &Request) -> Option<String> {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+/// The request's authority as it names the bridge, or why it is refused: one `Host`
+/// header, and the target's authority when the request line has one (HTTP/1.1's absolute
+/// form, HTTP/2), each naming a host the bridge answers.
+fn own_authority(req: &Request, allowed: &[String]) -> Result<String, String> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err("the request has more than one Host header".to_owned());
+    }
+    let host = match host {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| "the Host header is not text".to_owned())?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let target = req.uri().authority().map(|a| a.as_str().to_owned());
+    if host.is_none() && target.is_none() {
+        return Err("the request names no host".to_owned());
+    }
+    for authority in host.iter().chain(target.iter()) {
+        if !host_name(authority).is_some_and(|name| host_allowed(&name, allowed)) {
+            return Err(format!(
+                "the bridge does not answer for host `{}`",
+                quote(authority)
+            ));
+        }
+    }
+    // (One of them is set: checked above.)
+    Ok(target.or(host).unwrap_or_default())
 }
 
 /// Why a mutating request is not from the bridge's own pages, if it is not.
@@ -80,7 +121,7 @@ fn cross_origin(headers: &HeaderMap, own: &str, allowed: &[String]) -> Option<St
         .map(|(_, rest)| rest.trim_end_matches('/'))
         .unwrap_or("");
     let same = authority.eq_ignore_ascii_case(own)
-        || (!authority.is_empty() && allowed.contains(&host_name(authority)));
+        || host_name(authority).is_some_and(|name| allowed.contains(&name));
     (!same).then(|| format!("it comes from another origin, `{}`", quote(origin)))
 }
 
@@ -111,19 +152,20 @@ pub(crate) async fn guard(
     req: Request,
     next: Next,
 ) -> Response {
-    let own = authority(&req).unwrap_or_default();
-    if !host_allowed(&host_name(&own), &allowed) {
-        return with_headers(
-            BridgeError::Forbidden {
-                code: "host_not_allowed",
-                message: format!(
-                    "the bridge does not answer for host `{}`; use localhost or an IP address, or allow the name with Bridge::allow_host",
-                    quote(&own)
-                ),
-            }
-            .into_response(),
-        );
-    }
+    let own = match own_authority(&req, &allowed) {
+        Ok(own) => own,
+        Err(why) => {
+            return with_headers(
+                BridgeError::Forbidden {
+                    code: "host_not_allowed",
+                    message: format!(
+                        "{why}; use localhost or an IP address (one Host header, `name[:port]`), or allow the name with Bridge::allow_host"
+                    ),
+                }
+                .into_response(),
+            );
+        }
+    };
     if !matches!(*req.method(), Method::GET | Method::HEAD)
         && let Some(why) = cross_origin(req.headers(), &own, &allowed)
     {
@@ -167,23 +209,37 @@ mod tests {
     #[test]
     fn hosts_are_localhost_ip_literals_or_allowed_names() {
         let allowed = vec!["tend.internal".to_owned()];
+        let answered = |authority: &str| {
+            host_name(authority).is_some_and(|name| host_allowed(&name, &allowed))
+        };
         for ok in [
             "localhost:8080",
             "127.0.0.1:9",
             "[::1]:80",
+            "[::1]",
             "10.0.0.7",
             "LOCALHOST",
             "tend.internal:1",
         ] {
-            assert!(host_allowed(&host_name(ok), &allowed), "{ok}");
+            assert!(answered(ok), "{ok}");
         }
         for refused in [
             "evil.example:8080",
             "localhost.evil.example",
             "",
+            ":80",
             "127.0.0.1.nip.io:80",
+            "127.0.0.1:80@evil.example",
+            "user@localhost",
+            "localhost:evil",
+            "localhost:80:80",
+            "localhost:123456",
+            "[::1]evil",
+            "[evil.example]:80",
+            "local host",
+            "localhost/x",
         ] {
-            assert!(!host_allowed(&host_name(refused), &allowed), "{refused}");
+            assert!(!answered(refused), "{refused}");
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::PlanError;
+use crate::error::{CYCLE_NAMED, PlanError};
 use crate::model::cut;
 use crate::model::tags::tags_of;
 use crate::model::{DynItem, Item, Registry};
@@ -469,12 +469,20 @@ impl CompiledPlan {
             }
             let graph = BlockGraph::new(local_deps);
             if let Some(cycle) = graph.find_cycle() {
+                // The walk repeats its first item last; a long cycle is named by its start.
+                let length = cycle.len() - 1;
+                let named = if length <= CYCLE_NAMED {
+                    cycle.len()
+                } else {
+                    CYCLE_NAMED
+                };
                 return Err(PlanError::Cycle {
                     block: cut(&block.name),
-                    cycle: cycle
-                        .into_iter()
-                        .map(|i| block.items[i as usize].id.clone())
+                    cycle: cycle[..named]
+                        .iter()
+                        .map(|&i| block.items[i as usize].id.clone())
                         .collect(),
+                    length,
                 });
             }
             blocks.push(CompiledBlock {

@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::PlanError;
+use crate::model::params::ObjectParams;
 use crate::model::{DynItem, Item};
 
 type Decode = fn(&serde_json::Value) -> Result<Arc<dyn DynItem>, serde_json::Error>;
 
 fn decode<T: Item>(params: &serde_json::Value) -> Result<Arc<dyn DynItem>, serde_json::Error> {
-    let item: T = serde::Deserialize::deserialize(params)?;
+    let item: T = serde::Deserialize::deserialize(ObjectParams(params))?;
     Ok(Arc::new(item))
 }
 
@@ -56,7 +57,8 @@ impl Registry {
         kinds
     }
 
-    /// Decodes params into the kind's type; `None` when the kind is unknown.
+    /// Decodes params into the kind's type (a struct from an object only, see `params`);
+    /// `None` when the kind is unknown.
     pub(crate) fn decode(
         &self,
         kind: &str,
