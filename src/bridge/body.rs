@@ -3,9 +3,8 @@
 //! not typed `application/json` 415.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tend_actors::Plan;
@@ -140,22 +139,6 @@ fn parse<T: DeserializeOwned + Strict>(bytes: &[u8]) -> Result<T, BridgeError> {
         });
     }
     serde_json::from_value(value).map_err(invalid)
-}
-
-/// A POST without a body that must still say `Content-Type: application/json`, so that no
-/// other web page can send it (see `guard`).
-pub(crate) struct JsonPost;
-
-impl<S: Send + Sync> FromRequestParts<S> for JsonPost {
-    type Rejection = BridgeError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if is_json(&parts.headers) {
-            Ok(JsonPost)
-        } else {
-            Err(BridgeError::UnsupportedMediaType)
-        }
-    }
 }
 
 impl<T: DeserializeOwned + Strict, S: Send + Sync> FromRequest<S> for JsonBody<T> {

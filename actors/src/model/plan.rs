@@ -114,9 +114,9 @@ pub struct ItemSpec {
     pub id: String,
     /// The registered [`Item::KIND`].
     pub kind: String,
-    /// The item value, decoded into the kind's type.
+    /// The item value, decoded into the kind's type: any JSON the kind takes (default `{}`).
     #[serde(default = "empty_params")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub params: serde_json::Value,
     /// Ids of items (of this block or an earlier one) that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
