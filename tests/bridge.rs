@@ -290,7 +290,7 @@ async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
         .await;
     assert_error(status, &error, 409, "invalid_state");
     // Resume takes no options: one sent anyway is refused, not ignored.
-    for body in [r#"{"strategy": "finish_current"}"#, "[]", "3"] {
+    for body in [r#"{"strategy": "finish_current"}"#, "[]", "3", "null"] {
         let (status, error) = s.post_raw(&format!("/executions/{id}/resume"), body).await;
         assert_error(status, &error, 400, "invalid_body");
     }

@@ -169,8 +169,9 @@ impl<T: DeserializeOwned + Default + Strict, S: Send + Sync> FromRequest<S>
             return Err(BridgeError::UnsupportedMediaType);
         }
         let bytes = bytes(req, state).await?;
-        // Absent: no bytes at all, or JSON `null` (whitespace alone is not JSON).
-        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
+        // Absent: no bytes at all. Anything else is the JSON object `T` (whitespace alone
+        // is not JSON, and `null` is not an object).
+        if bytes.is_empty() {
             return Ok(OptionalJsonBody(T::default()));
         }
         parse(&bytes).map(OptionalJsonBody)

@@ -560,7 +560,7 @@ fn event_name(event: &Event) -> &'static str {
     path = "/events",
     operation_id = "events",
     tag = "runtime",
-    responses((status = 200, body = String, content_type = "text/event-stream", description = "events: execution, item, progress, lifecycle, lagged"))
+    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lifecycle, lagged"))
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,

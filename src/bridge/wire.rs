@@ -345,8 +345,8 @@ pub(crate) enum Action {
     Retrying,
 }
 
-/// The body of a change that takes no options: `{}`, `null` or nothing (typed JSON all
-/// the same); anything else is refused, so that an option sent to a route that does not
+/// The body of a change that takes no options: `{}` or nothing (typed JSON all the
+/// same); anything else is refused, so that an option sent to a route that does not
 /// take it is not silently ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

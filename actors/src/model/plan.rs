@@ -36,8 +36,10 @@ pub struct Plan {
     /// The blocks, in the order they run.
     #[serde(default)]
     pub blocks: Vec<Block>,
-    /// How many items of this execution may run at once; the runtime's default when absent.
+    /// How many items of this execution may run at once (at least 1, at most the
+    /// runtime's `max_parallelism`); the runtime's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub parallelism: Option<usize>,
     /// An idempotency key: a submit whose key an execution already has answers that
     /// execution instead of starting another (the same plan), or is refused (another plan),
