@@ -235,10 +235,8 @@ pub(crate) struct SubmitParams {
     ),
     responses(
         (status = 201, body = Created, description = "a new execution; `Location` names it", headers(("location" = String, description = "`/executions/{id}`"))),
-        (status = 200, description = "the execution that already has this idempotency key (same plan), a `Created`; or, with `dry_run`, a `DryRunView`", content(
-            (Created = "application/json"),
-            (DryRunView = "application/json")
-        )),
+        // Either body: the document names both (see `openapi::document`).
+        (status = 200, body = DryRunView, description = "the execution that already has this idempotency key (same plan), a `Created`; or, with `dry_run`, a `DryRunView`"),
         (status = 409, body = ErrorBody, description = "`key_conflict`: the idempotency key belongs to an execution of another plan"),
         (status = 400, body = ErrorBody, description = "malformed JSON, unknown fields, or an invalid plan; `code` names the error kind"),
         (status = 413, body = ErrorBody, description = "the body is over 1 MiB (`payload_too_large`)")

@@ -24,6 +24,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tend_debug_bridge_client import AuthenticatedClient, Client
 from tend_debug_bridge_client.api.executions import (
+    cancel_execution,
     delete_execution,
     get_execution,
     interrupt_execution,
@@ -529,6 +530,61 @@ def main():
         "invalid_query",
         "a search over 128 characters",
     )
+
+    # Cancel: a running execution ends cancelled for good, an interrupted one at once; a
+    # finished one is a 409. A cancelled execution can be deleted.
+    cancelled = s.submit(held("cancel", "cancel"))
+    s.wait_item(cancelled, "held", ItemStatus.RUNNING)
+    s.accepted(
+        cancel_execution.sync_detailed(
+            cancelled,
+            client=client,
+            body=InterruptBody(strategy=AtCancellationPoint.AT_CANCELLATION_POINT),
+        ),
+        cancelled,
+        Action.CANCELLING,
+        "cancel a running execution",
+    )
+    s.wait_status(cancelled, ExecutionStatus.CANCELLED)
+    s.accepted(
+        cancel_execution.sync_detailed(im, client=client, body=InterruptBody()),
+        im,
+        Action.CANCELLING,
+        "cancel an interrupted execution",
+    )
+    s.wait_status(im, ExecutionStatus.CANCELLED)
+    error(
+        cancel_execution.sync_detailed(cancelled, client=client, body=InterruptBody()),
+        409,
+        "invalid_state",
+        "cancel a cancelled execution",
+    )
+    assert delete_execution.sync_detailed(cancelled, client=client).status_code == 204
+
+    # Submit if absent: a second submit with the same key answers the first execution.
+    once = Plan(
+        name="once",
+        key="session-once",
+        blocks=[Block(name="b", items=[item("one", "sum", {"add": 1})])],
+    )
+    first = s.submit(once)
+    again = submit_execution.sync_detailed(client=client, body=once)
+    assert again.status_code == 200, again.content
+    assert expect(again.parsed, Created, "submit again").id == first
+    by_header = submit_execution.sync_detailed(
+        client=client,
+        body=Plan(name="once", blocks=once.blocks),
+        idempotency_key="session-once",
+    )
+    assert by_header.status_code == 200 and by_header.parsed.id == first, by_header.content
+    other = Plan(name="other", key="session-once", blocks=once.blocks)
+    error(
+        submit_execution.sync_detailed(client=client, body=other),
+        409,
+        "key_conflict",
+        "the same key for another plan",
+    )
+    s.wait_status(first, ExecutionStatus.COMPLETED)
 
     # Delete a finished execution; a running one is a 409, a deleted one a 404.
     assert delete_execution.sync_detailed(every_id, client=client).status_code == 204

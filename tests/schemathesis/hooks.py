@@ -13,6 +13,8 @@ as generated, for the server to take:
 - the pairs the schema describes in words are completed: `delay` gets a `retry` other
   than 0, `limit` a `burst` and `burst` a `limit`, a backoff's `max` is made no shorter
   than its `first` (by adding `first` to it);
+- a plan `key` sent with an `Idempotency-Key` header is made the header's (the two must
+  be equal);
 - `parallelism` is kept within the test runtime's `max_parallelism` (1024), and retries
   to 3, so that no generated plan keeps retrying after the run.
 
@@ -110,3 +112,8 @@ def before_call(context, case, **kwargs):
         and body_is_positive(case)
     ):
         runnable(case.body)
+        header = next(
+            (v for k, v in (case.headers or {}).items() if k.lower() == "idempotency-key"), None
+        )
+        if header is not None and case.body.get("key") is not None:
+            case.body["key"] = header

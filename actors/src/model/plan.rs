@@ -45,6 +45,14 @@ pub struct Plan {
     /// execution instead of starting another (the same plan), or is refused (another plan),
     /// until that execution is deleted or pruned. At most 256 bytes, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+        )
+    )]
     pub key: Option<String>,
 }
 

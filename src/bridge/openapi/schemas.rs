@@ -282,6 +282,19 @@ const ITEMS: &[(&str, &str, &str)] = &[
 /// Parameters that take a named schema: (name, named schema).
 const PARAMETERS: &[(&str, &str)] = &[("id", "ExecutionId"), ("cursor", "ExecutionId")];
 
+/// The `Idempotency-Key` header's schema, inline (schemathesis reads a header's schema
+/// only when it is inline).
+fn idempotency_key() -> Value {
+    json!({
+        "type": "string",
+        "description": "1 to 256 visible ASCII characters and spaces, not at either end (what a header carries).",
+        "minLength": 1,
+        "maxLength": 256,
+        "pattern": "^[!-~](?:[ -~]*[!-~])?$",
+        "examples": ["deploy-2026-12-01"]
+    })
+}
+
 /// Adds the named schemas to `doc` and points the properties and parameters above at them.
 pub(super) fn install(doc: &mut Value) {
     let schemas = &mut doc["components"]["schemas"];
@@ -338,6 +351,20 @@ pub(super) fn install(doc: &mut Value) {
             if let Some((_, name)) = PARAMETERS.iter().find(|(p, _)| parameter["name"] == *p) {
                 parameter["schema"] = to(name);
             }
+            if parameter["name"] == "Idempotency-Key" {
+                parameter["schema"] = idempotency_key();
+            }
+            // A parameter is absent or has a value: never `null` (the derive writes an
+            // optional one as `[type, "null"]`, which validators of parameters refuse).
+            let Some(schema) = parameter.get_mut("schema") else {
+                continue;
+            };
+            if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if let [only] = types.as_slice() {
+                    schema["type"] = only.clone();
+                }
+            }
         }
     }
 }
@@ -387,6 +414,25 @@ mod tests {
                 !found.is_empty(),
                 "{schema}.{property} names no schema: {slot}"
             );
+        }
+    }
+
+    /// Whether any schema in `value` has a `type` that is `null` (not the string `"null"`).
+    fn null_type(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                map.get("type").is_some_and(Value::is_null) || map.values().any(null_type)
+            }
+            Value::Array(items) => items.iter().any(null_type),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn no_schema_is_left_with_a_null_type() {
+        for token in [false, true] {
+            let doc = crate::bridge::openapi::document(token, "/").unwrap();
+            assert!(!null_type(&doc));
         }
     }
 
