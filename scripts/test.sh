@@ -1,53 +1,82 @@
 #!/usr/bin/env bash
 # The test suite. Installs what the tests need on a fresh Debian machine (headless
-# Chromium and its WebDriver for the dashboard test, schemathesis for the API
-# conformance test), then runs every test. Extra arguments go to `cargo test` (e.g.
-# `--no-run`).
+# Chromium and its WebDriver for the dashboard test; schemathesis, and the OpenAPI
+# validator, client generator and response validator, for the API tests), then runs
+# every test. Extra arguments go to `cargo test` (e.g. `--no-run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Chromium and its WebDriver: only the packages that are missing, without recommends and
-# without upgrading anything else. Where they cannot be installed (not Debian, no root
-# and no sudo), the browser tests say SKIPPED with the reason instead of failing.
+# apt_install PACKAGE...: installs the packages without recommends and without upgrading
+# anything else. Prints why not when they cannot be installed (not Debian, not root and no
+# sudo, apt-get failed); prints nothing when they were.
+apt_install() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo=(sudo -n)
+    else
+      echo "not root and no sudo to install $*"
+      return
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get to install $* (not Debian)"
+    return
+  fi
+  echo "installing $* (apt-get, --no-install-recommends)" >&2
+  if ! { "${sudo[@]}" apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+      --no-install-recommends --no-upgrade "$@" >/dev/null; }; then
+    echo "apt-get could not install $*"
+  fi
+}
+
+# Chromium and its WebDriver: only the packages that are missing. Where they cannot be
+# installed, the browser tests say SKIPPED with the reason instead of failing.
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    sudo=()
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo=(sudo -n)
-  else
-    sudo=(none)
-  fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    export TEND_BROWSER_SKIP="no apt-get to install ${missing[*]} (not Debian)"
-  elif [ "${sudo[0]:-}" = none ]; then
-    export TEND_BROWSER_SKIP="not root and no sudo to install ${missing[*]}"
-  else
-    echo "installing ${missing[*]} for the browser tests (apt-get, --no-install-recommends)"
-    if ! { "${sudo[@]}" apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
-        --no-install-recommends --no-upgrade "${missing[@]}" >/dev/null; }; then
-      export TEND_BROWSER_SKIP="apt-get could not install ${missing[*]}"
-    fi
-  fi
-  if [ -n "${TEND_BROWSER_SKIP:-}" ]; then
+  why=$(apt_install "${missing[@]}")
+  if [ -n "$why" ]; then
+    export TEND_BROWSER_SKIP="$why"
     echo "the browser tests will be skipped: $TEND_BROWSER_SKIP"
   fi
 fi
 
-# schemathesis, for the OpenAPI conformance test (tests/schemathesis.rs), in a venv of its
-# own under target/. Where it cannot be installed that test says SKIPPED and why.
-st_venv=target/schemathesis
-if [ ! -x "$st_venv/bin/st" ]; then
-  if python3 -m venv "$st_venv" >/dev/null 2>&1 &&
-    "$st_venv/bin/pip" install -q --disable-pip-version-check schemathesis==4.32.5; then
-    echo "installed schemathesis into $st_venv"
-  else
-    echo "could not install schemathesis (python3 -m venv, then pip from PyPI); its test will be skipped"
-    rm -rf "$st_venv"
-  fi
+# The Python tools of the API tests, pinned, each set in a venv of its own under target/.
+# Debian's python3 makes a venv only with python3-venv (ensurepip). Where a venv cannot be
+# made, or pip cannot install from PyPI, the tests that need it say SKIPPED and why.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  why=$(apt_install python3-venv)
+  [ -z "$why" ] || echo "python3 -m venv will not work: $why"
 fi
+
+# venv DIR WHAT VERSION PIP-ARGUMENT...: DIR holds WHAT, installed by pip; installed anew
+# when VERSION (what the arguments name) changes.
+venv() {
+  local dir=$1 what=$2 wanted=$3
+  shift 3
+  if [ -f "$dir/installed" ] && [ "$(cat "$dir/installed")" = "$wanted" ]; then
+    return
+  fi
+  rm -rf "$dir"
+  if python3 -m venv "$dir" >/dev/null 2>&1 &&
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@"; then
+    echo "$wanted" >"$dir/installed"
+    echo "installed $what into $dir"
+  else
+    echo "could not install $what (python3 -m venv, then pip from PyPI); its tests will be skipped"
+    rm -rf "$dir"
+  fi
+}
+
+# schemathesis, for the API conformance test (tests/schemathesis.rs).
+venv target/schemathesis schemathesis 4.32.5 schemathesis==4.32.5
+# openapi-spec-validator, openapi-python-client and openapi-core, for the generated
+# client's test (tests/openapi_client.rs): the file pins them and all they pull in.
+requirements=tests/openapi_client/requirements.txt
+venv target/openapi-client "the OpenAPI client tools" \
+  "$(sha256sum "$requirements" | cut -d' ' -f1)" -r "$requirements"
 
 cargo test --workspace "$@"

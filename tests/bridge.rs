@@ -289,6 +289,11 @@ async fn interrupt_and_resume_over_rest_with_each_strategy_form() {
         .post(&format!("/executions/{id}/interrupt"), &json!({}))
         .await;
     assert_error(status, &error, 409, "invalid_state");
+    // Resume takes no options: one sent anyway is refused, not ignored.
+    for body in [r#"{"strategy": "finish_current"}"#, "[]", "3", "null"] {
+        let (status, error) = s.post_raw(&format!("/executions/{id}/resume"), body).await;
+        assert_error(status, &error, 400, "invalid_body");
+    }
     let (status, accepted) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["action"], "resuming");
@@ -553,7 +558,14 @@ async fn a_failed_execution_is_retried_over_rest() {
     assert!(once["errors"][0]["at"].as_str().is_some(), "{view}");
     let (status, error) = s.post_raw(&format!("/executions/{id}/resume"), "").await;
     assert_error(status, &error, 409, "invalid_state");
-    let (status, accepted) = s.post_raw(&format!("/executions/{id}/retry"), "").await;
+    let (status, error) = s
+        .post(
+            &format!("/executions/{id}/retry"),
+            &json!({"items": ["once"]}),
+        )
+        .await;
+    assert_error(status, &error, 400, "invalid_body");
+    let (status, accepted) = s.post(&format!("/executions/{id}/retry"), &json!({})).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["action"], "retrying");
     let view = s.wait_status(&id, "completed").await;

@@ -28,6 +28,7 @@ async fn the_openapi_document_lists_every_route() {
             "/events",
             "/executions",
             "/executions/{id}",
+            "/executions/{id}/cancel",
             "/executions/{id}/interrupt",
             "/executions/{id}/pause",
             "/executions/{id}/resume",

@@ -89,7 +89,6 @@ pub enum JanitorMsg {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaintenanceReport {
     /// Why it ran.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "manual"))]
     pub reason: MaintenanceReason,
     /// Finished executions deleted with their records.
     pub pruned: usize,

@@ -183,7 +183,6 @@ pub fn warnings(measures: &Measures, limits: &MonitorLimits) -> Vec<LifecycleEve
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthReport {
     /// What triggered it: `startup`, `periodic` or `manual`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "periodic"))]
     pub check_type: crate::model::HealthCheckType,
     /// When, as an RFC 3339 time.
     pub checked_at: String,

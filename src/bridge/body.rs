@@ -6,8 +6,7 @@
 mod unique_keys;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -165,22 +164,6 @@ fn parse<T: DeserializeOwned + Strict>(bytes: &[u8]) -> Result<T, BridgeError> {
     serde_json::from_value(value).map_err(invalid)
 }
 
-/// A POST without a body that must still say `Content-Type: application/json`, so that no
-/// other web page can send it (see `guard`).
-pub(crate) struct JsonPost;
-
-impl<S: Send + Sync> FromRequestParts<S> for JsonPost {
-    type Rejection = BridgeError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if is_json(&parts.headers) {
-            Ok(JsonPost)
-        } else {
-            Err(BridgeError::UnsupportedMediaType)
-        }
-    }
-}
-
 impl<T: DeserializeOwned + Strict, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = BridgeError;
 
@@ -209,8 +192,9 @@ impl<T: DeserializeOwned + Default + Strict, S: Send + Sync> FromRequest<S>
             return Err(BridgeError::UnsupportedMediaType);
         }
         let bytes = bytes(req, state).await?;
-        // Absent: no bytes at all, or JSON `null` (whitespace alone is not JSON).
-        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
+        // Absent: no bytes at all. Anything else is the JSON object `T` (whitespace alone
+        // is not JSON, and `null` is not an object).
+        if bytes.is_empty() {
             return Ok(OptionalJsonBody(T::default()));
         }
         parse(&bytes).map(OptionalJsonBody)

@@ -29,8 +29,14 @@ pub(crate) struct ShutdownBody {
 #[utoipa::path(
     post,
     path = "/shutdown",
-    request_body(content = Option<ShutdownBody>),
-    responses((status = 200, body = ShutdownReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+    operation_id = "shutdown",
+    tag = "runtime",
+    request_body(content = ShutdownBody, description = "`{}` for the runtime's `shutdown_timeout`"),
+    responses(
+        (status = 200, body = ShutdownReport, description = "the shutdown's report, once done"),
+        (status = 400, body = ErrorBody, description = "a malformed body, or a deadline that is not above 0s and at most 24h (`invalid_duration`)"),
+        (status = 403, body = ErrorBody, description = "this bridge has no token, so it does not offer shutdown (`token_required`); or another origin's page, or an unknown host")
+    )
 )]
 pub(crate) async fn shutdown(
     State(s): State<AppState>,
@@ -66,8 +72,13 @@ pub(crate) struct MaintenanceBody {
 #[utoipa::path(
     post,
     path = "/maintenance",
-    request_body(content = Option<MaintenanceBody>),
-    responses((status = 200, body = MaintenanceReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+    operation_id = "run_maintenance",
+    tag = "runtime",
+    request_body(content = MaintenanceBody, description = "`{}` for the configured `retention`"),
+    responses(
+        (status = 200, body = MaintenanceReport, description = "what the run did"),
+        (status = 400, body = ErrorBody, description = "a malformed body, or a `target_age` that is not a duration (`invalid_duration`)")
+    )
 )]
 pub(crate) async fn maintenance(
     State(s): State<AppState>,
@@ -95,8 +106,13 @@ pub(crate) struct SweepBody {
 #[utoipa::path(
     post,
     path = "/orphans/sweep",
-    request_body(content = Option<SweepBody>),
-    responses((status = 200, body = tend_actors::janitor::SweepReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+    operation_id = "sweep_orphans",
+    tag = "runtime",
+    request_body(content = SweepBody, description = "`{}` for the configured `orphan_protection_time`"),
+    responses(
+        (status = 200, body = tend_actors::janitor::SweepReport, description = "what the sweep did"),
+        (status = 400, body = ErrorBody, description = "a malformed body, or a `protection` that is not a duration (`invalid_duration`)")
+    )
 )]
 pub(crate) async fn sweep(
     State(s): State<AppState>,

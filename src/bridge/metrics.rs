@@ -54,8 +54,8 @@ pub(crate) fn install() -> Result<PrometheusHandle, BridgeError> {
 }
 
 /// Prometheus text of everything measured, the gauges read now.
-#[utoipa::path(get, path = "/metrics", responses(
-    (status = 200, description = "Prometheus text exposition format", content_type = "text/plain"),
+#[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "runtime", responses(
+    (status = 200, body = String, description = "Prometheus text exposition format", content_type = "text/plain"),
     (status = 404, description = "metrics are not enabled (`metrics_off`)", body = crate::bridge::error::ErrorBody),
 ))]
 pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, BridgeError> {

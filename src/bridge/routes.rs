@@ -10,16 +10,15 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse};
 use futures::{Stream, StreamExt};
 use tend_actors::{ActorNode, Event, ExecutionId, ExecutionStatus, Plan};
-use utoipa::OpenApi;
 
 use crate::Runtime;
-use crate::bridge::body::{JsonBody, JsonPost, OptionalJsonBody};
+use crate::bridge::body::{JsonBody, OptionalJsonBody};
 use crate::bridge::error::{BridgeError, ErrorBody, cut};
-use crate::bridge::openapi::ApiDoc;
+use crate::bridge::openapi::document;
 use crate::bridge::query::QueryOf;
 use crate::bridge::wire::{
-    Accepted, Created, DryRunView, ExecutionList, ExecutionView, Health, InterruptBody,
-    InterruptedAll, SemaphoreList, SummaryView,
+    Accepted, Action, Created, DryRunView, ExecutionList, ExecutionView, Health, HealthStatus,
+    InterruptBody, InterruptedAll, NoOptions, SemaphoreList, SummaryView,
 };
 
 /// What every handler reads.
@@ -45,7 +44,13 @@ fn parse_id(text: &str) -> Result<ExecutionId, BridgeError> {
 }
 
 /// Health of the runtime.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "get_health",
+    tag = "runtime",
+    responses((status = 200, body = Health, description = "the runtime's health"))
+)]
 pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, BridgeError> {
     // Counted from the store's count and what the runtime holds in memory: a health
     // check never reads every stored execution.
@@ -97,7 +102,11 @@ pub(crate) async fn health(State(s): State<AppState>) -> Result<Json<Health>, Br
     }
     Ok(Json(Health {
         check,
-        status: if reasons.is_empty() { "ok" } else { "degraded" },
+        status: if reasons.is_empty() {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Degraded
+        },
         reasons,
         executions: usize::try_from(counts.stored).unwrap_or(usize::MAX),
         running: counts.running,
@@ -127,13 +136,18 @@ const MAX_SEARCH: usize = 128;
 #[utoipa::path(
     get,
     path = "/executions",
+    operation_id = "list_executions",
+    tag = "executions",
     params(
         ("status" = Option<ExecutionStatus>, Query, description = "keep only executions with this status"),
-        ("q" = Option<String>, Query, description = "keep only executions whose name or id contains this text, ignoring case (at most 128 characters); a filtered page may be short and still have a `next`"),
-        ("limit" = Option<usize>, Query, description = "at most this many (1 to 1000; default 100)"),
+        ("q" = Option<String>, Query, max_length = 128, description = "keep only executions whose name or id contains this text, ignoring case (at most 128 characters); a filtered page may be short and still have a `next`"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "at most this many (1 to 1000; default 100)"),
         ("cursor" = Option<String>, Query, description = "the `next` of the page before")
     ),
-    responses((status = 200, body = ExecutionList), (status = 400, body = ErrorBody))
+    responses(
+        (status = 200, body = ExecutionList, description = "a page of executions, newest first"),
+        (status = 400, body = ErrorBody, description = "a query the listing does not take (`invalid_status`, `invalid_query`, `invalid_limit`, `invalid_cursor`)")
+    )
 )]
 pub(crate) async fn list(
     State(s): State<AppState>,
@@ -212,18 +226,20 @@ pub(crate) struct SubmitParams {
 #[utoipa::path(
     post,
     path = "/executions",
-    request_body = Plan,
+    operation_id = "submit_execution",
+    tag = "executions",
+    request_body(content = Plan, description = "the plan to run"),
     params(
         ("dry_run" = Option<bool>, Query, description = "check every item and report what would change; start nothing"),
-        ("Idempotency-Key" = Option<String>, Header, description = "submit only if no execution has this key (the plan's `key`, which it must equal if both are given); at most 256 bytes")
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 256, description = "submit only if no execution has this key (the plan's `key`, which it must equal if both are given); at most 256 bytes")
     ),
     responses(
-        (status = 201, body = Created, description = "a new execution"),
-        (status = 200, body = Created, description = "the execution that already has this idempotency key (same plan); or, with `dry_run`, a `DryRunView`"),
+        (status = 201, body = Created, description = "a new execution; `Location` names it", headers(("location" = String, description = "`/executions/{id}`"))),
+        // Either body: the document names both (see `openapi::document`).
+        (status = 200, body = DryRunView, description = "the execution that already has this idempotency key (same plan), a `Created`; or, with `dry_run`, a `DryRunView`"),
         (status = 409, body = ErrorBody, description = "`key_conflict`: the idempotency key belongs to an execution of another plan"),
         (status = 400, body = ErrorBody, description = "malformed JSON, unknown fields, or an invalid plan; `code` names the error kind"),
-        (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody)
+        (status = 413, body = ErrorBody, description = "the body is over 1 MiB (`payload_too_large`)")
     )
 )]
 pub(crate) async fn submit(
@@ -306,8 +322,14 @@ fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, Br
 #[utoipa::path(
     get,
     path = "/executions/{id}",
-    params(("id" = String, Path)),
-    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the execution is corrupt"))
+    operation_id = "get_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    responses(
+        (status = 200, body = ExecutionView, description = "the execution with every item"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "its records do not decode (`corrupt`)")
+    )
 )]
 pub(crate) async fn status(
     State(s): State<AppState>,
@@ -321,9 +343,15 @@ pub(crate) async fn status(
 #[utoipa::path(
     post,
     path = "/executions/{id}/interrupt",
-    params(("id" = String, Path)),
-    request_body(content = Option<InterruptBody>),
-    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    operation_id = "interrupt_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body(content = InterruptBody, description = "`{}` for the default strategy, `finish_current`"),
+    responses(
+        (status = 202, body = Accepted, description = "told to stop; it is `interrupted` once it has"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "it is not running (`invalid_state`), or is corrupt (`corrupt`)")
+    )
 )]
 pub(crate) async fn interrupt(
     State(s): State<AppState>,
@@ -336,7 +364,7 @@ pub(crate) async fn interrupt(
         StatusCode::ACCEPTED,
         Json(Accepted {
             id: id.to_string(),
-            action: "interrupting",
+            action: Action::Interrupting,
         }),
     ))
 }
@@ -347,9 +375,15 @@ pub(crate) async fn interrupt(
 #[utoipa::path(
     post,
     path = "/executions/{id}/pause",
-    params(("id" = String, Path)),
-    request_body(content = Option<InterruptBody>),
-    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    operation_id = "pause_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body(content = InterruptBody, description = "`{}` for the default strategy, `finish_current`"),
+    responses(
+        (status = 202, body = Accepted, description = "told to pause; it is `paused` once quiesced"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "it is not running (`invalid_state`), or is corrupt (`corrupt`)")
+    )
 )]
 pub(crate) async fn pause(
     State(s): State<AppState>,
@@ -362,7 +396,7 @@ pub(crate) async fn pause(
         StatusCode::ACCEPTED,
         Json(Accepted {
             id: id.to_string(),
-            action: "pausing",
+            action: Action::Pausing,
         }),
     ))
 }
@@ -374,9 +408,15 @@ pub(crate) async fn pause(
 #[utoipa::path(
     post,
     path = "/executions/{id}/cancel",
-    params(("id" = String, Path)),
-    request_body(content = Option<InterruptBody>),
-    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    operation_id = "cancel_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body(content = InterruptBody, description = "`{}` for the default strategy, `finish_current`"),
+    responses(
+        (status = 202, body = Accepted, description = "cancelled once durable; a running one ends `cancelled` once nothing runs"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "it has finished already (`invalid_state`), or is corrupt (`corrupt`)")
+    )
 )]
 pub(crate) async fn cancel(
     State(s): State<AppState>,
@@ -389,7 +429,7 @@ pub(crate) async fn cancel(
         StatusCode::ACCEPTED,
         Json(Accepted {
             id: id.to_string(),
-            action: "cancelling",
+            action: Action::Cancelling,
         }),
     ))
 }
@@ -398,13 +438,20 @@ pub(crate) async fn cancel(
 #[utoipa::path(
     post,
     path = "/executions/{id}/resume",
-    params(("id" = String, Path)),
-    responses((status = 202, body = Accepted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    operation_id = "resume_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body(content = NoOptions, description = "`{}`"),
+    responses(
+        (status = 202, body = Accepted, description = "running again"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "it is neither interrupted nor paused (`invalid_state`), or is corrupt (`corrupt`)")
+    )
 )]
 pub(crate) async fn resume(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    _json: JsonPost,
+    OptionalJsonBody(NoOptions {}): OptionalJsonBody<NoOptions>,
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.resume(id).await?;
@@ -412,7 +459,7 @@ pub(crate) async fn resume(
         StatusCode::ACCEPTED,
         Json(Accepted {
             id: id.to_string(),
-            action: "resuming",
+            action: Action::Resuming,
         }),
     ))
 }
@@ -422,8 +469,14 @@ pub(crate) async fn resume(
 #[utoipa::path(
     delete,
     path = "/executions/{id}",
-    params(("id" = String, Path)),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    operation_id = "delete_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    responses(
+        (status = 204, description = "deleted, with all its records"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "it has not finished (`invalid_state`)")
+    )
 )]
 pub(crate) async fn delete(
     State(s): State<AppState>,
@@ -438,13 +491,20 @@ pub(crate) async fn delete(
 #[utoipa::path(
     post,
     path = "/executions/{id}/retry",
-    params(("id" = String, Path)),
-    responses((status = 202, body = Accepted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    operation_id = "retry_execution",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body(content = NoOptions, description = "`{}`"),
+    responses(
+        (status = 202, body = Accepted, description = "its failed and skipped items run again"),
+        (status = 404, body = ErrorBody, description = "no such execution (`unknown_execution`)"),
+        (status = 409, body = ErrorBody, description = "it has not failed (`invalid_state`), or is corrupt (`corrupt`)")
+    )
 )]
 pub(crate) async fn retry(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    _json: JsonPost,
+    OptionalJsonBody(NoOptions {}): OptionalJsonBody<NoOptions>,
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.retry_failed(id).await?;
@@ -452,7 +512,7 @@ pub(crate) async fn retry(
         StatusCode::ACCEPTED,
         Json(Accepted {
             id: id.to_string(),
-            action: "retrying",
+            action: Action::Retrying,
         }),
     ))
 }
@@ -461,8 +521,10 @@ pub(crate) async fn retry(
 #[utoipa::path(
     post,
     path = "/interrupt",
-    request_body(content = Option<InterruptBody>),
-    responses((status = 202, body = InterruptedAll), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+    operation_id = "interrupt_all",
+    tag = "runtime",
+    request_body(content = InterruptBody, description = "`{}` for the default strategy, `finish_current`"),
+    responses((status = 202, body = InterruptedAll, description = "the executions told to stop"))
 )]
 pub(crate) async fn interrupt_all(
     State(s): State<AppState>,
@@ -494,6 +556,8 @@ fn event_name(event: &Event) -> &'static str {
 #[utoipa::path(
     get,
     path = "/events",
+    operation_id = "events",
+    tag = "runtime",
     responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lifecycle, lagged"))
 )]
 pub(crate) async fn events(
@@ -517,14 +581,26 @@ pub(crate) async fn events(
 }
 
 /// The live actor tree.
-#[utoipa::path(get, path = "/tree", responses((status = 200, body = ActorNode)))]
+#[utoipa::path(
+    get,
+    path = "/tree",
+    operation_id = "get_tree",
+    tag = "runtime",
+    responses((status = 200, body = ActorNode, description = "the live actor tree"))
+)]
 pub(crate) async fn tree(State(s): State<AppState>) -> Result<Json<ActorNode>, BridgeError> {
     Ok(Json(s.runtime.tree().await?))
 }
 
 /// Every semaphore held or waited for, by tag, with its holders and waiters (first in
 /// line first).
-#[utoipa::path(get, path = "/semaphores", responses((status = 200, body = SemaphoreList)))]
+#[utoipa::path(
+    get,
+    path = "/semaphores",
+    operation_id = "get_semaphores",
+    tag = "runtime",
+    responses((status = 200, body = SemaphoreList, description = "every semaphore held or waited for"))
+)]
 pub(crate) async fn semaphores(State(s): State<AppState>) -> Json<SemaphoreList> {
     Json(SemaphoreList {
         semaphores: s.runtime.semaphores().into_iter().map(Into::into).collect(),
@@ -532,13 +608,18 @@ pub(crate) async fn semaphores(State(s): State<AppState>) -> Json<SemaphoreList>
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", responses((status = 200, content_type = "application/json")))]
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "get_openapi",
+    tag = "runtime",
+    responses((status = 200, body = Object, content_type = "application/json", description = "this document"))
+)]
 pub(crate) async fn openapi(
     State(s): State<AppState>,
     OriginalUri(original): OriginalUri,
     uri: axum::http::Uri,
-) -> Json<utoipa::openapi::OpenApi> {
-    let mut doc = ApiDoc::openapi();
+) -> Result<Json<serde_json::Value>, BridgeError> {
     // Mounted under a prefix (`nest_service` or `nest`), the request's path is the prefix and then
     // this route's own: the document names the prefix as its server, so the paths it
     // lists resolve where they are served.
@@ -547,24 +628,19 @@ pub(crate) async fn openapi(
         .strip_suffix(uri.path())
         .filter(|p| !p.is_empty())
         .unwrap_or("/");
-    doc.servers = Some(vec![utoipa::openapi::Server::new(prefix)]);
-    if !s.token {
-        // Without a token nothing needs one: the document says so as served.
-        for item in doc.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
-            {
-                operation.security = None;
-                operation.responses.responses.remove("401");
-            }
-        }
-    }
-    Json(doc)
+    let doc = document(s.token, prefix)
+        .map_err(|e| BridgeError::Internal(format!("the OpenAPI document: {e}")))?;
+    Ok(Json(doc))
 }
 
 /// The dashboard page.
-#[utoipa::path(get, path = "/", responses((status = 200, content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "dashboard",
+    tag = "runtime",
+    responses((status = 200, body = String, content_type = "text/html", description = "the dashboard page"))
+)]
 pub(crate) async fn dashboard() -> impl IntoResponse {
     // Only the page's own script runs: it carries a fresh nonce, and the policy allows
     // nothing else (no other script, frame, form target or origin to connect to).

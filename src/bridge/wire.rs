@@ -42,11 +42,21 @@ mod tests {
     }
 }
 
+/// Whether anything is wrong with the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum HealthStatus {
+    /// Nothing in `reasons`.
+    Ok,
+    /// Something in `reasons` is wrong.
+    Degraded,
+}
+
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
     /// `ok`, or `degraded` when something in `reasons` is wrong.
-    pub(crate) status: &'static str,
+    pub(crate) status: HealthStatus,
     /// What is wrong, one sentence each: the store's last failure (until a commit
     /// succeeds again), executions a failed store write stopped (until they run again),
     /// corrupt executions, paused executions.
@@ -319,12 +329,39 @@ pub(crate) struct InterruptBody {
     pub(crate) strategy: InterruptStrategy,
 }
 
-/// `202` answer of interrupt, pause, resume and retry.
+/// What an execution was told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Action {
+    /// `POST /executions/{id}/interrupt`.
+    Interrupting,
+    /// `POST /executions/{id}/pause`.
+    Pausing,
+    /// `POST /executions/{id}/cancel`.
+    Cancelling,
+    /// `POST /executions/{id}/resume`.
+    Resuming,
+    /// `POST /executions/{id}/retry`.
+    Retrying,
+}
+
+/// The body of a change that takes no options: `{}` or nothing (typed JSON all the
+/// same); anything else is refused, so that an option sent to a route that does not
+/// take it is not silently ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoOptions {}
+
+impl crate::bridge::body::Strict for NoOptions {
+    const SHAPE: crate::bridge::body::Shape = crate::bridge::body::Shape::Struct(&[]);
+}
+
+/// `202` answer of interrupt, pause, cancel, resume and retry.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Accepted {
     pub(crate) id: String,
-    /// `interrupting`, `pausing`, `resuming` or `retrying`.
-    pub(crate) action: &'static str,
+    /// What it was told to do.
+    pub(crate) action: Action,
 }
 
 /// `POST /interrupt` answer.
@@ -377,13 +414,25 @@ impl From<SemaphoreReport> for SemaphoreView {
     }
 }
 
+/// What an item's `check` found in a dry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CheckView {
+    /// A run would apply it.
+    WouldApply,
+    /// Its goal state holds: a run would leave it unchanged.
+    Satisfied,
+    /// Its check failed (`error` says why).
+    Failed,
+}
+
 /// One item of a dry run.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DryRunItemView {
     pub(crate) id: String,
     pub(crate) kind: String,
     /// `would_apply`, `satisfied` (its goal state holds) or `failed` (its check failed).
-    pub(crate) check: &'static str,
+    pub(crate) check: CheckView,
     /// Why its check failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
@@ -424,10 +473,10 @@ impl From<DryRun> for DryRunView {
                         .into_iter()
                         .map(|i| {
                             let (check, error) = match i.check {
-                                CheckOutcome::WouldApply => ("would_apply", None),
-                                CheckOutcome::Satisfied => ("satisfied", None),
-                                CheckOutcome::Failed { error } => ("failed", Some(error)),
-                                _ => ("failed", Some("unknown check outcome".to_owned())),
+                                CheckOutcome::WouldApply => (CheckView::WouldApply, None),
+                                CheckOutcome::Satisfied => (CheckView::Satisfied, None),
+                                CheckOutcome::Failed { error } => (CheckView::Failed, Some(error)),
+                                _ => (CheckView::Failed, Some("unknown check outcome".to_owned())),
                             };
                             DryRunItemView {
                                 id: i.id,

@@ -52,6 +52,7 @@ pub enum Urgency {
 
 /// Why a `DataMaintenance` is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceReason {
     /// On the Janitor's schedule.
@@ -78,6 +79,7 @@ pub enum MaintenanceType {
 
 /// What triggered a health check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthCheckType {
     /// On the Janitor's schedule.
@@ -102,6 +104,7 @@ pub enum ResourceKind {
 
 /// Which event a subscriber wants; [`LifecycleEvent::kind`] names an event's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LifecycleKind {
     /// [`LifecycleEvent::NodeStartupCompleted`].
@@ -313,14 +316,12 @@ pub struct ModuleAnswer {
     /// The subscriber's name.
     pub module: String,
     /// The event it was asked about (`node_shutdown`, ...).
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub event: LifecycleKind,
     /// What it said.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "acknowledged"))]
     pub result: Heard,
-    /// Its report, for `reported`.
+    /// Its report, for `reported`: any JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub report: Option<serde_json::Value>,
     /// Why, for `failed` and `unanswered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,6 +330,7 @@ pub struct ModuleAnswer {
 
 /// The gist of a [`ModuleAnswer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Heard {
     /// It acknowledged in time.

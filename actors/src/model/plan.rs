@@ -36,13 +36,23 @@ pub struct Plan {
     /// The blocks, in the order they run.
     #[serde(default)]
     pub blocks: Vec<Block>,
-    /// How many items of this execution may run at once; the runtime's default when absent.
+    /// How many items of this execution may run at once (at least 1, at most the
+    /// runtime's `max_parallelism`); the runtime's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub parallelism: Option<usize>,
     /// An idempotency key: a submit whose key an execution already has answers that
     /// execution instead of starting another (the same plan), or is refused (another plan),
     /// until that execution is deleted or pruned. At most 256 bytes, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+        )
+    )]
     pub key: Option<String>,
 }
 
@@ -114,9 +124,9 @@ pub struct ItemSpec {
     pub id: String,
     /// The registered [`Item::KIND`].
     pub kind: String,
-    /// The item value, decoded into the kind's type.
+    /// The item value, decoded into the kind's type: any JSON the kind takes (default `{}`).
     #[serde(default = "empty_params")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub params: serde_json::Value,
     /// Ids of items (of this block or an earlier one) that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
