@@ -25,7 +25,7 @@
 //! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
 //!                                   report once done; only with a token
 //! GET  /events                      server-sent events, lifecycle events among them; they
-//!                                   end once a shutdown is asked for
+//!                                   follow a shutdown to its end, then end
 //! GET  /tree                        the live actor tree
 //! GET  /semaphores                  semaphores in use: holders and waiters
 //! GET  /metrics                     Prometheus text (with `Bridge::with_metrics`)
@@ -70,6 +70,7 @@ mod access;
 mod auth;
 mod body;
 mod error;
+mod events;
 mod guard;
 mod lifecycle;
 mod metrics;
@@ -192,6 +193,14 @@ impl Bridge {
     /// `/tend/` to the page). The OpenAPI document names the prefix as its server. When it
     /// is served without connection info, every peer counts as remote for the token rule.
     pub fn router(&self) -> Router {
+        // Mounted in an application's server, the bridge does not know when that server
+        // stops: its event streams end with the runtime (or a request to shut down).
+        let (_never, closing) = tokio::sync::watch::channel(false);
+        self.router_closing(closing)
+    }
+
+    /// The router, whose event streams end when `closing` turns true.
+    fn router_closing(&self, closing: events::Closing) -> Router {
         let access_log = access::layers();
         Router::new()
             .route("/", get(routes::dashboard))
@@ -238,6 +247,7 @@ impl Bridge {
                 runtime: self.runtime.clone(),
                 token: self.token.is_some(),
                 metrics: self.metrics.clone(),
+                closing,
             })
     }
 
@@ -280,11 +290,13 @@ impl Bridge {
             addr,
             reason: e.to_string(),
         })?;
+        let (closing, streams_closing) = tokio::sync::watch::channel(false);
         Ok(BoundBridge {
-            router: self.router(),
+            router: self.router_closing(streams_closing),
             listener,
             local_addr,
             limits: self.limits,
+            closing,
         })
     }
 }
@@ -296,6 +308,8 @@ pub struct BoundBridge {
     listener: TcpListener,
     local_addr: SocketAddr,
     limits: BridgeLimits,
+    /// Told when the server begins to stop, so that event streams end then.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl BoundBridge {
@@ -304,13 +318,19 @@ impl BoundBridge {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and gives open requests the
-    /// drain timeout ([`BridgeLimits`]) before it closes them. Event streams end when the
-    /// runtime shuts down, so shut the runtime down first to let them end cleanly.
+    /// Serves until `shutdown` resolves, then stops accepting, ends the event streams
+    /// (each with every event published until then, and `end`) and gives open requests
+    /// the drain timeout ([`BridgeLimits`]) before it closes them. Shut the runtime down
+    /// first to let the streams carry the whole shutdown.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), BridgeError> {
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         serve::serve(self.listener, self.router, self.limits, shutdown).await;
         Ok(())
     }

@@ -556,9 +556,15 @@ impl Runtime {
         self.call(SupervisorMsg::Tree).await
     }
 
-    /// Every event published from now on.
+    /// Every event published from now on, until the runtime has stopped (a shutdown's
+    /// events included). Refused once it has.
     pub async fn subscribe(&self) -> Result<EventStream, RuntimeError> {
-        let rx = self.call(SupervisorMsg::Subscribe).await?;
+        // From the bus itself, not through the supervisor: a shutdown stops the
+        // supervisor before its last events are published.
+        let rx = self
+            .bus
+            .subscribe_events()
+            .ok_or(RuntimeError::ShuttingDown)?;
         Ok(EventStream { rx })
     }
 

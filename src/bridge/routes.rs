@@ -6,10 +6,10 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{Html, IntoResponse};
-use futures::{Stream, StreamExt};
-use tend_actors::{ActorNode, Event, ExecutionId, ExecutionStatus, Plan};
+use futures::Stream;
+use tend_actors::{ActorNode, ExecutionId, ExecutionStatus, Plan};
 use utoipa::OpenApi;
 
 use crate::Runtime;
@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) token: bool,
     /// Where `GET /metrics` renders from; `None`: metrics are not enabled.
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// When the bridge's own server begins to stop (event streams end then).
+    pub(crate) closing: crate::bridge::events::Closing,
 }
 
 /// An execution id as the bridge writes them (26 characters of Crockford base32, upper
@@ -477,43 +479,21 @@ pub(crate) async fn interrupt_all(
     ))
 }
 
-fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::Execution { .. } => "execution",
-        Event::Item { .. } => "item",
-        Event::Progress { .. } => "progress",
-        Event::Lagged { .. } => "lagged",
-        Event::Lifecycle { .. } => "lifecycle",
-        _ => "event",
-    }
-}
-
-/// Server-sent events: execution and item status changes, item progress and lifecycle
-/// events, as JSON with a `type` field; the SSE event name is the same type. The stream
-/// ends once a shutdown is asked for.
+/// Server-sent events: execution and item status changes, item progress, each
+/// execution's stop at a shutdown and lifecycle events, as JSON with a `type` field; the
+/// SSE event name is the same type. A client first gets the last `node_startup_completed`
+/// and `health_check` (and a `node_shutdown` under way) again, marked `"replayed": true`.
+/// A shutdown's events are sent to its end; the last event, `end`, says why the stream
+/// ended (`runtime_stopped`, `bridge_stopped`, `shutdown_requested`).
 #[utoipa::path(
     get,
     path = "/events",
-    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lifecycle, lagged"))
+    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, execution_stopped, lifecycle, lagged, then end"))
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, BridgeError> {
-    if s.runtime.is_shutting_down() {
-        return Err(BridgeError::Unavailable);
-    }
-    let closing = s.runtime.shutdown_requested();
-    let events = s.runtime.subscribe().await?.into_stream();
-    // Ends as soon as a shutdown is asked for, so that an HTTP server's graceful
-    // shutdown does not wait for an open dashboard.
-    let stream = events.take_until(closing).map(|event| {
-        let sse = SseEvent::default().event(event_name(&event));
-        Ok(match sse.json_data(&event) {
-            Ok(sse) => sse,
-            Err(e) => SseEvent::default().event("error").data(e.to_string()),
-        })
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    crate::bridge::events::follow(&s).await
 }
 
 /// The live actor tree.

@@ -138,6 +138,11 @@ impl LifecycleKind {
         LifecycleKind::ResourceLimitWarning,
     ];
 
+    /// Its place in [`ALL`](Self::ALL).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// The wire name (`node_shutdown`, ...).
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -407,9 +412,10 @@ mod tests {
             }
             .needs_answer()
         );
-        for kind in LifecycleKind::ALL {
+        for (i, kind) in LifecycleKind::ALL.into_iter().enumerate() {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire, serde_json::Value::from(kind.as_str()));
+            assert_eq!(kind.index(), i, "{kind}");
         }
     }
 }
