@@ -24,7 +24,8 @@
 //! POST /orphans/sweep               {"protection": "1h"} (optional) -> 200, what it deleted
 //! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
 //!                                   report once done; only with a token
-//! GET  /events                      server-sent events, lifecycle events among them; they
+//! GET  /events                      server-sent events, lifecycle events among them, each
+//!                                   with an id to resume from (`Last-Event-ID`); they
 //!                                   follow a shutdown to its end, then end
 //! GET  /tree                        the live actor tree
 //! GET  /semaphores                  semaphores in use: holders and waiters
@@ -116,6 +117,9 @@ pub struct Bridge {
     hosts: Vec<String>,
     limits: BridgeLimits,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The log of events its streams read (shared by its clones and routers, so that an
+    /// event's id means the same on each).
+    log: events::SharedLog,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -135,6 +139,7 @@ impl Bridge {
             hosts: Vec::new(),
             limits: BridgeLimits::default(),
             metrics: None,
+            log: events::SharedLog::default(),
         }
     }
 
@@ -248,6 +253,7 @@ impl Bridge {
                 token: self.token.is_some(),
                 metrics: self.metrics.clone(),
                 closing,
+                log: self.log.clone(),
             })
     }
 

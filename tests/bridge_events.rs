@@ -256,3 +256,105 @@ async fn a_client_joining_while_the_runtime_shuts_down_is_told_of_the_shutdown_f
         .unwrap()
         .unwrap();
 }
+
+/// The seq of a logged event's id (`<log>-<seq>`).
+fn seq(frame: &sse::Frame) -> u64 {
+    let id = frame
+        .id
+        .as_deref()
+        .unwrap_or_else(|| panic!("no id: {frame:?}"));
+    id.rsplit_once('-').unwrap().1.parse().unwrap()
+}
+
+fn is_completed(frame: &sse::Frame) -> bool {
+    frame.event == "execution" && frame.json()["status"] == "completed"
+}
+
+#[tokio::test]
+async fn every_event_has_an_id_and_a_client_that_reconnects_gets_exactly_what_it_missed() {
+    let s = Served::start(None, None, None).await;
+    // One client watches throughout; another leaves once the item runs.
+    let mut watcher = Events::connect(&s.client, &s.url("/events"), None).await;
+    let mut leaving = Events::connect(&s.client, &s.url("/events"), None).await;
+    let (status, created) = s.post("/executions", &held("g", 3)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let seen = leaving
+        .until("the item runs", |f| {
+            f.event == "item" && f.json()["status"] == "running"
+        })
+        .await;
+    let last = seen.last().unwrap().id.clone().expect("an id");
+    drop(leaving);
+    // Meanwhile the item makes progress and the execution completes.
+    s.gates.open("g");
+    s.wait_status(&id, "completed").await;
+
+    let all = watcher.until("the execution completes", is_completed).await;
+    assert!(all.iter().all(|f| f.id.is_some()), "{all:#?}");
+    let live: Vec<u64> = all.iter().filter(|f| !f.replayed()).map(seq).collect();
+    assert!(live.windows(2).all(|w| w[0] < w[1]), "{live:?}");
+    let at = all
+        .iter()
+        .position(|f| f.id.as_deref() == Some(last.as_str()))
+        .expect("the watcher saw the same event, with the same id");
+    let missed = &all[at + 1..];
+    assert!(
+        missed.iter().any(|f| f.event == "progress"),
+        "something was missed: {missed:#?}"
+    );
+
+    let mut back = Events::connect(&s.client, &s.url("/events"), Some(&last)).await;
+    let resumed = back.until("the execution completes", is_completed).await;
+    assert_eq!(
+        resumed, missed,
+        "exactly what it missed, nothing replayed, no reset"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_whose_last_event_is_no_longer_kept_or_unknown_is_told_to_reset() {
+    let s = Served::start(None, None, None).await;
+    let mut first = Events::connect(&s.client, &s.url("/events"), None).await;
+    let startup = first.next().await.expect("the replayed startup");
+    let before = startup.id.clone().expect("an id");
+    drop(first);
+    // Far more events than the bridge keeps (1,024): a progress report per step.
+    let plan = json!({"name": "busy", "blocks": [{"name": "b", "items": [
+        {"id": "a", "kind": "sleep", "params": {"ms": 0, "steps": 1500}}
+    ]}]});
+    let (status, created) = s.post("/executions", &plan).await;
+    assert_eq!(status, 201, "{created}");
+    s.wait_status(created["id"].as_str().unwrap(), "completed")
+        .await;
+
+    for (last, why) in [
+        (before.as_str(), "too_old"),
+        // Another process's (or bridge's) id, and no id at all.
+        ("0123456789abcdef-3", "unknown_id"),
+        ("garbage", "unknown_id"),
+    ] {
+        let mut events = Events::connect(&s.client, &s.url("/events"), Some(last)).await;
+        let reset = events.next().await.expect("a reset");
+        assert_eq!(reset.event, "reset", "{last}: {reset:?}");
+        assert_eq!(reset.json()["reason"], why, "{last}: {reset:?}");
+        // Then what a fresh client gets: the startup, replayed.
+        let startup = events.next().await.expect("the startup");
+        assert_eq!(startup.name(), "lifecycle:node_startup_completed");
+        assert!(startup.replayed());
+    }
+
+    // The id a reset carries is a place to resume from: nothing is replayed there.
+    let mut events = Events::connect(&s.client, &s.url("/events"), Some(&before)).await;
+    let reset = events.next().await.expect("a reset");
+    drop(events);
+    let mut events = Events::connect(&s.client, &s.url("/events"), reset.id.as_deref()).await;
+    let (status, _) = s.post("/executions", &held("h", 1)).await;
+    assert_eq!(status, 201);
+    let first = events.next().await.expect("an event");
+    assert_eq!(first.event, "execution", "{first:?}");
+    assert!(!first.replayed(), "{first:?}");
+    s.gates.open("h");
+    s.stop().await;
+}

@@ -1,92 +1,49 @@
 //! `GET /events`: the runtime's events as server-sent events, for as long as there is
-//! something to tell.
+//! something to tell, each with an `id:` a client can resume from.
 //!
 //! ```text
-//! connect ──▶ replayed: the last node_startup_completed, the last health_check and, while
-//!             the runtime shuts down, its node_shutdown (each `"replayed": true`)
-//!         ──▶ live: execution, item, progress, execution_stopped, lifecycle, lagged
+//! connect ──▶ Last-Event-ID still kept: every event after it, and on
+//!         ──▶ otherwise: `reset` (if it sent one), then replayed: the last
+//!             node_startup_completed, the last health_check and, while the runtime shuts
+//!             down, its node_shutdown (each `"replayed": true`)
+//!         ──▶ live: execution, item, progress, execution_stopped, lifecycle; `reset` if
+//!             it fell so far behind that what it missed is no longer kept
 //!         ──▶ end {"reason"}: the stream is over, and why
 //! ```
 //!
-//! A stream follows a shutdown to its end: `node_shutdown`, each execution's stop, the
-//! flush and `node_shutdown_completed`, then `end` with reason `runtime_stopped`. It ends
-//! sooner, with every event published until then, when the bridge's own server stops
+//! Every stream of a bridge reads one [`log`](log::EventLog) of the runtime's events,
+//! which numbers them and keeps the last [`log::CAPACITY`]. A stream follows a shutdown
+//! to its end: `node_shutdown`, each execution's stop, the flush and
+//! `node_shutdown_completed`, then `end` with reason `runtime_stopped`. It ends sooner,
+//! with every event logged until then, when the bridge's own server stops
 //! (`bridge_stopped`), or when the application asked for a shutdown to drain its server
 //! first (`shutdown_requested`; see `Runtime::request_shutdown`).
 
+mod frames;
+mod log;
+
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures::{FutureExt, Stream};
+use futures::Stream;
 use tend_actors::{Event, LifecycleKind};
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 
 use crate::bridge::error::BridgeError;
 use crate::bridge::routes::AppState;
-use crate::runtime::EventStream;
-
-/// Why a stream ended, as its last event says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The runtime shut down: everything its shutdown published was sent.
-    RuntimeStopped,
-    /// The bridge's own server stops serving.
-    BridgeStopped,
-    /// The application asked for a shutdown and drains its server before the runtime
-    /// stops.
-    ShutdownRequested,
-}
-
-impl End {
-    fn as_str(self) -> &'static str {
-        match self {
-            End::RuntimeStopped => "runtime_stopped",
-            End::BridgeStopped => "bridge_stopped",
-            End::ShutdownRequested => "shutdown_requested",
-        }
-    }
-}
-
-/// The SSE event name of `event`: its `type`.
-fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::Execution { .. } => "execution",
-        Event::Item { .. } => "item",
-        Event::Progress { .. } => "progress",
-        Event::ExecutionStopped { .. } => "execution_stopped",
-        Event::Lagged { .. } => "lagged",
-        Event::Lifecycle { .. } => "lifecycle",
-        _ => "event",
-    }
-}
-
-/// `event` as an SSE event; `replayed` marks one sent again to a client that connected
-/// after it happened.
-fn frame(event: &Event, replayed: bool) -> SseEvent {
-    let sse = SseEvent::default().event(event_name(event));
-    let data = serde_json::to_value(event).map(|mut value| {
-        if let (true, Some(object)) = (replayed, value.as_object_mut()) {
-            object.insert("replayed".to_owned(), serde_json::Value::Bool(true));
-        }
-        value
-    });
-    match data.and_then(|data| serde_json::to_string(&data)) {
-        Ok(data) => sse.data(data),
-        Err(e) => SseEvent::default().event("error").data(e.to_string()),
-    }
-}
-
-fn end_frame(end: End) -> SseEvent {
-    SseEvent::default()
-        .event("end")
-        .data(serde_json::json!({"type": "end", "reason": end.as_str()}).to_string())
-}
+use frames::{End, Reset};
+use log::{EventLog, Head, Logged, Read};
 
 /// When the bridge's own server begins to stop: a receiver whose sender sends `true`
 /// then. A router mounted in an application's server gets one that never fires.
 pub(crate) type Closing = watch::Receiver<bool>;
+
+/// The log every stream of one bridge reads, started by the first stream.
+pub(crate) type SharedLog = Arc<OnceCell<Arc<EventLog>>>;
 
 /// Resolves once `closing` says so; never if its sender is gone without saying it.
 async fn closed(mut closing: Closing) {
@@ -97,82 +54,145 @@ async fn closed(mut closing: Closing) {
 
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// One client's stream: what it replays, then the runtime's events until an end.
+/// One client's stream.
 struct Follow {
-    replay: std::vec::IntoIter<Event>,
-    events: EventStream,
-    finished: Signal,
+    log: Arc<EventLog>,
+    head: watch::Receiver<Head>,
+    /// The seq of the next logged event it is sent.
+    cursor: u64,
+    /// Sent before anything else: a reset, the replayed events.
+    first: VecDeque<SseEvent>,
+    /// Taken out of the log, not sent yet.
+    pending: VecDeque<Arc<Logged>>,
     streams_end: Signal,
     closing: Signal,
-    /// Set once an end is known: what is still buffered goes out, then the end.
-    ending: Option<End>,
+    /// Set once an end is known: the events logged before it (up to the seq) still go
+    /// out, then the end.
+    ending: Option<(End, u64)>,
     done: bool,
 }
 
 impl Follow {
+    /// The id of the place the stream is at: after the last logged event it was sent.
+    fn here(&self) -> String {
+        self.log.id(self.cursor.saturating_sub(1))
+    }
+
     async fn next(&mut self) -> Option<SseEvent> {
-        if let Some(event) = self.replay.next() {
-            return Some(frame(&event, true));
-        }
-        if self.done {
-            return None;
-        }
-        if self.ending.is_none() {
-            // Events first: an end is taken only when none is waiting.
-            let next = tokio::select! {
-                biased;
-                event = self.events.next() => event.ok_or(End::RuntimeStopped),
-                () = &mut self.finished => Err(End::RuntimeStopped),
-                () = &mut self.closing => Err(End::BridgeStopped),
-                () = &mut self.streams_end => Err(End::ShutdownRequested),
-            };
-            match next {
-                Ok(event) => return Some(frame(&event, false)),
-                Err(end) => self.ending = Some(end),
+        loop {
+            if let Some(frame) = self.first.pop_front() {
+                return Some(frame);
             }
+            if let Some(logged) = self.pending.pop_front() {
+                return Some(frames::logged(self.log.id(logged.seq), &logged));
+            }
+            if self.done {
+                return None;
+            }
+            if let Some((end, until)) = self.ending
+                && self.cursor >= until
+            {
+                self.done = true;
+                return Some(frames::end(self.here(), end));
+            }
+            match self.log.read(self.cursor) {
+                Read::Behind { next } => {
+                    self.cursor = next;
+                    self.first
+                        .push_back(frames::reset(self.here(), Reset::Behind));
+                    continue;
+                }
+                Read::Events(events) => {
+                    if let Some(last) = events.last() {
+                        self.cursor = last.seq + 1;
+                        self.pending.extend(events);
+                        continue;
+                    }
+                }
+            }
+            // Up to date. Anything logged since the read is in `head`; otherwise wait.
+            let head = *self.head.borrow_and_update();
+            if head.next > self.cursor {
+                continue;
+            }
+            if head.closed {
+                self.ending.get_or_insert((End::RuntimeStopped, head.next));
+                continue;
+            }
+            let end = tokio::select! {
+                changed = self.head.changed() => match changed {
+                    Ok(()) => continue,
+                    // The log is gone: nothing will come any more.
+                    Err(_) => End::RuntimeStopped,
+                },
+                () = &mut self.closing => End::BridgeStopped,
+                () = &mut self.streams_end => End::ShutdownRequested,
+            };
+            let until = self.head.borrow().next;
+            self.ending = Some((end, until));
         }
-        // Whatever was published before the end is still sent; nothing is waited for.
-        if let Some(Some(event)) = self.events.next().now_or_never() {
-            return Some(frame(&event, false));
-        }
-        self.done = true;
-        self.ending.map(end_frame)
     }
 }
 
-/// The events of `GET /events` for one client.
+/// The events of `GET /events` for one client; `last_event_id` is the id of the last
+/// event it received on an earlier connection.
 pub(crate) async fn follow(
     s: &AppState,
+    last_event_id: Option<&str>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>>, BridgeError> {
     let phase = s.runtime.phase();
     if phase.finished || phase.streams_end {
         return Err(BridgeError::Unavailable);
     }
-    let events = s.runtime.subscribe().await?;
-    // Read after subscribing: an event published in between is sent twice (replayed and
-    // live), never missed.
-    let mut kinds = vec![
-        LifecycleKind::NodeStartupCompleted,
-        LifecycleKind::HealthCheck,
-    ];
-    if s.runtime.phase().running {
-        kinds.push(LifecycleKind::NodeShutdown);
-    }
-    let bus = s.runtime.lifecycle();
-    let replay: Vec<Event> = kinds
-        .into_iter()
-        .filter_map(|kind| bus.last(kind))
-        .map(|event| Event::Lifecycle { event })
-        .collect();
-    let follow = Follow {
-        replay: replay.into_iter(),
-        events,
-        finished: Box::pin(s.runtime.finished()),
+    let log = s
+        .log
+        .get_or_try_init(|| EventLog::start(&s.runtime))
+        .await?
+        .clone();
+    let mut head = log.head();
+    let now = head.borrow_and_update().next;
+    let resume = last_event_id.filter(|id| !id.trim().is_empty()).map(|id| {
+        log.after(id)
+            .filter(|&cursor| log.can_resume(cursor))
+            .ok_or(if log.after(id).is_some() {
+                Reset::TooOld
+            } else {
+                Reset::UnknownId
+            })
+    });
+    let mut follow = Follow {
+        log,
+        head,
+        cursor: now,
+        first: VecDeque::new(),
+        pending: VecDeque::new(),
         streams_end: Box::pin(s.runtime.streams_end()),
         closing: Box::pin(closed(s.closing.clone())),
         ending: None,
         done: false,
     };
+    match resume {
+        Some(Ok(cursor)) => follow.cursor = cursor,
+        reset => {
+            if let Some(Err(why)) = reset {
+                follow.first.push_back(frames::reset(follow.here(), why));
+            }
+            // Read after the log's place: an event logged in between is sent twice
+            // (replayed and live), never missed.
+            let mut kinds = vec![
+                LifecycleKind::NodeStartupCompleted,
+                LifecycleKind::HealthCheck,
+            ];
+            if s.runtime.phase().running {
+                kinds.push(LifecycleKind::NodeShutdown);
+            }
+            let bus = s.runtime.lifecycle();
+            for event in kinds.into_iter().filter_map(|kind| bus.last(kind)) {
+                let frame = frames::replayed(follow.here(), &Event::Lifecycle { event });
+                follow.first.push_back(frame);
+            }
+        }
+    }
     let stream = futures::stream::unfold(follow, |mut follow| async move {
         let event = follow.next().await?;
         Some((Ok(event), follow))

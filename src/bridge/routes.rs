@@ -32,6 +32,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// When the bridge's own server begins to stop (event streams end then).
     pub(crate) closing: crate::bridge::events::Closing,
+    /// The log of events every stream reads.
+    pub(crate) log: crate::bridge::events::SharedLog,
 }
 
 /// An execution id as the bridge writes them (26 characters of Crockford base32, upper
@@ -481,19 +483,29 @@ pub(crate) async fn interrupt_all(
 
 /// Server-sent events: execution and item status changes, item progress, each
 /// execution's stop at a shutdown and lifecycle events, as JSON with a `type` field; the
-/// SSE event name is the same type. A client first gets the last `node_startup_completed`
-/// and `health_check` (and a `node_shutdown` under way) again, marked `"replayed": true`.
-/// A shutdown's events are sent to its end; the last event, `end`, says why the stream
-/// ended (`runtime_stopped`, `bridge_stopped`, `shutdown_requested`).
+/// SSE event name is the same type. Every event has an `id:`; a client that reconnects
+/// with `Last-Event-ID` gets the events it missed while the bridge still keeps them (the
+/// last 1,024), or else a `reset` event: read the state again, the events after it are
+/// all that is new. A client that connects afresh (or is reset) first gets the last
+/// `node_startup_completed` and `health_check` (and a `node_shutdown` under way) again,
+/// marked `"replayed": true`. A shutdown's events are sent to its end; the last event,
+/// `end`, says why the stream ended (`runtime_stopped`, `bridge_stopped`,
+/// `shutdown_requested`).
 #[utoipa::path(
     get,
     path = "/events",
-    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, execution_stopped, lifecycle, lagged, then end"))
+    params(("Last-Event-ID" = Option<String>, Header, description = "the `id` of the last event received on an earlier connection: the stream goes on after it, or begins with `reset`")),
+    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, execution_stopped, lifecycle, reset, then end; each with an `id`"))
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, BridgeError> {
-    crate::bridge::events::follow(&s).await
+    // An id that is not text is no id of ours: the stream begins with `reset`.
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|id| id.to_str().unwrap_or("\u{fffd}"));
+    crate::bridge::events::follow(&s, last_event_id).await
 }
 
 /// The live actor tree.
