@@ -20,7 +20,9 @@
 //! POST /executions/{id}/resume      -> 202 (an interrupted or paused execution)
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
-//! POST /maintenance                 {"target_age": "7d"} (optional) -> 200, what it pruned
+//! POST /maintenance                 {"operation": "flush" | "cleanup" | "both", "urgency":
+//!                                   "low" | "medium" | "high", "target_age": "7d"} (each
+//!                                   optional) -> 200, what it did
 //! POST /orphans/sweep               {"protection": "1h"} (optional) -> 200, what it deleted
 //! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
 //!                                   report once done; only with a token

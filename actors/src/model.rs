@@ -15,6 +15,7 @@ mod event;
 mod ids;
 mod item;
 mod lifecycle;
+mod maintenance;
 mod outcome;
 mod page;
 mod plan;
@@ -40,6 +41,7 @@ pub use lifecycle::{
     Answer, HealthCheckType, Heard, LifecycleEvent, LifecycleKind, MaintenanceOperation,
     MaintenanceReason, MaintenanceType, ModuleAnswer, ResourceKind, ShutdownReason, Urgency,
 };
+pub use maintenance::{MaintenanceRequest, MaintenanceWork};
 pub use outcome::{BlockOutcome, Outcome};
 pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
 pub(crate) use plan::CompiledPlan;

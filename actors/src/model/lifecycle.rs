@@ -28,6 +28,7 @@ pub enum ShutdownReason {
 
 /// What a `DataMaintenance` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceOperation {
     /// Write what is pending to disk.
@@ -40,6 +41,7 @@ pub enum MaintenanceOperation {
 
 /// How soon a `DataMaintenance` must be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// Periodic: whenever convenient.
@@ -70,6 +72,8 @@ pub enum MaintenanceReason {
 pub enum MaintenanceType {
     /// A copy of the data.
     Backup,
+    /// Writing what is pending to disk.
+    Flush,
     /// Deleting what is no longer needed (retention, orphans).
     Cleanup,
     /// Pruning old executions.
