@@ -28,7 +28,8 @@ pub(crate) struct ShutdownBody {
 
 /// Shut the runtime down within `deadline` and answer with the report, once done. Only a
 /// bridge with a token offers it: without one any local process could stop the host.
-/// Event streams end as it begins; later requests are answered 503.
+/// Event streams carry the shutdown to its end (`node_shutdown_completed`, then `end`);
+/// later requests are answered 503.
 #[utoipa::path(
     post,
     path = "/shutdown",
