@@ -20,12 +20,15 @@
 //! POST /executions/{id}/resume      -> 202 (an interrupted or paused execution)
 //! POST /executions/{id}/retry       -> 202 (a failed execution's failed and skipped items)
 //! POST /interrupt                   every running execution -> 202 {"ids"}
-//! POST /maintenance                 {"target_age": "7d"} (optional) -> 200, what it pruned
+//! POST /maintenance                 {"operation": "flush" | "cleanup" | "both", "urgency":
+//!                                   "low" | "medium" | "high", "target_age": "7d"} (each
+//!                                   optional) -> 200, what it did
 //! POST /orphans/sweep               {"protection": "1h"} (optional) -> 200, what it deleted
 //! POST /shutdown                    {"deadline": "30s"} (optional) -> 200, the shutdown
 //!                                   report once done; only with a token
-//! GET  /events                      server-sent events, lifecycle events among them; they
-//!                                   end once a shutdown is asked for
+//! GET  /events                      server-sent events, lifecycle events among them, each
+//!                                   with an id to resume from (`Last-Event-ID`); they
+//!                                   follow a shutdown to its end, then end
 //! GET  /tree                        the live actor tree
 //! GET  /semaphores                  semaphores in use: holders and waiters
 //! GET  /metrics                     Prometheus text (with `Bridge::with_metrics`)
@@ -76,6 +79,7 @@ mod access;
 mod auth;
 mod body;
 mod error;
+mod events;
 mod guard;
 mod lifecycle;
 mod metrics;
@@ -121,6 +125,9 @@ pub struct Bridge {
     hosts: Vec<String>,
     limits: BridgeLimits,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The log of events its streams read (shared by its clones and routers, so that an
+    /// event's id means the same on each).
+    log: events::SharedLog,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -140,6 +147,7 @@ impl Bridge {
             hosts: Vec::new(),
             limits: BridgeLimits::default(),
             metrics: None,
+            log: events::SharedLog::default(),
         }
     }
 
@@ -198,6 +206,14 @@ impl Bridge {
     /// `/tend/` to the page). The OpenAPI document names the prefix as its server. When it
     /// is served without connection info, every peer counts as remote for the token rule.
     pub fn router(&self) -> Router {
+        // Mounted in an application's server, the bridge does not know when that server
+        // stops: its event streams end with the runtime (or a request to shut down).
+        let (_never, closing) = tokio::sync::watch::channel(false);
+        self.router_closing(closing)
+    }
+
+    /// The router, whose event streams end when `closing` turns true.
+    fn router_closing(&self, closing: events::Closing) -> Router {
         let access_log = access::layers();
         Router::new()
             .route("/", get(routes::dashboard))
@@ -247,6 +263,8 @@ impl Bridge {
                 runtime: self.runtime.clone(),
                 token: self.token.is_some(),
                 metrics: self.metrics.clone(),
+                closing,
+                log: self.log.clone(),
             })
     }
 
@@ -290,11 +308,13 @@ impl Bridge {
             addr,
             reason: e.to_string(),
         })?;
+        let (closing, streams_closing) = tokio::sync::watch::channel(false);
         Ok(BoundBridge {
-            router: self.router(),
+            router: self.router_closing(streams_closing),
             listener,
             local_addr,
             limits: self.limits,
+            closing,
         })
     }
 }
@@ -306,6 +326,8 @@ pub struct BoundBridge {
     listener: TcpListener,
     local_addr: SocketAddr,
     limits: BridgeLimits,
+    /// Told when the server begins to stop, so that event streams end then.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl BoundBridge {
@@ -314,13 +336,19 @@ impl BoundBridge {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and gives open requests the
-    /// drain timeout ([`BridgeLimits`]) before it closes them. Event streams end when the
-    /// runtime shuts down, so shut the runtime down first to let them end cleanly.
+    /// Serves until `shutdown` resolves, then stops accepting, ends the event streams
+    /// (each with every event published until then, and `end`) and gives open requests
+    /// the drain timeout ([`BridgeLimits`]) before it closes them. Shut the runtime down
+    /// first to let the streams carry the whole shutdown.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), BridgeError> {
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         serve::serve(self.listener, self.router, self.limits, shutdown).await;
         Ok(())
     }

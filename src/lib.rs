@@ -105,10 +105,10 @@ pub use tend_actors::{
     ExecutionShutdown, ExecutionStatus, ExecutionSummary, Halting, HealthCheckType, Heard,
     InterruptStrategy, Item, ItemCtx, ItemError, ItemReport, ItemSpec, ItemStatus, LifecycleBus,
     LifecycleEvent, LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason,
-    MaintenanceReport, MaintenanceType, ModuleAnswer, Notice, Outcome, ParseIdError, Plan,
-    PlanError, Progress, Published, Registry, ResourceKind, Resources, RuntimeError,
-    SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport, StopResult, StoreError,
-    StoreFailure, Submitted, Urgency,
+    MaintenanceReport, MaintenanceRequest, MaintenanceType, MaintenanceWork, ModuleAnswer, Notice,
+    Outcome, ParseIdError, Plan, PlanError, Progress, Published, Registry, ResourceKind, Resources,
+    RuntimeError, SemaphoreReport, SemaphoreUser, ShutdownReason, ShutdownReport, StopResult,
+    StoreError, StoreFailure, Submitted, Urgency,
 };
 
 pub use tend_actors::janitor::SweepReport;

@@ -18,9 +18,9 @@ use tend_actors::supervisor::{Settings, Supervisor, SupervisorArgs, SupervisorMs
 use tend_actors::{
     ActorNode, Answer, DryRun, Event, ExecutionId, ExecutionPage, ExecutionReport,
     ExecutionSummary, InterruptStrategy, Janitor, JanitorArgs, JanitorMsg, LifecycleBus,
-    LifecycleEvent, LifecycleKind, ListQuery, MaintenanceReason, MaintenanceReport, Notice,
-    Outcome, Plan, Registry, Resources, RuntimeError, SemaphoreReport, Semaphores, Store,
-    StoreFailure, Submitted,
+    LifecycleEvent, LifecycleKind, ListQuery, MaintenanceReason, MaintenanceReport,
+    MaintenanceRequest, Notice, Outcome, Plan, Registry, Resources, RuntimeError, SemaphoreReport,
+    Semaphores, Store, StoreFailure, Submitted,
 };
 use tokio::sync::broadcast;
 
@@ -484,14 +484,30 @@ impl Runtime {
     /// `DataMaintenance {cleanup}` to the modules, the finished executions the retention
     /// (`retention`, `retain_max`) no longer keeps deleted, `MaintenanceCompleted`.
     /// `target_age` replaces `retention` for this run. Runs never overlap: this one waits
-    /// for one under way.
+    /// for one under way. [`maintain_with`](Self::maintain_with) asks for a flush, or
+    /// another urgency.
     pub async fn maintain(
         &self,
         target_age: Option<std::time::Duration>,
     ) -> Result<MaintenanceReport, RuntimeError> {
+        self.maintain_with(MaintenanceRequest::cleanup(target_age))
+            .await
+    }
+
+    /// Runs maintenance now as `request` says: `MaintenanceStarted`, then
+    /// `DataMaintenance {operation, urgency, target_age}` to the modules while the runtime
+    /// does its part (a flush commits everything the store holds; a cleanup deletes the
+    /// finished executions the retention, or the request's target age, no longer keeps),
+    /// then `MaintenanceCompleted`. With `Urgency::High` the modules get
+    /// `lifecycle_timeout` to answer, and the report carries their answers. Runs never
+    /// overlap: this one waits for one under way.
+    pub async fn maintain_with(
+        &self,
+        request: MaintenanceRequest,
+    ) -> Result<MaintenanceReport, RuntimeError> {
         self.janitor_call(|reply| JanitorMsg::Run {
             reason: MaintenanceReason::Manual,
-            target_age,
+            request,
             reply: Some(reply),
         })
         .await
@@ -556,9 +572,15 @@ impl Runtime {
         self.call(SupervisorMsg::Tree).await
     }
 
-    /// Every event published from now on.
+    /// Every event published from now on, until the runtime has stopped (a shutdown's
+    /// events included). Refused once it has.
     pub async fn subscribe(&self) -> Result<EventStream, RuntimeError> {
-        let rx = self.call(SupervisorMsg::Subscribe).await?;
+        // From the bus itself, not through the supervisor: a shutdown stops the
+        // supervisor before its last events are published.
+        let rx = self
+            .bus
+            .subscribe_events()
+            .ok_or(RuntimeError::ShuttingDown)?;
         Ok(EventStream { rx })
     }
 

@@ -1,12 +1,11 @@
 //! `POST /shutdown` over a real loopback server: refused without a token, performed with
-//! one (the report as the answer), and the event stream ended by it.
+//! one (the report as the answer), and the event stream carrying it to its end.
 
 #[path = "support/helpers.rs"]
 mod helpers;
 #[path = "support/bridge.rs"]
 mod served;
 
-use futures::StreamExt;
 use helpers::PATIENCE;
 use serde_json::json;
 use served::Served;
@@ -85,9 +84,20 @@ async fn shutdown_over_the_bridge_answers_with_the_report_and_ends_event_streams
         "{report}"
     );
 
-    // The open stream has ended; a new one, and every other request, is refused.
-    let ended = tokio::time::timeout(PATIENCE, events.bytes_stream().count()).await;
-    assert!(ended.is_ok(), "the event stream ended");
+    // The open stream carried the shutdown to its end, then ended; a new one, and every
+    // other request, is refused.
+    let text = tokio::time::timeout(PATIENCE, events.text())
+        .await
+        .expect("the event stream ended")
+        .unwrap();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(
+        text.contains("\"kind\":\"node_shutdown\"")
+            && text.contains("\"kind\":\"node_shutdown_completed\"")
+            && last.contains("event: end")
+            && last.contains("runtime_stopped"),
+        "{text}"
+    );
     let (status, body) = s.get("/events").await;
     assert_eq!(status, 503, "{body}");
     let (status, body) = s.get("/executions").await;

@@ -202,6 +202,95 @@ async fn the_dashboard_works_when_the_bridge_is_mounted_under_a_prefix() {
     served.finish().await;
 }
 
+#[tokio::test]
+async fn the_dashboard_shows_a_shutdown_under_way_and_that_the_stream_ended_with_it() {
+    if skipped().is_some() {
+        return;
+    }
+    let _turn = ONE_BROWSER.lock().await;
+    // A module that answers the shutdown's announcement only once the test lets it: the
+    // shutdown stays under way while the test looks at the page.
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let held = release.clone();
+    let runtime = tend::Runtime::builder()
+        .config(tend::Config {
+            lifecycle_timeout: PATIENCE * 2,
+            disk_low_percent: 0.0,
+            ..tend::Config::default()
+        })
+        .module("held", &[tend::LifecycleKind::NodeShutdown], move |_| {
+            let held = held.clone();
+            async move {
+                held.notified().await;
+                tend::Answer::Acknowledged
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let bound = tend::bridge::Bridge::new(runtime.clone())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", bound.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+
+    let browser = Browser::start().await;
+    browser.goto(&base).await;
+    eventually("the event stream is connected", || async {
+        seen(browser.text("#live").await, |t| t == "live")
+    })
+    .await;
+    assert_eq!(browser.text("#banner").await.as_deref(), Some(""));
+
+    let shutdown = tokio::spawn({
+        let runtime = runtime.clone();
+        async move {
+            runtime
+                .shutdown_with(
+                    tend::ShutdownReason::Rpc,
+                    std::time::Duration::from_secs(90),
+                )
+                .await
+        }
+    });
+    eventually("the page shows the shutdown under way", || async {
+        seen(browser.text("#banner").await, |t| {
+            t == "shutting down: rpc, deadline 1m 30s"
+        })
+    })
+    .await;
+    assert_eq!(browser.text("#live").await.as_deref(), Some("live"));
+
+    release.notify_one();
+    eventually("the page says the stream ended with the server", || async {
+        seen(browser.text("#live").await, |t| {
+            t == "ended: the server stopped"
+        })
+    })
+    .await;
+    let banner = browser.text("#banner").await.unwrap_or_default();
+    assert!(
+        banner.starts_with("shut down: rpc, deadline 1m 30s; took "),
+        "{banner}"
+    );
+    assert_eq!(
+        browser.attr("#live", "title").await.as_deref(),
+        Some("the runtime shut down")
+    );
+    assert!(shutdown.await.unwrap().is_clean());
+    browser.quit().await;
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 /// An application's axum app served on a free loopback port, stopped by `stop`.
 struct App {
     addr: std::net::SocketAddr,

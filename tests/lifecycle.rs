@@ -114,8 +114,8 @@ async fn shutdown_announces_stops_flushes_and_ends_in_order_and_names_the_silent
     assert_eq!(heard("stuck", DataMaintenance), Some(Heard::TimedOut));
     assert_eq!(report.modules.len(), 4, "{report:?}");
 
-    // On the event bus, in this order: the announcement, the execution's interrupt, the
-    // flush request, the end; then the stream ends.
+    // On the event bus, in this order: the announcement, the execution's interrupt, how
+    // the shutdown left it, the flush request, the end; then the stream ends.
     let order: Vec<String> = rest_of(events)
         .await
         .into_iter()
@@ -124,6 +124,9 @@ async fn shutdown_announces_stops_flushes_and_ends_in_order_and_names_the_silent
                 Some(event.kind().to_string())
             }
             Event::Execution { status, .. } => Some(format!("execution {status}")),
+            Event::ExecutionStopped {
+                execution, result, ..
+            } if execution == id => Some(format!("stopped {}", serde_json::json!(result))),
             _ => None,
         })
         .collect();
@@ -132,6 +135,7 @@ async fn shutdown_announces_stops_flushes_and_ends_in_order_and_names_the_silent
         [
             "node_shutdown",
             "execution interrupted",
+            "stopped \"checkpointed\"",
             "data_maintenance",
             "node_shutdown_completed"
         ],

@@ -1,10 +1,12 @@
 //! The Janitor actor: maintenance and health checks, each on its interval and on request.
 //!
-//! Maintenance: a run announces itself
-//! (`MaintenanceStarted`), asks the modules to clean up (`DataMaintenance {cleanup}`),
-//! prunes the finished executions the retention no longer keeps, and reports
-//! (`MaintenanceCompleted` with the numbers). Runs never overlap: the actor takes one at a
-//! time, and a tick that comes while one runs waits behind it.
+//! Maintenance: a run announces itself (`MaintenanceStarted`), asks the modules for what
+//! it does (`DataMaintenance {operation, urgency, target_age}`: flush, cleanup or both;
+//! the periodic run is a low-urgency cleanup), does its own part (flushes the store,
+//! prunes the finished executions the retention no longer keeps) while a high-urgency
+//! run waits for the modules' answers, and reports (`MaintenanceCompleted` with the
+//! numbers). Runs never overlap: the actor takes one at a time, and a tick that comes
+//! while one runs waits behind it.
 //!
 //! Orphan sweeps (`sweep`): unreferenced artifacts past their protection time deleted in
 //! small batches, then the leftovers of executions that no longer exist. Sweeps never
@@ -29,7 +31,8 @@ use serde::Serialize;
 
 use crate::lifecycle::LifecycleBus;
 use crate::model::{
-    LifecycleEvent, MaintenanceOperation, MaintenanceReason, MaintenanceType, Urgency,
+    LifecycleEvent, MaintenanceOperation, MaintenanceReason, MaintenanceRequest, MaintenanceType,
+    MaintenanceWork, ModuleAnswer, Urgency,
 };
 use crate::supervisor::{Retention, SupervisorMsg};
 
@@ -57,13 +60,12 @@ pub struct JanitorArgs {
 /// Messages the Janitor handles.
 #[derive(Debug)]
 pub enum JanitorMsg {
-    /// Run maintenance now; `target_age` (if set) prunes executions that ended longer ago
-    /// than it, instead of the configured age.
+    /// Run maintenance now, as `request` says.
     Run {
         /// Why.
         reason: MaintenanceReason,
-        /// Overrides the retention's age for this run.
-        target_age: Option<Duration>,
+        /// What it does, and how soon (a cleanup's target age overrides the retention's).
+        request: MaintenanceRequest,
         /// Told what the run did.
         reply: Option<RpcReplyPort<MaintenanceReport>>,
     },
@@ -90,8 +92,29 @@ pub enum JanitorMsg {
 pub struct MaintenanceReport {
     /// Why it ran.
     pub reason: MaintenanceReason,
+    /// What it did: `flush`, `cleanup` or `both`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "cleanup"))]
+    pub operation: MaintenanceOperation,
+    /// How soon it was asked for: `low`, `medium` or `high`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "medium"))]
+    pub urgency: Urgency,
+    /// For a cleanup, the age past which finished executions were deleted (the target
+    /// age asked for, else the configured `retention`; none: no age limit).
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "7d"))]
+    pub target_age: Option<Duration>,
     /// Finished executions deleted with their records.
     pub pruned: usize,
+    /// Whether the store committed everything it held (a flush); false when not asked.
+    pub flushed: bool,
+    /// Each module's answer to a high-urgency run's `DataMaintenance` (nobody waits for
+    /// the answers to others).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleAnswer>,
     /// Whether all of it succeeded.
     pub success: bool,
     /// Why not, when it did not.
@@ -124,7 +147,10 @@ impl Actor for Janitor {
         if let Some(interval) = args.interval.filter(|i| !i.is_zero()) {
             myself.send_interval(interval, || JanitorMsg::Run {
                 reason: MaintenanceReason::Periodic,
-                target_age: None,
+                request: MaintenanceRequest {
+                    urgency: Urgency::Low,
+                    ..MaintenanceRequest::default()
+                },
                 reply: None,
             });
         }
@@ -155,10 +181,10 @@ impl Actor for Janitor {
         match msg {
             JanitorMsg::Run {
                 reason,
-                target_age,
+                request,
                 reply,
             } => {
-                let report = state.run(reason, target_age).await;
+                let report = state.run(reason, request).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(report);
                 }
@@ -184,50 +210,89 @@ impl JanitorState {
     async fn run(
         &self,
         reason: MaintenanceReason,
-        target_age: Option<Duration>,
+        request: MaintenanceRequest,
     ) -> MaintenanceReport {
         let began = Instant::now();
         let bus = &self.args.bus;
+        let MaintenanceRequest { work, urgency } = request;
+        let maintenance_type = match work {
+            MaintenanceWork::Flush => MaintenanceType::Flush,
+            MaintenanceWork::Cleanup { .. } | MaintenanceWork::Both { .. } => {
+                MaintenanceType::Cleanup
+            }
+        };
         bus.publish(LifecycleEvent::MaintenanceStarted {
-            maintenance_type: MaintenanceType::Cleanup,
+            maintenance_type,
             estimated_duration: None,
         });
         let retention = Retention {
-            older_than: target_age.or(self.args.retention.older_than),
+            older_than: work.target_age().or(self.args.retention.older_than),
             ..self.args.retention
         };
-        bus.publish(LifecycleEvent::DataMaintenance {
-            operation: MaintenanceOperation::Cleanup,
-            urgency: match reason {
-                MaintenanceReason::Periodic => Urgency::Low,
-                _ => Urgency::Medium,
-            },
+        let target_age = retention.older_than.filter(|_| work.cleans_up());
+        let within = self.args.health.answer_within;
+        let urgent = urgency == Urgency::High;
+        let asked = bus.publish(LifecycleEvent::DataMaintenance {
+            operation: work.operation(),
+            urgency,
             reason,
-            target_age: retention.older_than,
-            timeout: None,
+            target_age,
+            timeout: urgent.then_some(within),
         });
-        let pruned = self
-            .args
-            .supervisor
-            .call(|reply| SupervisorMsg::Prune(retention, reply), None)
-            .await;
-        let (pruned, error) = match pruned {
-            Ok(CallResult::Success(Ok(n))) => (n, None),
-            Ok(CallResult::Success(Err(e))) => (0, Some(e.to_string())),
-            _ => (0, Some("the supervisor did not answer".to_owned())),
+        // The modules answer (when urgent) while the runtime does its own part.
+        let answers = async move {
+            if urgent {
+                asked.answers(within).await
+            } else {
+                Vec::new()
+            }
         };
+        let own = async {
+            let mut errors = Vec::new();
+            let flushed = if work.flushes() {
+                match self.args.health.store.writer().flush().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        errors.push(format!("the store did not flush: {e}"));
+                        false
+                    }
+                }
+            } else {
+                false
+            };
+            let mut pruned = 0;
+            if work.cleans_up() {
+                match self
+                    .args
+                    .supervisor
+                    .call(|reply| SupervisorMsg::Prune(retention, reply), None)
+                    .await
+                {
+                    Ok(CallResult::Success(Ok(n))) => pruned = n,
+                    Ok(CallResult::Success(Err(e))) => errors.push(e.to_string()),
+                    _ => errors.push("the supervisor did not answer".to_owned()),
+                }
+            }
+            (flushed, pruned, errors)
+        };
+        let (modules, (flushed, pruned, errors)) = tokio::join!(answers, own);
         let report = MaintenanceReport {
             reason,
+            operation: work.operation(),
+            urgency,
+            target_age,
             pruned,
-            success: error.is_none(),
-            error,
+            flushed,
+            modules,
+            success: errors.is_empty(),
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
             duration: began.elapsed(),
         };
         bus.publish(LifecycleEvent::MaintenanceCompleted {
-            maintenance_type: MaintenanceType::Cleanup,
+            maintenance_type,
             success: report.success,
             duration: report.duration,
-            results: serde_json::json!({ "pruned": report.pruned }),
+            results: serde_json::json!({ "pruned": report.pruned, "flushed": report.flushed }),
         });
         report
     }

@@ -57,9 +57,10 @@ pub use model::{
     Block, BlockOutcome, BlockReport, Check, Event, ExecutionId, ExecutionPage, ExecutionReport,
     ExecutionShutdown, ExecutionStatus, ExecutionSummary, Halting, HealthCheckType, Heard,
     InterruptStrategy, Item, ItemCtx, ItemReport, ItemSpec, ItemStatus, LifecycleEvent,
-    LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceType,
-    ModuleAnswer, Outcome, ParseIdError, Plan, Progress, Registry, ResourceKind, Resources,
-    ShutdownReason, ShutdownReport, StopOrder, StopResult, Submitted, Urgency,
+    LifecycleKind, ListQuery, MaintenanceOperation, MaintenanceReason, MaintenanceRequest,
+    MaintenanceType, MaintenanceWork, ModuleAnswer, Outcome, ParseIdError, Plan, Progress,
+    Registry, ResourceKind, Resources, ShutdownReason, ShutdownReport, StopOrder, StopResult,
+    Submitted, Urgency,
 };
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};

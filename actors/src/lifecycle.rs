@@ -13,6 +13,10 @@
 //!
 //! A slow subscriber delays only itself: delivery never blocks the publisher, and one
 //! whose queue is full misses the event (reported `unanswered`).
+//!
+//! The bus keeps the last event of each kind ([`last`](LifecycleBus::last)), so that a
+//! watcher who arrives later (an event-stream client) learns when the runtime started,
+//! its last health check and a shutdown under way.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -86,6 +90,8 @@ pub struct LifecycleBus {
     subscribers: Mutex<Vec<Arc<Subscriber>>>,
     /// `None` once closed, so the event bus can end when the runtime stops.
     events: Mutex<Option<broadcast::Sender<Event>>>,
+    /// The last event of each kind published, in [`LifecycleKind::ALL`]'s order.
+    last: Mutex<[Option<Arc<LifecycleEvent>>; LifecycleKind::ALL.len()]>,
 }
 
 impl std::fmt::Debug for LifecycleBus {
@@ -103,6 +109,7 @@ impl LifecycleBus {
         LifecycleBus {
             subscribers: Mutex::new(Vec::new()),
             events: Mutex::new(Some(events)),
+            last: Mutex::new(Default::default()),
         }
     }
 
@@ -179,6 +186,39 @@ impl LifecycleBus {
         });
     }
 
+    /// The last event of `kind` published, if any.
+    pub fn last(&self, kind: LifecycleKind) -> Option<Arc<LifecycleEvent>> {
+        // Each change is one slot's store: a poisoned lock's slots are still sound.
+        let last = match self.last.lock() {
+            Ok(last) => last,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        last.get(kind.index()).cloned().flatten()
+    }
+
+    /// Every event sent on the event bus from now on (lifecycle and execution events
+    /// alike); `None` once the bus is closed (the runtime has stopped).
+    pub fn subscribe_events(&self) -> Option<broadcast::Receiver<Event>> {
+        let events = match self.events.lock() {
+            Ok(events) => events,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        events.as_ref().map(broadcast::Sender::subscribe)
+    }
+
+    /// Sends `event` on the event bus only (no lifecycle subscriber sees it), unless the
+    /// bus is closed. The runtime tells event-stream watchers this way what a shutdown did
+    /// to each execution.
+    pub fn publish_event(&self, event: Event) {
+        let events = match self.events.lock() {
+            Ok(events) => events.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(events) = events {
+            let _ = events.send(event);
+        }
+    }
+
     /// Delivers `event` to every subscriber of its kind and to the event bus, without
     /// waiting for anyone. The answers arrive through the result.
     pub fn publish(&self, event: LifecycleEvent) -> Published {
@@ -191,15 +231,19 @@ impl LifecycleBus {
             tracing::info!(event = %kind, "lifecycle event");
         }
         let event = Arc::new(event);
-        let events = match self.events.lock() {
-            Ok(events) => events.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        if let Some(events) = events {
-            let _ = events.send(Event::Lifecycle {
-                event: event.clone(),
-            });
+        {
+            let mut last = match self.last.lock() {
+                Ok(last) => last,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Some(slot) = last.get_mut(kind.index()) {
+                *slot = Some(event.clone());
+            }
         }
+        // Kept before it is sent: whoever hears of it can read it as the last.
+        self.publish_event(Event::Lifecycle {
+            event: event.clone(),
+        });
         let waits = self
             .subscribers()
             .into_iter()

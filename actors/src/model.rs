@@ -15,6 +15,7 @@ mod event;
 mod ids;
 mod item;
 mod lifecycle;
+mod maintenance;
 mod millis;
 mod outcome;
 mod page;
@@ -42,6 +43,7 @@ pub use lifecycle::{
     Answer, HealthCheckType, Heard, LifecycleEvent, LifecycleKind, MaintenanceOperation,
     MaintenanceReason, MaintenanceType, ModuleAnswer, ResourceKind, ShutdownReason, Urgency,
 };
+pub use maintenance::{MaintenanceRequest, MaintenanceWork};
 pub(crate) use millis::serde_millis;
 pub use millis::{human as human_millis, to_millis};
 pub use outcome::{BlockOutcome, Outcome};

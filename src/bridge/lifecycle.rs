@@ -5,7 +5,10 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use tend_actors::{MaintenanceReport, ShutdownReason, ShutdownReport};
+use tend_actors::{
+    MaintenanceOperation, MaintenanceReport, MaintenanceRequest, MaintenanceWork, ShutdownReason,
+    ShutdownReport, Urgency,
+};
 use utoipa::ToSchema;
 
 use crate::bridge::body::OptionalJsonBody;
@@ -25,7 +28,8 @@ pub(crate) struct ShutdownBody {
 
 /// Shut the runtime down within `deadline` and answer with the report, once done. Only a
 /// bridge with a token offers it: without one any local process could stop the host.
-/// Event streams end as it begins; later requests are answered 503.
+/// Event streams carry the shutdown to its end (`node_shutdown_completed`, then `end`);
+/// later requests are answered 503.
 #[utoipa::path(
     post,
     path = "/shutdown",
@@ -57,18 +61,28 @@ pub(crate) async fn shutdown(
     ))
 }
 
-/// The optional body of `POST /maintenance`.
+/// The optional body of `POST /maintenance`: the seed's `DataMaintenance`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MaintenanceBody {
-    /// Delete finished executions that ended longer ago than this, a humantime string
-    /// ("7d"), instead of the configured `retention`.
+    /// `flush` (the modules write what is pending, the store commits what it holds),
+    /// `cleanup` (the default: finished executions past the retention are deleted) or
+    /// `both`.
+    #[serde(default)]
+    pub(crate) operation: Option<MaintenanceOperation>,
+    /// `low`, `medium` (the default) or `high`: the modules get `lifecycle_timeout` to
+    /// answer, and the report carries their answers.
+    #[serde(default)]
+    pub(crate) urgency: Option<Urgency>,
+    /// For a cleanup (or both): delete finished executions that ended longer ago than
+    /// this, a humantime string ("7d"), instead of the configured `retention`.
     #[serde(default)]
     #[schema(example = "7d")]
     pub(crate) target_age: Option<String>,
 }
 
-/// Run maintenance now (as the Janitor does on its interval) and answer with what it did.
+/// Run maintenance now (as the Janitor does on its interval, by default a cleanup of
+/// medium urgency) and answer with what it did.
 #[utoipa::path(
     post,
     path = "/maintenance",
@@ -86,9 +100,28 @@ pub(crate) async fn maintenance(
 ) -> Result<Json<MaintenanceReport>, BridgeError> {
     let target_age = body
         .target_age
-        .map(|text| parse_duration("target_age", &text))
+        .as_deref()
+        .map(|text| parse_duration("target_age", text))
         .transpose()?;
-    Ok(Json(s.runtime.maintain(target_age).await?))
+    let work = match (
+        body.operation.unwrap_or(MaintenanceOperation::Cleanup),
+        target_age,
+    ) {
+        (MaintenanceOperation::Flush, Some(_)) => {
+            return Err(BridgeError::BadRequest {
+                code: "invalid_body",
+                message: "`target_age` belongs to a cleanup: with `operation: flush` nothing is deleted; use `cleanup` or `both`".to_owned(),
+            });
+        }
+        (MaintenanceOperation::Flush, None) => MaintenanceWork::Flush,
+        (MaintenanceOperation::Cleanup, target_age) => MaintenanceWork::Cleanup { target_age },
+        (MaintenanceOperation::Both, target_age) => MaintenanceWork::Both { target_age },
+    };
+    let request = MaintenanceRequest {
+        work,
+        urgency: body.urgency.unwrap_or(Urgency::Medium),
+    };
+    Ok(Json(s.runtime.maintain_with(request).await?))
 }
 
 /// The optional body of `POST /orphans/sweep`.

@@ -6,10 +6,10 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{Html, IntoResponse};
-use futures::{Stream, StreamExt};
-use tend_actors::{ActorNode, Event, ExecutionId, ExecutionStatus, Plan};
+use futures::Stream;
+use tend_actors::{ActorNode, ExecutionId, ExecutionStatus, Plan};
 
 use crate::Runtime;
 use crate::bridge::body::{JsonBody, OptionalJsonBody};
@@ -29,6 +29,10 @@ pub(crate) struct AppState {
     pub(crate) token: bool,
     /// Where `GET /metrics` renders from; `None`: metrics are not enabled.
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// When the bridge's own server begins to stop (event streams end then).
+    pub(crate) closing: crate::bridge::events::Closing,
+    /// The log of events every stream reads.
+    pub(crate) log: crate::bridge::events::SharedLog,
 }
 
 /// An execution id as the bridge writes them (26 characters of Crockford base32, upper
@@ -539,45 +543,33 @@ pub(crate) async fn interrupt_all(
     ))
 }
 
-fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::Execution { .. } => "execution",
-        Event::Item { .. } => "item",
-        Event::Progress { .. } => "progress",
-        Event::Lagged { .. } => "lagged",
-        Event::Lifecycle { .. } => "lifecycle",
-        _ => "event",
-    }
-}
-
-/// Server-sent events: execution and item status changes, item progress and lifecycle
-/// events, as JSON with a `type` field; the SSE event name is the same type. The stream
-/// ends once a shutdown is asked for.
+/// Server-sent events: execution and item status changes, item progress, each
+/// execution's stop at a shutdown and lifecycle events, as JSON with a `type` field; the
+/// SSE event name is the same type. Every event has an `id:`; a client that reconnects
+/// with `Last-Event-ID` gets the events it missed while the bridge still keeps them (the
+/// last 1,024), or else a `reset` event: read the state again, the events after it are
+/// all that is new. A client that connects afresh (or is reset) first gets the last
+/// `node_startup_completed` and `health_check` (and a `node_shutdown` under way) again,
+/// marked `"replayed": true`. A shutdown's events are sent to its end; the last event,
+/// `end`, says why the stream ended (`runtime_stopped`, `bridge_stopped`,
+/// `shutdown_requested`).
 #[utoipa::path(
     get,
     path = "/events",
     operation_id = "events",
     tag = "runtime",
-    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, lifecycle, lagged"))
+    params(("Last-Event-ID" = Option<String>, Header, description = "the `id` of the last event received on an earlier connection: the stream goes on after it, or begins with `reset`")),
+    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, execution_stopped, lifecycle, reset, then end; each with an `id`"))
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, BridgeError> {
-    if s.runtime.is_shutting_down() {
-        return Err(BridgeError::Unavailable);
-    }
-    let closing = s.runtime.shutdown_requested();
-    let events = s.runtime.subscribe().await?.into_stream();
-    // Ends as soon as a shutdown is asked for, so that an HTTP server's graceful
-    // shutdown does not wait for an open dashboard.
-    let stream = events.take_until(closing).map(|event| {
-        let sse = SseEvent::default().event(event_name(&event));
-        Ok(match sse.json_data(&event) {
-            Ok(sse) => sse,
-            Err(e) => SseEvent::default().event("error").data(e.to_string()),
-        })
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    // An id that is not text is no id of ours: the stream begins with `reset`.
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|id| id.to_str().unwrap_or("\u{fffd}"));
+    crate::bridge::events::follow(&s, last_event_id).await
 }
 
 /// The live actor tree.

@@ -10,17 +10,20 @@
 //! 5. NodeShutdownCompleted published; the report returned (and kept for later callers)
 //! ```
 //!
-//! Asking for the shutdown (any call here, a signal through `shutdown_signal`, or
-//! `POST /shutdown`) first ends the bridge's event streams, so that an HTTP server's
-//! graceful shutdown is not held up by an open dashboard.
+//! The bridge's event streams follow the sequence: they carry `NodeShutdown`, each
+//! execution's stop, the flush and `NodeShutdownCompleted`, then end. Only a shutdown
+//! asked for before its sequence begins ([`Runtime::request_shutdown`], a signal through
+//! `shutdown_signal`) ends them at once: the application drains its HTTP server first and
+//! shuts the runtime down after, and its graceful shutdown must not wait for an open
+//! dashboard.
 
 use std::time::{Duration, Instant};
 
 use ractor::rpc::CallResult;
 use tend_actors::supervisor::SupervisorMsg;
 use tend_actors::{
-    InterruptStrategy, LifecycleEvent, MaintenanceOperation, MaintenanceReason, RuntimeError,
-    ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
+    Event, InterruptStrategy, LifecycleEvent, MaintenanceOperation, MaintenanceReason,
+    RuntimeError, ShutdownReason, ShutdownReport, StopOrder, StopResult, Urgency,
 };
 use tokio::sync::watch;
 
@@ -30,12 +33,27 @@ use crate::config::Config;
 /// The runtime's side of shutting down: whether one was asked for, and its report.
 #[derive(Clone)]
 pub(super) struct Shutdown {
-    requested: Arc<watch::Sender<Option<ShutdownReason>>>,
+    phase: Arc<watch::Sender<Phase>>,
     state: Arc<tokio::sync::Mutex<State>>,
     deadline: Duration,
     strategy: InterruptStrategy,
     stop_grace: Duration,
     lifecycle_timeout: Duration,
+}
+
+/// How far the runtime is on its way out, as its watchers (the bridge's event streams,
+/// whoever waits for a request) see it. Each flag, once set, stays set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Phase {
+    /// The first reason asked for; `None` while the runtime serves.
+    pub(crate) reason: Option<ShutdownReason>,
+    /// The shutdown sequence has begun.
+    pub(crate) running: bool,
+    /// Event streams end now: a shutdown was asked for before its sequence began (the
+    /// application drains its server first, which must not wait for them).
+    pub(crate) streams_end: bool,
+    /// The sequence is over: everything it publishes has been published.
+    pub(crate) finished: bool,
 }
 
 struct State {
@@ -53,7 +71,7 @@ pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 impl Shutdown {
     pub(super) fn new(config: &Config, supervisor: tokio::task::JoinHandle<()>) -> Self {
         Shutdown {
-            requested: Arc::new(watch::Sender::new(None)),
+            phase: Arc::new(watch::Sender::new(Phase::default())),
             state: Arc::new(tokio::sync::Mutex::new(State {
                 supervisor: Some(supervisor),
                 running: None,
@@ -70,16 +88,65 @@ impl Shutdown {
 impl Runtime {
     /// Asks for a shutdown without performing it: whoever waits on
     /// [`shutdown_requested`](Self::shutdown_requested) or
-    /// [`shutdown_signal`](Self::shutdown_signal) wakes, and the bridge's event streams end.
+    /// [`shutdown_signal`](Self::shutdown_signal) wakes. Unless the shutdown is already
+    /// under way, the bridge's event streams end now: whoever asks this way drains an HTTP
+    /// server before shutting the runtime down, and that server must not wait for them.
     /// The first reason asked for is kept. Returns whether this was the first request.
     pub fn request_shutdown(&self, reason: ShutdownReason) -> bool {
-        self.shutdown.requested.send_if_modified(|current| {
-            if current.is_some() {
-                return false;
+        let mut first = false;
+        self.shutdown.phase.send_if_modified(|phase| {
+            first = phase.reason.is_none();
+            let streams_end = !phase.running && !phase.streams_end;
+            phase.reason.get_or_insert(reason);
+            phase.streams_end |= streams_end;
+            first || streams_end
+        });
+        first
+    }
+
+    /// The shutdown sequence begins: a request, which event streams outlive (they follow
+    /// the sequence to its end).
+    fn begin_sequence(&self, reason: ShutdownReason) {
+        self.shutdown.phase.send_if_modified(|phase| {
+            let changed = phase.reason.is_none() || !phase.running;
+            phase.reason.get_or_insert(reason);
+            phase.running = true;
+            changed
+        });
+    }
+
+    /// How far the runtime is on its way out.
+    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
+    pub(crate) fn phase(&self) -> Phase {
+        *self.shutdown.phase.borrow()
+    }
+
+    /// Resolves once event streams are to end at once (see
+    /// [`request_shutdown`](Self::request_shutdown)).
+    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
+    pub(crate) fn streams_end(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        self.phase_reached(|phase| phase.streams_end)
+    }
+
+    /// Resolves once the shutdown sequence is over and everything it publishes has been
+    /// published.
+    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
+    pub(crate) fn finished(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        self.phase_reached(|phase| phase.finished)
+    }
+
+    fn phase_reached(
+        &self,
+        reached: fn(&Phase) -> bool,
+    ) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut phase = self.shutdown.phase.subscribe();
+        async move {
+            // The sender lives as long as any handle: an error means none is left, and
+            // nothing will ever change.
+            if phase.wait_for(reached).await.is_err() {
+                std::future::pending::<()>().await;
             }
-            *current = Some(reason);
-            true
-        })
+        }
     }
 
     /// The configured deadline of [`shutdown`](Self::shutdown) (`shutdown_timeout`).
@@ -89,7 +156,7 @@ impl Runtime {
 
     /// Whether a shutdown has been asked for (it may be under way or done).
     pub fn is_shutting_down(&self) -> bool {
-        self.shutdown.requested.borrow().is_some()
+        self.shutdown.phase.borrow().reason.is_some()
     }
 
     /// Resolves, with its reason, once a shutdown has been asked for (by any handle, a
@@ -98,9 +165,12 @@ impl Runtime {
     pub fn shutdown_requested(
         &self,
     ) -> impl std::future::Future<Output = ShutdownReason> + Send + use<> {
-        let mut requested = self.shutdown.requested.subscribe();
+        let mut phase = self.shutdown.phase.subscribe();
         async move {
-            let reason = requested.wait_for(Option::is_some).await.map(|r| *r);
+            let reason = phase
+                .wait_for(|p| p.reason.is_some())
+                .await
+                .map(|p| p.reason);
             match reason {
                 Ok(reason) => reason.unwrap_or(ShutdownReason::Graceful),
                 // The runtime is gone: nothing will ever be asked for.
@@ -110,9 +180,11 @@ impl Runtime {
     }
 
     /// Resolves on SIGINT or SIGTERM (and Ctrl-C where there are no Unix signals), or once
-    /// a shutdown is asked for otherwise, and asks for it: the bridge's event streams end.
-    /// Hand it to an HTTP server's graceful shutdown, then call
-    /// [`shutdown_with`](Self::shutdown_with) with the reason it returns:
+    /// a shutdown is asked for otherwise, and asks for it: the bridge's event streams end
+    /// unless the shutdown is under way already. Hand it to an HTTP server's graceful
+    /// shutdown, then call [`shutdown_with`](Self::shutdown_with) with the reason it
+    /// returns (to let event streams see the shutdown, shut the runtime down first and let
+    /// the server drain after, as `examples/server.rs` does):
     ///
     /// ```no_run
     /// # async fn run(runtime: tend::Runtime, app: axum::Router) -> std::io::Result<()> {
@@ -189,6 +261,8 @@ impl Runtime {
         }
         let state = &mut *state;
         let running = state.running.get_or_insert_with(|| {
+            // Said before the task runs: a request made from now on finds it under way.
+            self.begin_sequence(reason);
             let runtime = self.clone();
             let supervisor = state.supervisor.take();
             let deadline = deadline.min(MAX_DEADLINE);
@@ -196,15 +270,21 @@ impl Runtime {
         });
         let report = match running.await {
             Ok(report) => report,
-            Err(e) => ShutdownReport {
-                reason,
-                deadline,
-                duration: Duration::ZERO,
-                executions: Vec::new(),
-                modules: Vec::new(),
-                store_flushed: false,
-                store_error: Some(format!("the shutdown task failed: {e}")),
-            },
+            Err(e) => {
+                // Nothing more will be published: watchers need not wait for the rest.
+                self.shutdown
+                    .phase
+                    .send_modify(|phase| phase.finished = true);
+                ShutdownReport {
+                    reason,
+                    deadline,
+                    duration: Duration::ZERO,
+                    executions: Vec::new(),
+                    modules: Vec::new(),
+                    store_flushed: false,
+                    store_error: Some(format!("the shutdown task failed: {e}")),
+                }
+            }
         };
         state.running = None;
         state.report = Some(report.clone());
@@ -218,7 +298,6 @@ impl Runtime {
         deadline: Duration,
         supervisor: Option<tokio::task::JoinHandle<()>>,
     ) -> ShutdownReport {
-        self.request_shutdown(reason);
         // No maintenance from here on: a run under way is waited for (briefly), so its
         // events do not mix with the shutdown's.
         self.janitor.stop(None);
@@ -262,6 +341,16 @@ impl Runtime {
                 Some("the supervisor did not answer the shutdown".to_owned()),
             ),
         };
+        // What became of each execution, for whoever watches the event stream, before the
+        // flush is asked for.
+        for stopped in &executions {
+            self.bus.publish_event(Event::ExecutionStopped {
+                execution: stopped.execution,
+                result: stopped.result,
+                status: stopped.status,
+                error: stopped.error.clone(),
+            });
+        }
 
         let flush_within = answer_within.min(left());
         let flushing = self.bus.publish(LifecycleEvent::DataMaintenance {
@@ -294,6 +383,9 @@ impl Runtime {
         self.bus
             .publish(LifecycleEvent::NodeShutdownCompleted { duration });
         self.bus.close();
+        self.shutdown
+            .phase
+            .send_modify(|phase| phase.finished = true);
 
         let report = ShutdownReport {
             reason,

@@ -143,6 +143,11 @@ impl Served {
     /// Shuts the runtime down, then the server.
     pub async fn stop(mut self) {
         self.runtime.shutdown().await.unwrap();
+        self.stop_server().await;
+    }
+
+    /// Stops the bridge's server (the runtime runs on) and waits until it has stopped.
+    pub async fn stop_server(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::model::{ExecutionId, ExecutionStatus, ItemStatus, LifecycleEvent, Progress};
+use crate::model::{
+    ExecutionId, ExecutionStatus, ItemStatus, LifecycleEvent, Progress, StopResult,
+};
 
 /// Something that changed. Later versions may add variants.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,6 +41,20 @@ pub enum Event {
         /// Its message, if it sent one.
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<Arc<str>>,
+    },
+    /// A shutdown stopped an execution that was live when it began: published once every
+    /// execution has stopped (or been abandoned), before the flush is asked for.
+    ExecutionStopped {
+        /// The execution.
+        execution: ExecutionId,
+        /// How it came out: `checkpointed` (the next start resumes it), `completed` (it
+        /// ran to its end first) or `abandoned` (its last durable records stand).
+        result: StopResult,
+        /// Its status once stopped.
+        status: ExecutionStatus,
+        /// Why it was abandoned.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// Something in the life of the runtime (startup, shutdown, maintenance, health).
     Lifecycle {

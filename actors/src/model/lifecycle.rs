@@ -28,6 +28,7 @@ pub enum ShutdownReason {
 
 /// What a `DataMaintenance` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceOperation {
     /// Write what is pending to disk.
@@ -40,6 +41,7 @@ pub enum MaintenanceOperation {
 
 /// How soon a `DataMaintenance` must be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// Periodic: whenever convenient.
@@ -71,6 +73,8 @@ pub enum MaintenanceReason {
 pub enum MaintenanceType {
     /// A copy of the data.
     Backup,
+    /// Writing what is pending to disk.
+    Flush,
     /// Deleting what is no longer needed (retention, orphans).
     Cleanup,
     /// Pruning old executions.
@@ -140,6 +144,11 @@ impl LifecycleKind {
         LifecycleKind::DiskSpaceLow,
         LifecycleKind::ResourceLimitWarning,
     ];
+
+    /// Its place in [`ALL`](Self::ALL).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 
     /// The wire name (`node_shutdown`, ...).
     pub fn as_str(&self) -> &'static str {
@@ -409,9 +418,10 @@ mod tests {
             }
             .needs_answer()
         );
-        for kind in LifecycleKind::ALL {
+        for (i, kind) in LifecycleKind::ALL.into_iter().enumerate() {
             let wire = serde_json::to_value(kind).unwrap();
             assert_eq!(wire, serde_json::Value::from(kind.as_str()));
+            assert_eq!(kind.index(), i, "{kind}");
         }
     }
 }
