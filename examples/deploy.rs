@@ -5,6 +5,9 @@
 //!     [--applied-log FILE] [--hold-layer L]
 //! ```
 //!
+//! To interrupt it by hand, give each item time: `--item-ms 1000` makes the run last long
+//! enough to press Ctrl-C in the middle (the default, 50 ms an item, finishes at once).
+//!
 //! Items form layers of `W`; each item depends on every item of the layer before and works
 //! in 5 steps, checkpointing after each. Ctrl-C (SIGINT) or SIGTERM interrupts at the next
 //! cancellation point, prints the outcome and exits with 130. Run it again with the same

@@ -147,7 +147,28 @@ async fn the_dashboard_shows_the_graph_deep_links_filters_interrupts_and_keeps_e
         })
     })
     .await;
+    // The list's bar counts it too (1 done and a quarter of lint: 1.25 of 5).
+    eventually("the list's bar counts lint's quarter", || async {
+        let css = format!("#executions tr[data-id='{running}'] progress");
+        seen(browser.attr(&css, "value").await, |v| v == "1.25")
+    })
+    .await;
     click(&browser, "#graph g.node[data-node='lint'] rect").await;
+    // The item has a link of its own, which survives a reload.
+    eventually("the item's link is in the address", || async {
+        seen(
+            browser
+                .client()
+                .current_url()
+                .await
+                .ok()
+                .map(|u| u.to_string()),
+            |u| u.ends_with(&format!("#/executions/{running}/items/lint")),
+        )
+    })
+    .await;
+    browser.client().refresh().await.unwrap();
+    detail_is(&browser, &running, "running").await;
     eventually("lint's detail is shown", || async {
         seen(browser.text("#item-id").await, |t| t == "lint")
     })
@@ -242,6 +263,12 @@ async fn the_dashboard_shows_the_graph_deep_links_filters_interrupts_and_keeps_e
         assert!(line.contains("failed"), "{attempts}");
         assert!(line.contains("is not an integer"), "{attempts}");
     }
+    // What it took counts both attempts, and says so.
+    let row = browser.text("#items tr[data-item='total']").await;
+    assert!(
+        row.as_deref().is_some_and(|r| r.contains("(2 attempts)")),
+        "{row:?}"
+    );
     browser
         .screenshot(&screenshots().join("dashboard-failed.png"))
         .await;

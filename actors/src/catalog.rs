@@ -10,7 +10,7 @@
 //! so memory does not grow with the executions stored.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, RwLock};
 
 use ractor::ActorRef;
@@ -27,11 +27,9 @@ use crate::supervisor::SupervisorMsg;
 /// What the Supervisor knows of one execution it holds in memory.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveView {
-    /// Its summary, but for the done count, which is `done`, and `updated`, which is at
-    /// least `changed_ms` (when an item last ended).
+    /// Its summary, but for what its Execution counts as it goes (`tally`).
     pub(crate) summary: ExecutionSummary,
-    pub(crate) done: Arc<AtomicUsize>,
-    pub(crate) changed_ms: Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) tally: Arc<crate::tally::Tally>,
     /// Why the runtime paused it or did not resume it (not always stored).
     pub(crate) problem: Option<String>,
     /// Why it cannot be read, when it cannot.
@@ -43,12 +41,9 @@ pub(crate) struct LiveView {
 
 impl LiveView {
     fn summary(&self) -> ExecutionSummary {
-        let changed = crate::model::time_of_ms(self.changed_ms.load(Ordering::Relaxed));
-        ExecutionSummary {
-            items_done: self.done.load(Ordering::Relaxed),
-            updated: self.summary.updated.max(changed),
-            ..self.summary.clone()
-        }
+        let mut summary = self.summary.clone();
+        self.tally.apply(&mut summary);
+        summary
     }
 }
 

@@ -41,7 +41,7 @@ use commit::Acks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -205,9 +205,11 @@ pub struct ExecutionState {
     writer: Writer,
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
-    done: Arc<AtomicUsize>,
-    /// When an item last ended (see `ExecutionArgs::changed_ms`).
-    changed_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// What it counts for its listing.
+    tally: Arc<crate::tally::Tally>,
+    /// Each running item's share of done work, in thousandths, as last counted in `tally`
+    /// (only items that reported progress).
+    partial: HashMap<u32, u16>,
     resources: Arc<Resources>,
     semaphores: Arc<Semaphores>,
     limiters: Arc<Limiters>,
@@ -296,8 +298,8 @@ impl Actor for Execution {
             writer: args.writer,
             events: args.events,
             supervisor: args.supervisor,
-            done: args.done,
-            changed_ms: args.changed_ms,
+            tally: args.tally,
+            partial: HashMap::new(),
             resources: args.resources,
             semaphores: args.semaphores,
             limiters: args.limiters,
@@ -594,10 +596,13 @@ impl ExecutionState {
         let event = match publish {
             Publish::Item { index, status } => {
                 if status == crate::model::ItemStatus::Done {
-                    self.done.fetch_add(1, Ordering::Relaxed);
+                    self.tally.item_done();
                 }
                 if !matches!(status, crate::model::ItemStatus::Running) {
-                    self.changed_ms.store(now_ms(), Ordering::Relaxed);
+                    self.tally.item_ended(now_ms());
+                    if let Some(share) = self.partial.remove(&index) {
+                        self.tally.running_moved(share, 0);
+                    }
                 }
                 Event::Item {
                     execution: self.record.id,
@@ -609,12 +614,21 @@ impl ExecutionState {
                 index,
                 progress,
                 message,
-            } => Event::Progress {
-                execution: self.record.id,
-                item: self.plan.items[index as usize].id.clone(),
-                progress,
-                message,
-            },
+            } => {
+                let share = if progress.total == 0 {
+                    0
+                } else {
+                    (progress.done.min(progress.total) * 1000 / progress.total) as u16
+                };
+                let before = self.partial.insert(index, share).unwrap_or(0);
+                self.tally.running_moved(before, share);
+                Event::Progress {
+                    execution: self.record.id,
+                    item: self.plan.items[index as usize].id.clone(),
+                    progress,
+                    message,
+                }
+            }
         };
         let _ = self.events.send(event);
     }

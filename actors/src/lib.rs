@@ -43,6 +43,7 @@ mod sched;
 pub mod semaphores;
 pub mod store;
 pub mod supervisor;
+mod tally;
 pub mod worker;
 
 pub use catalog::{Catalog, ExecutionCounts};

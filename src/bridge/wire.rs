@@ -83,9 +83,13 @@ pub(crate) struct SummaryView {
     pub(crate) status: ExecutionStatus,
     pub(crate) items_total: usize,
     pub(crate) items_done: usize,
+    /// How much of its running items' work is done, in items, as their reported progress
+    /// says (1.5: one and a half items' worth).
+    #[schema(minimum = 0.0)]
+    pub(crate) running_progress: f64,
     /// RFC 3339.
     pub(crate) created: String,
-    /// RFC 3339.
+    /// RFC 3339: when its status last changed, or one of its items last ended.
     pub(crate) updated: String,
     /// Why it is corrupt, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,7 @@ impl From<ExecutionSummary> for SummaryView {
             status: s.status,
             items_total: s.items_total,
             items_done: s.items_done,
+            running_progress: s.running_progress,
             created: time(s.created),
             updated: time(s.updated),
             error: s.error,

@@ -1,7 +1,6 @@
 //! What an Execution starts from: a new plan, or an execution read back from the store.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -20,6 +19,7 @@ use crate::store::{
     ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredExecution, Writer,
 };
 use crate::supervisor::SupervisorMsg;
+use crate::tally::Tally;
 
 /// What an Execution starts from: a new plan or one read back from the store.
 pub struct ExecutionArgs {
@@ -35,10 +35,8 @@ pub struct ExecutionArgs {
     pub(crate) writer: Writer,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
-    pub(crate) done: Arc<AtomicUsize>,
-    /// When an item last ended (ms since the epoch; 0 before any), shared with whoever
-    /// lists the execution, so its `updated` moves as its items end.
-    pub(crate) changed_ms: Arc<AtomicU64>,
+    /// What it counts as it goes, shared with whoever lists it.
+    pub(crate) tally: Arc<Tally>,
     pub(crate) resources: Arc<Resources>,
     /// The runtime's semaphores (a table of its own unless the Supervisor shares one).
     pub(crate) semaphores: Arc<Semaphores>,
@@ -214,8 +212,7 @@ impl ExecutionArgs {
             writer: store.writer().clone(),
             events,
             supervisor: None,
-            done: Arc::new(AtomicUsize::new(done)),
-            changed_ms: Arc::new(AtomicU64::new(0)),
+            tally: Arc::new(Tally::new(done)),
             resources: Arc::new(Resources::new()),
             semaphores: Arc::new(Semaphores::new()),
             limiters: Arc::new(Limiters::default()),
@@ -316,11 +313,7 @@ impl ExecutionArgs {
         self.record.id
     }
 
-    pub(crate) fn done_counter(&self) -> Arc<AtomicUsize> {
-        self.done.clone()
-    }
-
-    pub(crate) fn changed_clock(&self) -> Arc<AtomicU64> {
-        self.changed_ms.clone()
+    pub(crate) fn tally(&self) -> Arc<Tally> {
+        self.tally.clone()
     }
 }

@@ -60,11 +60,7 @@ impl ExecutionState {
             name: self.record.plan.name.clone(),
             status: self.record.status,
             created: time_of_ms(self.record.created_ms),
-            updated: time_of_ms(
-                self.record
-                    .updated_ms
-                    .max(self.changed_ms.load(std::sync::atomic::Ordering::Relaxed)),
-            ),
+            updated: self.tally.updated(time_of_ms(self.record.updated_ms)),
             reason: None,
             // Only while it runs: the final report (interrupted, paused) has stopped.
             halting: if self.record.status != ExecutionStatus::Running || self.finished {

@@ -31,9 +31,12 @@ pub struct ExecutionSummary {
     pub items_total: usize,
     /// Number of items done.
     pub items_done: usize,
+    /// How much of its running items' work is done, in items, as their reported progress
+    /// says (1.5: one and a half items' worth); 0 when none runs.
+    pub running_progress: f64,
     /// When it was submitted.
     pub created: SystemTime,
-    /// When its status last changed.
+    /// When its status last changed, or one of its items last ended.
     pub updated: SystemTime,
     /// Why it is corrupt, when it is.
     pub error: Option<String>,
@@ -191,6 +194,17 @@ impl ExecutionReport {
             .count()
     }
 
+    /// How much of its running items' work is done, in items, as their reported progress
+    /// says.
+    pub fn running_progress(&self) -> f64 {
+        self.items()
+            .filter(|i| i.status == ItemStatus::Running)
+            .filter_map(|i| i.progress)
+            .filter(|p| p.total > 0)
+            .map(|p| p.done.min(p.total) as f64 / p.total as f64)
+            .sum()
+    }
+
     /// Which items are done, interrupted, failed, skipped and not started, per block.
     pub fn outcome(&self) -> Outcome {
         Outcome::of(self)
@@ -204,6 +218,7 @@ impl ExecutionReport {
             status: self.status,
             items_total: self.items_total(),
             items_done: self.items_done(),
+            running_progress: self.running_progress(),
             created: self.created,
             updated: self.updated,
             error: None,

@@ -131,8 +131,7 @@ impl Entry {
     fn view(&self, id: ExecutionId) -> LiveView {
         LiveView {
             summary: self.summary(id),
-            done: self.done.clone(),
-            changed_ms: self.changed_ms.clone(),
+            tally: self.tally.clone(),
             problem: self.problem.clone(),
             corrupt: self.corrupt.clone(),
             actor: self.actor.clone(),

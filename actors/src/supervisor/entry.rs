@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ractor::ActorRef;
@@ -15,16 +14,15 @@ use crate::model::{
 };
 use crate::store::{LoadedExecution, Store};
 use crate::supervisor::Reply;
+use crate::tally::Tally;
 
 #[derive(Debug)]
 pub(super) struct Entry {
     pub(super) name: String,
     pub(super) status: ExecutionStatus,
     pub(super) items_total: usize,
-    pub(super) done: Arc<AtomicUsize>,
-    /// When one of its items last ended (ms since the epoch; 0: not in this run), as its
-    /// Execution sets it.
-    pub(super) changed_ms: Arc<AtomicU64>,
+    /// What its Execution counts as it goes.
+    pub(super) tally: Arc<Tally>,
     pub(super) created_ms: u64,
     pub(super) updated_ms: u64,
     pub(super) actor: Option<ActorRef<ExecutionMsg>>,
@@ -58,19 +56,22 @@ impl Entry {
     }
 
     pub(super) fn summary(&self, id: ExecutionId) -> ExecutionSummary {
-        ExecutionSummary {
+        let mut summary = ExecutionSummary {
             id,
             name: self.name.clone(),
             status: self.status,
             items_total: self.items_total,
-            items_done: self.done.load(Ordering::Relaxed),
+            items_done: 0,
+            running_progress: 0.0,
             created: time_of_ms(self.created_ms),
-            updated: time_of_ms(self.updated_ms.max(self.changed_ms.load(Ordering::Relaxed))),
+            updated: time_of_ms(self.updated_ms),
             error: self.corrupt.clone().or_else(|| self.problem.clone()),
             halting: self
                 .halting
                 .filter(|_| self.status == ExecutionStatus::Running),
-        }
+        };
+        self.tally.apply(&mut summary);
+        summary
     }
 }
 
@@ -85,8 +86,7 @@ impl Entry {
             name: record.plan.name.clone(),
             status,
             items_total: record.plan.item_count(),
-            done: Arc::new(AtomicUsize::new(items_done)),
-            changed_ms: Arc::default(),
+            tally: Arc::new(Tally::new(items_done)),
             created_ms: record.created_ms,
             updated_ms: record.updated_ms,
             actor: None,
@@ -119,8 +119,7 @@ impl Entry {
             name: summary.name,
             status: summary.status,
             items_total: summary.items_total,
-            done: Arc::new(AtomicUsize::new(summary.items_done)),
-            changed_ms: Arc::default(),
+            tally: Arc::new(Tally::new(summary.items_done)),
             created_ms: ms(summary.created),
             updated_ms: listed.updated_ms,
             actor: None,
@@ -147,8 +146,7 @@ impl Entry {
             name: String::new(),
             status: ExecutionStatus::Corrupt,
             items_total: 0,
-            done: Arc::new(AtomicUsize::new(0)),
-            changed_ms: Arc::default(),
+            tally: Arc::new(Tally::new(0)),
             created_ms: created,
             updated_ms: created,
             actor: None,

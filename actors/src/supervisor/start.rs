@@ -96,8 +96,7 @@ impl SupervisorState {
                 name: args.record.plan.name.clone(),
                 status: ExecutionStatus::Running,
                 items_total: args.plan.items.len(),
-                done: args.done_counter(),
-                changed_ms: args.changed_clock(),
+                tally: args.tally(),
                 created_ms: args.record.created_ms,
                 updated_ms: args.record.updated_ms,
                 actor: None,
@@ -351,8 +350,7 @@ impl SupervisorState {
                 return self.answer_pending(id);
             }
         };
-        entry.done = args.done_counter();
-        entry.changed_ms = args.changed_clock();
+        entry.tally = args.tally();
         // Its killed attempts are recorded as interrupted (in the commit just made).
         entry.killed_attempts = false;
         // A pause its record asked for (its actor failed while pausing) is reported too.
