@@ -615,11 +615,13 @@ impl ExecutionState {
                 progress,
                 message,
             } => {
-                let share = if progress.total == 0 {
-                    0
-                } else {
-                    (progress.done.min(progress.total) * 1000 / progress.total) as u16
-                };
+                // (Progress with no total counts as none.)
+                let share = progress
+                    .done
+                    .min(progress.total)
+                    .saturating_mul(1000)
+                    .checked_div(progress.total)
+                    .unwrap_or(0) as u16;
                 let before = self.partial.insert(index, share).unwrap_or(0);
                 self.tally.running_moved(before, share);
                 Event::Progress {
