@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tend::demo::AppliedLog;
 use tend::{
     Block, Event, ExecutionId, ExecutionStatus, InterruptStrategy, Item, ItemCtx, ItemError,
-    ItemSpec, ItemStatus, Outcome, Plan, Registry, Runtime,
+    ItemSpec, ItemStatus, Outcome, Plan, Registry, Runtime, RuntimeError,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -204,9 +204,17 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 "resuming {}: {}/{} items done",
                 summary.id, summary.items_done, summary.items_total
             );
-            // One a crash left running is resumed by the runtime itself as it starts.
+            // One a crash or a shutdown left running is resumed by the runtime itself as it
+            // starts, maybe between the list and this resume: then it is running already.
             if summary.status == ExecutionStatus::Interrupted {
-                runtime.resume(summary.id).await?;
+                match runtime.resume(summary.id).await {
+                    Ok(())
+                    | Err(RuntimeError::InvalidState {
+                        status: ExecutionStatus::Running,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             (summary.id, summary.items_done, summary.items_total)
         }

@@ -240,6 +240,7 @@ impl RuntimeBuilder {
         runtime.bus.publish(LifecycleEvent::NodeStartupCompleted {
             duration: began.elapsed(),
             components,
+            at: Some(std::time::SystemTime::now()),
         });
         // The first health check, once startup is announced.
         let _ = runtime.janitor.cast(JanitorMsg::Check {

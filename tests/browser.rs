@@ -245,6 +245,11 @@ async fn the_dashboard_shows_a_shutdown_under_way_and_that_the_stream_ended_with
     })
     .await;
     assert_eq!(browser.text("#banner").await.as_deref(), Some(""));
+    // The page connected after startup: the replayed startup event says since when.
+    eventually("the page says since when the server is up", || async {
+        seen(browser.text("#up").await, |t| t.starts_with("up since "))
+    })
+    .await;
 
     let shutdown = tokio::spawn({
         let runtime = runtime.clone();

@@ -57,7 +57,9 @@ async fn run(filter: Option<&str>) -> Run {
         ])
         .args(["--log-format", "json"])
         .env_remove("RUST_LOG")
-        .env_remove("TEND_BRIDGE_TOKEN");
+        .env_remove("TEND_BRIDGE_TOKEN")
+        // Whatever the machine's free disk space: no low-disk events in the log or stream.
+        .env("TEND_DISK_LOW_PERCENT", "0");
     if let Some(filter) = filter {
         command.args(["--log", filter]);
     }
@@ -259,7 +261,9 @@ fn start_text(data: &std::path::Path, extra: &[&str]) -> (Process, String) {
         .args(["--health-interval", "100ms"])
         .args(extra)
         .env_remove("RUST_LOG")
-        .env_remove("TEND_BRIDGE_TOKEN");
+        .env_remove("TEND_BRIDGE_TOKEN")
+        // Whatever the machine's free disk space: no low-disk events in the log or stream.
+        .env("TEND_DISK_LOW_PERCENT", "0");
     let mut server = Process::spawn("the server", command);
     let first = server.wait_for_line("the server prints its address", |l| Some(l.to_owned()));
     let base = first

@@ -75,7 +75,8 @@ pub(crate) struct MaintenanceBody {
     #[serde(default)]
     pub(crate) urgency: Option<Urgency>,
     /// For a cleanup (or both): delete finished executions that ended longer ago than
-    /// this, a humantime string ("7d"), instead of the configured `retention`.
+    /// this, a humantime string ("7d"), instead of the configured `retention`. Refused
+    /// with `operation: flush`, which deletes nothing.
     #[serde(default)]
     #[schema(example = "7d")]
     pub(crate) target_age: Option<String>,

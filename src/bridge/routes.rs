@@ -559,7 +559,10 @@ pub(crate) async fn interrupt_all(
     operation_id = "events",
     tag = "runtime",
     params(("Last-Event-ID" = Option<String>, Header, description = "the `id` of the last event received on an earlier connection: the stream goes on after it, or begins with `reset`")),
-    responses((status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, execution_stopped, lifecycle, reset, then end; each with an `id`"))
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "events: execution, item, progress, execution_stopped, lifecycle, reset, then end; each with an `id`"),
+        (status = 503, body = ErrorBody, description = "`too_many_event_streams`: every event-stream place is taken (see `Retry-After`), or the runtime is shutting down")
+    )
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,

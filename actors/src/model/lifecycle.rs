@@ -185,6 +185,13 @@ pub enum LifecycleEvent {
         duration: Duration,
         /// What was started, in order.
         components: Vec<String>,
+        /// When it was up (RFC 3339), so a late listener can say "up since".
+        #[serde(
+            with = "humantime_serde",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        at: Option<std::time::SystemTime>,
     },
     /// The runtime is shutting down; save state, close connections, flush. Subscribers
     /// answer within `timeout`.
