@@ -14,16 +14,6 @@ use tend::{
     Block, Event, ExecutionStatus, InterruptStrategy, ItemStatus, ListQuery, Plan, RuntimeError,
 };
 
-async fn waiting_at(gates: &Gates, gate: &str, n: usize) {
-    eventually(&format!("{n} items wait at gate {gate}"), || async {
-        match gates.waiting(gate) {
-            w if w == n => Ok(()),
-            w => Err(format!("{w} waiting")),
-        }
-    })
-    .await
-}
-
 /// `held` waits at gate `g`; `later` runs after it; `free` waits its turn (parallelism 1).
 fn plan() -> Plan {
     Plan::new("to cancel").with_parallelism(1).block(

@@ -109,15 +109,6 @@ async fn a_refresh_owed_to_a_skipped_item_is_delivered_when_the_failed_execution
 }
 
 /// Waits until `n` items wait at gate `gate`.
-async fn waiting_at(gates: &Gates, gate: &str, n: usize) {
-    eventually(&format!("{n} items wait at gate {gate}"), || async {
-        match gates.waiting(gate) {
-            w if w == n => Ok(()),
-            w => Err(format!("{w} waiting")),
-        }
-    })
-    .await
-}
 
 #[tokio::test]
 async fn a_pause_quiesces_then_stays_paused_across_a_restart_until_resumed() {

@@ -343,6 +343,17 @@ pub(crate) async fn status(
     Ok(Json(report.into()))
 }
 
+/// The `202` answer of a request about execution `id` that it has taken: what it is doing.
+fn accepted(id: ExecutionId, action: Action) -> (StatusCode, Json<Accepted>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: id.to_string(),
+            action,
+        }),
+    )
+}
+
 /// Interrupt one execution (body optional; default `finish_current`).
 #[utoipa::path(
     post,
@@ -364,13 +375,7 @@ pub(crate) async fn interrupt(
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.interrupt(id, body.strategy).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            id: id.to_string(),
-            action: Action::Interrupting,
-        }),
-    ))
+    Ok(accepted(id, Action::Interrupting))
 }
 
 /// Pause one execution (body optional; default `finish_current`): nothing new starts, and
@@ -396,13 +401,7 @@ pub(crate) async fn pause(
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.pause(id, body.strategy).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            id: id.to_string(),
-            action: Action::Pausing,
-        }),
-    ))
+    Ok(accepted(id, Action::Pausing))
 }
 
 /// Cancel one execution for good (body optional; default `finish_current`): a running one
@@ -429,13 +428,7 @@ pub(crate) async fn cancel(
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.cancel(id, body.strategy).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            id: id.to_string(),
-            action: Action::Cancelling,
-        }),
-    ))
+    Ok(accepted(id, Action::Cancelling))
 }
 
 /// Resume an interrupted or paused execution.
@@ -459,13 +452,7 @@ pub(crate) async fn resume(
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.resume(id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            id: id.to_string(),
-            action: Action::Resuming,
-        }),
-    ))
+    Ok(accepted(id, Action::Resuming))
 }
 
 /// Delete a finished (completed, failed, cancelled or corrupt) execution with all its
@@ -512,13 +499,7 @@ pub(crate) async fn retry(
 ) -> Result<impl IntoResponse, BridgeError> {
     let id = parse_id(&id)?;
     s.runtime.retry_failed(id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            id: id.to_string(),
-            action: Action::Retrying,
-        }),
-    ))
+    Ok(accepted(id, Action::Retrying))
 }
 
 /// Interrupt every running execution (body optional; default `finish_current`).

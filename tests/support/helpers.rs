@@ -150,3 +150,14 @@ pub fn assert_nothing_reapplied(log: &Path) -> std::collections::HashMap<String,
     }
     done
 }
+
+/// Waits until `n` items wait at gate `gate`.
+pub async fn waiting_at(gates: &Gates, gate: &str, n: usize) {
+    eventually(&format!("{n} items wait at gate {gate}"), || async {
+        match gates.waiting(gate) {
+            w if w == n => Ok(()),
+            w => Err(format!("{w} waiting")),
+        }
+    })
+    .await
+}
