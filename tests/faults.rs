@@ -94,7 +94,10 @@ fn plan(execution: usize) -> Plan {
             .expect("a struct serializes")
             .retry(i64::from(RETRIES))
             .delay(Duration::from_millis(1))
-            .timeout(Duration::from_millis(50));
+            // Long enough that an attempt with no fault never reaches it, however loaded
+            // the machine (one past its timeout fails whatever it returns), so the attempts
+            // are exactly what the faults call for; a hang waits for it.
+            .timeout(Duration::from_secs(2));
         block.push(spec);
     }
     Plan::new(format!("faults-{execution}")).block(block)

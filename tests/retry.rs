@@ -175,11 +175,13 @@ async fn a_hung_attempt_times_out_counts_as_failed_and_is_retried() {
     let rt = gated_runtime(None, None, 1, gates.clone()).await;
     let mut events = rt.subscribe().await.unwrap();
     // The gate stays closed until the first attempt has timed out: only the timeout can
-    // end that attempt. The retry finds it open.
+    // end that attempt. The retry finds it open, and has the same timeout to get through
+    // it: a second, so that no machine is too slow for it (an attempt past its timeout
+    // fails whatever it returns).
     let plan = Plan::new("hung").block(
         Block::new("b").item(
             gate("hung", "g", 1)
-                .timeout(Duration::from_millis(100))
+                .timeout(Duration::from_secs(1))
                 .retry(1),
         ),
     );
@@ -193,7 +195,7 @@ async fn a_hung_attempt_times_out_counts_as_failed_and_is_retried() {
     assert_eq!(hung.attempts, 2);
     assert_eq!(hung.errors.len(), 1);
     assert_eq!(hung.errors[0].attempt, 1);
-    assert_eq!(hung.errors[0].error, "timed out after 100ms");
+    assert_eq!(hung.errors[0].error, "timed out after 1s");
     rt.shutdown().await.unwrap();
 }
 
