@@ -94,7 +94,7 @@ pub(crate) struct SummaryView {
     /// Why it is corrupt, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
-    /// Still `running`, but told to stop: `interrupting` or `pausing`.
+    /// Still `running`, but told to stop: `interrupting`, `pausing` or `cancelling`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) halting: Option<Halting>,
 }
@@ -293,7 +293,7 @@ pub(crate) struct ExecutionView {
     /// Why it is paused, or why it could not be resumed automatically.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
-    /// Still `running`, but told to stop: `interrupting` or `pausing`.
+    /// Still `running`, but told to stop: `interrupting`, `pausing` or `cancelling`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) halting: Option<Halting>,
     pub(crate) blocks: Vec<BlockView>,

@@ -95,9 +95,10 @@ fn empty_params() -> serde_json::Value {
 /// - `delay`: the wait before the first retry, doubling for each next one: a duration
 ///   (`"2s"`; then at most 5 minutes apart, each wait moved by up to 10% either way) or
 ///   `{"first": "2s", "max": "1m", "jitter": 0.2}`. Needs `retry`.
-/// - `timeout`: how long one attempt may run (`"30s"`). Past it the attempt is asked to
-///   stop at its next cancellation point, aborted after the runtime's stop grace, and
-///   counts as failed (so `retry` applies).
+/// - `timeout`: how long one attempt may run (`"30s"`). Past it the attempt has failed,
+///   whatever it returns later (a late output is discarded), so `retry` applies; it is
+///   asked to stop at its next cancellation point and aborted after the runtime's
+///   `timeout_grace`.
 ///
 /// - `notify`: which `after` edges carry a refresh: `true` for all of them, or a list of
 ///   ids from `after`. When such a dependency changes something (its `check` asked for

@@ -40,7 +40,7 @@ pub struct ExecutionSummary {
     pub updated: SystemTime,
     /// Why it is corrupt, when it is.
     pub error: Option<String>,
-    /// Still running, but told to stop: interrupting or pausing.
+    /// Still running, but told to stop: interrupting, pausing or cancelling.
     pub halting: Option<Halting>,
 }
 
@@ -165,7 +165,7 @@ pub struct ExecutionReport {
     pub updated: SystemTime,
     /// Why it is paused, or why it could not be resumed automatically.
     pub reason: Option<String>,
-    /// Still running, but told to stop: interrupting or pausing.
+    /// Still running, but told to stop: interrupting, pausing or cancelling.
     pub halting: Option<Halting>,
     /// The blocks, in order.
     pub blocks: Vec<BlockReport>,

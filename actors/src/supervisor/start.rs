@@ -62,6 +62,11 @@ impl SupervisorState {
         reply: Reply<Submitted>,
         key: Option<(String, [u8; 32])>,
     ) -> Option<ExecutionId> {
+        // (A keyed submit creates once its key's owner is read: a stop may have begun.)
+        if self.stopping {
+            let _ = reply.send(Err(RuntimeError::ShuttingDown));
+            return None;
+        }
         let id = ExecutionId::generate();
         let args = match ExecutionArgs::new(
             id,
