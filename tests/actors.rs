@@ -108,7 +108,7 @@ async fn execution_runs_a_chain_and_records_each_item_durably() {
             ..
         } = &event
         {
-            let report = store.report(id).unwrap();
+            let report = store.report(id).await.unwrap();
             assert_eq!(
                 report.item(item).unwrap().status,
                 ItemStatus::Done,
@@ -125,7 +125,7 @@ async fn execution_runs_a_chain_and_records_each_item_durably() {
             && index > 0
         {
             let previous = format!("c{}", index - 1);
-            let report = store.report(id).unwrap();
+            let report = store.report(id).await.unwrap();
             assert_eq!(report.item(&previous).unwrap().status, ItemStatus::Done);
         }
     }
@@ -133,11 +133,11 @@ async fn execution_runs_a_chain_and_records_each_item_durably() {
         .await
         .unwrap()
         .unwrap();
-    let stored = store.report(id).unwrap();
+    let stored = store.report(id).await.unwrap();
     assert_eq!(stored.status, ExecutionStatus::Completed);
     assert_eq!(stored.items_done(), 3);
     // Checkpoints of done items are cleared.
-    assert_eq!(store.checkpoint::<u32>(id, "c0").unwrap(), None);
+    assert_eq!(store.checkpoint::<u32>(id, "c0").await.unwrap(), None);
     drop(actor);
     store.close().await.unwrap();
 }
@@ -179,11 +179,11 @@ async fn execution_interrupt_message_stops_at_cancellation_points() {
         .unwrap()
         .unwrap();
 
-    let stored = store.report(id).unwrap();
+    let stored = store.report(id).await.unwrap();
     assert_eq!(stored.status, ExecutionStatus::Interrupted);
     let c0 = stored.item("c0").unwrap();
     assert_eq!(c0.status, ItemStatus::Interrupted);
-    let step: u32 = store.checkpoint(id, "c0").unwrap().unwrap();
+    let step: u32 = store.checkpoint(id, "c0").await.unwrap().unwrap();
     assert_eq!(step, 2);
     assert_eq!(c0.progress.unwrap().done, 2);
     assert_eq!(stored.item("c1").unwrap().status, ItemStatus::Pending);
@@ -215,14 +215,14 @@ async fn execution_stop_replies_only_after_the_checkpoint_is_durable() {
     let report = execution_call(&actor, ExecutionMsg::Stop).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Interrupted);
     // What the reply says is what the store holds.
-    let stored = store.report(id).unwrap();
+    let stored = store.report(id).await.unwrap();
     assert_eq!(stored.status, ExecutionStatus::Interrupted);
     assert_eq!(stored.item("long").unwrap().status, ItemStatus::Interrupted);
     assert_eq!(
         stored.item("quick").unwrap().status,
         ItemStatus::Interrupted
     );
-    assert_eq!(store.checkpoint::<u32>(id, "quick").unwrap(), Some(1));
+    assert_eq!(store.checkpoint::<u32>(id, "quick").await.unwrap(), Some(1));
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()
@@ -273,12 +273,15 @@ async fn supervisor_serves_submit_status_wait_and_list() {
         .unwrap()
         .id;
     // The record is durable by the time Submit replies.
-    assert_eq!(store.execution_count().unwrap(), 1);
+    assert_eq!(store.execution_count().await.unwrap(), 1);
     let outcome = call(&sup, |r| SupervisorMsg::Wait(id, r)).await.unwrap();
     assert!(outcome.is_completed());
     let report = call(&sup, |r| SupervisorMsg::Status(id, r)).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Completed);
-    assert_eq!(store.report(id).unwrap().status, ExecutionStatus::Completed);
+    assert_eq!(
+        store.report(id).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
     let list = catalog.list().await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].items_done, 2);
@@ -292,7 +295,7 @@ async fn supervisor_serves_submit_status_wait_and_list() {
     let err = call(&sup, |r| SupervisorMsg::Submit(Plan::new("empty"), r)).await;
     assert!(matches!(err, Err(RuntimeError::Plan(_))));
     assert_eq!(
-        store.execution_count().unwrap(),
+        store.execution_count().await.unwrap(),
         1,
         "a refused plan writes nothing"
     );
@@ -340,7 +343,7 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
         let outcome = call(&sup, |r| SupervisorMsg::Wait(id, r)).await.unwrap();
         assert_eq!(outcome.blocks[0].interrupted, vec!["c0"]);
         assert_eq!(
-            store.report(id).unwrap().status,
+            store.report(id).await.unwrap().status,
             ExecutionStatus::Interrupted
         );
     }
@@ -366,7 +369,7 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
     assert!(matches!(err, RuntimeError::InvalidState { .. }), "{err:?}");
     let outcome = call(&sup, |r| SupervisorMsg::Wait(a, r)).await.unwrap();
     assert!(outcome.is_completed());
-    let c0 = store.report(a).unwrap();
+    let c0 = store.report(a).await.unwrap();
     assert_eq!(c0.item("c0").unwrap().attempts, 2);
     assert_eq!(c0.item("c2").unwrap().attempts, 1);
     call(&sup, SupervisorMsg::Stop).await.unwrap();
@@ -392,10 +395,10 @@ async fn supervisor_stop_checkpoints_running_executions() {
     recv_until(&mut rx, |e| matches!(e, Event::Progress { .. })).await;
     call(&sup, SupervisorMsg::Stop).await.unwrap();
     // Stop replied: the checkpoint is already durable.
-    let stored = store.report(id).unwrap();
+    let stored = store.report(id).await.unwrap();
     assert_eq!(stored.status, ExecutionStatus::Interrupted);
     assert_eq!(stored.item("c0").unwrap().status, ItemStatus::Interrupted);
-    assert_eq!(store.checkpoint::<u32>(id, "c0").unwrap(), Some(1));
+    assert_eq!(store.checkpoint::<u32>(id, "c0").await.unwrap(), Some(1));
     tokio::time::timeout(PATIENCE, handle)
         .await
         .unwrap()

@@ -148,10 +148,10 @@ async fn at_cancellation_point_stops_running_items_and_keeps_their_checkpoint() 
     // The checkpoints are in the file.
     let store = tend::engine::Store::open(dir.path()).unwrap();
     for item in ["i0", "i1"] {
-        let step: Option<u32> = store.checkpoint(id, item).unwrap();
+        let step: Option<u32> = store.checkpoint(id, item).await.unwrap();
         assert_eq!(step, Some(1), "{item}");
     }
-    assert_eq!(store.checkpoint::<u32>(id, "i2").unwrap(), None);
+    assert_eq!(store.checkpoint::<u32>(id, "i2").await.unwrap(), None);
     store.close().await.unwrap();
 }
 

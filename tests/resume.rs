@@ -133,7 +133,7 @@ async fn shutdown_checkpoints_running_executions_and_a_restart_finishes_them() {
     let store = tend::engine::Store::open(dir.path()).unwrap();
     for id in [a, b] {
         assert_eq!(
-            store.report(id).unwrap().status,
+            store.report(id).await.unwrap().status,
             ExecutionStatus::Interrupted
         );
     }

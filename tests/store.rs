@@ -143,7 +143,7 @@ async fn an_execution_left_running_by_a_crash_is_interrupted_and_resumed_at_star
     drop(rt);
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(
-        store.report(id).unwrap().status,
+        store.report(id).await.unwrap().status,
         ExecutionStatus::Interrupted
     );
     store.close().await.unwrap();
@@ -156,7 +156,10 @@ async fn an_execution_left_running_by_a_crash_is_interrupted_and_resumed_at_star
     rt.shutdown().await.unwrap();
     drop(rt);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.report(id).unwrap().status, ExecutionStatus::Completed);
+    assert_eq!(
+        store.report(id).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
     store.close().await.unwrap();
 }
 
@@ -191,14 +194,10 @@ async fn group_commit_acknowledges_only_what_a_fresh_reader_can_see() {
         tasks.spawn(async move {
             for n in 0..25u32 {
                 let key = format!("k-{task}-{n}");
-                store
-                    .writer()
-                    .put_meta(&key, &n.to_le_bytes())
-                    .await
-                    .unwrap();
+                store.put_meta(&key, &n.to_le_bytes()).await.unwrap();
                 // Acknowledged: a new read transaction sees it.
                 assert_eq!(
-                    store.meta(&key).unwrap(),
+                    store.meta(&key).await.unwrap(),
                     Some(n.to_le_bytes().to_vec()),
                     "{key}"
                 );
@@ -210,7 +209,7 @@ async fn group_commit_acknowledges_only_what_a_fresh_reader_can_see() {
     }
     store.close().await.unwrap();
     assert!(matches!(
-        store.writer().put_meta("late", b"x").await,
+        store.put_meta("late", b"x").await,
         Err(tend::StoreError::Closed)
     ));
     drop(store);

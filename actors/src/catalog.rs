@@ -21,7 +21,7 @@ use crate::model::{
     ExecutionId, ExecutionPage, ExecutionReport, ExecutionStatus, ExecutionSummary, ListQuery,
     MAX_PAGE,
 };
-use crate::store::{Sieve, Store};
+use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
 
 /// What the Supervisor knows of one execution it holds in memory.
@@ -73,6 +73,15 @@ pub struct ExecutionCounts {
 
 type Overlay = Arc<RwLock<HashMap<ExecutionId, LiveView>>>;
 
+impl crate::store::Overlay for RwLock<HashMap<ExecutionId, LiveView>> {
+    fn known(&self, id: ExecutionId) -> Option<ExecutionSummary> {
+        self.read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map(LiveView::summary)
+    }
+}
+
 /// Reads executions without going through the Supervisor (see the module docs). Cheap to
 /// clone.
 #[derive(Debug, Clone)]
@@ -86,12 +95,6 @@ fn view(live: &Overlay, id: ExecutionId) -> Option<LiveView> {
         .unwrap_or_else(|p| p.into_inner())
         .get(&id)
         .cloned()
-}
-
-/// The summary the Supervisor holds of execution `id`, if it holds it: a listing shows
-/// that, not the stored record.
-fn known(live: &Overlay, id: ExecutionId) -> Option<ExecutionSummary> {
-    view(live, id).map(|view| view.summary())
 }
 
 /// Executions `Catalog::list` reads per read transaction.
@@ -164,25 +167,11 @@ impl Catalog {
     /// at most 20,000 records: it may hold fewer than `limit` executions and still have a
     /// `next`.
     pub async fn page(&self, query: ListQuery) -> Result<ExecutionPage, StoreError> {
-        let limit = query.limit.clamp(1, MAX_PAGE);
-        let live = self.live.clone();
-        // Those statuses are all in the live index: no finished record is read for them.
-        let live_only = matches!(
-            query.status,
-            Some(ExecutionStatus::Running | ExecutionStatus::Interrupted | ExecutionStatus::Paused)
-        );
-        let keep = query.keeper();
-        let before = query.before;
-        let (executions, next) = self
-            .store
-            .read(move |s| {
-                let sieve = Sieve {
-                    known: |id| known(&live, id),
-                    keep: &keep,
-                };
-                s.list_page(before, limit, live_only, &sieve)
-            })
-            .await?;
+        let query = ListQuery {
+            limit: query.limit.clamp(1, MAX_PAGE),
+            ..query
+        };
+        let (executions, next) = self.store.page(query, self.live.clone()).await?;
         Ok(ExecutionPage { executions, next })
     }
 
@@ -192,16 +181,9 @@ impl Catalog {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let live = self.live.clone();
             let (chunk, next) = self
                 .store
-                .read(move |s| {
-                    let sieve = Sieve {
-                        known: |id| known(&live, id),
-                        keep: |_: &ExecutionSummary| true,
-                    };
-                    s.list_after(after, LIST_CHUNK, &sieve)
-                })
+                .after(after, LIST_CHUNK, self.live.clone())
                 .await?;
             all.extend(chunk);
             match next {
@@ -213,7 +195,7 @@ impl Catalog {
 
     /// How many executions are stored.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.store.read(|s| s.execution_count()).await
+        self.store.execution_count().await
     }
 
     /// One execution's full report: from its actor while it runs, else from the store.
@@ -272,7 +254,7 @@ pub(crate) async fn stored_report(
     problem: Option<String>,
 ) -> Result<ExecutionReport, RuntimeError> {
     store
-        .read(move |s| s.load_execution(id))
+        .load_execution(id)
         .await
         .map(|stored| {
             let stored_status = match (stored.record.status, status) {

@@ -124,7 +124,7 @@ pub async fn dry_run(
                 refresh: refresh[index as usize],
                 inputs,
                 control: Arc::new(AttemptControl::default()),
-                writer: None,
+                store: None,
                 execution: None,
                 resources: resources.clone(),
             });

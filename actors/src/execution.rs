@@ -9,8 +9,8 @@
 //! │               Deadline, Progress;
 //! │               the core holds their records open, and an EndStep the actor sends
 //! │               itself (behind what is queued) closes the step: one commit for all
-//! └── Run effects ->  Commit   records to the group-commit writer; its result is queued
-//!                              by a callback on the writer thread, which wakes the actor
+//! └── Run effects ->  Commit   records to the store; its result is queued by the
+//!                              store's acknowledgement, which wakes the actor
 //!                              with one Acked for however many results are queued
 //!                     Acquire / Release   semaphores, in the runtime's shared table
 //!                     Take     tokens of the runtime's named rate limiters
@@ -56,9 +56,10 @@ use crate::model::{
     ActorNode, AttemptControl, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     InterruptStrategy, Progress, Resources, now_ms,
 };
+use crate::model::{Change, ExecutionRecord};
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
 use crate::semaphores::{Holder, Semaphores};
-use crate::store::{ExecutionRecord, Writer};
+use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
 use crate::worker::WorkerMsg;
 
@@ -202,7 +203,7 @@ pub struct ExecutionState {
     step_queued: bool,
     acks: Arc<Acks>,
     finished: bool,
-    writer: Writer,
+    store: Store,
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
     /// What it counts for its listing.
@@ -237,7 +238,12 @@ impl Actor for Execution {
         args: ExecutionArgs,
     ) -> Result<ExecutionState, ActorProcessingErr> {
         if !args.record_durable {
-            args.writer.commit(args.record.ops(true)?).await?;
+            args.store
+                .commit(vec![Change::Execution {
+                    record: args.record.clone(),
+                    new: true,
+                }])
+                .await?;
         }
         let mut plan = args.plan;
         let mut shape = std::mem::take(&mut plan.shape);
@@ -295,7 +301,7 @@ impl Actor for Execution {
             _live: crate::metrics::LiveActor::new(),
             acks: Arc::new(Acks::default()),
             finished: false,
-            writer: args.writer,
+            store: args.store,
             events: args.events,
             supervisor: args.supervisor,
             tally: args.tally,

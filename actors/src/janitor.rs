@@ -250,7 +250,7 @@ impl JanitorState {
         let own = async {
             let mut errors = Vec::new();
             let flushed = if work.flushes() {
-                match self.args.health.store.writer().flush().await {
+                match self.args.health.store.flush().await {
                     Ok(()) => true,
                     Err(e) => {
                         errors.push(format!("the store did not flush: {e}"));

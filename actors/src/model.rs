@@ -21,6 +21,8 @@ mod outcome;
 mod page;
 mod params;
 mod plan;
+mod record;
+mod recovery;
 mod registry;
 mod report;
 mod resources;
@@ -32,7 +34,7 @@ mod tags;
 mod tree;
 
 pub use artifact::{ArtifactId, ParseArtifactIdError};
-pub(crate) use checkpoint::Checkpoint;
+pub use checkpoint::Checkpoint;
 pub use ctx::ItemCtx;
 pub(crate) use ctx::{AttemptControl, CtxParts};
 pub use event::Event;
@@ -50,6 +52,10 @@ pub use outcome::{BlockOutcome, Outcome};
 pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
 pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, MAX_KEY_BYTES, Plan};
+pub use record::{
+    Change, ExecutionRecord, ItemState, KeyOwner, PastAttempt, Started, StoredSummary, Write,
+};
+pub use recovery::{merge_started, resumed};
 pub use registry::Registry;
 pub(crate) use report::errors_of;
 pub use report::{

@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn a_real_directory_and_this_process_can_be_measured() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("tend.redb");
+        let file = dir.path().join("store.file");
         std::fs::write(&file, vec![0u8; 4096]).unwrap();
         let measured = measure(Some(&file), Some(3));
         assert_eq!(measured.store_bytes, Some(4096));

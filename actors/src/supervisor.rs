@@ -290,7 +290,7 @@ enum Internal {
     /// The store says which execution has an idempotency key, if any.
     KeyOwner {
         key: String,
-        owner: Result<Option<crate::store::KeyOwner>, RuntimeError>,
+        owner: Result<Option<crate::model::KeyOwner>, RuntimeError>,
     },
     /// The cancelled record of an execution that was not running is durable, or not.
     Cancelled {
@@ -301,7 +301,7 @@ enum Internal {
     /// An execution the Supervisor does not hold was read from the store for `msg`.
     Fetched {
         id: ExecutionId,
-        found: Result<Option<crate::store::Listed>, RuntimeError>,
+        found: Result<Option<crate::model::StoredSummary>, RuntimeError>,
         msg: Box<SupervisorMsg>,
         /// Reads of it so far, after the first.
         tries: u32,

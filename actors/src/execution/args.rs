@@ -6,18 +6,15 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::sync::broadcast;
 
-use crate::error::{PlanError, RuntimeError, StoreError};
+use crate::error::{PlanError, RuntimeError};
 use crate::execution::Halt;
 use crate::limiters::Limiters;
 use crate::model::{
-    Checkpoint, CompiledPlan, Event, ExecutionId, ExecutionStatus, ItemStatus, Plan, Registry,
-    Resources, now_ms,
+    Change, Checkpoint, CompiledPlan, Event, ExecutionId, ExecutionRecord, ExecutionStatus,
+    ItemState, ItemStatus, Plan, Registry, Resources, now_ms, resumed,
 };
-use crate::sched::run::ItemState;
 use crate::semaphores::Semaphores;
-use crate::store::{
-    ExecutionRecord, ItemRecord, Op, RECORD_VERSION, Store, StoredExecution, Writer,
-};
+use crate::store::{Store, StoredExecution};
 use crate::supervisor::SupervisorMsg;
 use crate::tally::Tally;
 
@@ -30,9 +27,8 @@ pub struct ExecutionArgs {
     pub(crate) parallelism: usize,
     pub(crate) stop_grace: Duration,
     pub(crate) timeout_grace: Duration,
-    /// The store's writer: an execution only writes (holding no database handle, so a
-    /// runtime that stopped releases its file as soon as the supervisor is gone).
-    pub(crate) writer: Writer,
+    /// The store: an execution writes its records there.
+    pub(crate) store: Store,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
     /// What it counts as it goes, shared with whoever lists it.
@@ -59,54 +55,6 @@ impl std::fmt::Debug for ExecutionArgs {
     }
 }
 
-/// An item as its stored record and checkpoint say. Only done, failed and skipped are
-/// settled; anything else runs again (as interrupted once it has started, or has a
-/// checkpoint). An unfinished item shows its checkpoint's progress.
-///
-/// A record that still says `running` is an attempt the process stopped under: once
-/// `crash_limit` of those come in a row, the item is failed instead of started again (so
-/// an item that takes the whole process down cannot do so forever).
-fn resumed_item(
-    record: Option<ItemRecord>,
-    checkpoint: Option<&Checkpoint>,
-    progress: Option<crate::model::Progress>,
-    crash_limit: u32,
-) -> ItemState {
-    let record = record.unwrap_or_default();
-    let crashes = match record.status {
-        ItemStatus::Running => record.crashes.saturating_add(1),
-        _ => record.crashes,
-    };
-    let mut error = record.error;
-    let status = match record.status {
-        s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
-        ItemStatus::Running if crash_limit > 0 && crashes >= crash_limit => {
-            error = Some(format!(
-                "the process stopped during {crashes} attempts in a row; not started again"
-            ));
-            ItemStatus::Failed
-        }
-        _ if checkpoint.is_some() || record.attempts > 0 => ItemStatus::Interrupted,
-        _ => ItemStatus::Pending,
-    };
-    ItemState {
-        status,
-        attempts: record.attempts,
-        failures: record.failures,
-        crashes,
-        progress,
-        message: record.message.map(Arc::from),
-        output: record.output.map(Arc::from),
-        error,
-        unchanged: record.unchanged,
-        // The process stopped under an attempt: it may have applied.
-        maybe_changed: record.maybe_changed || record.status == ItemStatus::Running,
-        refresh: record.refresh,
-        history: record.history.iter().map(|a| a.past()).collect(),
-        started_ms: None,
-    }
-}
-
 impl ExecutionArgs {
     /// Arguments for a new execution of `plan`, validated against `registry`. The actor
     /// writes the execution's record durably before it starts any item.
@@ -120,9 +68,8 @@ impl ExecutionArgs {
         let compiled = CompiledPlan::compile(&plan, registry)?;
         let now = now_ms();
         let record = ExecutionRecord {
-            v: RECORD_VERSION,
             id,
-            plan,
+            plan: Arc::new(plan),
             status: ExecutionStatus::Running,
             created_ms: now,
             updated_ms: now,
@@ -175,7 +122,7 @@ impl ExecutionArgs {
             .zip(&checkpoints)
             .zip(progress)
             .map(|((item, checkpoint), progress)| {
-                resumed_item(item, checkpoint.as_ref(), progress, crash_limit)
+                resumed(item, checkpoint.is_some(), progress, crash_limit)
             })
             .collect();
         Ok(Self::from_parts(
@@ -209,7 +156,7 @@ impl ExecutionArgs {
             parallelism,
             stop_grace: Duration::from_secs(10),
             timeout_grace: Duration::from_secs(1),
-            writer: store.writer().clone(),
+            store,
             events,
             supervisor: None,
             tally: Arc::new(Tally::new(done)),
@@ -281,31 +228,39 @@ impl ExecutionArgs {
 
     /// The records of items counted with a crash when read back (their counts, and the
     /// failures of those at the limit), to write with the running record.
-    pub(crate) fn crash_records(&self) -> Result<Vec<Op>, StoreError> {
+    pub(crate) fn crash_records(&self) -> Vec<Change> {
         let id = self.record.id;
-        let mut ops = Vec::new();
+        let mut changes = Vec::new();
         for (index, item) in self.items.iter().enumerate() {
             if item.crashes > 0 {
-                ops.push(ItemRecord::op(id, index as u32, item)?);
+                changes.push(Change::Item {
+                    id,
+                    index: index as u32,
+                    state: item.clone(),
+                });
             }
         }
-        Ok(ops)
+        changes
     }
 
     /// Makes the failed and skipped items pending again, with a new retry budget (their
     /// attempt numbers and past errors are kept), and returns their records to write.
-    pub(crate) fn retry_failed(&mut self) -> Result<Vec<Op>, StoreError> {
+    pub(crate) fn retry_failed(&mut self) -> Vec<Change> {
         let id = self.record.id;
-        let mut ops = Vec::new();
+        let mut changes = Vec::new();
         for (index, item) in self.items.iter_mut().enumerate() {
             if matches!(item.status, ItemStatus::Failed | ItemStatus::Skipped) {
                 item.status = ItemStatus::Pending;
                 item.failures = 0;
                 item.error = None;
-                ops.push(ItemRecord::op(id, index as u32, item)?);
+                changes.push(Change::Item {
+                    id,
+                    index: index as u32,
+                    state: item.clone(),
+                });
             }
         }
-        Ok(ops)
+        changes
     }
 
     /// The execution's id.

@@ -1,4 +1,4 @@
-//! Sending a step's records to the writer, and their results coming back.
+//! Sending a step's records to the store, and their results coming back.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -6,9 +6,7 @@ use std::time::Instant;
 use ractor::ActorRef;
 
 use crate::error::StoreError;
-use crate::model::{ExecutionStatus, now_ms};
-use crate::sched::run::Write;
-use crate::store::{ItemRecord, Op};
+use crate::model::{Change, ExecutionStatus, Started, Write, now_ms};
 
 use super::{ExecutionMsg, ExecutionState};
 
@@ -49,7 +47,7 @@ impl Acks {
 }
 
 impl ExecutionState {
-    /// Sends one commit's records to the writer; its result comes back through `acks`.
+    /// Sends one commit's records to the store; its result comes back through `acks`.
     pub(super) fn commit(
         &mut self,
         myself: &ActorRef<ExecutionMsg>,
@@ -57,27 +55,27 @@ impl ExecutionState {
         writes: Vec<Write>,
     ) {
         let id = self.record.id;
-        let mut ops = Vec::with_capacity(writes.len());
-        let mut failed = None;
+        let mut changes = Vec::with_capacity(writes.len());
         let mut starts = 0;
         let sent = Instant::now();
         for write in writes {
-            let op = match write {
+            match write {
                 Write::Started {
                     index,
                     attempt,
                     crashes,
                 } => {
                     starts += 1;
-                    Ok(Op::Started {
+                    changes.push(Change::Started {
                         id,
                         index,
-                        attempt,
-                        crashes,
-                    })
+                        started: Started { attempt, crashes },
+                    });
                 }
-                Write::Item { index, state } => ItemRecord::op(id, index, &state),
-                Write::ClearCheckpoint { index } => Ok(Op::ClearCheckpoint { id, index }),
+                Write::Item { index, state } => changes.push(Change::Item { id, index, state }),
+                Write::ClearCheckpoint { index } => {
+                    changes.push(Change::ClearCheckpoint { id, index })
+                }
                 Write::PauseRequested | Write::CancelRequested => {
                     if matches!(write, Write::CancelRequested) {
                         self.record.cancelling = true;
@@ -85,11 +83,10 @@ impl ExecutionState {
                         self.record.pausing = true;
                     }
                     self.record.updated_ms = now_ms();
-                    match self.record.ops(false) {
-                        Ok(record) => ops.extend(record),
-                        Err(e) => failed = Some(e),
-                    }
-                    continue;
+                    changes.push(Change::Execution {
+                        record: self.record.clone(),
+                        new: false,
+                    });
                 }
                 Write::Execution { status } => {
                     // A final record needs no mark: it says paused or cancelled, or the
@@ -102,42 +99,28 @@ impl ExecutionState {
                     let resume = self.record.resume_on_start;
                     self.record.resume_on_start = resume && status == ExecutionStatus::Interrupted;
                     self.record.updated_ms = now_ms();
-                    let record = self.record.ops(false);
+                    changes.push(Change::Execution {
+                        record: self.record.clone(),
+                        new: false,
+                    });
                     self.record.status = running;
                     self.record.resume_on_start = resume;
-                    match record {
-                        Ok(record) => ops.extend(record),
-                        Err(e) => failed = Some(e),
-                    }
                     // The final record waits for every earlier commit: if none failed, each
                     // attempt that started has its item record, and the start set can go.
                     if self.store_error.is_none() {
-                        ops.push(Op::ClearStarts { id });
+                        changes.push(Change::ClearStarts { id });
                     }
-                    continue;
                 }
-            };
-            match op {
-                Ok(op) => ops.push(op),
-                Err(e) => failed = Some(e),
             }
         }
         if starts > 0 {
             self.start_waits.push_back((commit, starts, sent));
         }
         let (acks, myself) = (self.acks.clone(), myself.clone());
-        match failed {
-            // Nothing of it is written: to the core, a commit that failed. It goes through
-            // the writer all the same (with nothing to write), so results stay in order.
-            Some(e) => self.writer.send_then(
-                Vec::new(),
-                Box::new(move |_| acks.push(commit, Err(e), &myself)),
-            ),
-            None => self.writer.send_then(
-                ops,
-                Box::new(move |result| acks.push(commit, result, &myself)),
-            ),
-        }
+        self.store.send(
+            changes,
+            Box::new(move |result| acks.push(commit, result, &myself)),
+        );
     }
 
     /// Commit `commit` is answered at `now`: the attempts it starts waited since it was sent

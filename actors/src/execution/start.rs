@@ -41,7 +41,7 @@ impl ExecutionState {
                 refresh: items[index as usize].refresh,
                 inputs,
                 control: control.clone(),
-                writer: Some(self.writer.clone()),
+                store: Some(self.store.clone()),
                 execution: Some(myself.clone()),
                 resources: self.resources.clone(),
             },

@@ -35,7 +35,7 @@ impl JanitorState {
         let settings = &self.args.health;
         let bus = &self.args.bus;
         let mut warnings = Vec::new();
-        let executions = match settings.store.read(|s| s.execution_count()).await {
+        let executions = match settings.store.execution_count().await {
             Ok(n) => Some(n),
             Err(e) => {
                 warnings.push(format!("the stored executions could not be counted: {e}"));

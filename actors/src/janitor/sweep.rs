@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::janitor::JanitorState;
+use crate::model::Change;
 use crate::model::now_ms;
-use crate::store::Op;
 
 /// Artifacts looked at per batch (one transaction, well under a millisecond; a batch
 /// also gives way to a commit that waits behind it): 128 kept the submits' p99 nearer
@@ -68,7 +68,7 @@ impl JanitorState {
     pub(super) async fn sweep(&self, protection: Option<Duration>) -> SweepReport {
         let began = Instant::now();
         let protection = protection.unwrap_or(self.args.orphans.protection);
-        let writer = self.args.health.store.writer();
+        let store = &self.args.health.store;
         let cutoff =
             now_ms().saturating_sub(u64::try_from(protection.as_millis()).unwrap_or(u64::MAX));
         let mut report = SweepReport {
@@ -85,7 +85,7 @@ impl JanitorState {
         let mut owed = Duration::ZERO;
         loop {
             let batch_began = Instant::now();
-            match writer.sweep_batch(from, BATCH, cutoff).await {
+            match store.sweep_artifacts(from, BATCH, cutoff).await {
                 Ok(batch) => {
                     // As long in pauses as in batches: the sweep takes at most about half of
                     // the writer thread (and of a core). Pausing longer measured no better
@@ -111,11 +111,11 @@ impl JanitorState {
             }
         }
         if report.error.is_none() {
-            match self.args.health.store.leftovers().await {
+            match store.leftovers().await {
                 Ok(ids) => {
                     for chunk in ids.chunks(256) {
-                        let ops = chunk.iter().map(|&id| Op::Delete { id }).collect();
-                        if let Err(e) = writer.commit(ops).await {
+                        let changes = chunk.iter().map(|&id| Change::Delete { id }).collect();
+                        if let Err(e) = store.commit(changes).await {
                             report.error = Some(e.to_string());
                             break;
                         }
@@ -127,7 +127,7 @@ impl JanitorState {
         }
         // One durable commit, so the batches' deletions (not fsynced on their own) are
         // durable too; it records when the last sweep ran.
-        if let Err(e) = writer
+        if let Err(e) = store
             .put_meta("last_orphan_sweep_ms", &now_ms().to_be_bytes())
             .await
         {
@@ -135,7 +135,7 @@ impl JanitorState {
         }
         // Much deleted: the space goes back to the file system at the next start (a sweep
         // runs beside executions, and compacting would hold up their commits).
-        if let Err(e) = self.args.health.store.reclaim(freed, false).await {
+        if let Err(e) = store.reclaim(freed, false).await {
             report.error.get_or_insert(e.to_string());
         }
         report.duration = began.elapsed();

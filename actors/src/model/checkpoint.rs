@@ -7,9 +7,9 @@ use crate::model::Progress;
 /// reported when it saved it. Every attempt of the item starts from the latest one that is
 /// durable: after an interrupt, a restart, a crash, and a retry alike.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Checkpoint {
+pub struct Checkpoint {
     /// The state the item saved (msgpack).
-    pub(crate) state: Vec<u8>,
+    pub state: Vec<u8>,
     /// The progress it had reported when it saved it.
-    pub(crate) progress: Option<Progress>,
+    pub progress: Option<Progress>,
 }

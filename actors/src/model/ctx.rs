@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ItemError;
 use crate::execution::ExecutionMsg;
+use crate::model::Change;
 use crate::model::{ArtifactId, Checkpoint, ExecutionId, Progress, Resources};
-use crate::store::{CheckpointRecord, Op, RECORD_VERSION, Writer};
+use crate::store::Store;
 
 /// Shared between a running attempt and its worker: the stop flag and the last progress.
 #[derive(Debug, Default)]
@@ -113,7 +114,7 @@ pub(crate) struct CtxParts {
     pub(crate) inputs: Vec<Input>,
     pub(crate) control: Arc<AttemptControl>,
     /// Where checkpoints go; `None` in a dry run, which writes nothing.
-    pub(crate) writer: Option<Writer>,
+    pub(crate) store: Option<Store>,
     /// Who hears of progress; `None` in a dry run.
     pub(crate) execution: Option<ActorRef<ExecutionMsg>>,
     pub(crate) resources: Arc<Resources>,
@@ -177,7 +178,7 @@ impl ItemCtx {
     /// Whether this is a dry run ([`Runtime::dry_run`](https://docs.rs/tend)): only
     /// `check` runs, and nothing is written (a checkpoint is an error).
     pub fn is_dry_run(&self) -> bool {
-        self.parts.writer.is_none()
+        self.parts.store.is_none()
     }
 
     /// Which attempt this is, counting from 1 across restarts.
@@ -207,8 +208,8 @@ impl ItemCtx {
     /// may carry the id), so the orphan sweep keeps it while the execution is stored.
     /// Returns once durable.
     pub async fn put_artifact(&self, bytes: impl Into<Vec<u8>>) -> Result<ArtifactId, ItemError> {
-        let writer = self.artifact_writer()?;
-        writer
+        let store = self.artifact_store()?;
+        store
             .put_artifact(
                 self.parts.execution_id,
                 bytes.into(),
@@ -222,8 +223,8 @@ impl ItemCtx {
     /// so the orphan sweep keeps it while this execution is stored. An artifact the sweep
     /// deleted meanwhile is [`ItemError::ArtifactGone`]: a retry makes it again.
     pub async fn reference_artifact(&self, artifact: ArtifactId) -> Result<(), ItemError> {
-        let writer = self.artifact_writer()?;
-        match writer
+        let store = self.artifact_store()?;
+        match store
             .reference_artifact(self.parts.execution_id, artifact, crate::model::now_ms())
             .await
         {
@@ -238,8 +239,8 @@ impl ItemCtx {
     /// An artifact's bytes; reading it touches its timestamp of interest. One the sweep
     /// deleted is [`ItemError::ArtifactGone`].
     pub async fn get_artifact(&self, artifact: ArtifactId) -> Result<Vec<u8>, ItemError> {
-        let writer = self.artifact_writer()?;
-        match writer.read_artifact(artifact, crate::model::now_ms()).await {
+        let store = self.artifact_store()?;
+        match store.read_artifact(artifact, crate::model::now_ms()).await {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(ItemError::ArtifactGone {
                 artifact: artifact.to_string(),
@@ -248,8 +249,8 @@ impl ItemCtx {
         }
     }
 
-    fn artifact_writer(&self) -> Result<&Writer, ItemError> {
-        self.parts.writer.as_ref().ok_or_else(|| {
+    fn artifact_store(&self) -> Result<&Store, ItemError> {
+        self.parts.store.as_ref().ok_or_else(|| {
             ItemError::failed("a dry run reads and writes no artifacts; use them in `apply`")
         })
     }
@@ -264,25 +265,19 @@ impl ItemCtx {
         let state = rmp_serde::to_vec_named(state)
             .map_err(|e| ItemError::Checkpoint(format!("cannot encode state: {e}")))?;
         let progress = self.parts.control.last().0;
-        let mut record = CheckpointRecord {
-            v: RECORD_VERSION,
-            state,
-            progress,
-        };
-        let Some(writer) = &self.parts.writer else {
+        let checkpoint = Checkpoint { state, progress };
+        let Some(store) = &self.parts.store else {
             return Err(ItemError::Checkpoint(
                 "a dry run writes nothing; checkpoint in `apply`, not in `check`".to_owned(),
             ));
         };
-        let bytes =
-            crate::store::encode(&record).map_err(|e| ItemError::Checkpoint(e.to_string()))?;
         // Marked before the write: if the attempt is aborted mid-commit, the record may land.
         self.parts.control.mark_checkpointed();
-        writer
-            .commit(vec![Op::Checkpoint {
+        store
+            .commit(vec![Change::Checkpoint {
                 id: self.parts.execution_id,
                 index: self.parts.index,
-                record: bytes,
+                checkpoint: checkpoint.clone(),
             }])
             .await
             .map_err(|e| ItemError::Store(e.to_string()))?;
@@ -291,10 +286,7 @@ impl ItemCtx {
             .control
             .checkpoint
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Checkpoint {
-            state: std::mem::take(&mut record.state),
-            progress,
-        });
+            .unwrap_or_else(|p| p.into_inner()) = Some(checkpoint);
         Ok(())
     }
 

@@ -10,7 +10,7 @@
 //! state    item states and attempt numbers, the current block's readiness, the interrupt
 //!          allowance, items waiting (semaphores, rate tokens; see `waits`), attempts in
 //!          flight (starting / running / ending), commits in flight
-//! effects  Commit{writes} (one redb transaction) | Acquire | Release | Take
+//! effects  Commit{writes} (one durable commit) | Acquire | Release | Take
 //!          | Start{item, attempt} | Cancel | Abort | Publish | Ended{status}
 //!          -- drained with poll_effect(), in order
 //! ```
@@ -37,9 +37,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use attempt::{AttemptEnd, Ending, ItemState, PastAttempt};
+pub(crate) use crate::model::{ItemState, Write};
+pub(crate) use attempt::{AttemptEnd, Ending};
 use attempt::{Cancel, Phase};
-pub(crate) use effect::{Effect, Publish, Write};
+pub(crate) use effect::{Effect, Publish};
 
 use crate::model::{AttemptOutcome, Checkpoint, ExecutionStatus, ItemStatus, Progress};
 use crate::sched::dag::{Readiness, Start};

@@ -51,9 +51,9 @@ impl SupervisorState {
         let myself = myself.clone();
         tokio::spawn(async move {
             let result = async {
-                let mut stored = store.read(move |s| s.load_execution(id)).await?;
+                let mut stored = store.load_execution(id).await?;
                 // Attempts a failed actor left reading as running end interrupted.
-                let mut ops = stored.settle_killed()?;
+                let mut ops = stored.settle_killed();
                 let done = stored
                     .items
                     .iter()
@@ -68,8 +68,8 @@ impl SupervisorState {
                 record.pausing = false;
                 record.cancelling = false;
                 record.updated_ms = now_ms();
-                ops.extend(record.ops(false)?);
-                store.writer().commit(ops).await?;
+                ops.push(record.change(false));
+                store.commit(ops).await?;
                 Ok::<_, RuntimeError>(())
             }
             .await;

@@ -78,7 +78,7 @@ impl Entry {
 impl Entry {
     /// An execution whose records decode, standing as `status`.
     fn sound(
-        record: &crate::store::ExecutionRecord,
+        record: &crate::model::ExecutionRecord,
         status: ExecutionStatus,
         items_done: usize,
     ) -> Self {
@@ -104,7 +104,7 @@ impl Entry {
 
     /// A stored execution as its summary reads (one the Supervisor does not hold,
     /// taken into memory for a request about it).
-    pub(super) fn listed(listed: crate::store::Listed) -> Self {
+    pub(super) fn listed(listed: crate::model::StoredSummary) -> Self {
         let summary = listed.summary;
         if summary.status == ExecutionStatus::Corrupt {
             let reason = summary.error.unwrap_or_default();
@@ -173,7 +173,7 @@ impl Entry {
 pub(super) async fn load(
     store: &Store,
 ) -> Result<(BTreeMap<ExecutionId, Entry>, Vec<ExecutionId>, usize), StoreError> {
-    let loaded = store.read(|s| s.load_live()).await?;
+    let loaded = store.load_live().await?;
     let mut entries = BTreeMap::new();
     let mut ops = Vec::new();
     let mut crashed = Vec::new();
@@ -183,7 +183,6 @@ pub(super) async fn load(
             LoadedExecution::Sound {
                 mut record,
                 items_done,
-                plan_inline,
             } => {
                 record.items_done = Some(items_done as u64);
                 if record.status == ExecutionStatus::Interrupted && record.resume_on_start {
@@ -197,13 +196,13 @@ pub(super) async fn load(
                     record.cancelling = false;
                     record.pausing = false;
                     record.resume_on_start = false;
-                    ops.extend(record.ops(plan_inline)?);
+                    ops.push(record.change(false));
                 } else if record.status == ExecutionStatus::Running && record.pausing {
                     // Asked to pause, and the process stopped before it quiesced: paused,
                     // as asked, not resumed.
                     record.status = ExecutionStatus::Paused;
                     record.pausing = false;
-                    ops.extend(record.ops(plan_inline)?);
+                    ops.push(record.change(false));
                 } else if record.status == ExecutionStatus::Running {
                     // Still to resume at a start even if this one is killed before it
                     // gets to (the record no longer says running then).
@@ -211,11 +210,7 @@ pub(super) async fn load(
                     record.resume_on_start = true;
                     crashed.push(record.id);
                     unclean += 1;
-                    ops.extend(record.ops(plan_inline)?);
-                } else if plan_inline {
-                    // From before plans were kept apart: the plan moves to `plans`, so
-                    // later status writes leave it alone.
-                    ops.extend(record.ops(true)?);
+                    ops.push(record.change(false));
                 }
                 entries.insert(record.id, Entry::sound(&record, record.status, items_done));
             }
@@ -230,7 +225,7 @@ pub(super) async fn load(
             count = ops.len(),
             "executions found running at startup are now interrupted"
         );
-        store.writer().commit(ops).await?;
+        store.commit(ops).await?;
     }
     Ok((entries, crashed, unclean))
 }

@@ -63,10 +63,7 @@ impl SupervisorState {
         let store = self.store.clone();
         let myself = myself.clone();
         tokio::spawn(async move {
-            let found = store
-                .read(move |s| s.summary(id))
-                .await
-                .map_err(RuntimeError::from);
+            let found = store.summary(id).await.map_err(RuntimeError::from);
             drop(store);
             let fetched = Internal::Fetched {
                 id,
@@ -91,7 +88,7 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         id: ExecutionId,
-        found: Result<Option<crate::store::Listed>, RuntimeError>,
+        found: Result<Option<crate::model::StoredSummary>, RuntimeError>,
         msg: SupervisorMsg,
         tries: u32,
     ) -> Option<SupervisorMsg> {

@@ -146,7 +146,7 @@ impl SupervisorState {
             // It ended and was let go meanwhile: the store says how it ended.
             let store = self.store.clone();
             tokio::spawn(async move {
-                let found = store.read(move |s| s.summary(id)).await;
+                let found = store.summary(id).await;
                 drop(store);
                 let _ = reply.send(Err(match found {
                     Ok(Some(listed)) => RuntimeError::InvalidState {

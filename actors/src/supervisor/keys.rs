@@ -14,8 +14,8 @@ use ractor::ActorRef;
 use sha2::{Digest, Sha256};
 
 use crate::error::RuntimeError;
+use crate::model::KeyOwner;
 use crate::model::{ExecutionId, Plan, Submitted, cut};
-use crate::store::KeyOwner;
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
 /// Where the Supervisor stands with one key.
@@ -85,11 +85,7 @@ impl SupervisorState {
                 let store = self.store.clone();
                 let myself = myself.clone();
                 tokio::spawn(async move {
-                    let read = key.clone();
-                    let owner = store
-                        .read(move |s| s.key_owner(&read))
-                        .await
-                        .map_err(RuntimeError::from);
+                    let owner = store.key_owner(&key).await.map_err(RuntimeError::from);
                     drop(store);
                     let msg = Internal::KeyOwner { key, owner };
                     let _ = myself.cast(SupervisorMsg::Internal(SupervisorInternal(msg)));

@@ -8,8 +8,8 @@ use std::time::Duration;
 use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::RuntimeError;
+use crate::model::Change;
 use crate::model::{ExecutionId, now_ms};
-use crate::store::Op;
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
 /// Executions deleted per commit.
@@ -100,7 +100,7 @@ impl SupervisorState {
                 let mut finished = Vec::new();
                 let mut after = None;
                 loop {
-                    let (chunk, next) = store.read(move |s| s.finished(after, SCAN)).await?;
+                    let (chunk, next) = store.finished(after, SCAN).await?;
                     finished.extend(chunk);
                     match next {
                         Some(next) => after = Some(next),
@@ -166,7 +166,7 @@ impl SupervisorState {
             self.entries.take_for_deletion(*id);
             self.deleting_ids.insert(*id);
         }
-        let writer = self.store.writer().clone();
+        let store = self.store.clone();
         let myself = myself.clone();
         let stop = self.stop_flag.clone();
         self.deleting += 1;
@@ -179,8 +179,8 @@ impl SupervisorState {
                     error = Some(RuntimeError::ShuttingDown);
                     break;
                 }
-                let ops = batch.iter().map(|id| Op::Delete { id: *id }).collect();
-                match writer.commit(ops).await {
+                let changes = batch.iter().map(|id| Change::Delete { id: *id }).collect();
+                match store.commit(changes).await {
                     Ok(()) => deleted += batch.len(),
                     Err(e) => {
                         tracing::error!(error = %e, "deleting executions failed");
@@ -252,15 +252,15 @@ async fn next_round(
     let result = async {
         if run.deleted > 0 {
             // What the deleted executions took, about: their share of the file.
-            let left = store.read(|s| s.execution_count()).await?;
-            let file = store.file_bytes();
+            let left = store.execution_count().await?;
+            let file = store.size().await?.file_bytes;
             let freed = file / (left + run.deleted as u64).max(1) * run.deleted as u64;
             store.reclaim(freed, true).await?;
         }
         let Some(limit) = run.max_store_bytes else {
             return Ok(None);
         };
-        let used = store.used_bytes().await?;
+        let used = store.size().await?.used_bytes;
         if used <= limit || run.rest.is_empty() || run.rounds == SIZE_ROUNDS {
             if used > limit {
                 tracing::warn!(
@@ -271,7 +271,7 @@ async fn next_round(
             }
             return Ok(None);
         }
-        let stored = store.read(|s| s.execution_count()).await?.max(1);
+        let stored = store.execution_count().await?.max(1);
         let each = (used / stored).max(1);
         let count = usize::try_from((used - limit).div_ceil(each)).unwrap_or(usize::MAX);
         Ok::<_, crate::error::StoreError>(Some(count.clamp(1, run.rest.len())))

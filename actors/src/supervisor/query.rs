@@ -92,7 +92,7 @@ impl SupervisorState {
                 let store = self.store.clone();
                 tokio::spawn(async move {
                     let outcome = store
-                        .read(move |s| s.load_execution(id))
+                        .load_execution(id)
                         .await
                         .map(|stored| stored.report(status).outcome())
                         .map_err(|e| match e {

@@ -73,17 +73,17 @@ impl SupervisorState {
         tokio::spawn(async move {
             let result = async {
                 // What the failed actor sent is durable before its record is read back.
-                store.writer().flush().await?;
-                let mut stored = store.read(move |s| s.load_execution(id)).await?;
-                let mut ops = stored.settle_killed()?;
+                store.flush().await?;
+                let mut stored = store.load_execution(id).await?;
+                let mut ops = stored.settle_killed();
                 stored.record.status = ExecutionStatus::Paused;
                 // Not counted here: the next start counts from the item records.
                 stored.record.items_done = None;
                 stored.record.reason = Some(reason.clone());
                 stored.record.resume_on_start = false;
                 stored.record.updated_ms = now_ms();
-                ops.extend(stored.record.ops(false)?);
-                store.writer().commit(ops).await?;
+                ops.push(stored.record.change(false));
+                store.commit(ops).await?;
                 Ok::<_, RuntimeError>(reason)
             }
             .await;

@@ -7,8 +7,9 @@ use ractor::{Actor, ActorRef};
 
 use crate::error::{RuntimeError, StoreError};
 use crate::execution::{Execution, ExecutionArgs, Halt};
-use crate::model::{ExecutionId, ExecutionStatus, InterruptStrategy, Plan, Submitted, now_ms};
-use crate::store::{KeyOwner, Op};
+use crate::model::{
+    Change, ExecutionId, ExecutionStatus, InterruptStrategy, KeyOwner, Plan, Submitted, now_ms,
+};
 use crate::supervisor::entry::Entry;
 use crate::supervisor::{
     Internal, Reply, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState,
@@ -81,15 +82,9 @@ impl SupervisorState {
                 return None;
             }
         };
-        let mut ops = match args.record.ops(true) {
-            Ok(ops) => ops,
-            Err(e) => {
-                let _ = reply.send(Err(e.into()));
-                return None;
-            }
-        };
+        let mut ops = vec![args.record.change(true)];
         let key = key.map(|(key, digest)| {
-            ops.push(Op::Key {
+            ops.push(Change::Key {
                 key: key.clone(),
                 owner: KeyOwner { id, digest },
             });
@@ -116,7 +111,13 @@ impl SupervisorState {
                 halting: None,
             },
         );
-        let durable = self.store.writer().send(ops);
+        let (durable_tx, durable) = tokio::sync::oneshot::channel();
+        self.store.send(
+            ops,
+            Box::new(move |result| {
+                let _ = durable_tx.send(result);
+            }),
+        );
         let myself = myself.clone();
         tokio::spawn(async move {
             let args = match durable.await {
@@ -219,8 +220,8 @@ impl SupervisorState {
         tokio::spawn(async move {
             let args = async {
                 // Whatever an earlier actor of it sent is durable before it is read back.
-                store.writer().flush().await?;
-                let mut stored = store.read(move |s| s.load_execution(id)).await?;
+                store.flush().await?;
+                let mut stored = store.load_execution(id).await?;
                 // What the store says, not only what was in memory: a request that read it
                 // before it ended (or ran again) must not start it twice.
                 let found = stored.record.status;
@@ -240,7 +241,7 @@ impl SupervisorState {
                     });
                 }
                 let killed = if settle {
-                    stored.settle_killed()?
+                    stored.settle_killed()
                 } else {
                     Vec::new()
                 };
@@ -258,15 +259,15 @@ impl SupervisorState {
                     args.interrupts
                         .push(Halt::Cancel(InterruptStrategy::FinishCurrent));
                 }
-                let mut ops = args.record.ops(false)?;
+                let mut ops = vec![args.record.change(false)];
                 ops.extend(killed);
-                ops.extend(args.crash_records()?);
+                ops.extend(args.crash_records());
                 if restart == Restart::RetryFailed {
                     // Their reset records go in the same commit as the running record, so
                     // a crash leaves either the failed execution or one to resume.
-                    ops.extend(args.retry_failed()?);
+                    ops.extend(args.retry_failed());
                 }
-                store.writer().commit(ops).await?;
+                store.commit(ops).await?;
                 Ok::<_, RuntimeError>(Box::new(args))
             }
             .await;

@@ -131,7 +131,7 @@ impl SupervisorState {
         let Some((reply, executions)) = self.stop_reply.take() else {
             return;
         };
-        let flush = self.store.writer().flush().await;
+        let flush = self.store.flush().await;
         if let Err(e) = &flush {
             tracing::error!(error = %e, "flushing the store at stop failed");
         }

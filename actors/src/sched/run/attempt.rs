@@ -3,65 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::model::{ATTEMPTS_KEPT, AttemptOutcome, Checkpoint, ItemStatus, Progress};
-
-/// One item as the core tracks it and as its record stores it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ItemState {
-    pub(crate) status: ItemStatus,
-    /// The number of the latest attempt (started, or about to start once its record is
-    /// durable); 0 if none ever started.
-    pub(crate) attempts: u32,
-    /// How many attempts failed (what `retry` counts).
-    pub(crate) failures: u32,
-    /// How many attempts in a row started and never ended because the process stopped
-    /// under them (counted when an execution is read back; reset when an attempt ends).
-    pub(crate) crashes: u32,
-    pub(crate) progress: Option<Progress>,
-    pub(crate) message: Option<Arc<str>>,
-    pub(crate) output: Option<Arc<[u8]>>,
-    pub(crate) error: Option<String>,
-    /// The last [`ATTEMPTS_KEPT`] ended attempts, oldest first.
-    pub(crate) history: Vec<PastAttempt>,
-    /// When the attempt in flight started (ms since the Unix epoch, the shell's clock, see
-    /// [`Run::attempt_began`](super::Run::attempt_began)); not stored.
-    pub(crate) started_ms: Option<u64>,
-    /// Done without running `apply` (its `check` found the goal state held).
-    pub(crate) unchanged: bool,
-    /// An attempt since the item's last success may have changed something: its `apply`
-    /// began and the attempt did not succeed, or the process stopped under it. The next
-    /// success then counts as a change (and sends refreshes) even if its `check` finds
-    /// nothing to do, since the earlier attempt may have done it.
-    pub(crate) maybe_changed: bool,
-    /// A `notify` dependency changed something since this item last succeeded: its next
-    /// attempt is told (`ItemCtx::refresh`). Set in the commit of that dependency's Done
-    /// record; cleared by this item's own Done record.
-    pub(crate) refresh: bool,
-}
-
-/// An ended attempt: its number, when it started and ended (ms since the Unix epoch), how
-/// and why.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PastAttempt {
-    pub(crate) attempt: u32,
-    pub(crate) started_ms: Option<u64>,
-    pub(crate) ended_ms: u64,
-    pub(crate) outcome: AttemptOutcome,
-    pub(crate) error: Option<String>,
-}
-
-impl PastAttempt {
-    /// As a report shows it.
-    pub(crate) fn report(&self) -> crate::model::AttemptReport {
-        crate::model::AttemptReport {
-            attempt: self.attempt,
-            started: self.started_ms.map(crate::model::time_of_ms),
-            ended: crate::model::time_of_ms(self.ended_ms),
-            outcome: self.outcome,
-            error: self.error.clone(),
-        }
-    }
-}
+use crate::model::{
+    ATTEMPTS_KEPT, AttemptOutcome, Checkpoint, ItemState, ItemStatus, PastAttempt, Progress,
+};
 
 impl ItemState {
     /// Keeps attempt `attempt`'s end in the history, dropping the oldest past

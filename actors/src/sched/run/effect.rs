@@ -2,34 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{Checkpoint, ExecutionStatus, ItemStatus, Progress};
-use crate::sched::run::ItemState;
-
-/// One record to write.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Write {
-    /// Attempt `attempt` of the item is about to start; `crashes` is the item's count of
-    /// attempts in a row the process stopped under. Until an item record with at least
-    /// this many attempts is durable, a restart reads the item as running attempt
-    /// `attempt` (so a killed attempt is still counted).
-    Started {
-        index: u32,
-        attempt: u32,
-        crashes: u32,
-    },
-    /// The item's record, as `state` says.
-    Item { index: u32, state: ItemState },
-    /// Remove the item's intra-item checkpoint (it is done).
-    ClearCheckpoint { index: u32 },
-    /// The execution's record with this status.
-    Execution { status: ExecutionStatus },
-    /// The execution's record, still running, marked as asked to pause: a restart finds
-    /// it paused and does not resume it.
-    PauseRequested,
-    /// The execution's record, still running, marked as asked to cancel: a restart finds
-    /// it cancelled and does not resume it.
-    CancelRequested,
-}
+use crate::model::{Checkpoint, ExecutionStatus, ItemStatus, Progress, Write};
 
 /// Something the shell must do, in the order given.
 #[derive(Debug, Clone, PartialEq)]

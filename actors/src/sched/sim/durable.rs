@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Checkpoint, ExecutionStatus, ItemStatus};
+use crate::model::{Checkpoint, ExecutionStatus, ItemStatus, Started, merge_started, resumed};
 use crate::sched::run::{ItemState, Write};
 
 /// What the store holds: the records of every commit that became durable.
@@ -58,45 +58,25 @@ impl Durable {
         self.items[index as usize].as_ref().map(|i| i.status)
     }
 
-    /// The item's record as a restart reads it: a started attempt newer than the record
-    /// reads as running (the merge `store::load` does).
+    /// The item's record as a restart reads it: the store's recovery rule over the
+    /// record and the started attempt.
     pub(super) fn record(&self, index: u32) -> Option<ItemState> {
-        let record = self.items[index as usize].clone();
-        match self.starts.get(&index) {
-            Some(&(attempt, crashes)) if record.as_ref().is_none_or(|r| r.attempts < attempt) => {
-                let record = record.unwrap_or_default();
-                Some(ItemState {
-                    status: ItemStatus::Running,
-                    attempts: attempt,
-                    crashes,
-                    output: None,
-                    error: None,
-                    ..record
-                })
-            }
-            _ => record,
-        }
+        let started = self
+            .starts
+            .get(&index)
+            .map(|&(attempt, crashes)| Started { attempt, crashes });
+        merge_started(self.items[index as usize].clone(), started)
     }
 
-    /// The items as a restart reads them back (the rule `ExecutionArgs::resume` follows).
+    /// The items as a restart reads them back: the rule `ExecutionArgs::resume` follows
+    /// (with no crash limit: the simulation never fails an item for crashes).
     pub(super) fn resumed(&self) -> Vec<ItemState> {
         (0..self.items.len() as u32)
             .map(|index| self.record(index))
             .zip(&self.checkpoints)
-            .map(|(record, &checkpoint)| {
-                let record = record.unwrap_or_default();
-                let status = match record.status {
-                    s @ (ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped) => s,
-                    _ if checkpoint.is_some() || record.attempts > 0 => ItemStatus::Interrupted,
-                    _ => ItemStatus::Pending,
-                };
-                // The process stopped under an attempt: it may have applied.
-                let maybe_changed = record.maybe_changed || record.status == ItemStatus::Running;
-                ItemState {
-                    status,
-                    maybe_changed,
-                    ..record
-                }
+            .map(|(record, checkpoint)| {
+                let progress = record.as_ref().and_then(|r| r.progress);
+                resumed(record, checkpoint.is_some(), progress, 0)
             })
             .collect()
     }

@@ -16,20 +16,10 @@ use std::time::{Duration, Instant, SystemTime};
 use redb::Database;
 
 use crate::error::StoreError;
+use crate::store::StoreFailure;
 
 /// How long a reopen waits for the reads in flight to finish.
 const READERS_PATIENCE: Duration = Duration::from_secs(10);
-
-/// What went wrong with the store last, until a commit succeeds again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreFailure {
-    /// When the first failure of this run of failures happened.
-    pub since: SystemTime,
-    /// The latest failure's message.
-    pub reason: String,
-    /// Commits (group transactions) failed in a row.
-    pub failed_commits: u64,
-}
 
 /// The current database, and the store's health.
 #[derive(Debug)]

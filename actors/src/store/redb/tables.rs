@@ -2,8 +2,8 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use super::records::{StoredExecutionRecord, decode, encode};
 use crate::error::StoreError;
-use crate::store::records::{StoredExecutionRecord, decode, encode};
 
 /// Execution id -> `StoredExecutionRecord` (its status; the plan is in `PLANS`).
 pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
@@ -188,4 +188,17 @@ pub(crate) fn create(db: &Database) -> Result<(), StoreError> {
         meta.insert("format", FORMAT).map_err(|e| commit(&e))?;
     }
     txn.commit().map_err(|e| commit(&e))
+}
+
+/// Writes `marker` as the format of the file at `path` (closed: this opens it), as another
+/// build of tend would leave it.
+pub(crate) fn mark_as(path: &std::path::Path, marker: &[u8]) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let db = Database::open(path).map_err(|e| err(&e))?;
+    let txn = db.begin_write().map_err(|e| err(&e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+        meta.insert("format", marker).map_err(|e| err(&e))?;
+    }
+    txn.commit().map_err(|e| err(&e))
 }

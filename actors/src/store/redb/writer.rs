@@ -13,16 +13,16 @@ use std::thread::JoinHandle;
 
 use redb::{Database, Durability};
 
-use crate::store::db::Db;
+use super::db::Db;
 use tokio::sync::oneshot;
 
-use crate::error::StoreError;
-use crate::model::ExecutionId;
-use crate::store::keys::{self, KeyOwner};
-use crate::store::starts::StartSets;
-use crate::store::tables::{
+use super::keys;
+use super::starts::StartSets;
+use super::tables::{
     CHECKPOINTS, EXECUTION_KEYS, EXECUTIONS, ITEMS, KEYS, LIVE, META, PLANS, STARTS,
 };
+use crate::error::StoreError;
+use crate::model::{ExecutionId, KeyOwner};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -130,7 +130,7 @@ enum Request {
 
 /// Sends writes to the writer thread. Cheap to clone.
 #[derive(Clone)]
-pub struct Writer {
+pub(crate) struct Writer {
     tx: mpsc::Sender<Request>,
     /// Writes sent and not yet taken by the writer thread: long jobs (the orphan sweep's
     /// batches) look at it and end early, so commits wait little behind them.
@@ -197,7 +197,7 @@ impl Writer {
     }
 
     /// Stores a runtime metadata value under `key`; returns once it is durable.
-    pub async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    pub(crate) async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.commit(vec![Op::Meta {
             key: key.to_owned(),
             value: value.to_vec(),
@@ -237,11 +237,6 @@ impl Writer {
     /// The count of writes sent and not yet taken by the writer thread.
     pub(crate) fn queued(&self) -> Arc<AtomicUsize> {
         self.queued.clone()
-    }
-
-    /// Returns once every write sent before it is durable.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        self.commit(Vec::new()).await
     }
 
     pub(crate) async fn close(&self) -> Result<(), StoreError> {

@@ -6,35 +6,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::model::{AttemptOutcome, ExecutionId, ExecutionStatus, ItemStatus, Plan, Progress};
+use std::sync::Arc;
+
+use crate::model::{
+    AttemptOutcome, ExecutionId, ExecutionRecord, ExecutionStatus, ItemState, ItemStatus,
+    PastAttempt, Plan, Progress,
+};
 
 /// The record version this build writes.
 pub(crate) const RECORD_VERSION: u16 = 1;
-
-/// One execution: its plan and status, as the runtime holds it (stored as a
-/// [`StoredExecutionRecord`], with the plan apart).
-#[derive(Debug, Clone)]
-pub(crate) struct ExecutionRecord {
-    pub(crate) v: u16,
-    pub(crate) id: ExecutionId,
-    pub(crate) plan: Plan,
-    pub(crate) status: ExecutionStatus,
-    pub(crate) created_ms: u64,
-    pub(crate) updated_ms: u64,
-    /// Interrupted by a shutdown, not by anyone's interrupt: the next start resumes it,
-    /// as it does one a crash left running.
-    pub(crate) resume_on_start: bool,
-    /// Why the runtime paused it (status `paused`).
-    pub(crate) reason: Option<String>,
-    /// Still running, but asked to pause: a restart finds it paused, not to resume.
-    pub(crate) pausing: bool,
-    /// Still running, but asked to cancel: a restart finds it cancelled, not to resume.
-    pub(crate) cancelling: bool,
-    /// How many of its items are done, when whoever wrote a status other than `running`
-    /// knew (the execution's final record, the startup scan); `None` otherwise. Startup
-    /// takes it instead of reading every item record.
-    pub(crate) items_done: Option<u64>,
-}
 
 /// An execution record as stored in `executions`: everything but the plan, which is
 /// written once, at submit, in `plans` (so a status change of a 10,000-item execution
@@ -67,48 +47,48 @@ pub(crate) struct StoredExecutionRecord {
     pub(crate) items_total: Option<u64>,
 }
 
-impl ExecutionRecord {
-    /// The ops that store this record's status (and, with `plan`, its plan: only when the
-    /// execution is new).
-    pub(crate) fn ops(&self, plan: bool) -> Result<Vec<crate::store::Op>, StoreError> {
-        let status = encode(&StoredExecutionRecord {
-            v: self.v,
-            id: self.id,
-            plan: None,
-            status: self.status,
-            created_ms: self.created_ms,
-            updated_ms: self.updated_ms,
-            resume_on_start: self.resume_on_start,
-            reason: self.reason.clone(),
-            pausing: self.pausing,
-            cancelling: self.cancelling,
-            items_done: self.items_done,
-            name: Some(self.plan.name.clone()),
-            items_total: Some(self.plan.item_count() as u64),
-        })?;
-        let mut ops = Vec::with_capacity(2);
-        if plan {
-            ops.push(crate::store::Op::Plan {
-                id: self.id,
-                plan: encode(&self.plan)?,
-            });
-        }
-        ops.push(crate::store::Op::Execution {
-            id: self.id,
-            record: status,
-            live: !self.status.is_final(),
+/// Pushes the ops that store `record`'s status (and, with `plan`, its plan: only when the
+/// execution is new).
+pub(crate) fn execution_ops(
+    record: &ExecutionRecord,
+    plan: bool,
+    ops: &mut Vec<super::writer::Op>,
+) -> Result<(), StoreError> {
+    let status = encode(&StoredExecutionRecord {
+        v: RECORD_VERSION,
+        id: record.id,
+        plan: None,
+        status: record.status,
+        created_ms: record.created_ms,
+        updated_ms: record.updated_ms,
+        resume_on_start: record.resume_on_start,
+        reason: record.reason.clone(),
+        pausing: record.pausing,
+        cancelling: record.cancelling,
+        items_done: record.items_done,
+        name: Some(record.plan.name.clone()),
+        items_total: Some(record.plan.item_count() as u64),
+    })?;
+    if plan {
+        ops.push(super::writer::Op::Plan {
+            id: record.id,
+            plan: encode(&*record.plan)?,
         });
-        Ok(ops)
     }
+    ops.push(super::writer::Op::Execution {
+        id: record.id,
+        record: status,
+        live: !record.status.is_final(),
+    });
+    Ok(())
 }
 
 impl StoredExecutionRecord {
     /// The record with its plan (`plan` when it was stored apart).
     pub(crate) fn with_plan(self, plan: Plan) -> ExecutionRecord {
         ExecutionRecord {
-            v: self.v,
             id: self.id,
-            plan,
+            plan: Arc::new(plan),
             status: self.status,
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
@@ -171,14 +151,33 @@ impl ItemRecord {
     pub(crate) fn op(
         id: ExecutionId,
         index: u32,
-        state: &crate::sched::run::ItemState,
-    ) -> Result<crate::store::Op, StoreError> {
-        Ok(crate::store::Op::Item {
+        state: &ItemState,
+    ) -> Result<super::writer::Op, StoreError> {
+        Ok(super::writer::Op::Item {
             id,
             index,
             attempts: state.attempts,
             record: encode(&ItemRecordOut::of(state))?,
         })
+    }
+
+    /// The item's state as the model has it.
+    pub(crate) fn state(self) -> ItemState {
+        ItemState {
+            status: self.status,
+            attempts: self.attempts,
+            failures: self.failures,
+            crashes: self.crashes,
+            progress: self.progress,
+            message: self.message.map(Arc::from),
+            output: self.output.map(Arc::from),
+            error: self.error,
+            history: self.history.iter().map(AttemptRecord::past).collect(),
+            started_ms: None,
+            unchanged: self.unchanged,
+            maybe_changed: self.maybe_changed,
+            refresh: self.refresh,
+        }
     }
 }
 
@@ -212,7 +211,7 @@ struct ItemRecordOut<'a> {
 }
 
 impl<'a> ItemRecordOut<'a> {
-    fn of(state: &'a crate::sched::run::ItemState) -> Self {
+    fn of(state: &'a ItemState) -> Self {
         ItemRecordOut {
             v: RECORD_VERSION,
             status: state.status,
@@ -232,7 +231,7 @@ impl<'a> ItemRecordOut<'a> {
 }
 
 /// Ended attempts as written: each an [`AttemptRecord`] array.
-struct Attempts<'a>(&'a [crate::sched::run::PastAttempt]);
+struct Attempts<'a>(&'a [PastAttempt]);
 
 impl Attempts<'_> {
     fn is_empty(&self) -> bool {
@@ -288,8 +287,8 @@ impl Serialize for AttemptRecord {
 
 impl AttemptRecord {
     /// As the core keeps it.
-    pub(crate) fn past(&self) -> crate::sched::run::PastAttempt {
-        crate::sched::run::PastAttempt {
+    pub(crate) fn past(&self) -> PastAttempt {
+        PastAttempt {
             attempt: self.attempt,
             started_ms: self.took_ms.map(|took| self.at_ms.saturating_sub(took)),
             ended_ms: self.at_ms,
@@ -348,8 +347,7 @@ mod tests {
     use serde::Serialize;
 
     use super::{AttemptRecord, Attempts, ItemRecord, decode, encode};
-    use crate::model::{AttemptOutcome, ItemStatus};
-    use crate::sched::run::PastAttempt;
+    use crate::model::{AttemptOutcome, ItemStatus, PastAttempt};
 
     /// An item record as format 3 wrote it: only failed attempts, each with its error.
     #[derive(Serialize)]

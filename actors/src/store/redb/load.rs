@@ -3,38 +3,15 @@
 
 use redb::{Database, ReadTransaction, ReadableDatabase};
 
+use super::records::{CheckpointRecord, ItemRecord, StoredExecutionRecord, decode};
+use super::starts;
+use super::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, PLANS, STARTS};
 use crate::error::StoreError;
 use crate::model::{
-    AttemptReport, BlockReport, Checkpoint, ExecutionId, ExecutionReport, ExecutionStatus,
-    ItemReport, ItemStatus, Plan, Progress, errors_of, time_of_ms,
+    Checkpoint, ExecutionId, ExecutionRecord, ExecutionStatus, ItemState, ItemStatus, Plan,
+    Started, merge_started,
 };
-use crate::store::records::{
-    CheckpointRecord, ExecutionRecord, ItemRecord, RECORD_VERSION, StoredExecutionRecord, decode,
-};
-use crate::store::starts;
-use crate::store::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, PLANS, STARTS};
-
-/// One execution as the startup scan found it.
-#[derive(Debug)]
-pub(crate) enum LoadedExecution {
-    /// Its records decode.
-    Sound {
-        record: ExecutionRecord,
-        items_done: usize,
-        /// Its record still holds its plan (a store from before plans were kept apart).
-        plan_inline: bool,
-    },
-    /// One of its records does not decode.
-    Corrupt { id: ExecutionId, reason: String },
-}
-
-/// One execution with every item record and checkpoint, indexed by item.
-#[derive(Debug)]
-pub(crate) struct StoredExecution {
-    pub(crate) record: ExecutionRecord,
-    pub(crate) items: Vec<Option<ItemRecord>>,
-    pub(crate) checkpoints: Vec<Option<Checkpoint>>,
-}
+use crate::store::{LoadedExecution, StoredExecution};
 
 fn read_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Read(e.to_string())
@@ -43,9 +20,14 @@ fn read_err(e: impl std::fmt::Display) -> StoreError {
 /// Every execution in the live index (those whose stored status is not final), decoded as
 /// far as possible. Finished executions are not read: they stay in the store until asked
 /// for.
-pub(crate) fn load_live(db: &Database) -> Result<Vec<LoadedExecution>, StoreError> {
+///
+/// Also returns the records that still hold their plan (a store from before plans were
+/// kept apart), for the caller to move their plans out.
+pub(crate) fn load_live(
+    db: &Database,
+) -> Result<(Vec<LoadedExecution>, Vec<ExecutionRecord>), StoreError> {
     let mut raw = Vec::new();
-    for id in crate::store::listing::live_ids(db)? {
+    for id in super::listing::live_ids(db)? {
         let txn = db.begin_read().map_err(read_err)?;
         let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
         let mut key = [0u8; ulid::ULID_LEN];
@@ -58,6 +40,7 @@ pub(crate) fn load_live(db: &Database) -> Result<Vec<LoadedExecution>, StoreErro
         }
     }
     let mut out = Vec::with_capacity(raw.len());
+    let mut inline = Vec::new();
     for (id, bytes) in raw {
         let loaded = db.begin_read().map_err(read_err).and_then(|txn| {
             let (record, plan_inline) = execution_record(&txn, id, &bytes)?;
@@ -75,11 +58,10 @@ pub(crate) fn load_live(db: &Database) -> Result<Vec<LoadedExecution>, StoreErro
         });
         match loaded {
             Ok((record, plan_inline, items_done)) => {
-                out.push(LoadedExecution::Sound {
-                    record,
-                    items_done,
-                    plan_inline,
-                });
+                if plan_inline {
+                    inline.push(record.clone());
+                }
+                out.push(LoadedExecution::Sound { record, items_done });
             }
             Err(e @ StoreError::Decode { .. }) => out.push(LoadedExecution::Corrupt {
                 id,
@@ -88,7 +70,7 @@ pub(crate) fn load_live(db: &Database) -> Result<Vec<LoadedExecution>, StoreErro
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok((out, inline))
 }
 
 /// Decodes execution `id`'s record and finds its plan: in the record (a store from before
@@ -128,7 +110,7 @@ fn load_items(
     txn: &ReadTransaction,
     id: ExecutionId,
     count: usize,
-) -> Result<Vec<Option<ItemRecord>>, StoreError> {
+) -> Result<Vec<Option<ItemState>>, StoreError> {
     let mut key = [0u8; ulid::ULID_LEN];
     let key = id.as_key(&mut key);
     let table = txn.open_table(ITEMS).map_err(read_err)?;
@@ -138,7 +120,7 @@ fn load_items(
         let (_, index) = k.value();
         let record: ItemRecord = decode(v.value(), || format!("item record {id}/{index}"))?;
         match items.get_mut(index as usize) {
-            Some(slot) => *slot = Some(record),
+            Some(slot) => *slot = Some(record.state()),
             None => {
                 return Err(StoreError::Decode {
                     what: format!("item record {id}/{index}"),
@@ -157,7 +139,7 @@ fn load_items(
 fn merge_starts(
     txn: &ReadTransaction,
     id: ExecutionId,
-    items: &mut [Option<ItemRecord>],
+    items: &mut [Option<ItemState>],
 ) -> Result<(), StoreError> {
     let table = match txn.open_table(STARTS) {
         Ok(table) => table,
@@ -183,20 +165,7 @@ fn merge_starts(
             tracing::warn!(execution_id = %id, index, "start set entry past the plan ignored");
             continue;
         };
-        let record = slot.take().unwrap_or_default();
-        *slot = Some(if record.attempts < attempt {
-            ItemRecord {
-                v: RECORD_VERSION,
-                status: ItemStatus::Running,
-                attempts: attempt,
-                crashes,
-                output: None,
-                error: None,
-                ..record
-            }
-        } else {
-            record
-        });
+        *slot = merge_started(slot.take(), Some(Started { attempt, crashes }));
     }
     Ok(())
 }
@@ -249,107 +218,4 @@ pub(crate) fn load_execution(
         items,
         checkpoints,
     })
-}
-
-impl StoredExecution {
-    /// Reads the attempts that were running as interrupted, not as cut short by a crash
-    /// (their Execution actor failed, and the process lives on), and returns the ops that
-    /// record them so: a later start does not count them against `crash_limit`.
-    pub(crate) fn settle_killed(&mut self) -> Result<Vec<crate::store::Op>, StoreError> {
-        let id = self.record.id;
-        let mut ops = Vec::new();
-        for (index, slot) in self.items.iter_mut().enumerate() {
-            if let Some(record) = slot
-                && record.status == ItemStatus::Running
-            {
-                record.status = ItemStatus::Interrupted;
-                // Killed, so it may have applied: its next success sends refreshes.
-                record.maybe_changed = true;
-                ops.push(crate::store::Op::Item {
-                    id,
-                    index: index as u32,
-                    attempts: record.attempts,
-                    record: crate::store::encode(&*record)?,
-                });
-            }
-        }
-        Ok(ops)
-    }
-
-    /// The progress to show for an item: that of its checkpoint while it is unfinished (a
-    /// later attempt may have reported more before it was killed), else its record's.
-    pub(crate) fn item_progress(&self, index: usize) -> Option<Progress> {
-        let record = self.items[index].as_ref();
-        let done = record.is_some_and(|r| r.status == ItemStatus::Done);
-        match &self.checkpoints[index] {
-            Some(checkpoint) if !done => checkpoint.progress,
-            _ => record.and_then(|r| r.progress),
-        }
-    }
-
-    /// How an item stands according to its stored record.
-    pub(crate) fn item_status(&self, index: usize) -> ItemStatus {
-        match &self.items[index] {
-            Some(r) if matches!(r.status, ItemStatus::Running | ItemStatus::Retrying) => {
-                ItemStatus::Interrupted
-            }
-            Some(r) => r.status,
-            None if self.checkpoints[index].is_some() => ItemStatus::Interrupted,
-            None => ItemStatus::Pending,
-        }
-    }
-
-    /// The report of an execution that is not running: `status` replaces the stored one
-    /// (a stored `running` means the process stopped without checkpointing it).
-    pub(crate) fn report(&self, status: ExecutionStatus) -> ExecutionReport {
-        let mut index = 0;
-        let blocks = self
-            .record
-            .plan
-            .blocks
-            .iter()
-            .map(|block| BlockReport {
-                name: block.name.clone(),
-                items: block
-                    .items
-                    .iter()
-                    .map(|spec| {
-                        let record = self.items[index].clone().unwrap_or_default();
-                        let status = self.item_status(index);
-                        let history: Vec<AttemptReport> =
-                            record.history.iter().map(|a| a.past().report()).collect();
-                        let report = ItemReport {
-                            id: spec.id.clone(),
-                            kind: spec.kind.clone(),
-                            params: spec.params.clone(),
-                            after: spec.after.clone(),
-                            status,
-                            changed: (status == ItemStatus::Done).then_some(!record.unchanged),
-                            refresh: record.refresh,
-                            attempts: record.attempts,
-                            progress: self.item_progress(index),
-                            message: record.message,
-                            output: record.output,
-                            error: record.error,
-                            errors: errors_of(&history),
-                            running_since: None,
-                            history,
-                        };
-                        index += 1;
-                        report
-                    })
-                    .collect(),
-            })
-            .collect();
-        ExecutionReport {
-            id: self.record.id,
-            name: self.record.plan.name.clone(),
-            status,
-            created: time_of_ms(self.record.created_ms),
-            updated: time_of_ms(self.record.updated_ms),
-            reason: self.record.reason.clone(),
-            halting: None,
-            blocks,
-        }
-    }
 }

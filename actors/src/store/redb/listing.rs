@@ -5,14 +5,13 @@
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
+use super::records::{StoredExecutionRecord, decode};
+use super::tables::{EXECUTIONS, ITEMS, LIVE, PLANS};
 use crate::error::StoreError;
-use crate::model::{ExecutionId, ExecutionStatus, ExecutionSummary, ItemStatus, Plan, time_of_ms};
-use crate::store::records::{StoredExecutionRecord, decode};
-use crate::store::tables::{EXECUTIONS, ITEMS, LIVE, PLANS};
-
-/// How many records a filtered page reads at most before it answers with what it found and
-/// a cursor to go on from, so a rare status never makes one request read the whole store.
-pub(crate) const SCAN_BUDGET: usize = 20_000;
+use crate::model::{
+    ExecutionId, ExecutionStatus, ExecutionSummary, ItemStatus, Plan, StoredSummary, time_of_ms,
+};
+use crate::store::SCAN_BUDGET;
 
 fn read_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Read(e.to_string())
@@ -22,17 +21,6 @@ fn parse(key: &str) -> Option<ExecutionId> {
     key.parse().ok()
 }
 
-/// An execution record as a listing needs it: its summary, when it last changed, and the
-/// reason it holds.
-#[derive(Debug)]
-pub(crate) struct Listed {
-    pub(crate) summary: ExecutionSummary,
-    /// When it last changed, in ms since the epoch.
-    pub(crate) updated_ms: u64,
-    /// What else the record says, for a runtime that takes it into memory.
-    pub(crate) reason: Option<String>,
-}
-
 /// The summary of execution `id` from its record `bytes`; a record that does not decode
 /// reads as a corrupt execution that says why. (A read that fails is an error, not a
 /// corrupt execution.)
@@ -40,36 +28,18 @@ pub(crate) fn listed(
     txn: &ReadTransaction,
     id: ExecutionId,
     bytes: &[u8],
-) -> Result<Listed, StoreError> {
+) -> Result<StoredSummary, StoreError> {
     match summary(txn, id, bytes) {
-        Err(e @ StoreError::Decode { .. }) => {
-            let created = id
-                .created_at()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            Ok(Listed {
-                summary: ExecutionSummary {
-                    id,
-                    name: String::new(),
-                    status: ExecutionStatus::Corrupt,
-                    items_total: 0,
-                    items_done: 0,
-                    running_progress: 0.0,
-                    created: time_of_ms(created),
-                    updated: time_of_ms(created),
-                    error: Some(e.to_string()),
-                    halting: None,
-                },
-                updated_ms: created,
-                reason: None,
-            })
-        }
+        Err(e @ StoreError::Decode { .. }) => Ok(StoredSummary::corrupt(id, e.to_string())),
         result => result,
     }
 }
 
-fn summary(txn: &ReadTransaction, id: ExecutionId, bytes: &[u8]) -> Result<Listed, StoreError> {
+fn summary(
+    txn: &ReadTransaction,
+    id: ExecutionId,
+    bytes: &[u8],
+) -> Result<StoredSummary, StoreError> {
     let mut record: StoredExecutionRecord = decode(bytes, || format!("execution record {id}"))?;
     let (name, items_total) = match (record.name.take(), record.items_total) {
         (Some(name), Some(total)) => (name, total as usize),
@@ -86,7 +56,7 @@ fn summary(txn: &ReadTransaction, id: ExecutionId, bytes: &[u8]) -> Result<Liste
         Some(done) => done as usize,
         None => done_items(txn, id)?,
     };
-    Ok(Listed {
+    Ok(StoredSummary {
         summary: ExecutionSummary {
             id,
             name,
@@ -123,7 +93,7 @@ fn done_items(txn: &ReadTransaction, id: ExecutionId) -> Result<usize, StoreErro
     let mut done = 0;
     for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
         let (_, v) = entry.map_err(read_err)?;
-        let record: crate::store::records::ItemRecord =
+        let record: super::records::ItemRecord =
             decode(v.value(), || format!("item record of {id}"))?;
         done += usize::from(record.status == ItemStatus::Done);
     }
@@ -131,7 +101,7 @@ fn done_items(txn: &ReadTransaction, id: ExecutionId) -> Result<usize, StoreErro
 }
 
 /// One execution's summary, `None` when it is not stored.
-pub(crate) fn one(db: &Database, id: ExecutionId) -> Result<Option<Listed>, StoreError> {
+pub(crate) fn one(db: &Database, id: ExecutionId) -> Result<Option<StoredSummary>, StoreError> {
     let txn = db.begin_read().map_err(read_err)?;
     let table = txn.open_table(EXECUTIONS).map_err(read_err)?;
     let mut key = [0u8; ulid::ULID_LEN];

@@ -7,13 +7,13 @@
 
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 
-use crate::error::StoreError;
-use crate::model::{ArtifactId, ExecutionId};
-use crate::store::Op;
-use crate::store::tables::{
+use super::tables::{
     ARTIFACT_REFS, ARTIFACT_TOI, ARTIFACTS, CHECKPOINTS, EXECUTION_ARTIFACTS, EXECUTIONS, ITEMS,
     LIVE, PLANS, STARTS,
 };
+use super::writer::Op;
+use crate::error::StoreError;
+use crate::model::{ArtifactId, ExecutionId};
 
 fn fail(e: &dyn std::fmt::Display) -> StoreError {
     StoreError::Commit(e.to_string())
@@ -307,25 +307,7 @@ pub(crate) fn leftovers(db: &Database) -> Result<Vec<ExecutionId>, StoreError> {
     Ok(found.into_iter().collect())
 }
 
-impl crate::store::Writer {
-    /// Stores `bytes` as an artifact referenced by execution `id`; returns once durable.
-    pub(crate) async fn put_artifact(
-        &self,
-        id: ExecutionId,
-        bytes: Vec<u8>,
-        now_ms: u64,
-    ) -> Result<ArtifactId, StoreError> {
-        let artifact = ArtifactId::of(&bytes);
-        self.commit(vec![Op::PutArtifact {
-            id,
-            artifact: artifact.0,
-            bytes,
-            now_ms,
-        }])
-        .await?;
-        Ok(artifact)
-    }
-
+impl super::writer::Writer {
     /// Execution `id` references `artifact`; `false` if it no longer exists.
     pub(crate) async fn reference_artifact(
         &self,
@@ -356,14 +338,6 @@ impl crate::store::Writer {
         let queued = self.queued();
         self.run(move |db| sweep_batch(db, from, limit, cutoff_ms, &queued))
             .await
-    }
-}
-
-impl crate::store::Store {
-    /// Executions with records but no execution record, read off the writer thread (a
-    /// whole scan; the ids it finds never come back, so a snapshot is enough).
-    pub(crate) async fn leftovers(&self) -> Result<Vec<ExecutionId>, StoreError> {
-        self.read(|store| leftovers(store.db.get()?.as_ref())).await
     }
 }
 

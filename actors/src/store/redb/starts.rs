@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadableTable, Table};
 
+use super::records::{RECORD_VERSION, StartsRecord, decode, encode};
 use crate::error::StoreError;
 use crate::model::ExecutionId;
-use crate::store::records::{RECORD_VERSION, StartsRecord, decode, encode};
 
 /// Item index -> (attempt, crashes).
 type Set = BTreeMap<u32, (u32, u32)>;

@@ -4,45 +4,38 @@
 
 use redb::{Database, ReadableDatabase, Table};
 
+use super::tables::KEYS;
 use crate::error::StoreError;
-use crate::model::ExecutionId;
-use crate::store::tables::KEYS;
+use crate::model::KeyOwner;
 
 /// The length of a value in `keys`: the execution id's 26 characters, then the digest.
 const VALUE_LEN: usize = ulid::ULID_LEN + 32;
 
-/// Who has a key: the execution and the digest of the plan it was submitted with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeyOwner {
-    pub(crate) id: ExecutionId,
-    pub(crate) digest: [u8; 32],
+/// A key's owner as `keys` stores it: the id, then the digest.
+fn encode(owner: &KeyOwner) -> [u8; VALUE_LEN] {
+    let mut value = [0u8; VALUE_LEN];
+    let mut id = [0u8; ulid::ULID_LEN];
+    value[..ulid::ULID_LEN].copy_from_slice(owner.id.as_key(&mut id).as_bytes());
+    value[ulid::ULID_LEN..].copy_from_slice(&owner.digest);
+    value
 }
 
-impl KeyOwner {
-    fn encode(&self) -> [u8; VALUE_LEN] {
-        let mut value = [0u8; VALUE_LEN];
-        let mut id = [0u8; ulid::ULID_LEN];
-        value[..ulid::ULID_LEN].copy_from_slice(self.id.as_key(&mut id).as_bytes());
-        value[ulid::ULID_LEN..].copy_from_slice(&self.digest);
-        value
+/// A key's owner from its stored value; `key` names it in the error.
+fn decode(key: &str, bytes: &[u8]) -> Result<KeyOwner, StoreError> {
+    let bad = |why: &str| StoreError::Decode {
+        what: format!("the owner of idempotency key `{}`", crate::model::cut(key)),
+        reason: why.to_owned(),
+    };
+    if bytes.len() != VALUE_LEN {
+        return Err(bad("wrong length"));
     }
-
-    fn decode(key: &str, bytes: &[u8]) -> Result<Self, StoreError> {
-        let bad = |why: &str| StoreError::Decode {
-            what: format!("the owner of idempotency key `{}`", crate::model::cut(key)),
-            reason: why.to_owned(),
-        };
-        if bytes.len() != VALUE_LEN {
-            return Err(bad("wrong length"));
-        }
-        let id = std::str::from_utf8(&bytes[..ulid::ULID_LEN])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("not an execution id"))?;
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(&bytes[ulid::ULID_LEN..]);
-        Ok(KeyOwner { id, digest })
-    }
+    let id = std::str::from_utf8(&bytes[..ulid::ULID_LEN])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("not an execution id"))?;
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(&bytes[ulid::ULID_LEN..]);
+    Ok(KeyOwner { id, digest })
 }
 
 /// Gives `key` to `owner` (in the writer's transaction).
@@ -52,7 +45,7 @@ pub(super) fn insert(
     key: &str,
     owner: &KeyOwner,
 ) -> Result<(), redb::StorageError> {
-    keys.insert(key, owner.encode().as_slice())?;
+    keys.insert(key, encode(owner).as_slice())?;
     let mut id = [0u8; ulid::ULID_LEN];
     execution_keys.insert(owner.id.as_key(&mut id), key)?;
     Ok(())
@@ -77,7 +70,7 @@ pub(crate) fn owner(db: &Database, key: &str) -> Result<Option<KeyOwner>, StoreE
     let txn = db.begin_read().map_err(|e| read(&e))?;
     let keys = txn.open_table(KEYS).map_err(|e| read(&e))?;
     match keys.get(key).map_err(|e| read(&e))? {
-        Some(value) => KeyOwner::decode(key, value.value()).map(Some),
+        Some(value) => decode(key, value.value()).map(Some),
         None => Ok(None),
     }
 }
