@@ -7,7 +7,7 @@
 //! redb file and in-memory backends run it in CI (`tests/store_suite.rs`); a backend
 //! written outside this crate runs it the same way:
 //!
-//! ```ignore
+//! ```text
 //! let report = tend_actors::store::suite::run(|| MySubject::new()).await;
 //! assert!(report.failed.is_empty(), "{report}");
 //! ```

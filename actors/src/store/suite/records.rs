@@ -93,16 +93,17 @@ pub(super) async fn commit_is_all_or_nothing<S: Subject>(subject: &mut S) -> Che
     let mut acks = Vec::new();
     for n in 0..40u32 {
         let (tx, rx) = oneshot::channel();
-        let mut changes = item_changes(id, &[]);
-        changes.push(Change::Item {
-            id,
-            index: n,
-            state: done(n + 1),
-        });
-        changes.push(Change::Meta {
-            key: format!("batch-{n:02}"),
-            value: n.to_be_bytes().to_vec(),
-        });
+        let changes = vec![
+            Change::Item {
+                id,
+                index: n,
+                state: done(n + 1),
+            },
+            Change::Meta {
+                key: format!("batch-{n:02}"),
+                value: n.to_be_bytes().to_vec(),
+            },
+        ];
         store.send(
             changes,
             Box::new(move |result| {
