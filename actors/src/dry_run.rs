@@ -124,8 +124,7 @@ pub async fn dry_run(
                 refresh: refresh[index as usize],
                 inputs,
                 control: Arc::new(AttemptControl::default()),
-                store: None,
-                execution: None,
+                port: None,
                 resources: resources.clone(),
             });
             // Bounded like an attempt (its `timeout`, else a default): one check that hangs

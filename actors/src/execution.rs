@@ -53,15 +53,15 @@ pub(crate) use halt::Halt;
 use crate::error::StoreError;
 use crate::limiters::Limiters;
 use crate::model::{
-    ActorNode, AttemptControl, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
-    InterruptStrategy, Progress, Resources, now_ms,
+    ActorNode, AttemptControl, AttemptPort, CompiledPlan, Event, ExecutionId, ExecutionReport,
+    ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::model::{Change, ExecutionRecord};
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
 use crate::semaphores::{Holder, Semaphores};
 use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
-use crate::worker::WorkerMsg;
+use crate::worker::{ExecutionPort, WorkerMsg};
 
 /// How the `reason` of an execution that a failed store write stopped begins (the rest is
 /// the store's error). It stays until the execution runs again.
@@ -204,6 +204,8 @@ pub struct ExecutionState {
     acks: Arc<Acks>,
     finished: bool,
     store: Store,
+    /// How its attempts reach it and the store (one for all of them).
+    port: Arc<dyn AttemptPort>,
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
     /// What it counts for its listing.
@@ -234,7 +236,7 @@ impl Actor for Execution {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ExecutionMsg>,
+        myself: ActorRef<ExecutionMsg>,
         args: ExecutionArgs,
     ) -> Result<ExecutionState, ActorProcessingErr> {
         if !args.record_durable {
@@ -284,6 +286,11 @@ impl Actor for Execution {
                 }
             };
         }
+        let port = Arc::new(ExecutionPort::new(
+            args.record.id,
+            myself,
+            args.store.clone(),
+        ));
         Ok(ExecutionState {
             record: args.record,
             plan,
@@ -301,6 +308,7 @@ impl Actor for Execution {
             _live: crate::metrics::LiveActor::new(),
             acks: Arc::new(Acks::default()),
             finished: false,
+            port,
             store: args.store,
             events: args.events,
             supervisor: args.supervisor,

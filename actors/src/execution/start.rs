@@ -41,8 +41,7 @@ impl ExecutionState {
                 refresh: items[index as usize].refresh,
                 inputs,
                 control: control.clone(),
-                store: Some(self.store.clone()),
-                execution: Some(myself.clone()),
+                port: Some(self.port.clone()),
                 resources: self.resources.clone(),
             },
         });
