@@ -53,10 +53,11 @@ pub(crate) use halt::Halt;
 use crate::error::StoreError;
 use crate::limiters::Limiters;
 use crate::model::{
-    ActorNode, AttemptControl, AttemptPort, CompiledPlan, Event, ExecutionId, ExecutionReport,
-    ExecutionStatus, InterruptStrategy, Progress, Resources, now_ms,
+    ActorNode, AttemptControl, AttemptPort, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    InterruptStrategy, Progress, Resources, now_ms,
 };
 use crate::model::{Change, ExecutionRecord};
+use crate::sched::compile::CompiledPlan;
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
 use crate::semaphores::{Holder, Semaphores};
 use crate::store::Store;

@@ -33,7 +33,6 @@ mod shutdown;
 mod status;
 mod strategy;
 mod submitted;
-mod tags;
 mod tree;
 
 pub use artifact::{ArtifactId, ParseArtifactIdError};
@@ -54,8 +53,8 @@ pub(crate) use millis::serde_millis;
 pub use millis::{human as human_millis, to_millis};
 pub use outcome::{BlockOutcome, Outcome};
 pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
-pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, MAX_KEY_BYTES, Plan};
+pub(crate) use plan::{key_problem, valid_id};
 pub(crate) use port::AttemptPort;
 pub use record::{
     Change, ExecutionRecord, ItemState, KeyOwner, PastAttempt, Started, StoredSummary, Write,
