@@ -59,7 +59,7 @@ use crate::model::{
 use crate::model::{Change, ExecutionRecord};
 use crate::sched::compile::CompiledPlan;
 use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
-use crate::semaphores::{Holder, Semaphores};
+use crate::semaphores::{Grantee, Holder, Semaphores};
 use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
 use crate::worker::{ExecutionPort, WorkerMsg};
@@ -169,8 +169,16 @@ impl ExecutionMsg {
         ExecutionMsg::Internal(ExecutionInternal(Internal::Acked))
     }
 
-    pub(crate) fn granted(index: u32, ticket: u64) -> Self {
+    fn granted(index: u32, ticket: u64) -> Self {
         ExecutionMsg::Internal(ExecutionInternal(Internal::Granted { index, ticket }))
+    }
+}
+
+/// An Execution hears by message that its item got the semaphores it waited for.
+impl Grantee for ActorRef<ExecutionMsg> {
+    fn granted(&self, index: u32, ticket: u64) {
+        // An execution that is gone released its waits first; nobody to tell.
+        let _ = self.cast(ExecutionMsg::granted(index, ticket));
     }
 }
 
@@ -207,6 +215,8 @@ pub struct ExecutionState {
     store: Store,
     /// How its attempts reach it and the store (one for all of them).
     port: Arc<dyn AttemptPort>,
+    /// How the semaphores tell it of permits granted later (itself, by message).
+    grantee: Arc<dyn Grantee>,
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
     /// What it counts for its listing.
@@ -287,6 +297,7 @@ impl Actor for Execution {
                 }
             };
         }
+        let grantee = Arc::new(myself.clone());
         let port = Arc::new(ExecutionPort::new(
             args.record.id,
             myself,
@@ -310,6 +321,7 @@ impl Actor for Execution {
             acks: Arc::new(Acks::default()),
             finished: false,
             port,
+            grantee,
             store: args.store,
             events: args.events,
             supervisor: args.supervisor,
@@ -539,7 +551,7 @@ impl ExecutionState {
                 Effect::Acquire { index, ticket } => {
                     let holder = self.holder(index, ticket);
                     let tags = self.plan.items[index as usize].tags.clone();
-                    if self.semaphores.acquire(holder, tags, myself.clone()) {
+                    if self.semaphores.acquire(holder, tags, self.grantee.clone()) {
                         self.run.granted(index, ticket, Instant::now());
                     }
                 }
