@@ -46,7 +46,7 @@ pub mod supervisor;
 mod tally;
 pub mod worker;
 
-pub use catalog::{Catalog, ExecutionCounts};
+pub use catalog::{Catalog, ExecutionCounts, ReportSource};
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{CYCLE_NAMED, ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};
