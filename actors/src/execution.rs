@@ -1,4 +1,4 @@
-//! The Execution actor: the shell of one execution's [`Run`] core. It turns messages into
+//! The Execution actor: the shell of one execution's `Run` core. It turns messages into
 //! the core's inputs and performs the effects the core returns, in order; every decision
 //! (what starts, what an interrupt allows, when an attempt is aborted, when it is over)
 //! is the core's.

@@ -1,8 +1,8 @@
-//! The runtime's semaphores: one [`sched::sema::Table`](crate::sched::sema::Table) shared
-//! by every Execution actor, behind a mutex held only for the bookkeeping of one acquire
-//! or release. An attempt that gets its permits because another released them is told
-//! through its execution's [`Grantee`] (the Execution actor implements it with a message),
-//! so this module names no actor.
+//! The runtime's semaphores: one `sched::sema::Table` shared by every Execution actor,
+//! behind a mutex held only for the bookkeeping of one acquire or release. An attempt
+//! that gets its permits because another released them is told through its execution's
+//! `Grantee` (the Execution actor implements it with a message), so this module names
+//! no actor.
 //!
 //! Nothing of it is stored: a restart begins with every permit free, which is right,
 //! since no attempt survives a restart either.

@@ -16,7 +16,7 @@
 //! resume continues from it. A panic in the item is caught and ends the attempt as failed;
 //! it never takes the worker or the execution down.
 //!
-//! What the attempt's `ItemCtx` sends out goes through the execution's [`ExecutionPort`]
+//! What the attempt's `ItemCtx` sends out goes through the execution's `ExecutionPort`
 //! (`port`): progress to the Execution, checkpoints and artifacts to the store.
 
 mod port;
