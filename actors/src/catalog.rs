@@ -8,6 +8,10 @@
 //! resumed, and their actor, which a status read asks directly. The Supervisor publishes
 //! that overlay after each message it handles; it holds nothing for a finished execution,
 //! so memory does not grow with the executions stored.
+//!
+//! An execution that is starting (its record may not be durable yet) is asked of whoever
+//! is writing it, a [`ReportSource`]: the Supervisor implements it, so the Catalog names
+//! no Supervisor type.
 
 use std::collections::HashMap;
 
@@ -22,7 +26,6 @@ use crate::model::{
     MAX_PAGE,
 };
 use crate::store::Store;
-use crate::supervisor::SupervisorMsg;
 
 /// What the Supervisor knows of one execution it holds in memory.
 #[derive(Debug, Clone)]
@@ -95,6 +98,16 @@ fn view(live: &Overlay, id: ExecutionId) -> Option<LiveView> {
         .unwrap_or_else(|p| p.into_inner())
         .get(&id)
         .cloned()
+}
+
+/// Who answers for an execution the Catalog cannot read yet: one whose submit or resume
+/// is writing its record. `ActorRef<SupervisorMsg>` is one (it asks the Supervisor).
+pub trait ReportSource {
+    /// Execution `id`'s full report, once its start has settled.
+    fn report(
+        &self,
+        id: ExecutionId,
+    ) -> impl std::future::Future<Output = Result<ExecutionReport, RuntimeError>> + Send;
 }
 
 /// Executions `Catalog::list` reads per read transaction.
@@ -199,16 +212,16 @@ impl Catalog {
     }
 
     /// One execution's full report: from its actor while it runs, else from the store.
-    /// Only an execution that is starting is asked of the Supervisor (its record may not
+    /// Only an execution that is starting is asked of `supervisor` (its record may not
     /// be durable yet).
     pub async fn status(
         &self,
         id: ExecutionId,
-        supervisor: &ActorRef<SupervisorMsg>,
+        supervisor: &impl ReportSource,
     ) -> Result<ExecutionReport, RuntimeError> {
         let view = view(&self.live, id);
         match view {
-            Some(view) if view.starting => ask_supervisor(supervisor, id).await,
+            Some(view) if view.starting => supervisor.report(id).await,
             Some(LiveView {
                 corrupt: Some(reason),
                 ..
@@ -224,22 +237,6 @@ impl Catalog {
             }
             None => stored_report(&self.store, id, None, None).await,
         }
-    }
-}
-
-async fn ask_supervisor(
-    supervisor: &ActorRef<SupervisorMsg>,
-    id: ExecutionId,
-) -> Result<ExecutionReport, RuntimeError> {
-    match supervisor
-        .call(|reply| SupervisorMsg::Status(id, reply), None)
-        .await
-    {
-        Ok(ractor::rpc::CallResult::Success(result)) => result,
-        Ok(_) => Err(RuntimeError::Actor(
-            "the supervisor did not answer".to_owned(),
-        )),
-        Err(e) => Err(RuntimeError::Actor(e.to_string())),
     }
 }
 

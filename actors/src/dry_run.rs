@@ -14,9 +14,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 
 use crate::error::{ItemError, PlanError};
-use crate::model::{
-    AttemptControl, CompiledPlan, CtxParts, ExecutionId, ItemCtx, Plan, Registry, Resources,
-};
+use crate::model::{AttemptControl, CtxParts, ExecutionId, ItemCtx, Plan, Registry, Resources};
+use crate::sched::compile::CompiledPlan;
 use crate::sched::dag::{Readiness, Start};
 use crate::worker::panic_message;
 
@@ -124,8 +123,7 @@ pub async fn dry_run(
                 refresh: refresh[index as usize],
                 inputs,
                 control: Arc::new(AttemptControl::default()),
-                store: None,
-                execution: None,
+                port: None,
                 resources: resources.clone(),
             });
             // Bounded like an attempt (its `timeout`, else a default): one check that hangs

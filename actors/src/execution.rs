@@ -1,4 +1,4 @@
-//! The Execution actor: the shell of one execution's [`Run`] core. It turns messages into
+//! The Execution actor: the shell of one execution's `Run` core. It turns messages into
 //! the core's inputs and performs the effects the core returns, in order; every decision
 //! (what starts, what an interrupt allows, when an attempt is aborted, when it is over)
 //! is the core's.
@@ -20,10 +20,13 @@
 //!                     Ended    tell the supervisor and Stop callers, stop
 //! ```
 //!
-//! Files: this one has the messages, the actor and the effects; `commit` sends a step's
-//! records and takes their results back; `start` hands an attempt to a worker; `stop`
-//! takes a Stop or a shutdown; `end` reports the end and stops; `args` builds an
-//! execution (new or read back); `report` its status and actor tree.
+//! Files: this one has the messages, the state and the actor; `effects` performs the
+//! core's effects and arms its timer; `commit` sends a step's records and takes their
+//! results back; `workers` the worker pool (an attempt handed to a worker, its end taken
+//! back, a worker that failed); `halt` interrupts, pauses and cancels; `publish` events
+//! and the listing's counts; `stop` takes a Stop or a shutdown; `end` reports the end and
+//! stops; `args` builds an execution (new or read back); `report` its status and actor
+//! tree.
 //!
 //! One timer at most: for the core's `next_deadline()`. Workers are linked children; the
 //! default supervision handler (stop on a child's exit) is overridden so a worker that
@@ -31,11 +34,13 @@
 
 mod args;
 mod commit;
+mod effects;
 mod end;
 mod halt;
+mod publish;
 mod report;
-mod start;
 mod stop;
+mod workers;
 
 use commit::Acks;
 
@@ -53,15 +58,16 @@ pub(crate) use halt::Halt;
 use crate::error::StoreError;
 use crate::limiters::Limiters;
 use crate::model::{
-    ActorNode, AttemptControl, CompiledPlan, Event, ExecutionId, ExecutionReport, ExecutionStatus,
-    InterruptStrategy, Progress, Resources, now_ms,
+    ActorNode, AttemptControl, AttemptPort, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    InterruptStrategy, Progress, Resources,
 };
 use crate::model::{Change, ExecutionRecord};
-use crate::sched::run::{AttemptEnd, Effect, Ending, Publish, Run, RunConfig};
-use crate::semaphores::{Holder, Semaphores};
+use crate::sched::compile::CompiledPlan;
+use crate::sched::run::{AttemptEnd, Run, RunConfig};
+use crate::semaphores::{Grantee, Semaphores};
 use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
-use crate::worker::WorkerMsg;
+use crate::worker::{ExecutionPort, WorkerMsg};
 
 /// How the `reason` of an execution that a failed store write stopped begins (the rest is
 /// the store's error). It stays until the execution runs again.
@@ -168,8 +174,16 @@ impl ExecutionMsg {
         ExecutionMsg::Internal(ExecutionInternal(Internal::Acked))
     }
 
-    pub(crate) fn granted(index: u32, ticket: u64) -> Self {
+    fn granted(index: u32, ticket: u64) -> Self {
         ExecutionMsg::Internal(ExecutionInternal(Internal::Granted { index, ticket }))
+    }
+}
+
+/// An Execution hears by message that its item got the semaphores it waited for.
+impl Grantee for ActorRef<ExecutionMsg> {
+    fn granted(&self, index: u32, ticket: u64) {
+        // An execution that is gone released its waits first; nobody to tell.
+        let _ = self.cast(ExecutionMsg::granted(index, ticket));
     }
 }
 
@@ -204,6 +218,10 @@ pub struct ExecutionState {
     acks: Arc<Acks>,
     finished: bool,
     store: Store,
+    /// How its attempts reach it and the store (one for all of them).
+    port: Arc<dyn AttemptPort>,
+    /// How the semaphores tell it of permits granted later (itself, by message).
+    grantee: Arc<dyn Grantee>,
     events: broadcast::Sender<Event>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
     /// What it counts for its listing.
@@ -234,7 +252,7 @@ impl Actor for Execution {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ExecutionMsg>,
+        myself: ActorRef<ExecutionMsg>,
         args: ExecutionArgs,
     ) -> Result<ExecutionState, ActorProcessingErr> {
         if !args.record_durable {
@@ -284,6 +302,12 @@ impl Actor for Execution {
                 }
             };
         }
+        let grantee = Arc::new(myself.clone());
+        let port = Arc::new(ExecutionPort::new(
+            args.record.id,
+            myself,
+            args.store.clone(),
+        ));
         Ok(ExecutionState {
             record: args.record,
             plan,
@@ -301,6 +325,8 @@ impl Actor for Execution {
             _live: crate::metrics::LiveActor::new(),
             acks: Arc::new(Acks::default()),
             finished: false,
+            port,
+            grantee,
             store: args.store,
             events: args.events,
             supervisor: args.supervisor,
@@ -374,23 +400,7 @@ impl Actor for Execution {
                     index,
                     attempt,
                     end,
-                } => {
-                    if state
-                        .running
-                        .get(&index)
-                        .is_some_and(|(a, _, _)| *a == attempt)
-                        && let Some((_, worker, _)) = state.running.remove(&index)
-                    {
-                        state.idle.push(worker);
-                    }
-                    if let Ending::StoreFailed { error } = &end.ending
-                        && state.store_error.is_none()
-                    {
-                        tracing::error!(execution_id = %state.record.id, error, "a checkpoint of this execution was not made durable; it stops starting items");
-                        state.store_error = Some(StoreError::Commit(error.clone()));
-                    }
-                    state.run.attempt_ended(index, attempt, end, Instant::now());
-                }
+                } => state.attempt_ended(index, attempt, end),
                 Internal::Progress {
                     index,
                     progress,
@@ -436,31 +446,10 @@ impl Actor for Execution {
     ) -> Result<(), ActorProcessingErr> {
         // Workers end only when the execution stops them. One that failed (its handler
         // panicked or errored) did not report its attempt: the attempt counts as failed.
-        if let SupervisionEvent::ActorFailed(cell, reason) = event {
-            let failed = state
-                .running
-                .iter()
-                .find(|(_, (_, w, _))| w.get_id() == cell.get_id())
-                .map(|(&index, &(attempt, _, _))| (index, attempt));
-            // A dead worker never goes back to the pool.
-            state.idle.retain(|w| w.get_id() != cell.get_id());
-            if let Some((index, attempt)) = failed
-                && let Some((_, _, control)) = state.running.remove(&index)
-            {
-                let end = AttemptEnd {
-                    ending: Ending::Failed {
-                        error: format!("worker failed: {reason}"),
-                    },
-                    at_ms: now_ms(),
-                    progress: control.checkpoint_progress(),
-                    message: None,
-                    // Its worker died mid-attempt: it may have applied.
-                    applied: true,
-                    checkpoint: control.take_checkpoint(),
-                };
-                state.run.attempt_ended(index, attempt, end, Instant::now());
-                state.perform(&myself).await;
-            }
+        if let SupervisionEvent::ActorFailed(cell, reason) = event
+            && state.worker_failed(cell.get_id(), &reason)
+        {
+            state.perform(&myself).await;
         }
         Ok(())
     }
@@ -469,175 +458,5 @@ impl Actor for Execution {
 impl ExecutionState {
     fn id(&self) -> ExecutionId {
         self.record.id
-    }
-
-    /// Applies an interrupt or a pause; the reply says whether it was applied, and waits for
-    /// the end when the final record is already on its way.
-    fn halt(&mut self, halt: Halt, reply: Option<RpcReplyPort<bool>>) {
-        tracing::info!(execution_id = %self.record.id, ?halt, "interrupting");
-        let now = Instant::now();
-        let applied = !self.finished
-            && match halt {
-                Halt::Interrupt(strategy) => self.run.interrupt(strategy, now),
-                Halt::Pause(strategy) => self.run.pause(strategy, now),
-                Halt::Cancel(strategy) => self.run.cancel(strategy, now),
-            };
-        match (halt, reply) {
-            // Answered once the request is durable (`Effect::HaltRecorded`).
-            (halt, reply) if applied && halt.is_recorded() => self.pause_replies.push_back(reply),
-            (_, Some(reply)) if applied || self.finished => {
-                let _ = reply.send(applied);
-            }
-            (_, Some(reply)) => self.late_interrupts.push(reply),
-            (_, None) => {}
-        }
-    }
-
-    /// Performs the core's effects in order, then arms the timer for its next deadline.
-    async fn perform(&mut self, myself: &ActorRef<ExecutionMsg>) {
-        let mut began = None;
-        while let Some(effect) = self.run.poll_effect() {
-            match effect {
-                Effect::Commit { id, writes } => self.commit(myself, id, writes),
-                Effect::Start {
-                    index,
-                    attempt,
-                    resume,
-                } => {
-                    // One clock read for the starts of a step, which begin within a
-                    // millisecond or so; read again after one that spawned a worker.
-                    let began_ms = *began.get_or_insert_with(now_ms);
-                    if self.idle.is_empty() {
-                        began = None;
-                    }
-                    if let Err((error, checkpoint)) =
-                        self.start(myself, index, attempt, resume).await
-                    {
-                        tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
-                        let end = AttemptEnd {
-                            ending: Ending::Interrupted { error: Some(error) },
-                            at_ms: now_ms(),
-                            progress: checkpoint.as_ref().and_then(|c| c.progress),
-                            message: None,
-                            applied: false,
-                            checkpoint,
-                        };
-                        self.run.attempt_ended(index, attempt, end, Instant::now());
-                    } else {
-                        self.run.attempt_began(index, attempt, began_ms);
-                    }
-                }
-                Effect::Acquire { index, ticket } => {
-                    let holder = self.holder(index, ticket);
-                    let tags = self.plan.items[index as usize].tags.clone();
-                    if self.semaphores.acquire(holder, tags, myself.clone()) {
-                        self.run.granted(index, ticket, Instant::now());
-                    }
-                }
-                Effect::Release { index, ticket } => {
-                    let holder = self.holder(index, ticket);
-                    for mine in self.semaphores.release(holder, self.record.id) {
-                        self.run.granted(mine.index, mine.ticket, Instant::now());
-                    }
-                }
-                Effect::Take { index } => {
-                    let now = Instant::now();
-                    let ids = self.limits.get(index as usize).map_or(&[][..], |l| l);
-                    let result = self.limiters.take(ids, now);
-                    self.run.taken(index, result, now);
-                }
-                Effect::Cancel { index, attempt } => {
-                    if let Some((_, worker, _)) = self.running.get(&index) {
-                        let _ = worker.cast(WorkerMsg::Cancel { index, attempt });
-                    }
-                }
-                Effect::Abort { index, attempt } => {
-                    if let Some((_, worker, _)) = self.running.get(&index) {
-                        let _ = worker.cast(WorkerMsg::Abort { index, attempt });
-                    }
-                }
-                Effect::HaltRecorded { durable } => {
-                    if let Some(Some(reply)) = self.pause_replies.pop_front() {
-                        let _ = reply.send(durable);
-                    }
-                }
-                Effect::Publish(publish) => self.publish(publish),
-                Effect::Ended { status, error } => return self.end(myself, status, error),
-            }
-        }
-        if self.run.has_open_commit() && !self.step_queued {
-            // Behind whatever is queued already; if the cast fails the actor is stopping.
-            self.step_queued = myself
-                .cast(ExecutionMsg::Internal(ExecutionInternal(Internal::EndStep)))
-                .is_ok();
-        }
-        self.arm_timer(myself);
-    }
-
-    /// Item `index` as a semaphore holder under `ticket`.
-    fn holder(&self, index: u32, ticket: u64) -> Holder {
-        Holder {
-            execution: self.record.id,
-            index,
-            ticket,
-            item: self.plan.items[index as usize].id.clone(),
-        }
-    }
-
-    fn arm_timer(&mut self, myself: &ActorRef<ExecutionMsg>) {
-        let Some(at) = self.run.next_deadline() else {
-            return;
-        };
-        if self.timer.is_some_and(|armed| armed <= at) {
-            return;
-        }
-        self.timer = Some(at);
-        let delay = at.saturating_duration_since(Instant::now());
-        myself.send_after(delay, || {
-            ExecutionMsg::Internal(ExecutionInternal(Internal::Deadline))
-        });
-    }
-
-    fn publish(&mut self, publish: Publish) {
-        let event = match publish {
-            Publish::Item { index, status } => {
-                if status == crate::model::ItemStatus::Done {
-                    self.tally.item_done();
-                }
-                if !matches!(status, crate::model::ItemStatus::Running) {
-                    self.tally.item_ended(now_ms());
-                    if let Some(share) = self.partial.remove(&index) {
-                        self.tally.running_moved(share, 0);
-                    }
-                }
-                Event::Item {
-                    execution: self.record.id,
-                    item: self.plan.items[index as usize].id.clone(),
-                    status,
-                }
-            }
-            Publish::Progress {
-                index,
-                progress,
-                message,
-            } => {
-                // (Progress with no total counts as none.)
-                let share = progress
-                    .done
-                    .min(progress.total)
-                    .saturating_mul(1000)
-                    .checked_div(progress.total)
-                    .unwrap_or(0) as u16;
-                let before = self.partial.insert(index, share).unwrap_or(0);
-                self.tally.running_moved(before, share);
-                Event::Progress {
-                    execution: self.record.id,
-                    item: self.plan.items[index as usize].id.clone(),
-                    progress,
-                    message,
-                }
-            }
-        };
-        let _ = self.events.send(event);
     }
 }

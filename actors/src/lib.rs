@@ -3,30 +3,41 @@
 //!
 //! # Layout
 //!
+//! Each layer uses only those above it (`ARCHITECTURE.md` at the repository root has the
+//! whole map):
+//!
 //! ```text
-//! model/       ids, the Item trait and Registry, Plan/Block/ItemSpec, reports, Outcome,
-//!              events, interrupt strategies, ItemCtx
-//! store/       redb tables, versioned msgpack records, the group-commit writer thread
-//! sched/       pure scheduling logic: DAG readiness, retries, the Run core of one
-//!              execution, the semaphore table
-//! semaphores   the runtime's semaphores, shared by its executions
-//! limiters     the runtime's named rate limiters, shared by its executions
-//! lifecycle    the lifecycle bus: modules subscribe to startup, shutdown, maintenance...
-//! dry_run      check every item of a plan, apply and write nothing
-//! supervisor   the Supervisor actor: the execution map
-//! execution    the Execution actor: one execution's blocks and items
-//! worker       the ItemWorker actor: one item attempt
-//! janitor      the Janitor actor: maintenance and health checks, on intervals and on request
-//! monitor      what the Janitor watches (disk, store size, memory) and what it warns of
+//! model/       data: ids, the Item trait and Registry, Plan/Block/ItemSpec, reports,
+//!              Outcome, events, interrupt strategies, ItemCtx (which reaches its
+//!              Execution and the store through an AttemptPort the worker implements);
+//!              imports no store, scheduler or actor
+//! sched/       pure scheduling logic: plan compilation (DAGs, policies, tags), DAG
+//!              readiness, retries, the Run core of one execution, the semaphore table
+//! store/       the Store handle over the Backend trait (model types only); the redb
+//!              backend (store/redb/: tables, msgpack records, the group-commit writer
+//!              thread); the behaviour suite every backend passes (feature store-suite)
+//! actors and what they share:
+//!   supervisor   the Supervisor actor: the execution map
+//!   execution    the Execution actor: one execution's blocks and items
+//!   worker       the ItemWorker actor: one item attempt; its ExecutionPort
+//!   janitor      the Janitor actor: maintenance and health checks, on intervals and on request
+//!   catalog      reads of executions without the Supervisor's mailbox
+//!   semaphores   the runtime's semaphores, shared by its executions
+//!   limiters     the runtime's named rate limiters, shared by its executions
+//!   lifecycle    the lifecycle bus: modules subscribe to startup, shutdown, maintenance...
+//!   dry_run      check every item of a plan, apply and write nothing
+//!   monitor      what the Janitor watches (disk, store size, memory) and what it warns of
 //! ```
 //!
 //! ```text
-//! Supervisor
-//! ├── Execution <id>
-//! │   ├── ItemWorker (one attempt)
-//! │   └── ...
-//! └── Execution <id> ...
-//! Store writer: one OS thread that owns every redb write (group commit)
+//! Runtime (in `tend`)
+//! ├── Supervisor
+//! │   ├── Execution <id>
+//! │   │   ├── ItemWorker (one attempt at a time)
+//! │   │   └── ...
+//! │   └── Execution <id> ...
+//! └── Janitor
+//! redb backend: one OS thread that owns every write (group commit)
 //! ```
 
 pub mod catalog;
@@ -46,7 +57,7 @@ pub mod supervisor;
 mod tally;
 pub mod worker;
 
-pub use catalog::{Catalog, ExecutionCounts};
+pub use catalog::{Catalog, ExecutionCounts, ReportSource};
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
 pub use error::{CYCLE_NAMED, ItemError, PlanError, RuntimeError, StoreError};
 pub use execution::{Execution, ExecutionArgs, ExecutionMsg, STOPPED_BY_STORE};

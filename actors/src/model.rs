@@ -1,5 +1,6 @@
-//! The domain model: what a user builds and what the runtime reports. No actors, no I/O
-//! (except [`ItemCtx`], the handle an item uses to talk to its worker).
+//! The domain model: what a user builds and what the runtime reports. No actors, no I/O,
+//! no scheduler and no store: [`ItemCtx`], the handle an item uses while it runs, reaches
+//! its Execution and the store through an `AttemptPort` the worker implements.
 //!
 //! ```text
 //! Plan ── blocks, run in order
@@ -10,6 +11,7 @@
 
 mod artifact;
 mod checkpoint;
+mod control;
 mod ctx;
 mod event;
 mod ids;
@@ -21,6 +23,7 @@ mod outcome;
 mod page;
 mod params;
 mod plan;
+mod port;
 mod record;
 mod recovery;
 mod registry;
@@ -30,13 +33,13 @@ mod shutdown;
 mod status;
 mod strategy;
 mod submitted;
-mod tags;
 mod tree;
 
 pub use artifact::{ArtifactId, ParseArtifactIdError};
 pub use checkpoint::Checkpoint;
+pub(crate) use control::AttemptControl;
+pub(crate) use ctx::CtxParts;
 pub use ctx::ItemCtx;
-pub(crate) use ctx::{AttemptControl, CtxParts};
 pub use event::Event;
 pub use ids::{ExecutionId, ParseIdError};
 pub(crate) use item::{Applied, DynItem};
@@ -50,8 +53,9 @@ pub(crate) use millis::serde_millis;
 pub use millis::{human as human_millis, to_millis};
 pub use outcome::{BlockOutcome, Outcome};
 pub use page::{ExecutionPage, ListQuery, MAX_PAGE};
-pub(crate) use plan::CompiledPlan;
 pub use plan::{Block, ItemSpec, MAX_KEY_BYTES, Plan};
+pub(crate) use plan::{key_problem, valid_id};
+pub(crate) use port::AttemptPort;
 pub use record::{
     Change, ExecutionRecord, ItemState, KeyOwner, PastAttempt, Started, StoredSummary, Write,
 };

@@ -1,7 +1,8 @@
-//! The runtime's semaphores: one [`sched::sema::Table`](crate::sched::sema::Table) shared
-//! by every Execution actor, behind a mutex held only for the bookkeeping of one acquire
-//! or release. An attempt that gets its permits because another released them is told
-//! by a message to its Execution.
+//! The runtime's semaphores: one `sched::sema::Table` shared by every Execution actor,
+//! behind a mutex held only for the bookkeeping of one acquire or release. An attempt
+//! that gets its permits because another released them is told through its execution's
+//! `Grantee` (the Execution actor implements it with a message), so this module names
+//! no actor.
 //!
 //! Nothing of it is stored: a restart begins with every permit free, which is right,
 //! since no attempt survives a restart either.
@@ -9,9 +10,6 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use ractor::ActorRef;
-
-use crate::execution::ExecutionMsg;
 use crate::model::ExecutionId;
 use crate::sched::sema::Table;
 
@@ -62,7 +60,15 @@ pub struct SemaphoreReport {
     pub waiters: Vec<SemaphoreUser>,
 }
 
-type Waker = ActorRef<ExecutionMsg>;
+/// The execution a waiting holder belongs to, told when the holder got every permit it
+/// asked for (another execution released them).
+pub(crate) trait Grantee: Send + Sync + std::fmt::Debug {
+    /// Item `index` holds the permits it asked for under `ticket`. Never waits; an
+    /// execution that is gone is not told.
+    fn granted(&self, index: u32, ticket: u64);
+}
+
+type Waker = Arc<dyn Grantee>;
 
 /// The semaphores of one runtime, shared by all its executions.
 #[derive(Debug, Default)]
@@ -82,8 +88,8 @@ impl Semaphores {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `holder` asks for `tags`; true when it holds them all now, else its execution is
-    /// told later ([`ExecutionMsg`] `Granted`).
+    /// `holder` asks for `tags`; true when it holds them all now, else `waker` is told
+    /// later ([`Grantee::granted`]).
     pub(crate) fn acquire(&self, holder: Holder, tags: Arc<[Arc<str>]>, waker: Waker) -> bool {
         self.table().acquire(holder, tags, waker)
     }
@@ -122,7 +128,7 @@ impl Semaphores {
     }
 }
 
-/// Tells each granted holder's execution by message, except `own`'s, which are returned.
+/// Tells each granted holder's execution, except `own`'s, which are returned.
 fn tell(granted: Vec<(Holder, Waker)>, own: ExecutionId) -> Vec<Holder> {
     let mut mine = Vec::new();
     for (holder, waker) in granted {
@@ -130,7 +136,7 @@ fn tell(granted: Vec<(Holder, Waker)>, own: ExecutionId) -> Vec<Holder> {
             mine.push(holder);
         } else {
             // An execution that is gone released its waits first; nobody to tell.
-            let _ = waker.cast(ExecutionMsg::granted(holder.index, holder.ticket));
+            waker.granted(holder.index, holder.ticket);
         }
     }
     mine

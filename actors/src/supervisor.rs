@@ -16,11 +16,14 @@
 //! The handler never waits on the disk: writes and reads run elsewhere and come back as
 //! internal messages, so concurrent submits share group commits.
 //!
-//! Files: this one has the messages and the dispatch; `entry` the execution map's entries
-//! and their startup load; `start` submit and resume; `query` status, tree and wait;
-//! `halt` interrupts and pauses; `cancel` cancels; `prune` deletions and retention; `stop`
-//! the shutdown; `restart` what a failed Execution actor gets (a restart from its durable
-//! state, or a pause once it fails too often).
+//! Files: this one has the messages, the state, the actor and the dispatch; `settings`
+//! what it applies to every execution; `entry` the execution map's entries and their
+//! startup load; `entries` the map and what it publishes to the Catalog; `fetch` reading
+//! an execution it does not hold; `start` submit and resume; `keys` idempotency keys;
+//! `query` status, tree and wait; `halt` interrupts (of one or all) and pauses; `cancel`
+//! cancels; `ended` an execution's end; `prune` deletions and retention; `stop` the
+//! shutdown; `restart` what a failed Execution actor gets (a restart from its durable
+//! state, or a pause once it fails too often; and a failure on request, to exercise it).
 
 mod cancel;
 mod ended;
@@ -32,6 +35,7 @@ mod keys;
 mod prune;
 mod query;
 mod restart;
+mod settings;
 mod start;
 mod stop;
 
@@ -40,19 +44,19 @@ use entries::Entries;
 use entry::Entry;
 use prune::DeleteReply;
 pub use prune::Retention;
+pub use settings::Settings;
 use start::Restart;
 pub use stop::Stopped;
 use stop::{Stop, StopReply};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
 
 use crate::error::RuntimeError;
-use crate::execution::{ExecutionArgs, ExecutionMsg, Halt};
+use crate::execution::{ExecutionArgs, Halt};
 use crate::limiters::Limiters;
 use crate::model::{
     ActorNode, Event, ExecutionId, ExecutionReport, ExecutionStatus, InterruptStrategy, Outcome,
@@ -64,78 +68,6 @@ use crate::store::Store;
 /// The Supervisor actor.
 #[derive(Debug, Default)]
 pub struct Supervisor;
-
-/// Settings the Supervisor applies to every execution.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Items of one execution that may run at once, unless its plan says otherwise.
-    pub parallelism: usize,
-    /// On `Stop`, how long running attempts get to reach a cancellation point before they
-    /// are aborted.
-    pub stop_grace: Duration,
-    /// Past its `timeout`, how long an attempt gets to reach a cancellation point before it
-    /// is aborted.
-    pub timeout_grace: Duration,
-    /// Resume, at start, the executions that were running when the process stopped (by a
-    /// shutdown or a crash); those interrupted on purpose wait.
-    pub resume_on_start: bool,
-    /// How many of those are being started at once (reading them back and writing their
-    /// records), so a large backlog does not hold up new submits.
-    pub recovery_concurrency: usize,
-    /// An item whose attempts the process stopped under this many times in a row is
-    /// failed instead of started again (0: never).
-    pub crash_limit: u32,
-    /// A failed Execution actor is restarted from its durable state at most this many
-    /// times within `restart_window`; one more failure pauses the execution.
-    pub max_restarts: u32,
-    /// The window `max_restarts` counts in.
-    pub restart_window: Duration,
-    /// A submitted plan may have at most this many items.
-    pub max_items: usize,
-    /// A submitted plan may ask for at most this much parallelism.
-    pub max_parallelism: usize,
-}
-
-impl Settings {
-    /// Whether `plan` is within the ceilings on its size; the error names the plan.
-    pub fn check_size(&self, plan: &Plan) -> Result<(), crate::error::PlanError> {
-        let items = plan.item_count();
-        if items > self.max_items {
-            return Err(crate::error::PlanError::TooManyItems {
-                plan: crate::model::cut(&plan.name),
-                items,
-                max: self.max_items,
-            });
-        }
-        match plan.parallelism {
-            Some(parallelism) if parallelism > self.max_parallelism => {
-                Err(crate::error::PlanError::ParallelismTooHigh {
-                    plan: crate::model::cut(&plan.name),
-                    parallelism,
-                    max: self.max_parallelism,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            parallelism: 64,
-            stop_grace: Duration::from_secs(10),
-            timeout_grace: Duration::from_secs(1),
-            resume_on_start: true,
-            recovery_concurrency: 4,
-            crash_limit: 3,
-            max_restarts: 3,
-            restart_window: Duration::from_secs(60),
-            max_items: 100_000,
-            max_parallelism: 1024,
-        }
-    }
-}
 
 /// What the Supervisor starts from.
 #[derive(Debug)]
@@ -482,50 +414,10 @@ impl SupervisorState {
                 self.halt(myself, id, Halt::Pause(strategy), reply)
             }
             SupervisorMsg::Cancel(id, strategy, reply) => self.cancel(myself, id, strategy, reply),
-            SupervisorMsg::InterruptAll(strategy, reply) => {
-                let live: Vec<ExecutionId> = self
-                    .entries
-                    .iter()
-                    .filter(|(_, e)| e.is_live())
-                    .map(|(&id, _)| id)
-                    .collect();
-                let mut interrupted = Vec::new();
-                let mut asks = Vec::new();
-                for id in live {
-                    match self.halt_target(id, Halt::Interrupt(strategy)) {
-                        Ok(None) => interrupted.push(id),
-                        Ok(Some(actor)) => asks.push((id, actor)),
-                        Err(_) => {}
-                    }
-                }
-                self.publish(); // (they show as interrupting before the answer)
-                tokio::spawn(async move {
-                    let asks = asks.into_iter().map(|(id, actor)| async move {
-                        halt::ask(&actor, Halt::Interrupt(strategy))
-                            .await
-                            .then_some(id)
-                    });
-                    interrupted.extend(futures::future::join_all(asks).await.into_iter().flatten());
-                    interrupted.sort();
-                    let _ = reply.send(interrupted);
-                });
-            }
+            SupervisorMsg::InterruptAll(strategy, reply) => self.interrupt_all(strategy, reply),
             SupervisorMsg::Wait(id, reply) => self.wait(id, reply),
             SupervisorMsg::FailExecution(id, reason, reply) => {
-                let result = match self.entry(id) {
-                    Ok(entry) => match &entry.actor {
-                        Some(actor) => actor
-                            .cast(ExecutionMsg::Fail(reason))
-                            .map_err(|e| RuntimeError::Actor(e.to_string())),
-                        None => Err(RuntimeError::InvalidState {
-                            id,
-                            action: "fail",
-                            status: entry.status,
-                        }),
-                    },
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(result);
+                self.fail_execution(id, reason, reply)
             }
             SupervisorMsg::Tree(reply) => self.tree(myself, reply),
             SupervisorMsg::Subscribe(reply) => {

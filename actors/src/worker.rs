@@ -15,6 +15,13 @@
 //! intra-item checkpoint is already durable (`ItemCtx::checkpoint` returns only then), so a
 //! resume continues from it. A panic in the item is caught and ends the attempt as failed;
 //! it never takes the worker or the execution down.
+//!
+//! What the attempt's `ItemCtx` sends out goes through the execution's `ExecutionPort`
+//! (`port`): progress to the Execution, checkpoints and artifacts to the store.
+
+mod port;
+
+pub(crate) use port::ExecutionPort;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

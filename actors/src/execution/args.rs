@@ -10,9 +10,10 @@ use crate::error::{PlanError, RuntimeError};
 use crate::execution::Halt;
 use crate::limiters::Limiters;
 use crate::model::{
-    Change, Checkpoint, CompiledPlan, Event, ExecutionId, ExecutionRecord, ExecutionStatus,
-    ItemState, ItemStatus, Plan, Registry, Resources, now_ms, resumed,
+    Change, Checkpoint, Event, ExecutionId, ExecutionRecord, ExecutionStatus, ItemState,
+    ItemStatus, Plan, Registry, Resources, now_ms, resumed,
 };
+use crate::sched::compile::CompiledPlan;
 use crate::semaphores::Semaphores;
 use crate::store::{Store, StoredExecution};
 use crate::supervisor::SupervisorMsg;

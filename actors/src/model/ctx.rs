@@ -1,104 +1,17 @@
-//! `ItemCtx`: what an item attempt can ask of the runtime while it runs.
+//! `ItemCtx`: what an item attempt can ask of the runtime while it runs. It holds the
+//! attempt's [`AttemptControl`] (shared with its worker) and the execution's
+//! [`AttemptPort`] (implemented beside the worker), through which progress reaches the
+//! Execution and checkpoints and artifacts reach the store.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ractor::ActorRef;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ItemError;
-use crate::execution::ExecutionMsg;
-use crate::model::Change;
-use crate::model::{ArtifactId, Checkpoint, ExecutionId, Progress, Resources};
-use crate::store::Store;
-
-/// Shared between a running attempt and its worker: the stop flag and the last progress.
-#[derive(Debug, Default)]
-pub(crate) struct AttemptControl {
-    cancel: AtomicBool,
-    /// Wakes attempts waiting in [`ItemCtx::interrupted`] when `cancel` is set.
-    cancelled: tokio::sync::Notify,
-    /// Whether a checkpoint of this item may be stored (one was loaded or saved), so the
-    /// worker knows if there is one to clear when the item is done.
-    checkpointed: AtomicBool,
-    last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
-    /// The item's latest durable checkpoint: the one the attempt started from, or the last
-    /// it saved. Handed back when the attempt ends, so its next attempt resumes from it.
-    checkpoint: Mutex<Option<Checkpoint>>,
-    /// `apply` began in this attempt (so it may have changed something, however it ends).
-    applying: AtomicBool,
-}
-
-impl AttemptControl {
-    /// The control of an attempt that resumes from `checkpoint` (the item's latest).
-    pub(crate) fn resuming(checkpoint: Option<Checkpoint>) -> Self {
-        let control = AttemptControl::default();
-        if let Some(checkpoint) = &checkpoint {
-            control.last.lock().unwrap_or_else(|p| p.into_inner()).0 = checkpoint.progress;
-            control.mark_checkpointed();
-        }
-        *control.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = checkpoint;
-        control
-    }
-
-    /// The progress stored with the item's latest durable checkpoint.
-    pub(crate) fn checkpoint_progress(&self) -> Option<Progress> {
-        self.checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(|c| c.progress)
-    }
-
-    /// Takes the item's latest durable checkpoint, for its next attempt.
-    pub(crate) fn take_checkpoint(&self) -> Option<Checkpoint> {
-        self.checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
-
-    /// Tells the attempt to stop at its next cancellation point.
-    pub(crate) fn cancel(&self) {
-        self.cancel.store(true, Ordering::Release);
-        self.cancelled.notify_waiters();
-    }
-
-    /// Whether `apply` began in this attempt.
-    pub(crate) fn applied(&self) -> bool {
-        self.applying.load(Ordering::Acquire)
-    }
-
-    /// Records that a checkpoint of this item may be stored.
-    pub(crate) fn mark_checkpointed(&self) {
-        self.checkpointed.store(true, Ordering::Release);
-    }
-
-    /// Whether a checkpoint of this item may be stored.
-    pub(crate) fn is_checkpointed(&self) -> bool {
-        self.checkpointed.load(Ordering::Acquire)
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Acquire)
-    }
-
-    /// The last progress and message the attempt reported.
-    pub(crate) fn last(&self) -> (Option<Progress>, Option<Arc<str>>) {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn record(&self, progress: Option<Progress>, message: Option<Arc<str>>) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if progress.is_some() {
-            last.0 = progress;
-        }
-        if message.is_some() {
-            last.1 = message;
-        }
-    }
-}
+use crate::model::{
+    ArtifactId, AttemptControl, AttemptPort, Checkpoint, ExecutionId, Progress, Resources,
+};
 
 /// A dependency's id and its stored output (msgpack), if it has one.
 pub(crate) type Input = (Arc<str>, Option<Arc<[u8]>>);
@@ -113,10 +26,9 @@ pub(crate) struct CtxParts {
     pub(crate) refresh: bool,
     pub(crate) inputs: Vec<Input>,
     pub(crate) control: Arc<AttemptControl>,
-    /// Where checkpoints go; `None` in a dry run, which writes nothing.
-    pub(crate) store: Option<Store>,
-    /// Who hears of progress; `None` in a dry run.
-    pub(crate) execution: Option<ActorRef<ExecutionMsg>>,
+    /// Where progress, checkpoints and artifacts go; `None` in a dry run, which writes
+    /// nothing and tells nobody.
+    pub(crate) port: Option<Arc<dyn AttemptPort>>,
     pub(crate) resources: Arc<Resources>,
 }
 
@@ -143,7 +55,7 @@ impl ItemCtx {
 
     /// Records that `apply` begins.
     pub(crate) fn mark_applying(&self) {
-        self.parts.control.applying.store(true, Ordering::Release);
+        self.parts.control.mark_applying();
     }
 
     /// The execution this attempt belongs to.
@@ -178,7 +90,7 @@ impl ItemCtx {
     /// Whether this is a dry run ([`Runtime::dry_run`](https://docs.rs/tend)): only
     /// `check` runs, and nothing is written (a checkpoint is an error).
     pub fn is_dry_run(&self) -> bool {
-        self.parts.store.is_none()
+        self.parts.port.is_none()
     }
 
     /// Which attempt this is, counting from 1 across restarts.
@@ -189,12 +101,7 @@ impl ItemCtx {
     /// The state saved by the last [`checkpoint`](Self::checkpoint) of this item, in this or
     /// an earlier attempt; `None` when the item never checkpointed.
     pub fn resume_point<T: DeserializeOwned>(&self) -> Result<Option<T>, ItemError> {
-        let checkpoint = self
-            .parts
-            .control
-            .checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let checkpoint = self.parts.control.checkpoint();
         match checkpoint.as_ref().map(|c| &c.state) {
             None => Ok(None),
             Some(bytes) => rmp_serde::from_slice(bytes)
@@ -208,49 +115,26 @@ impl ItemCtx {
     /// may carry the id), so the orphan sweep keeps it while the execution is stored.
     /// Returns once durable.
     pub async fn put_artifact(&self, bytes: impl Into<Vec<u8>>) -> Result<ArtifactId, ItemError> {
-        let store = self.artifact_store()?;
-        store
-            .put_artifact(
-                self.parts.execution_id,
-                bytes.into(),
-                crate::model::now_ms(),
-            )
-            .await
-            .map_err(artifact_store_error)
+        self.port_for_artifacts()?.put_artifact(bytes.into()).await
     }
 
     /// Makes this execution reference an artifact made elsewhere (another execution's),
     /// so the orphan sweep keeps it while this execution is stored. An artifact the sweep
     /// deleted meanwhile is [`ItemError::ArtifactGone`]: a retry makes it again.
     pub async fn reference_artifact(&self, artifact: ArtifactId) -> Result<(), ItemError> {
-        let store = self.artifact_store()?;
-        match store
-            .reference_artifact(self.parts.execution_id, artifact, crate::model::now_ms())
+        self.port_for_artifacts()?
+            .reference_artifact(artifact)
             .await
-        {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ItemError::ArtifactGone {
-                artifact: artifact.to_string(),
-            }),
-            Err(e) => Err(artifact_store_error(e)),
-        }
     }
 
     /// An artifact's bytes; reading it touches its timestamp of interest. One the sweep
     /// deleted is [`ItemError::ArtifactGone`].
     pub async fn get_artifact(&self, artifact: ArtifactId) -> Result<Vec<u8>, ItemError> {
-        let store = self.artifact_store()?;
-        match store.read_artifact(artifact, crate::model::now_ms()).await {
-            Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err(ItemError::ArtifactGone {
-                artifact: artifact.to_string(),
-            }),
-            Err(e) => Err(artifact_store_error(e)),
-        }
+        self.port_for_artifacts()?.read_artifact(artifact).await
     }
 
-    fn artifact_store(&self) -> Result<&Store, ItemError> {
-        self.parts.store.as_ref().ok_or_else(|| {
+    fn port_for_artifacts(&self) -> Result<&dyn AttemptPort, ItemError> {
+        self.parts.port.as_deref().ok_or_else(|| {
             ItemError::failed("a dry run reads and writes no artifacts; use them in `apply`")
         })
     }
@@ -265,28 +149,16 @@ impl ItemCtx {
         let state = rmp_serde::to_vec_named(state)
             .map_err(|e| ItemError::Checkpoint(format!("cannot encode state: {e}")))?;
         let progress = self.parts.control.last().0;
-        let checkpoint = Checkpoint { state, progress };
-        let Some(store) = &self.parts.store else {
+        let Some(port) = &self.parts.port else {
             return Err(ItemError::Checkpoint(
                 "a dry run writes nothing; checkpoint in `apply`, not in `check`".to_owned(),
             ));
         };
         // Marked before the write: if the attempt is aborted mid-commit, the record may land.
         self.parts.control.mark_checkpointed();
-        store
-            .commit(vec![Change::Checkpoint {
-                id: self.parts.execution_id,
-                index: self.parts.index,
-                checkpoint: checkpoint.clone(),
-            }])
-            .await
-            .map_err(|e| ItemError::Store(e.to_string()))?;
-        *self
-            .parts
-            .control
-            .checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(checkpoint);
+        let checkpoint = Checkpoint { state, progress };
+        port.checkpoint(self.parts.index, &checkpoint).await?;
+        *self.parts.control.checkpoint() = Some(checkpoint);
         Ok(())
     }
 
@@ -312,15 +184,7 @@ impl ItemCtx {
     /// }
     /// ```
     pub async fn interrupted(&self) {
-        let control = &self.parts.control;
-        let notified = control.cancelled.notified();
-        tokio::pin!(notified);
-        // Registered before the flag is read, so a cancel in between still wakes it.
-        notified.as_mut().enable();
-        if control.is_cancelled() {
-            return;
-        }
-        notified.await;
+        self.parts.control.cancelled().await;
     }
 
     /// Whether the attempt has been asked to stop, without stopping it.
@@ -350,8 +214,8 @@ impl ItemCtx {
         self.parts.control.record(progress, message.clone());
         // If the execution has stopped (or this is a dry run) there is nobody to tell;
         // progress is not durable.
-        if let Some(execution) = &self.parts.execution {
-            let _ = execution.cast(ExecutionMsg::progress(self.parts.index, progress, message));
+        if let Some(port) = &self.parts.port {
+            port.report(self.parts.index, progress, message);
         }
     }
 
@@ -392,11 +256,4 @@ impl ItemCtx {
     pub fn dependencies(&self) -> impl Iterator<Item = &str> {
         self.parts.inputs.iter().map(|(id, _)| id.as_ref())
     }
-}
-
-/// An artifact the store could not write or read: the attempt fails (and its `retry`
-/// tries again), rather than stopping the execution as a checkpoint that is not durable
-/// does; the item's own checkpoints say what is safe.
-fn artifact_store_error(e: crate::error::StoreError) -> ItemError {
-    ItemError::Failed(format!("artifact store: {e}"))
 }

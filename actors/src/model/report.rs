@@ -18,7 +18,7 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// One line of [`list`](crate::SupervisorMsg::List): an execution without its items.
+/// One line of a listing (`Catalog::page`): an execution without its items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionSummary {
     /// The execution.

@@ -26,10 +26,21 @@
 //!   failed one commit can never hold a final status over a missing record.
 //! - A failed commit leaves the store unknown: nothing new starts, the attempts whose records
 //!   it held count as interrupted, and the execution ends `interrupted` once nothing runs.
+//!
+//! Files: this one has the state, its inputs that start the run and report progress, and
+//! what the shell reads; `blocks` moves through the blocks (what starts, what is skipped,
+//! when the run finishes); `waits` the semaphores and rate tokens an item waits for;
+//! `attempt` an item's state and how an attempt ends; `ended` what an attempt's end
+//! decides; `deadlines` timeouts, aborts and retry waits; `halt` interrupts, pauses and
+//! stops; `commits` what a commit carries and what waits for it; `effect` what the shell
+//! is asked to do.
 
 mod attempt;
+mod blocks;
 mod commits;
+mod deadlines;
 mod effect;
+mod ended;
 mod halt;
 mod waits;
 
@@ -40,11 +51,11 @@ use std::time::{Duration, Instant};
 pub(crate) use crate::model::{ItemState, Write};
 pub(crate) use attempt::{AttemptEnd, Ending};
 use attempt::{Cancel, Phase};
+use deadlines::deadline;
 pub(crate) use effect::{Effect, Publish};
 
-use crate::model::{AttemptOutcome, Checkpoint, ExecutionStatus, ItemStatus, Progress};
-use crate::sched::dag::{Readiness, Start};
-use crate::sched::policy::noise;
+use crate::model::{Checkpoint, ExecutionStatus, ItemStatus, Progress};
+use crate::sched::dag::Readiness;
 use crate::sched::rate::Bucket;
 use crate::sched::shape::Shape;
 
@@ -254,6 +265,13 @@ impl Run {
         self.deadlines.first().map(|&(at, _)| at)
     }
 
+    /// Tells the shell item `index` stands as its state says now.
+    pub(super) fn publish_item(&mut self, index: u32) {
+        let status = self.items[index as usize].status;
+        self.effects
+            .push_back(Effect::Publish(Publish::Item { index, status }));
+    }
+
     /// Starts the run at `now`: skips what cannot run, starts what may.
     pub(crate) fn start(&mut self, now: Instant) {
         if !self.started {
@@ -262,55 +280,6 @@ impl Run {
             self.pump(now);
         }
         self.step_done();
-    }
-
-    /// Acts on what is due by `now`: attempts past their timeout are cancelled, attempts
-    /// past their grace aborted, retries whose wait is over made ready.
-    pub(crate) fn deadline_reached(&mut self, now: Instant) {
-        while let Some(&(at, index)) = self.deadlines.first() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop_first();
-            self.due(index, now);
-        }
-        self.pump(now);
-        self.step_done();
-    }
-
-    fn due(&mut self, index: u32, now: Instant) {
-        let grace = self.config.timeout_grace;
-        match &mut self.phases[index as usize] {
-            Phase::Running {
-                attempt,
-                cancel,
-                timeout_at,
-                timed_out,
-            } => {
-                let attempt = *attempt;
-                if timeout_at.is_some_and(|t| t <= now) && !*timed_out {
-                    *timed_out = true;
-                    if *cancel == Cancel::No {
-                        self.effects.push_back(Effect::Cancel { index, attempt });
-                    }
-                    let abort_at = deadline(now, grace);
-                    *cancel = cancel.ask(Some(abort_at));
-                    self.deadlines.insert((abort_at, index));
-                }
-                if cancel.abort_at().is_some_and(|t| t <= now) {
-                    *cancel = Cancel::Aborted;
-                    self.effects.push_back(Effect::Abort { index, attempt });
-                }
-            }
-            Phase::Throttled { .. } => self.throttle_due(index, now),
-            Phase::Waiting { until } if *until <= now => {
-                self.phases[index as usize] = Phase::Idle;
-                self.waiting.remove(&index);
-                let local = index - self.shape.blocks[self.block].range.start;
-                self.readiness.again(local);
-            }
-            _ => {}
-        }
     }
 
     /// Progress reported by a running attempt (not durable; the checkpoint's is).
@@ -337,296 +306,6 @@ impl Run {
             }));
         }
     }
-
-    /// Attempt `attempt` of item `index` ended at `now`. Late or repeated reports are
-    /// ignored.
-    pub(crate) fn attempt_ended(
-        &mut self,
-        index: u32,
-        attempt: u32,
-        end: AttemptEnd,
-        now: Instant,
-    ) {
-        let timed_out = match self.phases.get(index as usize) {
-            Some(Phase::Running {
-                attempt: a,
-                timed_out,
-                ..
-            }) if *a == attempt => *timed_out,
-            _ => return,
-        };
-        // The attempt is over: its semaphores go back at once.
-        self.release(index);
-        let policy = self.shape.policies[index as usize];
-        let ending = match end.ending {
-            Ending::StoreFailed { error } => {
-                self.broken = true;
-                Ending::Interrupted { error: Some(error) }
-            }
-            // Past its timeout the attempt has failed, whatever it returns now: a late
-            // output is never stored nor handed to dependents. Only an interrupt applied
-            // meanwhile keeps a stop at a cancellation point an interruption.
-            Ending::Done { .. } | Ending::Failed { .. } | Ending::Interrupted { .. }
-                if timed_out
-                    && !(matches!(end.ending, Ending::Interrupted { .. })
-                        && self.allowance.is_some()) =>
-            {
-                let timeout = policy.timeout.unwrap_or_default();
-                Ending::Failed {
-                    error: format!("timed out after {}", humantime::format_duration(timeout)),
-                }
-            }
-            ending => ending,
-        };
-        let mut retry_at = None;
-        self.active.remove(&index);
-        let local = index - self.shape.blocks[self.block].range.start;
-        // What the attempt holds is the item's latest checkpoint, for its next attempt; a
-        // done item has none.
-        self.checkpoints[index as usize] = match ending {
-            Ending::Done { .. } => None,
-            _ => end.checkpoint,
-        };
-        let item = &mut self.items[index as usize];
-        item.crashes = 0;
-        item.maybe_changed |= end.applied;
-        item.progress = end.progress;
-        if end.message.is_some() {
-            item.message = end.message;
-        }
-        let status = match ending {
-            Ending::Done {
-                output,
-                changed,
-                clear_checkpoint,
-            } => {
-                // An earlier attempt may have done the work this one found done.
-                let changed = changed || item.maybe_changed;
-                item.output = Some(output);
-                item.error = None;
-                // What it said while it ran ("waiting for ...") is over once it is done.
-                item.message = None;
-                item.unchanged = !changed;
-                item.maybe_changed = false;
-                // Its own refresh is handled: this attempt succeeded.
-                item.refresh = false;
-                self.readiness
-                    .done(&self.shape.blocks[self.block].graph, local);
-                if clear_checkpoint {
-                    self.open.writes.push(Write::ClearCheckpoint { index });
-                }
-                item.ended(attempt, end.at_ms, AttemptOutcome::Done, None);
-                if changed {
-                    self.send_refreshes(index);
-                }
-                ItemStatus::Done
-            }
-            Ending::Failed { error } => {
-                item.output = None;
-                item.failures = item.failures.saturating_add(1);
-                item.ended(
-                    attempt,
-                    end.at_ms,
-                    AttemptOutcome::Failed,
-                    Some(error.clone()),
-                );
-                item.error = Some(error);
-                if policy.retries_after(item.failures) {
-                    if self.allowance.is_some() || self.broken {
-                        // Interrupted meanwhile: no wait now; a resume retries it.
-                        ItemStatus::Interrupted
-                    } else {
-                        let retry = item.failures;
-                        let wait = policy
-                            .backoff
-                            .wait(retry, noise(self.config.seed, index, attempt));
-                        retry_at = Some(deadline(now, wait));
-                        self.waiting.insert(index);
-                        ItemStatus::Retrying
-                    }
-                } else {
-                    self.fail(index)
-                }
-            }
-            Ending::Interrupted { error } => {
-                item.ended(
-                    attempt,
-                    end.at_ms,
-                    AttemptOutcome::Interrupted,
-                    error.clone(),
-                );
-                item.error = error;
-                ItemStatus::Interrupted
-            }
-            // (Made an interruption above.)
-            Ending::StoreFailed { error } => {
-                item.ended(
-                    attempt,
-                    end.at_ms,
-                    AttemptOutcome::Interrupted,
-                    Some(error.clone()),
-                );
-                item.error = Some(error);
-                ItemStatus::Interrupted
-            }
-        };
-        let record = ItemState {
-            status,
-            ..self.items[index as usize].clone()
-        };
-        self.open.writes.push(Write::Item {
-            index,
-            state: record,
-        });
-        self.open.thens.push(Then::Settle(index));
-        self.phases[index as usize] = Phase::Ending { status, retry_at };
-        self.pump(now);
-        self.step_done();
-    }
-
-    /// Item `index` changed something: the dependents of its `notify` edges get a pending
-    /// refresh, written in the commit that carries its Done record, so a crash before they
-    /// run cannot lose it.
-    fn send_refreshes(&mut self, index: u32) {
-        for &dependent in self.shape.notified_by(index) {
-            // Written even if the flag is already set: the commit that set it may yet fail,
-            // and this Done record must not become durable without it.
-            let item = &mut self.items[dependent as usize];
-            item.refresh = true;
-            let mut state = item.clone();
-            // Skipped in this run: that is recorded with the final record, if at all (see
-            // `finish`); until then the store has it as not run.
-            if self.skipped.contains(&dependent) {
-                state.status = ItemStatus::Pending;
-            }
-            self.open.writes.push(Write::Item {
-                index: dependent,
-                state,
-            });
-        }
-    }
-
-    /// Item `index` failed for good: its dependents are skipped.
-    fn fail(&mut self, index: u32) -> ItemStatus {
-        let local = index - self.shape.blocks[self.block].range.start;
-        self.failed = true;
-        let skipped = self
-            .readiness
-            .fail(&self.shape.blocks[self.block].graph, local);
-        let offset = self.shape.blocks[self.block].range.start;
-        for local in skipped {
-            self.skip(offset + local);
-        }
-        ItemStatus::Failed
-    }
-
-    /// Makes block `block` current and skips the items it cannot run.
-    fn enter_block(&mut self, block: usize) {
-        self.block = block;
-        let Some(shape) = self.shape.blocks.get(block) else {
-            return;
-        };
-        let offset = shape.range.start;
-        let items = &self.items;
-        let (readiness, skipped) = Readiness::new(&shape.graph, |local| {
-            match items[(offset + local) as usize].status {
-                ItemStatus::Done => Start::Done,
-                ItemStatus::Failed | ItemStatus::Skipped => Start::Blocked,
-                _ => Start::Pending,
-            }
-        });
-        self.failed = items[shape.range.start as usize..shape.range.end as usize]
-            .iter()
-            .any(|i| i.status == ItemStatus::Failed);
-        self.readiness = readiness;
-        for local in skipped {
-            self.skip(offset + local);
-        }
-    }
-
-    fn skip(&mut self, index: u32) {
-        let item = &mut self.items[index as usize];
-        if item.status != ItemStatus::Skipped {
-            item.status = ItemStatus::Skipped;
-            self.skipped.push(index);
-            self.publish_item(index);
-        }
-    }
-
-    fn publish_item(&mut self, index: u32) {
-        let status = self.items[index as usize].status;
-        self.effects
-            .push_back(Effect::Publish(Publish::Item { index, status }));
-    }
-
-    /// Starts what may start; finishes when nothing runs and nothing may start.
-    fn pump(&mut self, now: Instant) {
-        if !self.started || self.finishing {
-            return;
-        }
-        if self.broken {
-            // Nothing new starts: waits for semaphores and rate limits end.
-            self.withdraw_waiting();
-        }
-        loop {
-            while self.active.len() < self.config.parallelism
-                && !self.broken
-                && self.allowance != Some(0)
-            {
-                let Some(local) = self.readiness.pop_ready() else {
-                    break;
-                };
-                let index = self.shape.blocks[self.block].range.start + local;
-                let counted = self.allowance.is_some();
-                if let Some(allowance) = &mut self.allowance {
-                    *allowance -= 1;
-                }
-                self.prepare(index, counted, now);
-            }
-            // Running attempts, or retries still to come (an interrupt ends their waits).
-            if !self.active.is_empty() || !self.waiting.is_empty() {
-                return;
-            }
-            if self.broken {
-                return self.finish(ExecutionStatus::Interrupted);
-            }
-            // Nothing runs, and what is left of this block cannot start: interrupted.
-            if !self.readiness.is_settled() {
-                return self.finish(ExecutionStatus::Interrupted);
-            }
-            if self.failed {
-                let later: Vec<u32> = self.shape.blocks[self.block + 1..]
-                    .iter()
-                    .flat_map(|b| b.range.clone())
-                    .collect();
-                for index in later {
-                    self.skip(index);
-                }
-                return self.finish(ExecutionStatus::Failed);
-            }
-            // Later blocks with anything left to do (a resumed run may find them done).
-            // Looked at only once the block is settled, not on every step.
-            let more = self.shape.blocks[self.block + 1..]
-                .iter()
-                .flat_map(|b| b.range.clone())
-                .any(|i| self.items[i as usize].status != ItemStatus::Done);
-            if !more {
-                return self.finish(ExecutionStatus::Completed);
-            }
-            if self.allowance.is_none() {
-                self.enter_block(self.block + 1);
-                continue;
-            }
-            return self.finish(ExecutionStatus::Interrupted);
-        }
-    }
-}
-
-/// `now + grace`; a grace too long for the clock is a year (and, failing that, none).
-fn deadline(now: Instant, grace: Duration) -> Instant {
-    now.checked_add(grace)
-        .or_else(|| now.checked_add(Duration::from_secs(60 * 60 * 24 * 365)))
-        .unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -8,13 +8,20 @@
 //!
 //! Every case is replayable from its seed: `TEND_SIM_SEED=<seed> cargo test -p tend-actors
 //! sim` runs that case alone; `TEND_SIM_CASES=<n>` runs more (or fewer) cases.
+//!
+//! Files: this one has the simulation's state, the random choice of the next input, and
+//! the cases; `shell` performs the core's effects, checking each; `answers` the commits
+//! and attempt ends the world answers with; `halts` interrupts, stops, pauses, cancels;
+//! `crash` a crash and the restart from what is durable; `durable` what the store holds;
+//! `permits` and `rates` the runtime's semaphores and rate limiters as other executions
+//! use them; `checks` the checks at an attempt's start and the execution's end; `random`
+//! random shapes and strategies.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{ExecutionStatus, InterruptStrategy, ItemStatus};
-use crate::sched::run::{AttemptEnd, Effect, Ending, ItemState, Publish, Run, RunConfig, Write};
+use crate::sched::run::{ItemState, Run, RunConfig, Write};
 use crate::sched::shape::Shape;
 
 mod durable;
@@ -93,8 +100,13 @@ macro_rules! check {
     };
 }
 
-// After the macro, which it uses.
+// After the macro, which they use.
+mod answers;
 mod checks;
+mod crash;
+mod halts;
+mod shell;
+use answers::done_end;
 
 impl Sim {
     fn new(seed: u64) -> Self {
@@ -178,179 +190,6 @@ impl Sim {
 
     fn note(&mut self, what: String) {
         self.trace.push(what);
-    }
-
-    fn interrupt(&mut self, strategy: InterruptStrategy, stop: bool) {
-        self.halt(strategy, stop, false);
-    }
-
-    fn cancel(&mut self, strategy: InterruptStrategy) {
-        self.open_before = self.run.open_starts();
-        self.note(format!("cancel({strategy:?})"));
-        let applied = self.run.cancel(strategy, self.now);
-        self.cancelling |= applied;
-        if applied {
-            let limit = self.decided + self.open_before + strategy.allowance();
-            self.cap = Some(self.cap.map_or(limit, |c| c.min(limit)));
-        }
-    }
-
-    fn halt(&mut self, strategy: InterruptStrategy, stop: bool, pause: bool) {
-        self.open_before = self.run.open_starts();
-        let applied = if stop {
-            let grace = Duration::from_millis(self.rng.below(50) as u64);
-            self.note(format!("stop(grace {grace:?})"));
-            self.run.stop(grace, self.now)
-        } else if pause {
-            self.note(format!("pause({strategy:?})"));
-            self.run.pause(strategy, self.now)
-        } else {
-            self.note(format!("interrupt({strategy:?})"));
-            self.run.interrupt(strategy, self.now)
-        };
-        self.pausing |= applied && pause;
-        if applied {
-            let allowance = if stop { 0 } else { strategy.allowance() };
-            // Attempts decided before the interrupt, in a commit or still in the open step.
-            let limit = self.decided + self.open_before + allowance;
-            self.cap = Some(self.cap.map_or(limit, |c| c.min(limit)));
-        }
-    }
-
-    /// Performs the core's effects as a shell would, checking each.
-    fn drain(&mut self) -> Result<(), String> {
-        if let Some(why) = self.violation.take() {
-            return Err(why);
-        }
-        while let Some(effect) = self.run.poll_effect() {
-            self.note(format!("  -> {effect:?}"));
-            match effect {
-                Effect::Commit { id, writes } => {
-                    if let Some((last, _)) = self.pending.back() {
-                        check!(id > *last, "commit ids go up: {id} after {last}");
-                    }
-                    for write in &writes {
-                        if let Write::Started { index, .. } = write {
-                            self.decided += 1;
-                            self.decided_at(*index)?;
-                        }
-                    }
-                    if let Some(cap) = self.cap {
-                        check!(
-                            self.decided <= cap,
-                            "{} attempts decided, the interrupt allows {cap}",
-                            self.decided
-                        );
-                    }
-                    self.pending.push_back((id, writes));
-                }
-                Effect::Start {
-                    index,
-                    attempt,
-                    resume,
-                } => self.started(index, attempt, resume)?,
-                Effect::Acquire { index, ticket } => self.acquire(index, ticket)?,
-                Effect::Release { index, ticket } => self.release(index, ticket)?,
-                Effect::Take { index } => self.take(index)?,
-                Effect::Cancel { index, attempt } => {
-                    let running = self.running.get_mut(&index);
-                    check!(
-                        running.as_ref().is_some_and(|r| r.attempt == attempt),
-                        "cancel of {index}/{attempt}, which is not running"
-                    );
-                    if let Some(r) = running {
-                        r.cancelled = true;
-                    }
-                }
-                Effect::Abort { index, attempt } => {
-                    let running = self.running.get_mut(&index);
-                    check!(
-                        running
-                            .as_ref()
-                            .is_some_and(|r| r.attempt == attempt && r.cancelled),
-                        "abort of {index}/{attempt}, which is not running and cancelled"
-                    );
-                    if let Some(r) = running {
-                        r.aborted = true;
-                    }
-                }
-                Effect::Publish(Publish::Item { index, status }) => {
-                    if matches!(status, ItemStatus::Done | ItemStatus::Failed) {
-                        check!(
-                            self.durable.status(index) == Some(status),
-                            "item {index} published {status} before its record was durable"
-                        );
-                    }
-                }
-                Effect::Publish(Publish::Progress { .. }) => {}
-                Effect::HaltRecorded { durable } => {
-                    check!(
-                        !durable
-                            || self.durable.pausing
-                            || self.durable.cancelling
-                            || self.durable.execution.is_some(),
-                        "a pause or cancel was answered durable, but the store has no request"
-                    );
-                }
-                Effect::Ended { status, error } => self.ended(status, error)?,
-            }
-        }
-        self.check_permits()
-    }
-
-    /// The process dies: running attempts vanish, and of the commits not answered yet an
-    /// unknown prefix made it to disk. A restart reads the store back and resumes.
-    fn crash(&mut self, landed: usize) {
-        self.note(format!("crash ({landed} unanswered commits landed)"));
-        for &index in self.running.keys() {
-            self.touched[index as usize] = true;
-        }
-        let landed: Vec<_> = self.pending.drain(..).take(landed).collect();
-        for (_, writes) in landed {
-            self.land(&writes);
-        }
-        self.pending.clear();
-        self.restart();
-    }
-
-    fn restart(&mut self) {
-        self.running.clear();
-        self.permits.reset();
-        self.rates.reset();
-        // A record asked to cancel is found cancelled at startup, not resumed.
-        if matches!(
-            self.durable.execution,
-            Some(ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Cancelled)
-        ) || (self.durable.cancelling && self.durable.execution.is_none())
-        {
-            self.over = true;
-            return;
-        }
-        self.run = Run::new(
-            self.shape.clone(),
-            self.durable.resumed(),
-            config(self.parallelism),
-        )
-        .with_checkpoints(self.durable.stored_checkpoints());
-        if self.held {
-            self.run.hold_commits();
-        }
-        // The restart's clock starts later than any wait of the run before.
-        self.now += Duration::from_secs(1);
-        self.failed_at.iter_mut().for_each(|f| *f = None);
-        self.decided = 0;
-        self.cap = None;
-        self.broken = false;
-        self.pausing = false;
-        self.cancelling = false;
-        self.ended = None;
-        if self.rng.chance(10) {
-            // An interrupt that came while the resume was starting.
-            let strategy = random_strategy(&mut self.rng);
-            self.interrupt(strategy, false);
-        }
-        self.note("resume".to_owned());
-        self.run.start(self.now);
     }
 
     /// One random input.
@@ -455,93 +294,6 @@ impl Sim {
             _ => {}
         }
         self.drain()
-    }
-
-    fn pick_running(&mut self) -> u32 {
-        let keys: Vec<u32> = self.running.keys().copied().collect();
-        keys[self.rng.below(keys.len())]
-    }
-
-    fn answer_commit(&mut self) {
-        let Some((id, writes)) = self.pending.pop_front() else {
-            return;
-        };
-        if self.failures && self.rng.chance(5) {
-            self.note(format!("commit {id} fails"));
-            self.broken = true;
-            self.run
-                .committed(id, Err("disk on fire".to_owned()), self.now);
-        } else {
-            self.note(format!("commit {id} durable"));
-            self.land(&writes);
-            self.run.committed(id, Ok(()), self.now);
-        }
-    }
-
-    fn end_attempt(&mut self) {
-        let index = self.pick_running();
-        let Some(running) = self.running.remove(&index) else {
-            return;
-        };
-        let ending = if running.aborted || (running.cancelled && self.rng.chance(60)) {
-            Ending::Interrupted { error: None }
-        } else if self.rng.chance(15) {
-            Ending::Failed {
-                error: "on purpose".to_owned(),
-            }
-        } else if self.rng.chance(10) {
-            // It fails without being told to stop (a timeout may turn an interrupted one
-            // into a failure too).
-            Ending::Failed {
-                error: "again".to_owned(),
-            }
-        } else {
-            Ending::Done {
-                output: Arc::from(vec![index as u8]),
-                changed: self.rng.chance(70),
-                clear_checkpoint: self.durable.checkpoints[index as usize].is_some(),
-            }
-        };
-        // Whether its `apply` began: then it may have changed something.
-        let applied = match &ending {
-            Ending::Done { changed, .. } => *changed,
-            _ => self.rng.chance(50),
-        };
-        if applied && !matches!(ending, Ending::Done { .. }) {
-            self.touched[index as usize] = true;
-        }
-        self.note(format!(
-            "end {index}/{} {ending:?} applied {applied}",
-            running.attempt
-        ));
-        let end = AttemptEnd {
-            ending,
-            at_ms: 0,
-            progress: None,
-            message: None,
-            applied,
-            checkpoint: running.holds.map(durable::checkpoint_of),
-        };
-        self.run
-            .attempt_ended(index, running.attempt, end, self.now);
-        // If it failed (a timed-out attempt that stopped counts as failed too), a retry may
-        // start only after its wait from now; checked at the retry's start.
-        self.failed_at[index as usize] = Some(self.now);
-    }
-}
-
-fn done_end() -> AttemptEnd {
-    AttemptEnd {
-        ending: Ending::Done {
-            output: Arc::from(Vec::new()),
-            changed: true,
-            clear_checkpoint: false,
-        },
-        at_ms: 0,
-        progress: None,
-        message: None,
-        applied: true,
-        checkpoint: None,
     }
 }
 

@@ -1,9 +1,10 @@
-//! Interrupts and pauses of one execution: where the request goes (the running actor, the
-//! queue of one that is starting, or nowhere, with the reason), and the answer.
+//! Interrupts and pauses of one execution, or an interrupt of all: where the request goes
+//! (the running actor, the queue of one that is starting, or nowhere, with the reason),
+//! and the answer.
 
 use std::time::Duration;
 
-use ractor::ActorRef;
+use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::RuntimeError;
 use crate::execution::{ExecutionMsg, Halt};
@@ -11,6 +12,39 @@ use crate::model::{ExecutionId, ExecutionStatus, Halting, InterruptStrategy};
 use crate::supervisor::{Internal, Reply, SupervisorInternal, SupervisorMsg, SupervisorState};
 
 impl SupervisorState {
+    /// Interrupts every running execution (and queues the interrupt for those starting);
+    /// replies with their ids once each has applied it.
+    pub(super) fn interrupt_all(
+        &mut self,
+        strategy: InterruptStrategy,
+        reply: RpcReplyPort<Vec<ExecutionId>>,
+    ) {
+        let live: Vec<ExecutionId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.is_live())
+            .map(|(&id, _)| id)
+            .collect();
+        let mut interrupted = Vec::new();
+        let mut asks = Vec::new();
+        for id in live {
+            match self.halt_target(id, Halt::Interrupt(strategy)) {
+                Ok(None) => interrupted.push(id),
+                Ok(Some(actor)) => asks.push((id, actor)),
+                Err(_) => {}
+            }
+        }
+        self.publish(); // (they show as interrupting before the answer)
+        tokio::spawn(async move {
+            let asks = asks.into_iter().map(|(id, actor)| async move {
+                ask(&actor, Halt::Interrupt(strategy)).await.then_some(id)
+            });
+            interrupted.extend(futures::future::join_all(asks).await.into_iter().flatten());
+            interrupted.sort();
+            let _ = reply.send(interrupted);
+        });
+    }
+
     /// Interrupts or pauses `id`, answering once the execution applied it (or queued it, if
     /// it is starting).
     pub(super) fn halt(

@@ -1,13 +1,31 @@
-//! Reading executions: status, the live tree, and waiting for an outcome.
+//! Reading executions: status (asked here, or by the Catalog of one that is starting),
+//! the live tree, and waiting for an outcome.
 
 use std::time::Duration;
 
 use ractor::{ActorRef, RpcReplyPort};
 
+use crate::catalog::ReportSource;
 use crate::error::RuntimeError;
 use crate::execution::ExecutionMsg;
 use crate::model::{ActorNode, ActorRole, ExecutionId, ExecutionReport, Outcome};
 use crate::supervisor::{Reply, SupervisorMsg, SupervisorState};
+
+/// The Catalog asks the Supervisor for an execution that is starting.
+impl ReportSource for ActorRef<SupervisorMsg> {
+    async fn report(&self, id: ExecutionId) -> Result<ExecutionReport, RuntimeError> {
+        match self
+            .call(|reply| SupervisorMsg::Status(id, reply), None)
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err(RuntimeError::Actor(
+                "the supervisor did not answer".to_owned(),
+            )),
+            Err(e) => Err(RuntimeError::Actor(e.to_string())),
+        }
+    }
+}
 
 impl SupervisorState {
     pub(super) fn status(&mut self, id: ExecutionId, reply: Reply<ExecutionReport>) {

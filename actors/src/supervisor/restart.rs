@@ -8,9 +8,12 @@ use std::time::Instant;
 use ractor::{ActorId, ActorRef};
 
 use crate::error::RuntimeError;
+use crate::execution::ExecutionMsg;
 use crate::model::{ExecutionId, ExecutionStatus, now_ms};
 use crate::supervisor::start::Restart;
-use crate::supervisor::{Internal, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState};
+use crate::supervisor::{
+    Internal, Reply, StartReply, SupervisorInternal, SupervisorMsg, SupervisorState,
+};
 
 impl SupervisorState {
     /// The Execution actor `actor` failed with `reason`.
@@ -118,5 +121,24 @@ impl SupervisorState {
             }
         }
         self.answer_pending(id);
+    }
+
+    /// Fails `id`'s actor as a bug in it would (`SupervisorMsg::FailExecution`), to
+    /// exercise the restart intensity.
+    pub(super) fn fail_execution(&mut self, id: ExecutionId, reason: String, reply: Reply<()>) {
+        let result = match self.entry(id) {
+            Ok(entry) => match &entry.actor {
+                Some(actor) => actor
+                    .cast(ExecutionMsg::Fail(reason))
+                    .map_err(|e| RuntimeError::Actor(e.to_string())),
+                None => Err(RuntimeError::InvalidState {
+                    id,
+                    action: "fail",
+                    status: entry.status,
+                }),
+            },
+            Err(e) => Err(e),
+        };
+        let _ = reply.send(result);
     }
 }
