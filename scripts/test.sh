@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite. Installs what the tests need on a fresh Debian machine (headless
 # Chromium and its WebDriver for the dashboard test; schemathesis, and the OpenAPI
-# validator, client generator and response validator, for the API tests), then runs
-# every test. Extra arguments go to `cargo test` (e.g. `--no-run`).
+# validator, client generator and response validator, for the API tests; PostgreSQL, for
+# a throwaway cluster on a loopback port), then runs every test. Extra arguments go to `cargo test` (e.g. `--no-run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,5 +78,10 @@ venv target/schemathesis schemathesis 4.32.5 schemathesis==4.32.5
 requirements=tests/openapi_client/requirements.txt
 venv target/openapi-client "the OpenAPI client tools" \
   "$(sha256sum "$requirements" | cut -d' ' -f1)" -r "$requirements"
+
+# A throwaway PostgreSQL for the PostgreSQL backend's tests (scripts/postgres.sh), stopped
+# and removed when this script exits.
+source scripts/postgres.sh
+start_postgres
 
 cargo test --workspace "$@"

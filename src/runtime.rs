@@ -30,6 +30,8 @@ use crate::error::Error;
 enum Storage {
     Dir(PathBuf),
     Memory,
+    /// A store the embedder opened (any backend).
+    Opened(Store),
 }
 
 /// Configures and starts a [`Runtime`].
@@ -49,6 +51,7 @@ impl std::fmt::Debug for RuntimeBuilder {
         let storage = match &self.storage {
             Storage::Dir(dir) => dir.display().to_string(),
             Storage::Memory => ":memory:".to_owned(),
+            Storage::Opened(store) => format!("{store:?}"),
         };
         f.debug_struct("RuntimeBuilder")
             .field("storage", &storage)
@@ -73,6 +76,14 @@ impl RuntimeBuilder {
     /// Keep executions in memory only: nothing survives the process.
     pub fn in_memory(mut self) -> Self {
         self.storage = Storage::Memory;
+        self
+    }
+
+    /// Keep executions in `store`, opened by the caller: any [`Backend`](tend_actors::store::Backend)
+    /// wrapped in a [`Store`] (one written outside tend too, once it passes the behaviour
+    /// suite, `tend_actors::store::suite`). The runtime closes it when it stops.
+    pub fn store(mut self, store: Store) -> Self {
+        self.storage = Storage::Opened(store);
         self
     }
 
@@ -143,6 +154,7 @@ impl RuntimeBuilder {
                 .await
                 .map_err(|e| RuntimeError::Actor(format!("store open task failed: {e}")))?
                 .map_err(RuntimeError::from)?,
+            Storage::Opened(store) => store,
         };
         let (events, _) = broadcast::channel(self.config.event_capacity);
         let bus = Arc::new(LifecycleBus::new(events.clone()));

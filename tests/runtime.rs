@@ -439,3 +439,35 @@ async fn updated_moves_when_an_item_ends_and_a_done_item_keeps_no_stale_message(
     assert!(outcome(&rt, id).await.is_completed());
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_runtime_keeps_executions_in_a_store_the_embedder_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = {
+        let dir = dir.path().to_owned();
+        tokio::task::spawn_blocking(move || tend::engine::store::RedbStore::open(&dir))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let rt = Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .store(tend::engine::Store::new(opened))
+        .start()
+        .await
+        .unwrap();
+    let id = rt
+        .submit(Plan::new("opened").block(Block::new("b").item(sum("one", 1))))
+        .await
+        .unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    // The runtime closed the store: the same file opens again, with the execution.
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    assert_eq!(
+        rt.status(id).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
+    rt.shutdown().await.unwrap();
+}
