@@ -406,9 +406,11 @@ async fn a_step_of_a_hundred_items_is_one_round_trip_of_four_statements() {
         .unwrap();
     // The first step of this shape prepares its statements on the connection.
     commit_on(&backend, step(0)).await.unwrap();
-    let before = backend.commit_counts();
+    let counter = backend.commit_counter();
+    let before = counter.counts();
     commit_on(&backend, step(100)).await.unwrap();
     let after = backend.commit_counts();
+    assert_eq!(counter.counts(), after);
     assert_eq!(after.commits - before.commits, 1, "{before:?} -> {after:?}");
     // BEGIN, the starts, the items, COMMIT; sent together.
     assert_eq!(

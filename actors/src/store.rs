@@ -38,7 +38,7 @@ pub use backend::{
     SweepBatch,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::{CommitCounts, PostgresOptions, PostgresStore, redact};
+pub use postgres::{CommitCounter, CommitCounts, PostgresOptions, PostgresStore, redact};
 pub use stored::{LoadedExecution, StoredExecution};
 
 /// A handle to the store: a [`Backend`] the engine reads and writes through. Cheap to

@@ -56,7 +56,7 @@ use crate::store::{
 };
 
 pub use url::redact;
-pub use writer::CommitCounts;
+pub use writer::{CommitCounter, CommitCounts};
 
 use lock::{RuntimeLock, Session};
 use pool::{Db, Doing};
@@ -154,6 +154,12 @@ impl PostgresStore {
     /// statements and round trips.
     pub fn commit_counts(&self) -> CommitCounts {
         self.counters.get()
+    }
+
+    /// A handle that reads [`commit_counts`](Self::commit_counts) after the store was handed
+    /// on (to a `Store`, a runtime).
+    pub fn commit_counter(&self) -> CommitCounter {
+        CommitCounter(self.counters.clone())
     }
 }
 

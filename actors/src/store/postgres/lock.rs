@@ -8,13 +8,21 @@
 //! again on a new connection if its connection is gone, and fails the commit, saying so,
 //! if another runtime took it meanwhile.
 
+use std::time::Duration;
+
 use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 use super::pool::describe;
 use super::schema::Schema;
 use super::url::Target;
 use crate::error::StoreError;
+
+/// How long a start waits for the lock before it is refused: a process that was just
+/// killed still holds it until the server sees its connection close (a few milliseconds,
+/// most often), and a restart right after it should not be refused for that.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 /// A connection of our own (outside the pool), its driving task ended when dropped.
 #[derive(Debug)]
@@ -63,7 +71,7 @@ enum Refusal {
 
 impl RuntimeLock {
     /// Takes the lock on `schema`, at start: refused, with an error that says so, when
-    /// another runtime holds it.
+    /// another runtime holds it for longer than [`LOCK_PATIENCE`].
     pub(crate) async fn take(target: &Target, schema: &Schema) -> Result<Self, StoreError> {
         let mut lock = RuntimeLock {
             target: target.clone(),
@@ -88,19 +96,30 @@ impl RuntimeLock {
         )
     }
 
+    /// Takes the lock on a new connection, waiting at most [`LOCK_PATIENCE`] for it.
     async fn try_take(&mut self) -> Result<(), Refusal> {
         let session = Session::connect(&self.target)
             .await
             .map_err(Refusal::Failed)?;
-        let row = session
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&self.key])
+        let client = &session.client;
+        client
+            .batch_execute(&format!("SET lock_timeout = {}", LOCK_PATIENCE.as_millis()))
             .await
             .map_err(Refusal::Failed)?;
-        let taken: bool = row.try_get(0).map_err(Refusal::Failed)?;
-        if !taken {
-            return Err(Refusal::Held);
+        match client
+            .execute("SELECT pg_advisory_lock($1)", &[&self.key])
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                return Err(Refusal::Held);
+            }
+            Err(e) => return Err(Refusal::Failed(e)),
         }
+        client
+            .batch_execute("RESET lock_timeout")
+            .await
+            .map_err(Refusal::Failed)?;
         self.session = Some(session);
         Ok(())
     }

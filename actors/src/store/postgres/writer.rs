@@ -104,6 +104,18 @@ pub struct CommitCounts {
     pub round_trips: u64,
 }
 
+/// Reads a store's [`CommitCounts`]; cheap to clone, and valid after the store was handed
+/// to a `Store` or a runtime (a benchmark keeps one to report round trips per item).
+#[derive(Debug, Clone)]
+pub struct CommitCounter(pub(crate) Arc<Counters>);
+
+impl CommitCounter {
+    /// The counts now.
+    pub fn counts(&self) -> CommitCounts {
+        self.0.get()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     commits: AtomicU64,
