@@ -1,17 +1,21 @@
-//! The store's behaviour suite against the redb file backend and the in-memory one, and
-//! against a deliberately broken backend (one that acknowledges a commit before it is
+//! The store's behaviour suite against the redb file backend, the in-memory one and
+//! PostgreSQL (a fresh schema per check, on the server `TEND_TEST_POSTGRES_URL` names),
+//! and against a deliberately broken backend (one that acknowledges a commit before it is
 //! durable), which must fail it.
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tend::engine::error::StoreError;
 use tend::engine::model::{ArtifactId, Change, ExecutionId, KeyOwner, ListQuery, StoredSummary};
 use tend::engine::store::suite::{self, Subject, SubjectFuture};
 use tend::engine::store::{
-    Acknowledge, Backend, LoadedExecution, Overlay, Page, RedbStore, Store, StoreFailure,
-    StoreFuture, StoreSize, StoredExecution, SweepBatch,
+    Acknowledge, Backend, LoadedExecution, Overlay, Page, PostgresOptions, PostgresStore,
+    RedbStore, Store, StoreFailure, StoreFuture, StoreSize, StoredExecution, SweepBatch,
 };
 
 /// How long a reopen waits for a store dropped without a close to let go of its file.
@@ -98,6 +102,76 @@ impl Subject for MemorySubject {
     fn mark_newer_format(&mut self) -> SubjectFuture<'_, ()> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+}
+
+/// A schema of its own on the test server; every schema made is noted in `made`, for the
+/// test to drop them at its end.
+struct PostgresSubject {
+    url: String,
+    schema: String,
+}
+
+impl PostgresSubject {
+    fn new(url: &str, made: &Mutex<Vec<String>>) -> Self {
+        let schema = postgres::unique("suite");
+        made.lock().unwrap().push(schema.clone());
+        PostgresSubject {
+            url: url.to_owned(),
+            schema,
+        }
+    }
+}
+
+/// Connects to `schema`, waiting (bounded) while a store dropped without a close still
+/// holds its lock: its writer task finishes what was handed to it, then its lock
+/// connection goes, and the server ends that session.
+async fn connect_when_free(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
+    let began = Instant::now();
+    loop {
+        let options = PostgresOptions {
+            schema: schema.to_owned(),
+            pool_size: 4,
+        };
+        match PostgresStore::connect(url, options).await {
+            Err(StoreError::Open { reason, .. })
+                if reason.contains("another runtime holds")
+                    && began.elapsed() < RELEASE_PATIENCE =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Subject for PostgresSubject {
+    fn open(&mut self) -> SubjectFuture<'_, Store> {
+        Box::pin(async move {
+            connect_when_free(&self.url, &self.schema)
+                .await
+                .map(Store::new)
+        })
+    }
+
+    fn persistent(&self) -> bool {
+        true
+    }
+
+    fn mark_newer_format(&mut self) -> SubjectFuture<'_, ()> {
+        Box::pin(PostgresStore::mark_newer_version(&self.url, &self.schema))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_backend_passes_the_behaviour_suite() {
+    let Some(url) = postgres::url() else { return };
+    let made: Arc<Mutex<Vec<String>>> = Arc::default();
+    let report = suite::run(|| PostgresSubject::new(&url, &made)).await;
+    let schemas = made.lock().unwrap().clone();
+    postgres::drop_schemas(&url, &schemas).await;
+    assert!(report.failed.is_empty(), "{report}");
+    assert!(report.skipped.is_empty(), "{report}");
+    assert_eq!(report.passed, suite::check_names(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

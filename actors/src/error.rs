@@ -178,10 +178,11 @@ impl PlanError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The data directory could not be created or the database file not opened.
+    /// The data directory could not be created or the database file not opened; or the
+    /// database could not be connected to or its schema not used.
     #[error("cannot open store at {path}: {reason}")]
     Open {
-        /// The file or directory.
+        /// The file or directory; for a database, its URL without the password.
         path: std::path::PathBuf,
         /// What went wrong.
         reason: String,

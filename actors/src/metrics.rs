@@ -26,6 +26,10 @@ pub const ATTEMPT_START_WAIT: &str = "tend_attempt_start_wait_seconds";
 pub const COMMIT_REQUESTS: &str = "tend_commit_requests";
 /// How long each group commit took, fsync included.
 pub const COMMIT_DURATION: &str = "tend_commit_duration_seconds";
+/// Statements one group commit of the PostgreSQL backend sent, `BEGIN` and `COMMIT`
+/// included (they go out together, in one round trip). Not in [`NAMES`]: only that
+/// backend records it.
+pub const COMMIT_STATEMENTS: &str = "tend_commit_statements";
 /// The store file's size.
 pub const STORE_BYTES: &str = "tend_store_bytes";
 /// Actors alive in the process's runtimes (Supervisor, Janitor, Executions, ItemWorkers).
@@ -72,6 +76,11 @@ pub fn describe() {
         Unit::Seconds,
         "How long each group commit of the store took, fsync included"
     );
+    describe_histogram!(
+        COMMIT_STATEMENTS,
+        Unit::Count,
+        "Statements one group commit of the PostgreSQL store sent, BEGIN and COMMIT included"
+    );
     describe_gauge!(STORE_BYTES, Unit::Bytes, "The store file's size");
     describe_gauge!(LIVE_ACTORS, "Actors alive in the process's runtimes");
 }
@@ -117,6 +126,12 @@ pub(crate) fn committed(requests: usize, took: Duration) {
     // As f64: a histogram's samples (group commits hold far fewer than 2^53 requests).
     histogram!(COMMIT_REQUESTS).record(requests as f64);
     histogram!(COMMIT_DURATION).record(took.as_secs_f64());
+}
+
+/// A group commit of the PostgreSQL backend sent `statements` statements.
+#[cfg(feature = "postgres")]
+pub(crate) fn statements(statements: u64) {
+    histogram!(COMMIT_STATEMENTS).record(statements as f64);
 }
 
 /// Actors alive now, in every runtime of the process.

@@ -4,14 +4,18 @@
 //! ```text
 //! Store          a cheap handle the engine holds: typed reads and commits
 //! └── Backend    the trait every store implements, over model types only (backend.rs)
-//!     └── redb   the embedded default: one redb file, or redb's in-memory backend, with a
-//!                group-commit writer thread (redb/)
+//!     ├── redb   the embedded default: one redb file, or redb's in-memory backend, with a
+//!     │          group-commit writer thread (redb/)
+//!     └── postgres  a schema in a PostgreSQL database, with a group-commit writer task
+//!                (postgres/, feature `postgres`)
 //! ```
 //!
 //! What a backend must do is said by its trait's rules and checked by the behaviour suite
 //! (`suite`, behind the feature `store-suite`), which every backend passes.
 
 mod backend;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod redb;
 mod stored;
 #[cfg(feature = "store-suite")]
@@ -33,6 +37,8 @@ pub use backend::{
     Acknowledge, Backend, Overlay, Page, SCAN_BUDGET, StoreFailure, StoreFuture, StoreSize, Stored,
     SweepBatch,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::{CommitCounter, CommitCounts, PostgresOptions, PostgresStore, redact};
 pub use stored::{LoadedExecution, StoredExecution};
 
 /// A handle to the store: a [`Backend`] the engine reads and writes through. Cheap to

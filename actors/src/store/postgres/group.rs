@@ -1,0 +1,479 @@
+//! One group commit's rows: every batch the writer took, merged in order into one set of
+//! rows per table, then written as one statement per table and kind of change.
+//!
+//! Merging keeps the batches' meaning: a later change to the same row wins (each table's
+//! rows are kept by key, so a statement never touches a row twice, which `ON CONFLICT DO
+//! UPDATE` refuses), and a deletion drops the rows merged before it that it deletes. The
+//! statements then run deletions first and writes after, which is what running the
+//! batches one after another would have left: whatever a deletion deleted was merged
+//! before it (and is dropped), whatever was merged after it is written after it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio_postgres::Statement;
+use tokio_postgres::types::ToSql;
+
+use super::rows::{CheckpointRow, ExecutionRow, ItemRow, Row};
+use super::statements::Statements;
+use crate::model::ExecutionId;
+
+type ItemKey = (ExecutionId, u32);
+
+/// The rows of one group commit.
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    executions: BTreeMap<ExecutionId, ExecutionRow>,
+    plans: BTreeMap<ExecutionId, String>,
+    keys: BTreeMap<String, (ExecutionId, [u8; 32])>,
+    starts: BTreeMap<ItemKey, (i64, i64)>,
+    items: BTreeMap<ItemKey, ItemRow>,
+    checkpoints: BTreeMap<ItemKey, CheckpointRow>,
+    meta: BTreeMap<String, Vec<u8>>,
+    artifacts: BTreeMap<[u8; 32], (Vec<u8>, i64)>,
+    refs: BTreeSet<([u8; 32], ExecutionId)>,
+    deleted: BTreeSet<ExecutionId>,
+    cleared_starts: BTreeSet<ExecutionId>,
+    cleared_checkpoints: BTreeSet<ItemKey>,
+}
+
+/// Every item key of execution `id`.
+fn of(id: ExecutionId) -> std::ops::RangeInclusive<ItemKey> {
+    (id, 0)..=(id, u32::MAX)
+}
+
+/// Drops the entries of `map` whose key is in `range`.
+fn drop_range<V>(map: &mut BTreeMap<ItemKey, V>, range: std::ops::RangeInclusive<ItemKey>) {
+    let doomed: Vec<ItemKey> = map.range(range).map(|(k, _)| *k).collect();
+    for key in doomed {
+        map.remove(&key);
+    }
+}
+
+impl Group {
+    /// Merges `rows` (one batch, in order) after those merged before.
+    pub(crate) fn merge(&mut self, rows: Vec<Row>) {
+        for row in rows {
+            self.add(row);
+        }
+    }
+
+    fn add(&mut self, row: Row) {
+        match row {
+            Row::Execution(id, row) => {
+                self.executions.insert(id, row);
+            }
+            Row::Plan(id, plan) => {
+                self.plans.insert(id, plan);
+            }
+            Row::Key {
+                key,
+                execution,
+                digest,
+            } => {
+                self.keys.insert(key, (execution, digest));
+            }
+            Row::Started {
+                execution,
+                index,
+                attempt,
+                crashes,
+            } => {
+                self.starts.insert((execution, index), (attempt, crashes));
+            }
+            Row::Item(id, index, row) => {
+                self.items.insert((id, index), row);
+            }
+            Row::Checkpoint(id, index, row) => {
+                self.checkpoints.insert((id, index), row);
+            }
+            Row::ClearCheckpoint(id, index) => {
+                self.checkpoints.remove(&(id, index));
+                self.cleared_checkpoints.insert((id, index));
+            }
+            Row::ClearStarts(id) => {
+                drop_range(&mut self.starts, of(id));
+                self.cleared_starts.insert(id);
+            }
+            Row::Meta(key, value) => {
+                self.meta.insert(key, value);
+            }
+            Row::Delete(id) => {
+                self.executions.remove(&id);
+                self.plans.remove(&id);
+                self.keys.retain(|_, (owner, _)| *owner != id);
+                drop_range(&mut self.starts, of(id));
+                drop_range(&mut self.items, of(id));
+                drop_range(&mut self.checkpoints, of(id));
+                self.refs.retain(|(_, execution)| *execution != id);
+                // The artifacts stay: only their references are the execution's.
+                self.deleted.insert(id);
+            }
+            Row::Artifact {
+                artifact,
+                bytes,
+                toi_ms,
+                execution,
+            } => {
+                self.artifacts.insert(artifact, (bytes, toi_ms));
+                self.refs.insert((artifact, execution));
+            }
+        }
+    }
+
+    /// Whether it writes nothing (every batch in it was a flush).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.executions.is_empty()
+            && self.plans.is_empty()
+            && self.keys.is_empty()
+            && self.starts.is_empty()
+            && self.items.is_empty()
+            && self.checkpoints.is_empty()
+            && self.meta.is_empty()
+            && self.artifacts.is_empty()
+            && self.refs.is_empty()
+            && self.deleted.is_empty()
+            && self.cleared_starts.is_empty()
+            && self.cleared_checkpoints.is_empty()
+    }
+
+    /// The statements that write it, deletions first, each with its SQL (to prepare)
+    /// and its parameters (one array per column).
+    pub(crate) fn statements<'a>(&'a self, sql: &'a Statements) -> Vec<Planned<'a>> {
+        let mut out = Vec::new();
+        if !self.deleted.is_empty() {
+            out.push(Planned::new(
+                &sql.delete_executions,
+                vec![Box::new(ids(self.deleted.iter()))],
+            ));
+        }
+        if !self.cleared_starts.is_empty() {
+            out.push(Planned::new(
+                &sql.clear_starts,
+                vec![Box::new(ids(self.cleared_starts.iter()))],
+            ));
+        }
+        if !self.cleared_checkpoints.is_empty() {
+            let (executions, indexes) = keys(self.cleared_checkpoints.iter());
+            out.push(Planned::new(
+                &sql.clear_checkpoints,
+                vec![Box::new(executions), Box::new(indexes)],
+            ));
+        }
+        if !self.executions.is_empty() {
+            out.push(self.executions_statement(sql));
+        }
+        if !self.plans.is_empty() {
+            out.push(Planned::new(
+                &sql.upsert_plans,
+                vec![
+                    Box::new(ids(self.plans.keys())),
+                    Box::new(
+                        self.plans
+                            .values()
+                            .map(String::as_str)
+                            .collect::<Vec<&str>>(),
+                    ),
+                ],
+            ));
+        }
+        if !self.keys.is_empty() {
+            out.push(Planned::new(
+                &sql.upsert_keys,
+                vec![
+                    Box::new(self.keys.keys().map(String::as_str).collect::<Vec<&str>>()),
+                    Box::new(ids(self.keys.values().map(|(id, _)| id))),
+                    Box::new(
+                        self.keys
+                            .values()
+                            .map(|(_, digest)| digest.as_slice())
+                            .collect::<Vec<&[u8]>>(),
+                    ),
+                ],
+            ));
+        }
+        if !self.starts.is_empty() {
+            let (executions, indexes) = keys(self.starts.keys());
+            out.push(Planned::new(
+                &sql.upsert_starts,
+                vec![
+                    Box::new(executions),
+                    Box::new(indexes),
+                    Box::new(self.starts.values().map(|s| s.0).collect::<Vec<i64>>()),
+                    Box::new(self.starts.values().map(|s| s.1).collect::<Vec<i64>>()),
+                ],
+            ));
+        }
+        if !self.items.is_empty() {
+            out.push(self.items_statement(sql));
+        }
+        if !self.checkpoints.is_empty() {
+            let (executions, indexes) = keys(self.checkpoints.keys());
+            let rows: Vec<&CheckpointRow> = self.checkpoints.values().collect();
+            out.push(Planned::new(
+                &sql.upsert_checkpoints,
+                vec![
+                    Box::new(executions),
+                    Box::new(indexes),
+                    Box::new(rows.iter().map(|r| r.state.as_slice()).collect::<Vec<_>>()),
+                    Box::new(
+                        rows.iter()
+                            .map(|r| r.progress.map(|p| p.0))
+                            .collect::<Vec<_>>(),
+                    ),
+                    Box::new(
+                        rows.iter()
+                            .map(|r| r.progress.map(|p| p.1))
+                            .collect::<Vec<_>>(),
+                    ),
+                ],
+            ));
+        }
+        if !self.meta.is_empty() {
+            out.push(Planned::new(
+                &sql.upsert_meta,
+                vec![
+                    Box::new(self.meta.keys().map(String::as_str).collect::<Vec<&str>>()),
+                    Box::new(
+                        self.meta
+                            .values()
+                            .map(Vec::as_slice)
+                            .collect::<Vec<&[u8]>>(),
+                    ),
+                ],
+            ));
+        }
+        if !self.artifacts.is_empty() {
+            out.push(Planned::new(
+                &sql.upsert_artifacts,
+                vec![
+                    Box::new(
+                        self.artifacts
+                            .keys()
+                            .map(|a| a.as_slice())
+                            .collect::<Vec<&[u8]>>(),
+                    ),
+                    Box::new(
+                        self.artifacts
+                            .values()
+                            .map(|(bytes, _)| bytes.as_slice())
+                            .collect::<Vec<&[u8]>>(),
+                    ),
+                    Box::new(self.artifacts.values().map(|a| a.1).collect::<Vec<i64>>()),
+                ],
+            ));
+        }
+        if !self.refs.is_empty() {
+            out.push(Planned::new(
+                &sql.insert_refs,
+                vec![
+                    Box::new(self.refs.iter().map(|r| r.0.as_slice()).collect::<Vec<_>>()),
+                    Box::new(ids(self.refs.iter().map(|r| &r.1))),
+                ],
+            ));
+        }
+        out
+    }
+
+    fn executions_statement<'a>(&'a self, sql: &'a Statements) -> Planned<'a> {
+        let rows: Vec<&ExecutionRow> = self.executions.values().collect();
+        macro_rules! column {
+            ($f:expr) => {
+                Box::new(rows.iter().map($f).collect::<Vec<_>>()) as Param<'a>
+            };
+        }
+        Planned::new(
+            &sql.upsert_executions,
+            vec![
+                Box::new(ids(self.executions.keys())),
+                column!(|r| r.name.as_str()),
+                column!(|r| r.status),
+                column!(|r| r.live),
+                column!(|r| r.created_ms),
+                column!(|r| r.updated_ms),
+                column!(|r| r.resume_on_start),
+                column!(|r| r.reason.as_deref()),
+                column!(|r| r.pausing),
+                column!(|r| r.cancelling),
+                column!(|r| r.items_total),
+                column!(|r| r.items_done),
+            ],
+        )
+    }
+
+    fn items_statement<'a>(&'a self, sql: &'a Statements) -> Planned<'a> {
+        let (executions, indexes) = keys(self.items.keys());
+        let rows: Vec<&ItemRow> = self.items.values().collect();
+        macro_rules! column {
+            ($f:expr) => {
+                Box::new(rows.iter().map($f).collect::<Vec<_>>()) as Param<'a>
+            };
+        }
+        Planned::new(
+            &sql.upsert_items,
+            vec![
+                Box::new(executions),
+                Box::new(indexes),
+                column!(|r| r.status),
+                column!(|r| r.attempts),
+                column!(|r| r.failures),
+                column!(|r| r.crashes),
+                column!(|r| r.progress.map(|p| p.0)),
+                column!(|r| r.progress.map(|p| p.1)),
+                column!(|r| r.message.as_deref()),
+                column!(|r| r.output.as_deref()),
+                column!(|r| r.error.as_deref()),
+                column!(|r| r.history.as_str()),
+                column!(|r| r.unchanged),
+                column!(|r| r.maybe_changed),
+                column!(|r| r.refresh),
+            ],
+        )
+    }
+}
+
+/// One statement's parameter: an array of one column's values, borrowed from the group.
+pub(crate) type Param<'a> = Box<dyn ToSql + Sync + Send + 'a>;
+
+/// A statement to run: its SQL and its parameters.
+pub(crate) struct Planned<'a> {
+    pub(crate) sql: &'a str,
+    pub(crate) params: Vec<Param<'a>>,
+}
+
+impl std::fmt::Debug for Planned<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("sql", &self.sql)
+            .field("params", &self.params.len())
+            .finish()
+    }
+}
+
+impl<'a> Planned<'a> {
+    fn new(sql: &'a str, params: Vec<Param<'a>>) -> Self {
+        Planned { sql, params }
+    }
+
+    /// Its parameters as the client takes them.
+    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| &**p as &(dyn ToSql + Sync))
+            .collect()
+    }
+
+    /// Runs it as `statement` (its SQL, prepared).
+    pub(crate) async fn run(
+        &self,
+        client: &tokio_postgres::Client,
+        statement: &Statement,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client.execute(statement, &self.params()).await
+    }
+}
+
+/// Execution ids as a text array.
+fn ids<'a>(ids: impl Iterator<Item = &'a ExecutionId>) -> Vec<String> {
+    ids.map(ToString::to_string).collect()
+}
+
+/// Item keys as two arrays: the executions (text) and the indexes (bigint).
+fn keys<'a>(keys: impl Iterator<Item = &'a ItemKey>) -> (Vec<String>, Vec<i64>) {
+    keys.map(|(id, index)| (id.to_string(), i64::from(*index)))
+        .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(attempts: i64) -> ItemRow {
+        ItemRow {
+            status: "done",
+            attempts,
+            failures: 0,
+            crashes: 0,
+            progress: None,
+            message: None,
+            output: None,
+            error: None,
+            history: "[]".to_owned(),
+            unchanged: false,
+            maybe_changed: false,
+            refresh: false,
+        }
+    }
+
+    #[test]
+    fn a_later_change_to_a_row_wins_and_a_deletion_drops_what_came_before_it() {
+        let (a, b) = (ExecutionId::generate(), ExecutionId::generate());
+        let mut group = Group::default();
+        group.merge(vec![Row::Item(a, 0, item(1)), Row::Item(b, 0, item(1))]);
+        group.merge(vec![Row::Item(a, 0, item(2))]);
+        assert_eq!(group.items.len(), 2);
+        assert_eq!(group.items[&(a, 0)].attempts, 2);
+        // `b` deleted, then written again: only the write after the deletion is kept, and
+        // the deletion still runs (before it).
+        group.merge(vec![
+            Row::Delete(b),
+            Row::Item(b, 3, item(1)),
+            Row::Artifact {
+                artifact: [1; 32],
+                bytes: vec![1],
+                toi_ms: 5,
+                execution: b,
+            },
+        ]);
+        assert!(!group.items.contains_key(&(b, 0)));
+        assert!(group.items.contains_key(&(b, 3)));
+        assert!(group.deleted.contains(&b));
+        assert!(group.refs.contains(&([1; 32], b)));
+        // A checkpoint cleared after it was written is not written; one written after it
+        // was cleared is.
+        group.merge(vec![
+            Row::Checkpoint(
+                a,
+                1,
+                CheckpointRow {
+                    state: vec![1],
+                    progress: None,
+                },
+            ),
+            Row::ClearCheckpoint(a, 1),
+            Row::ClearCheckpoint(a, 2),
+            Row::Checkpoint(
+                a,
+                2,
+                CheckpointRow {
+                    state: vec![2],
+                    progress: None,
+                },
+            ),
+        ]);
+        assert!(!group.checkpoints.contains_key(&(a, 1)));
+        assert!(group.checkpoints.contains_key(&(a, 2)));
+        let sql = Statements::new("tend");
+        let statements = group.statements(&sql);
+        // Deletions first: the execution's, then the cleared checkpoints; then the writes.
+        assert_eq!(statements[0].sql, sql.delete_executions);
+        assert_eq!(statements[1].sql, sql.clear_checkpoints);
+        let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
+        for expected in [
+            &sql.upsert_items,
+            &sql.upsert_checkpoints,
+            &sql.upsert_artifacts,
+            &sql.insert_refs,
+        ] {
+            assert!(sqls.contains(&expected.as_str()));
+        }
+        assert_eq!(statements.len(), 6);
+    }
+
+    #[test]
+    fn a_flush_writes_nothing() {
+        let mut group = Group::default();
+        group.merge(Vec::new());
+        assert!(group.is_empty());
+        assert!(group.statements(&Statements::new("tend")).is_empty());
+    }
+}

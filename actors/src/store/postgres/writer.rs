@@ -1,0 +1,343 @@
+//! The group-commit writer: one task owns every write.
+//!
+//! It waits for the first pending batch, takes every other one already queued (up to
+//! [`MAX_BATCH`] batches and about [`MAX_GROUP_BYTES`] bytes), merges them into one
+//! [`Group`] and writes it in one transaction: `BEGIN`, one multi-row statement per table
+//! and kind of change, `COMMIT`, sent together as a pipeline (one round trip once the
+//! statements are prepared on the connection). Only once `COMMIT` has returned, with
+//! `synchronous_commit` as the server has it, is each batch acknowledged, in order, with
+//! the result. There is no delay timer: under load, batches queue while the previous
+//! commit is made durable, and the next group is bigger.
+//!
+//! A commit that fails acknowledges its batches with the error (a lost connection as a
+//! full disk on redb), and the store's [`failure`](Health::failure) says so until a commit
+//! succeeds. Before each commit the runtime lock is checked and, if its connection was
+//! lost, taken again ([`RuntimeLock::ensure`]).
+//!
+//! A group is written again, on a new connection, when its connection is lost or it loses
+//! a race with another transaction (at most [`TRIES`] times). That is safe even when the
+//! first `COMMIT` did reach the server and only its answer was lost: a group is
+//! deletions, then upserts of whole rows, so writing it twice leaves what writing it once
+//! does, and nothing else writes these rows in between.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use deadpool_postgres::Object;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::group::{Group, Planned};
+use super::lock::RuntimeLock;
+use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Trouble, Work, describe, pipelined, trouble};
+use super::rows::Row;
+use crate::error::StoreError;
+use crate::store::{Acknowledge, StoreFailure};
+
+/// The most batches one transaction takes, so acknowledgements are never held back long.
+const MAX_BATCH: usize = 8192;
+
+/// About the most bytes one transaction takes (artifacts, checkpoints and outputs are
+/// what weigh); a batch heavier than this alone goes in a transaction of its own.
+const MAX_GROUP_BYTES: usize = 32 << 20;
+
+enum Request {
+    Write {
+        rows: Result<Vec<Row>, StoreError>,
+        then: Acknowledge,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What went wrong with the last commit, until one succeeds.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    failure: Mutex<Option<StoreFailure>>,
+}
+
+impl Health {
+    fn failed(&self, reason: &str) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        match failure.as_mut() {
+            Some(f) => {
+                f.reason = reason.to_owned();
+                f.failed_commits += 1;
+            }
+            None => {
+                *failure = Some(StoreFailure {
+                    since: SystemTime::now(),
+                    reason: reason.to_owned(),
+                    failed_commits: 1,
+                });
+            }
+        }
+    }
+
+    fn succeeded(&self) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The last commit's failure, unless a commit has succeeded since.
+    pub(crate) fn failure(&self) -> Option<StoreFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// What the writer has sent since the store opened: what a benchmark divides by the items
+/// it ran to report round trips per item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitCounts {
+    /// Transactions committed (or tried: a failed one counts too).
+    pub commits: u64,
+    /// Batches they took (each an execution's step, a checkpoint, ...).
+    pub batches: u64,
+    /// Statements sent, `BEGIN` and `COMMIT` included, and each preparation of one.
+    pub statements: u64,
+    /// Round trips to the server: one per transaction, and one more for a transaction
+    /// that prepared statements first.
+    pub round_trips: u64,
+}
+
+/// Reads a store's [`CommitCounts`]; cheap to clone, and valid after the store was handed
+/// to a `Store` or a runtime (a benchmark keeps one to report round trips per item).
+#[derive(Debug, Clone)]
+pub struct CommitCounter(pub(crate) Arc<Counters>);
+
+impl CommitCounter {
+    /// The counts now.
+    pub fn counts(&self) -> CommitCounts {
+        self.0.get()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    commits: AtomicU64,
+    batches: AtomicU64,
+    statements: AtomicU64,
+    round_trips: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn get(&self) -> CommitCounts {
+        CommitCounts {
+            commits: self.commits.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            statements: self.statements.load(Ordering::Relaxed),
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Sends batches to the writer task.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<Request>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the writer task, which holds `lock` for as long as it runs.
+    pub(crate) fn start(
+        db: Arc<Db>,
+        lock: RuntimeLock,
+        health: Arc<Health>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(db, lock, rx, health, counters));
+        Writer {
+            tx,
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Hands a batch's rows (or the error that encoding them gave: it is acknowledged in
+    /// its turn) to the writer; `then` gets the result. Called at once with
+    /// [`StoreError::Closed`] once the writer has stopped.
+    pub(crate) fn send(&self, rows: Result<Vec<Row>, StoreError>, then: Acknowledge) {
+        if let Err(mpsc::error::SendError(Request::Write { then, .. })) =
+            self.tx.send(Request::Write { rows, then })
+        {
+            then(Err(StoreError::Closed));
+        }
+    }
+
+    /// Waits until every batch sent before is committed (or failed), then gives up the
+    /// lock and stops the writer; later batches get [`StoreError::Closed`].
+    pub(crate) async fn close(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.tx.send(Request::Close { done }).is_ok() {
+            let _ = stopped.await;
+        }
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            // It has answered `Close` and is returning.
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(
+    db: Arc<Db>,
+    mut lock: RuntimeLock,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    health: Arc<Health>,
+    counters: Arc<Counters>,
+) {
+    let mut waiting: Vec<(Option<StoreError>, Acknowledge)> = Vec::new();
+    // Every handle dropped without a close (a crash, to the store): what was queued is
+    // written, then the lock goes with its connection.
+    while let Some(first) = rx.recv().await {
+        let mut close = None;
+        let mut group = Group::default();
+        let mut weight = 0;
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write {
+                    rows: Ok(rows),
+                    then,
+                } => {
+                    weight += rows.iter().map(Row::weight).sum::<usize>();
+                    group.merge(rows);
+                    waiting.push((None, then));
+                }
+                // Nothing of it is written; it is answered in its turn.
+                Request::Write { rows: Err(e), then } => waiting.push((Some(e), then)),
+                Request::Close { done } => {
+                    close = Some(done);
+                    break;
+                }
+            }
+            if waiting.len() < MAX_BATCH && weight < MAX_GROUP_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        let result = if group.is_empty() {
+            Ok(()) // a flush: everything before it is already committed (or failed)
+        } else {
+            let began = Instant::now();
+            let result = commit(&db, &mut lock, &group, &counters).await;
+            crate::metrics::committed(waiting.len(), began.elapsed());
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters
+                .batches
+                .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+            match &result {
+                Ok(()) => health.succeeded(),
+                Err(e) => {
+                    health.failed(&e.to_string());
+                    tracing::error!(error = %e, batches = waiting.len(), "store commit failed");
+                }
+            }
+            result
+        };
+        // Nothing in a failed group is acknowledged as durable: every waiter gets the error.
+        for (own, then) in waiting.drain(..) {
+            then(own.map_or_else(|| result.clone(), Err));
+        }
+        if let Some(done) = close {
+            lock.release().await;
+            rx.close();
+            while let Ok(request) = rx.try_recv() {
+                match request {
+                    Request::Write { then, .. } => then(Err(StoreError::Closed)),
+                    Request::Close { done } => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// Writes `group` in one transaction, again on a new connection while it loses its
+/// connection or a race (see the module docs).
+async fn commit(
+    db: &Db,
+    lock: &mut RuntimeLock,
+    group: &Group,
+    counters: &Counters,
+) -> Result<(), StoreError> {
+    let statements = group.statements(&db.sql);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        lock.ensure().await?;
+        let client = db.client(Doing::Write).await?;
+        let e = match tokio::time::timeout(ANSWER_TIMEOUT, write(&client, &statements, counters))
+            .await
+        {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => {
+                // Closed: the server rolls back what it has not committed.
+                drop(Object::take(client));
+                return Err(db.error(
+                    Doing::Write,
+                    format!("no answer to a commit within {ANSWER_TIMEOUT:?}"),
+                ));
+            }
+        };
+        drop(Object::take(client));
+        match trouble(&e) {
+            Trouble::Lost if tries < TRIES => db.lost(),
+            Trouble::Conflict if tries < TRIES => {}
+            _ => return Err(db.failed(Doing::Write, &e)),
+        }
+        tracing::warn!(
+            error = %db.target.scrub(&describe(&e)),
+            tries,
+            "a group commit is written again"
+        );
+    }
+}
+
+/// One try at writing: the statements prepared (once per connection), then `BEGIN`, the
+/// statements and `COMMIT` as one pipeline. The first error, if any, is the answer (the
+/// server rolls the transaction back, and its `COMMIT` ends it).
+async fn write(
+    client: &Object,
+    statements: &[Planned<'_>],
+    counters: &Counters,
+) -> Result<(), tokio_postgres::Error> {
+    let cached = client.statement_cache.size();
+    let prepared = futures::future::try_join_all(
+        statements
+            .iter()
+            .map(|planned| client.prepare_cached(planned.sql)),
+    )
+    .await?;
+    let fresh = client.statement_cache.size().saturating_sub(cached) as u64;
+    let mut work: Vec<Work<'_, u64>> = Vec::with_capacity(statements.len() + 2);
+    work.push(Box::pin(async move {
+        client.batch_execute("BEGIN").await.map(|()| 0)
+    }));
+    for (planned, statement) in statements.iter().zip(prepared.iter()) {
+        work.push(Box::pin(planned.run(client, statement)));
+    }
+    work.push(Box::pin(async move {
+        client.batch_execute("COMMIT").await.map(|()| 0)
+    }));
+    let sent = work.len() as u64;
+    counters
+        .statements
+        .fetch_add(sent + fresh, Ordering::Relaxed);
+    counters
+        .round_trips
+        .fetch_add(1 + u64::from(fresh > 0), Ordering::Relaxed);
+    crate::metrics::statements(sent + fresh);
+    for result in pipelined(work).await {
+        result?;
+    }
+    Ok(())
+}

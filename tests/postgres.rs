@@ -1,0 +1,520 @@
+//! The PostgreSQL backend against a real server (`TEND_TEST_POSTGRES_URL`): one runtime per
+//! database and schema, a newer schema refused, no password in any error, connection loss
+//! survived, and a step's records in one round trip. The behaviour suite runs on it in
+//! `tests/store_suite.rs`.
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tend::engine::error::StoreError;
+use tend::engine::model::{
+    Block, Change, ExecutionId, ExecutionRecord, ExecutionStatus, ItemSpec, ItemState, ItemStatus,
+    Plan, Started,
+};
+use tend::engine::store::{Backend, PostgresOptions, PostgresStore, Store};
+
+/// Every test gives up after this long, saying what it was doing, instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+async fn bounded<T>(doing: &str, work: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, work)
+        .await
+        .unwrap_or_else(|_| panic!("{doing} took longer than {PATIENCE:?}"))
+}
+
+fn options(schema: &str) -> PostgresOptions {
+    PostgresOptions {
+        schema: schema.to_owned(),
+        pool_size: 2,
+    }
+}
+
+async fn connect(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
+    bounded("connecting", PostgresStore::connect(url, options(schema))).await
+}
+
+/// Commits `changes` on `backend` itself (not through a `Store`, which would own it).
+async fn commit_on(backend: &PostgresStore, changes: Vec<Change>) -> Result<(), StoreError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    backend.commit(
+        changes,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    bounded("committing", rx)
+        .await
+        .unwrap_or(Err(StoreError::Closed))
+}
+
+fn meta(key: &str, value: u8) -> Change {
+    Change::Meta {
+        key: key.to_owned(),
+        value: vec![value],
+    }
+}
+
+/// A running execution of `items` items.
+fn execution(items: usize) -> ExecutionRecord {
+    let mut block = Block::new("b");
+    for i in 0..items {
+        block.push(ItemSpec::raw(
+            format!("i{i}"),
+            "noop",
+            serde_json::json!({}),
+        ));
+    }
+    ExecutionRecord {
+        id: ExecutionId::generate(),
+        plan: std::sync::Arc::new(Plan::new("pg").block(block)),
+        status: ExecutionStatus::Running,
+        created_ms: 1,
+        updated_ms: 1,
+        resume_on_start: false,
+        reason: None,
+        pausing: false,
+        cancelling: false,
+        items_done: None,
+    }
+}
+
+#[tokio::test]
+async fn a_second_runtime_on_a_schema_is_refused_and_another_schema_is_not() {
+    let Some(url) = postgres::url() else { return };
+    let (first, second) = (postgres::unique("lock"), postgres::unique("lock"));
+    let held = connect(&url, &first)
+        .await
+        .expect("the first runtime starts");
+    let refused = connect(&url, &first)
+        .await
+        .expect_err("a second runtime on the same schema was let in");
+    let message = refused.to_string();
+    assert!(
+        message.contains("another runtime holds schema") && message.contains(&first),
+        "{message}"
+    );
+    let other = connect(&url, &second)
+        .await
+        .expect("a runtime on another schema starts");
+    // A close gives the lock up at once: the next runtime starts without waiting.
+    let store = Store::new(held);
+    bounded("closing", store.close()).await.unwrap();
+    let next = connect(&url, &first)
+        .await
+        .expect("a runtime starts once the first closed");
+    bounded("closing", Store::new(next).close()).await.unwrap();
+    bounded("closing", Store::new(other).close()).await.unwrap();
+    postgres::drop_schemas(&url, &[first, second]).await;
+}
+
+#[tokio::test]
+async fn a_schema_of_a_newer_version_is_refused_naming_it() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("newer");
+    let store = Store::new(connect(&url, &schema).await.unwrap());
+    bounded("committing", store.commit(vec![meta("kept", 1)]))
+        .await
+        .unwrap();
+    bounded("closing", store.close()).await.unwrap();
+    bounded("marking", PostgresStore::mark_newer_version(&url, &schema))
+        .await
+        .unwrap();
+    let message = connect(&url, &schema)
+        .await
+        .expect_err("a newer schema was opened")
+        .to_string();
+    assert!(
+        message.contains("format version 99") && message.contains("version 1"),
+        "{message}"
+    );
+    // Nothing was changed by the refusal: its version row still says 99.
+    let version: i32 = postgres::control(&url)
+        .await
+        .query_one(&format!(r#"SELECT version FROM "{schema}".version"#), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 99);
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+#[tokio::test]
+async fn no_error_shows_the_password() {
+    let Some(url) = postgres::url() else { return };
+    const PASSWORD: &str = "s3cret-Pa55word";
+    let with_password = postgres::with_password(&url, PASSWORD);
+    let schema = postgres::unique("secret");
+    let mut errors = Vec::new();
+    // A database that does not exist.
+    let missing = postgres::with_database(&with_password, "no_such_database_for_tend");
+    errors.push(connect(&missing, &schema).await.unwrap_err());
+    // TLS asked for.
+    let tls = postgres::with_parameter(&with_password, "sslmode=require");
+    errors.push(connect(&tls, &schema).await.unwrap_err());
+    // A schema name that is not one.
+    errors.push(connect(&with_password, "Not-A-Schema").await.unwrap_err());
+    // Another runtime holds the schema. (The test server trusts every connection, so the
+    // password itself is never checked.)
+    let held = connect(&with_password, &schema).await.unwrap();
+    errors.push(connect(&with_password, &schema).await.unwrap_err());
+    bounded("closing", Store::new(held).close()).await.unwrap();
+    // A newer version.
+    bounded(
+        "marking",
+        PostgresStore::mark_newer_version(&with_password, &schema),
+    )
+    .await
+    .unwrap();
+    errors.push(connect(&with_password, &schema).await.unwrap_err());
+    // Nothing listens there.
+    let nowhere = "postgres://tend:s3cret-Pa55word@127.0.0.1:1/db";
+    errors.push(connect(nowhere, &schema).await.unwrap_err());
+    for error in &errors {
+        let message = error.to_string();
+        assert!(!message.contains(PASSWORD), "{message}");
+        assert!(message.contains(":***@"), "{message}");
+    }
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+/// Waits (bounded) until no session of `database` is left.
+async fn sessions_gone(control: &tokio_postgres::Client, database: &str) {
+    for _ in 0..1_000 {
+        let left: i64 = control
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&database],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the sessions of {database} were not terminated");
+}
+
+#[tokio::test]
+async fn commits_fail_while_the_database_is_gone_and_succeed_once_it_is_back() {
+    let Some(url) = postgres::url() else { return };
+    let control = postgres::control(&url).await;
+    let database = postgres::unique("tend_loss");
+    control
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .unwrap();
+    let store_url = postgres::with_database(&url, &database);
+    let backend = connect(&store_url, "tend").await.unwrap();
+    let store = Store::new(backend);
+    bounded("committing", store.commit(vec![meta("before", 1)]))
+        .await
+        .expect("a commit before the loss");
+
+    // The database goes away: every session ended, and no new one let in.
+    control
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}';"
+        ))
+        .await
+        .unwrap();
+    sessions_gone(&control, &database).await;
+    let failed = bounded("committing", store.commit(vec![meta("during", 2)])).await;
+    assert!(
+        matches!(failed, Err(StoreError::Commit(_))),
+        "a commit with the database gone: {failed:?}"
+    );
+    let failure = store.failure().expect("the failure is reported");
+    assert!(failure.failed_commits >= 1, "{failure:?}");
+    assert!(failure.reason.contains(&database), "{failure:?}");
+
+    // Back: the next commit reconnects, takes the lock again, and succeeds.
+    control
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .unwrap();
+    bounded("committing", store.commit(vec![meta("after", 3)]))
+        .await
+        .expect("a commit once the database is back");
+    assert!(store.failure().is_none(), "{:?}", store.failure());
+    for (key, expected) in [
+        ("before", Some(vec![1])),
+        ("during", None),
+        ("after", Some(vec![3])),
+    ] {
+        let value = bounded("reading", store.meta(key)).await.unwrap();
+        assert_eq!(value, expected, "{key}");
+    }
+    // The lock is held again: another runtime is refused.
+    let refused = connect(&store_url, "tend").await;
+    assert!(
+        refused.is_err(),
+        "a second runtime was let in after the loss"
+    );
+
+    bounded("closing", store.close()).await.unwrap();
+    drop(store);
+    control
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn terminated_sessions_are_replaced_and_the_lock_is_taken_again() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("terminated");
+    // Its sessions carry a name of their own, so only they are terminated.
+    let application = postgres::unique("tend_terminated");
+    let store_url = postgres::with_parameter(&url, &format!("application_name={application}"));
+    let store = Store::new(connect(&store_url, &schema).await.unwrap());
+    let record = execution(2);
+    bounded("committing", store.commit(vec![record.change(true)]))
+        .await
+        .unwrap();
+
+    let control = postgres::control(&url).await;
+    let pids: Vec<i32> = control
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        pids.len() >= 2,
+        "{pids:?}: the lock's session and the pool's"
+    );
+    control
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS t(pid)",
+            &[&pids],
+        )
+        .await
+        .unwrap();
+    // Gone, and their locks with them.
+    for _ in 0..1_000 {
+        let left: i64 = control
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+                &[&pids],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The next commit is written again on a new connection, or fails and says so.
+    let next = bounded(
+        "committing",
+        store.commit(vec![Change::Started {
+            id: record.id,
+            index: 0,
+            started: Started {
+                attempt: 1,
+                crashes: 0,
+            },
+        }]),
+    )
+    .await;
+    if let Err(e) = &next {
+        let failure = store.failure().expect("a failed commit is reported");
+        assert!(failure.reason.contains("127.0.0.1"), "{e}: {failure:?}");
+    }
+    // Either way, commits succeed again, and what they wrote reads back.
+    bounded(
+        "committing",
+        store.commit(vec![Change::Item {
+            id: record.id,
+            index: 1,
+            state: ItemState {
+                status: ItemStatus::Done,
+                attempts: 1,
+                ..ItemState::default()
+            },
+        }]),
+    )
+    .await
+    .expect("a commit after the sessions were replaced");
+    assert!(store.failure().is_none(), "{:?}", store.failure());
+    let back = bounded("reading", store.load_execution(record.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        back.items[1].as_ref().map(|i| i.status),
+        Some(ItemStatus::Done)
+    );
+    if next.is_ok() {
+        assert_eq!(back.items[0].as_ref().map(|i| i.attempts), Some(1));
+    }
+    // The lock was taken again: another runtime is refused.
+    let refused = connect(&url, &schema).await;
+    assert!(
+        refused.is_err(),
+        "a second runtime was let in after the loss"
+    );
+    bounded("closing", store.close()).await.unwrap();
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+#[tokio::test]
+async fn a_step_of_a_hundred_items_is_one_round_trip_of_four_statements() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("trips");
+    let backend = connect(&url, &schema).await.unwrap();
+    let record = execution(200);
+    let id = record.id;
+    let step = |first: u32| {
+        let mut changes = Vec::new();
+        for index in first..first + 100 {
+            changes.push(Change::Started {
+                id,
+                index,
+                started: Started {
+                    attempt: 1,
+                    crashes: 0,
+                },
+            });
+            changes.push(Change::Item {
+                id,
+                index,
+                state: ItemState {
+                    status: ItemStatus::Running,
+                    attempts: 1,
+                    ..ItemState::default()
+                },
+            });
+        }
+        changes
+    };
+    commit_on(&backend, vec![record.change(true)])
+        .await
+        .unwrap();
+    // The first step of this shape prepares its statements on the connection.
+    commit_on(&backend, step(0)).await.unwrap();
+    let counter = backend.commit_counter();
+    let before = counter.counts();
+    commit_on(&backend, step(100)).await.unwrap();
+    let after = backend.commit_counts();
+    assert_eq!(counter.counts(), after);
+    assert_eq!(after.commits - before.commits, 1, "{before:?} -> {after:?}");
+    // BEGIN, the starts, the items, COMMIT; sent together.
+    assert_eq!(
+        after.statements - before.statements,
+        4,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(
+        after.round_trips - before.round_trips,
+        1,
+        "{before:?} -> {after:?}"
+    );
+    let store = Store::new(backend);
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    assert!(back.items.iter().all(|i| {
+        i.as_ref()
+            .is_some_and(|i| i.status == ItemStatus::Running && i.attempts == 1)
+    }));
+    bounded("closing", store.close()).await.unwrap();
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+#[tokio::test]
+async fn a_sweep_that_meets_a_reference_in_flight_does_not_delete_the_artifact() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("race");
+    let application = postgres::unique("tend_race");
+    let store_url = postgres::with_parameter(&url, &format!("application_name={application}"));
+    let backend = std::sync::Arc::new(connect(&store_url, &schema).await.unwrap());
+    let (gone, holder) = (ExecutionId::generate(), ExecutionId::generate());
+    let bytes = b"contended".to_vec();
+    let artifact = tend::ArtifactId::of(&bytes);
+    // Stored, then unreferenced: its execution deleted.
+    commit_on(
+        &backend,
+        vec![
+            Change::PutArtifact {
+                id: gone,
+                artifact: *artifact.as_bytes(),
+                bytes,
+                now_ms: 1,
+            },
+            Change::Delete { id: gone },
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Another transaction references it (as a referencing runtime does: the artifact's
+    // row written, the reference inserted), and has not committed yet.
+    let other = postgres::control(&url).await;
+    other.batch_execute("BEGIN").await.unwrap();
+    other
+        .execute(
+            &format!(r#"UPDATE "{schema}".artifacts SET toi_ms = 1 WHERE id = $1"#),
+            &[&artifact.as_bytes().as_slice()],
+        )
+        .await
+        .unwrap();
+    other
+        .execute(
+            &format!(
+                r#"INSERT INTO "{schema}".artifact_refs (artifact, execution) VALUES ($1, $2)"#
+            ),
+            &[&artifact.as_bytes().as_slice(), &holder.to_string()],
+        )
+        .await
+        .unwrap();
+
+    // A sweep with no protection starts, and waits for that row.
+    let sweeping = tokio::spawn({
+        let backend = backend.clone();
+        async move { Backend::sweep_artifacts(&*backend, None, 10, u64::MAX).await }
+    });
+    let control = postgres::control(&url).await;
+    let mut waited = false;
+    for _ in 0..1_000 {
+        let waiting: i64 = control
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&application],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        waited,
+        "the sweep never waited for the referencing transaction"
+    );
+    other.batch_execute("COMMIT").await.unwrap();
+
+    let batch = bounded("sweeping", sweeping).await.unwrap().unwrap();
+    assert_eq!(batch.deleted, 0, "{batch:?}");
+    let read = bounded("reading", Backend::read_artifact(&*backend, artifact, 2))
+        .await
+        .unwrap();
+    assert_eq!(read.as_deref(), Some(&b"contended"[..]));
+    bounded("closing", Backend::close(&*backend)).await.unwrap();
+    postgres::drop_schemas(&url, &[schema]).await;
+}
