@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example server -- --data DIR [--bind ADDR] [--token T] [--applied-log FILE]
+//! cargo run --release --features postgres --example server -- --postgres URL [--postgres-schema NAME] ...
 //!     [--gate-release GATE=STEPS]... [--gate-open GATE]... [--config FILE.toml]
 //!     [--SETTING VALUE]... [--print-config] [--log FILTER] [--log-format text|json]
 //! ```
@@ -45,9 +46,27 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Parser, Debug)]
 #[command(about = "A server that embeds tend and serves its debug bridge")]
 struct Args {
-    /// Where executions are checkpointed (required, but for --print-config).
-    #[arg(long, required_unless_present = "print_config")]
+    /// Where executions are checkpointed, a redb file in this directory (this or
+    /// --postgres is required, but for --print-config).
+    #[arg(long, required_unless_present_any = ["print_config", "postgres"], conflicts_with = "postgres")]
     data: Option<PathBuf>,
+    /// Checkpoint executions in this PostgreSQL database instead (`postgres://user:password@host/db`;
+    /// or TEND_POSTGRES_URL). Needs a build with the `postgres` feature.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TEND_POSTGRES_URL",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
+    /// The schema of --postgres that holds tend's tables.
+    #[arg(
+        long = "postgres-schema",
+        value_name = "NAME",
+        default_value = "tend",
+        requires = "postgres"
+    )]
+    postgres_schema: String,
     /// Address of the bridge; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -168,15 +187,18 @@ async fn run(matches: clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>
     for gate in &args.gate_open {
         gates.open(gate);
     }
-    let data = args
-        .data
-        .as_deref()
-        .ok_or("--data DIR is required: where executions are checkpointed")?;
-    let mut builder = Runtime::builder()
-        .config(config)
-        .data_dir(data)
-        .registry(tend::demo::registry()?)
-        .resource(gates);
+    let builder = Runtime::builder().config(config);
+    let builder = match (&args.data, &args.postgres) {
+        (Some(data), _) => builder.data_dir(data),
+        (None, Some(url)) => on_postgres(builder, url, &args.postgres_schema)?,
+        (None, None) => {
+            return Err(
+                "--data DIR or --postgres URL is required: where executions are checkpointed"
+                    .into(),
+            );
+        }
+    };
+    let mut builder = builder.registry(tend::demo::registry()?).resource(gates);
     if let Some(path) = &args.applied_log {
         builder = builder.resource(AppliedLog::open(path)?);
     }
@@ -244,4 +266,30 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The runtime on the PostgreSQL database at `url`, in `schema`.
+#[cfg(feature = "postgres")]
+fn on_postgres(
+    builder: tend::RuntimeBuilder,
+    url: &str,
+    schema: &str,
+) -> Result<tend::RuntimeBuilder, Box<dyn std::error::Error>> {
+    Ok(builder.postgres_with(
+        url,
+        tend::engine::store::PostgresOptions {
+            schema: schema.to_owned(),
+            ..Default::default()
+        },
+    ))
+}
+
+/// Without the `postgres` feature, --postgres is refused: nothing would use it.
+#[cfg(not(feature = "postgres"))]
+fn on_postgres(
+    _: tend::RuntimeBuilder,
+    _: &str,
+    _: &str,
+) -> Result<tend::RuntimeBuilder, Box<dyn std::error::Error>> {
+    Err("--postgres needs a build with the `postgres` feature: cargo run --features postgres --example server -- --postgres URL".into())
 }

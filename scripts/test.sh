@@ -84,4 +84,17 @@ venv target/openapi-client "the OpenAPI client tools" \
 source scripts/postgres.sh
 start_postgres
 
-cargo test --workspace "$@"
+# Every test, with the PostgreSQL backend built (its behaviour suite and its own tests run
+# against the cluster above).
+cargo test --workspace --features postgres "$@"
+
+# The suites that matter once more with every runtime and example server on PostgreSQL:
+# supervision, graph controls, interrupts and resumes, and the SIGKILL crash tests.
+if [ -n "${TEND_TEST_POSTGRES_URL:-}" ] || [ -n "${CI:-}" ]; then
+  TEND_TEST_BACKEND=postgres cargo test --features postgres "$@" \
+    --test supervision --test controls --test semaphores --test rates --test interrupt \
+    --test resume --test retry --test timeout --test cancel --test faults --test idempotent \
+    --test runtime --test lifecycle --test crash --test server
+else
+  echo "SKIPPED: the suites on PostgreSQL (no server; TEND_TEST_POSTGRES_URL unset)"
+fi

@@ -32,6 +32,12 @@ enum Storage {
     Memory,
     /// A store the embedder opened (any backend).
     Opened(Store),
+    /// A PostgreSQL database (connected at start).
+    #[cfg(feature = "postgres")]
+    Postgres {
+        url: String,
+        options: tend_actors::store::PostgresOptions,
+    },
 }
 
 /// Configures and starts a [`Runtime`].
@@ -52,6 +58,12 @@ impl std::fmt::Debug for RuntimeBuilder {
             Storage::Dir(dir) => dir.display().to_string(),
             Storage::Memory => ":memory:".to_owned(),
             Storage::Opened(store) => format!("{store:?}"),
+            #[cfg(feature = "postgres")]
+            Storage::Postgres { url, options } => format!(
+                "{} (schema {})",
+                tend_actors::store::redact(url),
+                options.schema
+            ),
         };
         f.debug_struct("RuntimeBuilder")
             .field("storage", &storage)
@@ -84,6 +96,30 @@ impl RuntimeBuilder {
     /// suite, `tend_actors::store::suite`). The runtime closes it when it stops.
     pub fn store(mut self, store: Store) -> Self {
         self.storage = Storage::Opened(store);
+        self
+    }
+
+    /// Keep executions in the PostgreSQL database at `url` (`postgres://user:password@host/db`),
+    /// in the schema `tend`, created or migrated at start. One runtime per database and
+    /// schema until several nodes are built: a second one is refused at start. Errors name
+    /// the URL without its password. Feature `postgres`.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(self, url: impl Into<String>) -> Self {
+        self.postgres_with(url, tend_actors::store::PostgresOptions::default())
+    }
+
+    /// [`postgres`](Self::postgres) with options: another schema (so two applications can
+    /// share one database), the pool's size. Feature `postgres`.
+    #[cfg(feature = "postgres")]
+    pub fn postgres_with(
+        mut self,
+        url: impl Into<String>,
+        options: tend_actors::store::PostgresOptions,
+    ) -> Self {
+        self.storage = Storage::Postgres {
+            url: url.into(),
+            options,
+        };
         self
     }
 
@@ -155,6 +191,13 @@ impl RuntimeBuilder {
                 .map_err(|e| RuntimeError::Actor(format!("store open task failed: {e}")))?
                 .map_err(RuntimeError::from)?,
             Storage::Opened(store) => store,
+            #[cfg(feature = "postgres")]
+            Storage::Postgres { url, options } => {
+                tend_actors::store::PostgresStore::connect(&url, options)
+                    .await
+                    .map(Store::new)
+                    .map_err(RuntimeError::from)?
+            }
         };
         let (events, _) = broadcast::channel(self.config.event_capacity);
         let bus = Arc::new(LifecycleBus::new(events.clone()));

@@ -80,7 +80,8 @@ struct Server {
 fn spawn(data: &Path, log: &Path, config: &Path) -> Server {
     let mut command = Command::new(support::example("server"));
     command
-        .args(["--data", data.to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .args(support::backend::server_store_args(data))
+        .args(["--bind", "127.0.0.1:0"])
         .args(["--applied-log", log.to_str().unwrap()])
         .args(["--config", config.to_str().unwrap()])
         .env_remove("TEND_BRIDGE_TOKEN");

@@ -146,7 +146,7 @@ async fn at_cancellation_point_stops_running_items_and_keeps_their_checkpoint() 
     rt.shutdown().await.unwrap();
     drop(rt);
     // The checkpoints are in the file.
-    let store = tend::engine::Store::open(dir.path()).unwrap();
+    let store = open_store(dir.path()).await;
     for item in ["i0", "i1"] {
         let step: Option<u32> = store.checkpoint(id, item).await.unwrap();
         assert_eq!(step, Some(1), "{item}");

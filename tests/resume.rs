@@ -130,7 +130,7 @@ async fn shutdown_checkpoints_running_executions_and_a_restart_finishes_them() {
     rt.shutdown().await.unwrap();
     drop(rt);
     // The file says interrupted, and that the next start resumes them.
-    let store = tend::engine::Store::open(dir.path()).unwrap();
+    let store = open_store(dir.path()).await;
     for id in [a, b] {
         assert_eq!(
             store.report(id).await.unwrap().status,

@@ -464,7 +464,12 @@ async fn a_runtime_keeps_executions_in_a_store_the_embedder_opened() {
     rt.shutdown().await.unwrap();
     drop(rt);
     // The runtime closed the store: the same file opens again, with the execution.
-    let rt = runtime(Some(dir.path()), None, 4).await;
+    let rt = Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .data_dir(dir.path())
+        .start()
+        .await
+        .unwrap();
     assert_eq!(
         rt.status(id).await.unwrap().status,
         ExecutionStatus::Completed

@@ -21,7 +21,8 @@ struct Server {
 fn start(data: &Path, log: &Path, env_token: Option<&str>, extra: &[&str]) -> Server {
     let mut command = Command::new(support::example("server"));
     command
-        .args(["--data", data.to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .args(support::backend::server_store_args(data))
+        .args(["--bind", "127.0.0.1:0"])
         .args(["--applied-log", log.to_str().unwrap()])
         .args(extra)
         .env_remove("TEND_BRIDGE_TOKEN")

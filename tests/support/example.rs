@@ -2,6 +2,9 @@
 //! captured, waited for with a bound, and killed if a test fails while they run.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "backend.rs"]
+pub mod backend;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -47,8 +50,13 @@ pub fn example(name: &str) -> PathBuf {
         Some(other) => other,
         None => panic!("unexpected profile directory {}", profile_dir.display()),
     };
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", name, "--profile", profile])
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--example", name, "--profile", profile]);
+    // The example with the features this test was built with.
+    if cfg!(feature = "postgres") {
+        build.args(["--features", "postgres"]);
+    }
+    let status = build
         .arg("--target-dir")
         .arg(target_dir)
         .arg("--manifest-path")

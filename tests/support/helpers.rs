@@ -2,6 +2,9 @@
 //! bounded waits on the event stream.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "backend.rs"]
+pub mod backend;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,13 +37,53 @@ pub async fn gated_runtime(
             disk_low_percent: 0.0,
             ..Config::default()
         });
-    if let Some(dir) = dir {
-        builder = builder.data_dir(dir);
-    }
+    builder = on_backend(builder, dir);
     if let Some(log) = log {
         builder = builder.resource(AppliedLog::open(log).unwrap());
     }
     builder.start().await.unwrap()
+}
+
+/// `builder` on the tests' backend (see `backend`): redb in `dir` (in memory without one),
+/// or PostgreSQL in the schema of `dir`.
+pub fn on_backend(builder: tend::RuntimeBuilder, dir: Option<&Path>) -> tend::RuntimeBuilder {
+    #[cfg(feature = "postgres")]
+    if let Some(url) = backend::postgres() {
+        return builder.postgres_with(
+            url,
+            tend::engine::store::PostgresOptions {
+                schema: backend::schema(dir),
+                ..Default::default()
+            },
+        );
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = backend::postgres();
+    match dir {
+        Some(dir) => builder.data_dir(dir),
+        None => builder,
+    }
+}
+
+/// The store of the tests' backend in `dir` (see `on_backend`), opened for reading what a
+/// runtime that stopped left there.
+pub async fn open_store(dir: &Path) -> tend::engine::Store {
+    #[cfg(feature = "postgres")]
+    if let Some(url) = backend::postgres() {
+        let options = tend::engine::store::PostgresOptions {
+            schema: backend::schema(Some(dir)),
+            ..Default::default()
+        };
+        let store = tend::engine::store::PostgresStore::connect(&url, options)
+            .await
+            .unwrap();
+        return tend::engine::Store::new(store);
+    }
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || tend::engine::Store::open(&dir))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// A `sleep` item of `ms` in `steps` steps.
