@@ -14,6 +14,7 @@
 //! (`suite`, behind the feature `store-suite`), which every backend passes.
 
 mod backend;
+mod health;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod redb;

@@ -67,19 +67,7 @@ impl ExecutionArgs {
         events: broadcast::Sender<Event>,
     ) -> Result<Self, PlanError> {
         let compiled = CompiledPlan::compile(&plan, registry)?;
-        let now = now_ms();
-        let record = ExecutionRecord {
-            id,
-            plan: Arc::new(plan),
-            status: ExecutionStatus::Running,
-            created_ms: now,
-            updated_ms: now,
-            resume_on_start: false,
-            reason: None,
-            pausing: false,
-            cancelling: false,
-            items_done: None,
-        };
+        let record = ExecutionRecord::new(id, plan, ExecutionStatus::Running, now_ms());
         let count = compiled.items.len();
         let items = vec![ItemState::default(); count];
         let checkpoints = vec![None; count];

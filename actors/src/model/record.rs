@@ -38,6 +38,22 @@ pub struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
+    /// The record of a new execution of `plan`, with `status`, submitted at `now_ms`.
+    pub fn new(id: ExecutionId, plan: Plan, status: ExecutionStatus, now_ms: u64) -> Self {
+        ExecutionRecord {
+            id,
+            plan: Arc::new(plan),
+            status,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            resume_on_start: false,
+            reason: None,
+            pausing: false,
+            cancelling: false,
+            items_done: None,
+        }
+    }
+
     /// The change that stores this record (with `new`, its plan too: only when the
     /// execution is new).
     pub fn change(&self, new: bool) -> Change {

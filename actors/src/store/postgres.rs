@@ -58,11 +58,12 @@ use crate::store::{
 pub use url::redact;
 pub use writer::{CommitCounter, CommitCounts};
 
+use crate::store::health::CommitHealth;
 use lock::{RuntimeLock, Session};
 use pool::{Db, Doing};
 use schema::Schema;
 use url::Target;
-use writer::{Counters, Health, Writer};
+use writer::{Counters, Writer};
 
 /// Options of the PostgreSQL backend.
 #[derive(Debug, Clone)]
@@ -88,7 +89,7 @@ impl Default for PostgresOptions {
 pub struct PostgresStore {
     db: Arc<Db>,
     writer: Writer,
-    health: Arc<Health>,
+    health: Arc<CommitHealth>,
     counters: Arc<Counters>,
 }
 
@@ -129,7 +130,7 @@ impl PostgresStore {
         };
         schema::migrate(client, &schema, &target).await?;
         let db = Arc::new(Db::new(target, schema, options.pool_size)?);
-        let health = Arc::new(Health::default());
+        let health = Arc::new(CommitHealth::default());
         let counters = Arc::new(Counters::default());
         let writer = Writer::start(db.clone(), lock, health.clone(), counters.clone());
         tracing::info!(url = %db.target.url, schema = db.schema.name(), "store connected");

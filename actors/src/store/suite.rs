@@ -34,7 +34,6 @@ mod records;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::model::{
@@ -213,19 +212,7 @@ fn plan(name: &str, items: usize) -> Plan {
 
 /// A new execution's record.
 fn record(id: ExecutionId, plan: Plan, status: ExecutionStatus) -> ExecutionRecord {
-    let now = now_ms();
-    ExecutionRecord {
-        id,
-        plan: Arc::new(plan),
-        status,
-        created_ms: now,
-        updated_ms: now,
-        resume_on_start: false,
-        reason: None,
-        pausing: false,
-        cancelling: false,
-        items_done: None,
-    }
+    ExecutionRecord::new(id, plan, status, now_ms())
 }
 
 /// Stores a new execution with `items` items and `status`; returns its record.

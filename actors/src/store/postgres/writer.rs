@@ -10,7 +10,7 @@
 //! commit is made durable, and the next group is bigger.
 //!
 //! A commit that fails acknowledges its batches with the error (a lost connection as a
-//! full disk on redb), and the store's [`failure`](Health::failure) says so until a commit
+//! full disk on redb), and the store's [`failure`](CommitHealth::failure) says so until a commit
 //! succeeds. Before each commit the runtime lock is checked and, if its connection was
 //! lost, taken again ([`RuntimeLock::ensure`]).
 //!
@@ -22,7 +22,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
+
+use crate::store::health::CommitHealth;
 
 use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
@@ -33,7 +35,7 @@ use super::lock::RuntimeLock;
 use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Trouble, Work, describe, pipelined, trouble};
 use super::rows::Row;
 use crate::error::StoreError;
-use crate::store::{Acknowledge, StoreFailure};
+use crate::store::Acknowledge;
 
 /// The most batches one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
@@ -50,43 +52,6 @@ enum Request {
     Close {
         done: oneshot::Sender<()>,
     },
-}
-
-/// What went wrong with the last commit, until one succeeds.
-#[derive(Debug, Default)]
-pub(crate) struct Health {
-    failure: Mutex<Option<StoreFailure>>,
-}
-
-impl Health {
-    fn failed(&self, reason: &str) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        match failure.as_mut() {
-            Some(f) => {
-                f.reason = reason.to_owned();
-                f.failed_commits += 1;
-            }
-            None => {
-                *failure = Some(StoreFailure {
-                    since: SystemTime::now(),
-                    reason: reason.to_owned(),
-                    failed_commits: 1,
-                });
-            }
-        }
-    }
-
-    fn succeeded(&self) {
-        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// The last commit's failure, unless a commit has succeeded since.
-    pub(crate) fn failure(&self) -> Option<StoreFailure> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }
 
 /// What the writer has sent since the store opened: what a benchmark divides by the items
@@ -147,7 +112,7 @@ impl Writer {
     pub(crate) fn start(
         db: Arc<Db>,
         lock: RuntimeLock,
-        health: Arc<Health>,
+        health: Arc<CommitHealth>,
         counters: Arc<Counters>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -188,7 +153,7 @@ async fn run(
     db: Arc<Db>,
     mut lock: RuntimeLock,
     mut rx: mpsc::UnboundedReceiver<Request>,
-    health: Arc<Health>,
+    health: Arc<CommitHealth>,
     counters: Arc<Counters>,
 ) {
     let mut waiting: Vec<(Option<StoreError>, Acknowledge)> = Vec::new();

@@ -10,13 +10,14 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::Database;
 
 use crate::error::StoreError;
 use crate::store::StoreFailure;
+use crate::store::health::CommitHealth;
 
 /// How long a reopen waits for the reads in flight to finish.
 const READERS_PATIENCE: Duration = Duration::from_secs(10);
@@ -27,7 +28,7 @@ pub(crate) struct Db {
     current: RwLock<Option<Arc<Database>>>,
     /// The file to reopen; `None` in memory (nothing to reopen).
     path: Option<PathBuf>,
-    failure: Mutex<Option<StoreFailure>>,
+    health: CommitHealth,
     closed: AtomicBool,
 }
 
@@ -36,7 +37,7 @@ impl Db {
         Db {
             current: RwLock::new(Some(Arc::new(db))),
             path,
-            failure: Mutex::new(None),
+            health: CommitHealth::default(),
             closed: AtomicBool::new(false),
         }
     }
@@ -59,34 +60,17 @@ impl Db {
 
     /// A commit failed with `reason`.
     pub(crate) fn failed(&self, reason: &str) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        match failure.as_mut() {
-            Some(f) => {
-                f.reason = reason.to_owned();
-                f.failed_commits += 1;
-            }
-            None => {
-                *failure = Some(StoreFailure {
-                    since: SystemTime::now(),
-                    reason: reason.to_owned(),
-                    failed_commits: 1,
-                });
-            }
-        }
+        self.health.failed(reason);
     }
 
     /// A commit succeeded: the store is healthy.
     pub(crate) fn succeeded(&self) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        *failure = None;
+        self.health.succeeded();
     }
 
     /// The store's last failure, unless a commit has succeeded since.
     pub(crate) fn failure(&self) -> Option<StoreFailure> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.health.failure()
     }
 
     /// The store is closed: the database is let go (its file closes once the reads in
