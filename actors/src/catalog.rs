@@ -17,10 +17,7 @@ use std::collections::HashMap;
 
 use std::sync::{Arc, RwLock};
 
-use ractor::ActorRef;
-
 use crate::error::{RuntimeError, StoreError};
-use crate::execution::ExecutionMsg;
 use crate::model::{
     ExecutionId, ExecutionPage, ExecutionReport, ExecutionStatus, ExecutionSummary, ListQuery,
     MAX_PAGE,
@@ -37,7 +34,7 @@ pub(crate) struct LiveView {
     pub(crate) problem: Option<String>,
     /// Why it cannot be read, when it cannot.
     pub(crate) corrupt: Option<String>,
-    pub(crate) actor: Option<ActorRef<ExecutionMsg>>,
+    pub(crate) actor: Option<Arc<dyn LiveReport>>,
     /// A submit or resume is writing its record: only the Supervisor can answer for it.
     pub(crate) starting: bool,
 }
@@ -110,6 +107,13 @@ pub trait ReportSource {
     ) -> impl std::future::Future<Output = Result<ExecutionReport, RuntimeError>> + Send;
 }
 
+/// An execution's actor, as the Catalog asks it for its live report: the Execution
+/// implements it, so the Catalog names no actor's messages.
+pub(crate) trait LiveReport: Send + Sync + std::fmt::Debug {
+    /// Its report now; `None` when it does not answer (it has stopped).
+    fn live_report(&self) -> futures::future::BoxFuture<'_, Option<ExecutionReport>>;
+}
+
 /// Executions `Catalog::list` reads per read transaction.
 const LIST_CHUNK: usize = 10_000;
 
@@ -168,7 +172,7 @@ impl Catalog {
                 .summary
                 .error
                 .as_deref()
-                .is_some_and(|e| e.starts_with(crate::execution::STOPPED_BY_STORE))
+                .is_some_and(|e| e.starts_with(crate::model::STOPPED_BY_STORE))
             {
                 counts.stopped_by_store += 1;
             }
@@ -228,8 +232,7 @@ impl Catalog {
             }) => Err(RuntimeError::Corrupt { id, reason }),
             Some(view) => {
                 if let Some(actor) = &view.actor
-                    && let Ok(ractor::rpc::CallResult::Success(report)) =
-                        actor.call(ExecutionMsg::Status, None).await
+                    && let Some(report) = actor.live_report().await
                 {
                     return Ok(report);
                 }

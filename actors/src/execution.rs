@@ -69,9 +69,18 @@ use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
 use crate::worker::{ExecutionPort, WorkerMsg};
 
-/// How the `reason` of an execution that a failed store write stopped begins (the rest is
-/// the store's error). It stays until the execution runs again.
-pub const STOPPED_BY_STORE: &str = "stopped because a store write failed";
+pub use crate::model::STOPPED_BY_STORE;
+
+impl crate::catalog::LiveReport for ActorRef<ExecutionMsg> {
+    fn live_report(&self) -> futures::future::BoxFuture<'_, Option<ExecutionReport>> {
+        Box::pin(async move {
+            match self.call(ExecutionMsg::Status, None).await {
+                Ok(ractor::rpc::CallResult::Success(report)) => Some(report),
+                _ => None,
+            }
+        })
+    }
+}
 
 /// The Execution actor.
 #[derive(Debug, Default)]

@@ -68,7 +68,7 @@ pub use report::{
 };
 pub use resources::Resources;
 pub use shutdown::{ExecutionShutdown, ShutdownReport, StopOrder, StopResult};
-pub use status::{AttemptOutcome, ExecutionStatus, Halting, ItemStatus};
+pub use status::{AttemptOutcome, ExecutionStatus, Halting, ItemStatus, STOPPED_BY_STORE};
 pub use strategy::InterruptStrategy;
 pub use submitted::Submitted;
 pub use tree::{ActorNode, ActorRole};

@@ -158,3 +158,7 @@ impl AttemptOutcome {
         }
     }
 }
+
+/// How the `reason` of an execution that a failed store write stopped begins (the rest is
+/// the store's error). It stays until the execution runs again.
+pub const STOPPED_BY_STORE: &str = "stopped because a store write failed";

@@ -34,6 +34,7 @@
 //!   gives room back by itself (autovacuum): `reclaim` does nothing and says so.
 
 mod artifacts;
+mod failure;
 mod group;
 mod listing;
 mod load;
@@ -147,7 +148,7 @@ impl PostgresStore {
         let (target, schema) = checked(url, schema)?;
         let mut session = Session::connect(&target)
             .await
-            .map_err(|e| target.open_error(pool::describe(&e)))?;
+            .map_err(|e| target.open_error(failure::describe(&e)))?;
         schema::mark_newer(&mut session.client, &schema, &target).await
     }
 

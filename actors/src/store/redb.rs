@@ -28,6 +28,7 @@ mod db;
 mod keys;
 mod listing;
 mod load;
+mod op;
 mod records;
 mod starts;
 mod tables;
@@ -48,8 +49,9 @@ use crate::store::{
 };
 
 use listing::Sieve;
+use op::Op;
 use records::{CheckpointRecord, ItemRecord, RECORD_VERSION, encode, execution_ops};
-use writer::{Op, Writer};
+use writer::Writer;
 
 /// The name of the database file inside the data directory.
 pub const DB_FILE: &str = "tend.redb";
@@ -351,11 +353,17 @@ impl Backend for RedbStore {
         artifact: ArtifactId,
         now_ms: u64,
     ) -> StoreFuture<'_, bool> {
-        Box::pin(self.writer.reference_artifact(id, artifact, now_ms))
+        Box::pin(
+            self.writer
+                .run(move |db| artifacts::reference(db, id, artifact, now_ms)),
+        )
     }
 
     fn read_artifact(&self, artifact: ArtifactId, now_ms: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
-        Box::pin(self.writer.read_artifact(artifact, now_ms))
+        Box::pin(
+            self.writer
+                .run(move |db| artifacts::read(db, artifact, now_ms)),
+        )
     }
 
     fn sweep_artifacts(
@@ -365,9 +373,11 @@ impl Backend for RedbStore {
         cutoff_ms: u64,
     ) -> StoreFuture<'_, SweepBatch> {
         Box::pin(async move {
+            let from = from.map(|a| *a.as_bytes());
+            let queued = self.writer.queued();
             let batch = self
                 .writer
-                .sweep_batch(from.map(|a| *a.as_bytes()), limit, cutoff_ms)
+                .run(move |db| artifacts::sweep_batch(db, from, limit, cutoff_ms, &queued))
                 .await?;
             Ok(SweepBatch {
                 scanned: batch.scanned,

@@ -134,7 +134,10 @@ impl Entry {
             tally: self.tally.clone(),
             problem: self.problem.clone(),
             corrupt: self.corrupt.clone(),
-            actor: self.actor.clone(),
+            actor: self
+                .actor
+                .clone()
+                .map(|a| std::sync::Arc::new(a) as std::sync::Arc<dyn crate::catalog::LiveReport>),
             starting: self.starting,
         }
     }

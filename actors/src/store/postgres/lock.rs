@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use super::pool::describe;
+use super::failure::describe;
 use super::schema::Schema;
 use super::url::Target;
 use crate::error::StoreError;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use tokio_postgres::NoTls;
-use tokio_postgres::error::SqlState;
 
+use super::failure::{Trouble, describe, trouble};
 use super::schema::Schema;
 use super::statements::Statements;
 use super::url::Target;
@@ -37,60 +37,6 @@ pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a request waits for a free connection of the pool, or for a new one.
 const POOL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// What a failed statement means for the work it was part of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Trouble {
-    /// The connection is gone (closed, terminated, the server shutting down): the work
-    /// may run again on another one.
-    Lost,
-    /// It lost a race with another transaction (serialization failure, deadlock): it
-    /// may run again at once.
-    Conflict,
-    /// Anything else: it is the answer.
-    Other,
-}
-
-/// What `e` means (see [`Trouble`]). An error without a SQLSTATE is the client's (the
-/// socket, the connection task): it counts as a lost connection.
-pub(crate) fn trouble(e: &tokio_postgres::Error) -> Trouble {
-    match e.code() {
-        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => Trouble::Conflict,
-        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => Trouble::Conflict,
-        // Class 08: connection exception; 57P0x: the server shut down or terminated us.
-        Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
-            Trouble::Lost
-        }
-        Some(_) => Trouble::Other,
-        None => Trouble::Lost,
-    }
-}
-
-/// What `e` says, in full: the server's severity, SQLSTATE, message, detail and hint, or
-/// the client's error and its cause (the client's own `Display` of a server error is only
-/// "db error").
-pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
-        if let Some(detail) = db.detail() {
-            text.push_str(&format!(" ({detail})"));
-        }
-        if let Some(hint) = db.hint() {
-            text.push_str(&format!("; hint: {hint}"));
-        }
-        return text;
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!(": {cause_text}"));
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// Reads or writes: which error a failure becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 
 use tokio_postgres::Client;
 
-use super::pool::describe;
+use super::failure::describe;
 use super::url::Target;
 use crate::error::StoreError;
 

@@ -30,9 +30,10 @@ use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::failure::{Trouble, describe, trouble};
 use super::group::{Group, Planned};
 use super::lock::RuntimeLock;
-use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Trouble, Work, describe, pipelined, trouble};
+use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Work, pipelined};
 use super::rows::Row;
 use crate::error::StoreError;
 use crate::store::Acknowledge;

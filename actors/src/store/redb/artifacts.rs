@@ -7,11 +7,11 @@
 
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 
+use super::op::Op;
 use super::tables::{
     ARTIFACT_REFS, ARTIFACT_TOI, ARTIFACTS, CHECKPOINTS, EXECUTION_ARTIFACTS, EXECUTIONS, ITEMS,
     LIVE, PLANS, STARTS,
 };
-use super::writer::Op;
 use crate::error::StoreError;
 use crate::model::{ArtifactId, ExecutionId};
 
@@ -305,40 +305,6 @@ pub(crate) fn leftovers(db: &Database) -> Result<Vec<ExecutionId>, StoreError> {
         consider(k.value().0)?;
     }
     Ok(found.into_iter().collect())
-}
-
-impl super::writer::Writer {
-    /// Execution `id` references `artifact`; `false` if it no longer exists.
-    pub(crate) async fn reference_artifact(
-        &self,
-        id: ExecutionId,
-        artifact: ArtifactId,
-        now_ms: u64,
-    ) -> Result<bool, StoreError> {
-        self.run(move |db| reference(db, id, artifact, now_ms))
-            .await
-    }
-
-    /// An artifact's bytes (touching it); `None` if it no longer exists.
-    pub(crate) async fn read_artifact(
-        &self,
-        artifact: ArtifactId,
-        now_ms: u64,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(move |db| read(db, artifact, now_ms)).await
-    }
-
-    /// One batch of the orphan sweep (see [`sweep_batch`]).
-    pub(crate) async fn sweep_batch(
-        &self,
-        from: Option<[u8; 32]>,
-        limit: usize,
-        cutoff_ms: u64,
-    ) -> Result<SweepBatch, StoreError> {
-        let queued = self.queued();
-        self.run(move |db| sweep_batch(db, from, limit, cutoff_ms, &queued))
-            .await
-    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub(crate) struct StoredExecutionRecord {
 pub(crate) fn execution_ops(
     record: &ExecutionRecord,
     plan: bool,
-    ops: &mut Vec<super::writer::Op>,
+    ops: &mut Vec<super::op::Op>,
 ) -> Result<(), StoreError> {
     let status = encode(&StoredExecutionRecord {
         v: RECORD_VERSION,
@@ -70,12 +70,12 @@ pub(crate) fn execution_ops(
         items_total: Some(record.plan.item_count() as u64),
     })?;
     if plan {
-        ops.push(super::writer::Op::Plan {
+        ops.push(super::op::Op::Plan {
             id: record.id,
             plan: encode(&*record.plan)?,
         });
     }
-    ops.push(super::writer::Op::Execution {
+    ops.push(super::op::Op::Execution {
         id: record.id,
         record: status,
         live: !record.status.is_final(),
@@ -152,8 +152,8 @@ impl ItemRecord {
         id: ExecutionId,
         index: u32,
         state: &ItemState,
-    ) -> Result<super::writer::Op, StoreError> {
-        Ok(super::writer::Op::Item {
+    ) -> Result<super::op::Op, StoreError> {
+        Ok(super::op::Op::Item {
             id,
             index,
             attempts: state.attempts,

@@ -17,75 +17,15 @@ use super::db::Db;
 use tokio::sync::oneshot;
 
 use super::keys;
+use super::op::Op;
 use super::starts::StartSets;
 use super::tables::{
     CHECKPOINTS, EXECUTION_KEYS, EXECUTIONS, ITEMS, KEYS, LIVE, META, PLANS, STARTS,
 };
 use crate::error::StoreError;
-use crate::model::{ExecutionId, KeyOwner};
 
 /// The most requests one transaction takes, so acknowledgements are never held back long.
 const MAX_BATCH: usize = 8192;
-
-/// One write.
-#[derive(Debug)]
-pub(crate) enum Op {
-    /// Insert or replace an execution record; `live` when its status is not final (it is
-    /// then in the live index, which startup reads instead of every record).
-    Execution {
-        id: ExecutionId,
-        record: Vec<u8>,
-        live: bool,
-    },
-    /// Insert an execution's plan.
-    Plan { id: ExecutionId, plan: Vec<u8> },
-    /// Give an idempotency key to the execution `owner` names (with its record).
-    Key { key: String, owner: KeyOwner },
-    /// Attempt `attempt` of an item starts (see `starts`).
-    Started {
-        id: ExecutionId,
-        index: u32,
-        attempt: u32,
-        crashes: u32,
-    },
-    /// Insert or replace an item record that counts `attempts` attempts.
-    Item {
-        id: ExecutionId,
-        index: u32,
-        attempts: u32,
-        record: Vec<u8>,
-    },
-    /// Insert or replace an intra-item checkpoint.
-    Checkpoint {
-        id: ExecutionId,
-        index: u32,
-        record: Vec<u8>,
-    },
-    /// Forget the execution's start set: it has ended and every attempt it started has its
-    /// item record.
-    ClearStarts { id: ExecutionId },
-    /// Remove an intra-item checkpoint (the item is done).
-    ClearCheckpoint { id: ExecutionId, index: u32 },
-    /// Insert or replace a runtime metadata value.
-    Meta { key: String, value: Vec<u8> },
-    /// Remove every record of a finished execution: its record, plan, start set, item
-    /// records, checkpoints and artifact references.
-    Delete { id: ExecutionId },
-    /// Store an artifact (once: the same bytes have the same id), referenced by
-    /// execution `id`, with its timestamp of interest set to `now_ms`.
-    PutArtifact {
-        id: ExecutionId,
-        artifact: [u8; 32],
-        bytes: Vec<u8>,
-        now_ms: u64,
-    },
-}
-
-impl Op {
-    fn is_artifacts(&self) -> bool {
-        matches!(self, Op::Delete { .. } | Op::PutArtifact { .. })
-    }
-}
 
 /// Work run on the writer thread between commits, in a transaction of its own: a check
 /// and a write that must be one atomic step (referencing an artifact, one batch of the
