@@ -107,6 +107,29 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
 }
 
+/// Every execution the server lists, page by page (a page holds at most 1,000: a long run
+/// makes more executions than one page).
+async fn every_execution(client: &reqwest::Client, base: &str) -> Result<Vec<Value>, String> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1_000 {
+        let url = match &cursor {
+            Some(cursor) => format!("{base}/executions?limit=1000&cursor={cursor}"),
+            None => format!("{base}/executions?limit=1000"),
+        };
+        let page = get(client, &url).await?;
+        let executions = page["executions"]
+            .as_array()
+            .ok_or_else(|| format!("not a page: {page}"))?;
+        all.extend(executions.iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(all),
+        }
+    }
+    Err("the listing did not end in 1,000 pages".to_owned())
+}
+
 #[tokio::test]
 async fn random_sigkills_lose_nothing_acknowledged_and_every_execution_completes() {
     let trials: usize = std::env::var("CRASH_TRIALS")
@@ -194,10 +217,9 @@ async fn random_sigkills_lose_nothing_acknowledged_and_every_execution_completes
     let deadline = Instant::now() + PATIENCE * 2;
     let mut last: String;
     let finals = loop {
-        let list = get(&client, &format!("{base}/executions")).await;
+        let list = every_execution(&client, &base).await;
         match &list {
-            Ok(list) => {
-                let executions = list["executions"].as_array().cloned().unwrap_or_default();
+            Ok(executions) => {
                 let by_id: HashMap<String, String> = executions
                     .iter()
                     .map(|e| {
