@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tend::engine::error::StoreError;
 use tend::engine::model::{
-    Block, Change, ExecutionId, ExecutionRecord, ExecutionStatus, ItemSpec, ItemState, ItemStatus,
-    Plan, Started,
+    AttemptOutcome, Block, Change, ExecutionId, ExecutionRecord, ExecutionStatus, ItemSpec,
+    ItemState, ItemStatus, PastAttempt, Plan, Progress, Started,
 };
 use tend::engine::store::{Backend, PostgresOptions, PostgresStore, Store};
 
@@ -127,7 +127,7 @@ async fn a_schema_of_a_newer_version_is_refused_naming_it() {
         .expect_err("a newer schema was opened")
         .to_string();
     assert!(
-        message.contains("format version 99") && message.contains("version 1"),
+        message.contains("format version 99") && message.contains("version 2"),
         "{message}"
     );
     // Nothing was changed by the refusal: its version row still says 99.
@@ -138,6 +138,220 @@ async fn a_schema_of_a_newer_version_is_refused_naming_it() {
         .unwrap()
         .get(0);
     assert_eq!(version, 99);
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+/// The start of attempt `attempt` of item `index`, after `crashes` crashes.
+fn started(id: ExecutionId, index: u32, attempt: u32, crashes: u32) -> Change {
+    Change::Started {
+        id,
+        index,
+        started: Started { attempt, crashes },
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_schema_is_migrated_keeping_its_records() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("migrate");
+    let record = execution(3);
+    let id = record.id;
+    let backend = connect(&url, &schema).await.unwrap();
+    commit_on(&backend, vec![record.change(true)])
+        .await
+        .unwrap();
+    bounded("closing", Store::new(backend).close())
+        .await
+        .unwrap();
+    // Back to version 1 as a build of it left things: an item record a column per field,
+    // and a row per started attempt in the table `starts`. Item 0 is done; item 1 crashed
+    // once and its second attempt started; item 2's first did.
+    let control = postgres::control(&url).await;
+    control
+        .batch_execute(&format!(
+            r#"DROP TABLE "{schema}".start_log;
+               DROP TABLE "{schema}".items;
+               CREATE TABLE "{schema}".items (
+                   execution text COLLATE "C" NOT NULL,
+                   idx bigint NOT NULL,
+                   status text NOT NULL,
+                   attempts bigint NOT NULL,
+                   failures bigint NOT NULL,
+                   crashes bigint NOT NULL,
+                   progress_done bigint,
+                   progress_total bigint,
+                   message text,
+                   output bytea,
+                   error text,
+                   history json NOT NULL,
+                   unchanged boolean NOT NULL,
+                   maybe_changed boolean NOT NULL,
+                   refresh boolean NOT NULL,
+                   PRIMARY KEY (execution, idx));
+               INSERT INTO "{schema}".items VALUES
+                   ('{id}', 0, 'done', 1, 0, 0, 3, 3, 'fine', '\x6f7574', NULL,
+                    '[[1,10,20,"done",null]]', false, true, false);
+               CREATE TABLE "{schema}".starts (
+                   execution text COLLATE "C" NOT NULL,
+                   idx bigint NOT NULL,
+                   attempt bigint NOT NULL,
+                   crashes bigint NOT NULL,
+                   PRIMARY KEY (execution, idx));
+               INSERT INTO "{schema}".starts VALUES ('{id}', 1, 2, 1), ('{id}', 2, 1, 0);
+               UPDATE "{schema}".version SET version = 1;"#
+        ))
+        .await
+        .unwrap();
+    let backend = connect(&url, &schema).await.unwrap();
+    let version: i32 = control
+        .query_one(&format!(r#"SELECT version FROM "{schema}".version"#), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 2);
+    let old_table: Option<String> = control
+        .query_one(
+            &format!("SELECT to_regclass('\"{schema}\".starts')::text"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old_table, None, "version 1's table `starts` is left");
+    let old_table: Option<String> = control
+        .query_one(
+            &format!("SELECT to_regclass('\"{schema}\".items_v1')::text"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old_table, None, "version 1's item records are left");
+    let store = Store::new(backend);
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    assert_eq!(
+        back.items[0],
+        Some(ItemState {
+            status: ItemStatus::Done,
+            attempts: 1,
+            progress: Some(Progress { done: 3, total: 3 }),
+            message: Some("fine".into()),
+            output: Some(b"out".as_slice().into()),
+            history: vec![PastAttempt {
+                attempt: 1,
+                started_ms: Some(10),
+                ended_ms: 20,
+                outcome: AttemptOutcome::Done,
+                error: None,
+            }],
+            maybe_changed: true,
+            ..ItemState::default()
+        }),
+        "item 0's record after the move"
+    );
+    let items = |back: tend::engine::store::StoredExecution| -> Vec<(ItemStatus, u32, u32)> {
+        back.items
+            .iter()
+            .map(|i| {
+                let i = i.clone().unwrap_or_default();
+                (i.status, i.attempts, i.crashes)
+            })
+            .collect()
+    };
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    assert_eq!(
+        items(back),
+        vec![
+            (ItemStatus::Done, 1, 0),
+            (ItemStatus::Running, 2, 1),
+            (ItemStatus::Running, 1, 0),
+        ]
+    );
+    // The log goes on from the migrated row: a later start of item 1 wins over it, and one
+    // no newer than item 0's record changes nothing.
+    bounded(
+        "committing",
+        store.commit(vec![started(id, 1, 3, 2), started(id, 0, 1, 0)]),
+    )
+    .await
+    .unwrap();
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    assert_eq!(
+        items(back),
+        vec![
+            (ItemStatus::Done, 1, 0),
+            (ItemStatus::Running, 3, 2),
+            (ItemStatus::Running, 1, 0),
+        ]
+    );
+    bounded("closing", store.close()).await.unwrap();
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+#[tokio::test]
+async fn a_first_record_that_meets_a_stored_row_replaces_it() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("first");
+    let backend = connect(&url, &schema).await.unwrap();
+    let record = execution(2);
+    let id = record.id;
+    let state = |attempts| ItemState {
+        status: ItemStatus::Done,
+        attempts,
+        ..ItemState::default()
+    };
+    commit_on(
+        &backend,
+        vec![
+            record.change(true),
+            Change::Item {
+                id,
+                index: 0,
+                state: state(1),
+                first: true,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    // Wrongly said to be first: its insert meets the row, and the group is written again
+    // with replacements, the other item's first record with it.
+    let counter = backend.commit_counter();
+    let before = counter.counts();
+    commit_on(
+        &backend,
+        vec![
+            Change::Item {
+                id,
+                index: 0,
+                state: state(2),
+                first: true,
+            },
+            Change::Item {
+                id,
+                index: 1,
+                state: state(1),
+                first: true,
+            },
+        ],
+    )
+    .await
+    .expect("a first record that meets a row still commits");
+    let after = counter.counts();
+    // Two tries: BEGIN, the statement, COMMIT each (and any preparation).
+    assert!(
+        after.statements - before.statements >= 6,
+        "not written again: {before:?} -> {after:?}"
+    );
+    let store = Store::new(backend);
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    let attempts: Vec<Option<u32>> = back
+        .items
+        .iter()
+        .map(|i| i.as_ref().map(|i| i.attempts))
+        .collect();
+    assert_eq!(attempts, [Some(2), Some(1)]);
+    bounded("closing", store.close()).await.unwrap();
     postgres::drop_schemas(&url, &[schema]).await;
 }
 
@@ -346,6 +560,7 @@ async fn terminated_sessions_are_replaced_and_the_lock_is_taken_again() {
                 attempts: 1,
                 ..ItemState::default()
             },
+            first: true,
         }]),
     )
     .await
@@ -397,6 +612,7 @@ async fn a_step_of_a_hundred_items_is_one_round_trip_of_four_statements() {
                     attempts: 1,
                     ..ItemState::default()
                 },
+                first: true,
             });
         }
         changes

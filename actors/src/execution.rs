@@ -291,7 +291,9 @@ impl Actor for Execution {
             timeout_grace: args.timeout_grace,
             seed: args.record.id.seed(),
         };
-        let mut run = Run::new(shape, args.items, config).with_checkpoints(args.checkpoints);
+        let mut run = Run::new(shape, args.items, config)
+            .with_checkpoints(args.checkpoints)
+            .with_records(args.recorded);
         // The records of every message queued behind this one share its commit (see
         // `Internal::EndStep`).
         run.hold_commits();

@@ -24,6 +24,9 @@ pub struct ExecutionArgs {
     pub(crate) record: ExecutionRecord,
     pub(crate) plan: CompiledPlan,
     pub(crate) items: Vec<ItemState>,
+    /// Whether each item has a record stored (or a started attempt: then one is written
+    /// as it resumes or ends, replacing whatever is there).
+    pub(crate) recorded: Vec<bool>,
     pub(crate) checkpoints: Vec<Option<Checkpoint>>,
     pub(crate) parallelism: usize,
     pub(crate) stop_grace: Duration,
@@ -75,6 +78,7 @@ impl ExecutionArgs {
             record,
             compiled,
             items,
+            vec![false; count],
             checkpoints,
             store,
             events,
@@ -106,6 +110,7 @@ impl ExecutionArgs {
         record.pausing = false;
         record.cancelling = false;
         record.updated_ms = now_ms();
+        let recorded = items.iter().map(Option::is_some).collect();
         let items = items
             .into_iter()
             .zip(&checkpoints)
@@ -118,6 +123,7 @@ impl ExecutionArgs {
             record,
             compiled,
             items,
+            recorded,
             checkpoints,
             store,
             events,
@@ -128,6 +134,7 @@ impl ExecutionArgs {
         record: ExecutionRecord,
         plan: CompiledPlan,
         items: Vec<ItemState>,
+        recorded: Vec<bool>,
         checkpoints: Vec<Option<Checkpoint>>,
         store: Store,
         events: broadcast::Sender<Event>,
@@ -141,6 +148,7 @@ impl ExecutionArgs {
             record,
             plan,
             items,
+            recorded,
             checkpoints,
             parallelism,
             stop_grace: Duration::from_secs(10),
@@ -226,6 +234,8 @@ impl ExecutionArgs {
                     id,
                     index: index as u32,
                     state: item.clone(),
+                    // A record read back, or a started attempt's: either way stored.
+                    first: false,
                 });
             }
         }
@@ -246,6 +256,8 @@ impl ExecutionArgs {
                     id,
                     index: index as u32,
                     state: item.clone(),
+                    // A record read back, or a started attempt's: either way stored.
+                    first: false,
                 });
             }
         }

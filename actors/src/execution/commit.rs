@@ -72,7 +72,16 @@ impl ExecutionState {
                         started: Started { attempt, crashes },
                     });
                 }
-                Write::Item { index, state } => changes.push(Change::Item { id, index, state }),
+                Write::Item {
+                    index,
+                    state,
+                    first,
+                } => changes.push(Change::Item {
+                    id,
+                    index,
+                    state,
+                    first,
+                }),
                 Write::ClearCheckpoint { index } => {
                     changes.push(Change::ClearCheckpoint { id, index })
                 }

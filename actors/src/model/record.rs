@@ -163,6 +163,10 @@ pub enum Write {
         index: u32,
         /// Its state.
         state: ItemState,
+        /// No record of the item is stored yet, nor on its way in an earlier commit: a
+        /// backend may insert this one without looking for one to replace. `false` when
+        /// unsure (a backend then replaces, which is always right).
+        first: bool,
     },
     /// Remove the item's intra-item checkpoint (it is done).
     ClearCheckpoint {
@@ -265,6 +269,10 @@ pub enum Change {
         index: u32,
         /// Its state.
         state: ItemState,
+        /// No record of the item is stored yet, nor on its way in an earlier commit: a
+        /// backend may insert this one without looking for one to replace. `false` when
+        /// unsure (a backend then replaces, which is always right).
+        first: bool,
     },
     /// Insert or replace an intra-item checkpoint.
     Checkpoint {

@@ -88,6 +88,21 @@ struct OpenCommit {
     thens: Vec<Then>,
 }
 
+impl OpenCommit {
+    /// Puts item `index`'s record `state` in the commit, saying whether it is the first
+    /// record of the item the store gets, as `recorded` (the run's) says; then it has one.
+    fn item(&mut self, recorded: &mut [bool], index: u32, state: ItemState) {
+        let first = recorded
+            .get_mut(index as usize)
+            .is_some_and(|r| !std::mem::replace(r, true));
+        self.writes.push(Write::Item {
+            index,
+            state,
+            first,
+        });
+    }
+}
+
 #[derive(Debug)]
 struct Inflight {
     thens: Vec<Then>,
@@ -103,6 +118,9 @@ pub(crate) struct Run {
     /// attempt holds it, given back by the attempt's end): an attempt always resumes from
     /// the latest checkpoint of the item, whichever attempt saved it.
     checkpoints: Vec<Option<Checkpoint>>,
+    /// Whether each item's record is stored, or on its way in a commit (so the next one
+    /// replaces it): what [`Write::Item`]'s `first` says.
+    recorded: Vec<bool>,
     phases: Vec<Phase>,
     /// Items waiting for semaphores, starting or running (at most `parallelism`).
     active: BTreeSet<u32>,
@@ -167,6 +185,7 @@ impl Run {
         };
         Run {
             checkpoints: vec![None; items.len()],
+            recorded: vec![true; items.len()],
             shape,
             items,
             phases,
@@ -207,6 +226,17 @@ impl Run {
         debug_assert_eq!(checkpoints.len(), self.items.len());
         self.checkpoints = checkpoints;
         self.checkpoints.resize(self.items.len(), None);
+        self
+    }
+
+    /// Which items have a record stored (by index); those without get their first record
+    /// as such (`Write::Item`'s `first`), which a backend may insert without looking for
+    /// one to replace. Unless told, every item is taken to have one: always right, if
+    /// slower.
+    pub(crate) fn with_records(mut self, recorded: Vec<bool>) -> Self {
+        debug_assert_eq!(recorded.len(), self.items.len());
+        self.recorded = recorded;
+        self.recorded.resize(self.items.len(), true);
         self
     }
 

@@ -122,7 +122,8 @@ impl Sim {
             shape.clone(),
             vec![ItemState::default(); n],
             config(parallelism),
-        );
+        )
+        .with_records(vec![false; n]);
         if held {
             run.hold_commits();
         }
@@ -167,7 +168,16 @@ impl Sim {
     /// A commit's records are durable.
     fn land(&mut self, writes: &[Write]) {
         for write in writes {
-            if let Write::Item { index, state } = write
+            if let Write::Item {
+                index, first: true, ..
+            } = write
+                && self.durable.items[*index as usize].is_some()
+            {
+                self.violation.get_or_insert(format!(
+                    "item {index}'s record is written as its first, but one is stored"
+                ));
+            }
+            if let Write::Item { index, state, .. } = write
                 && state.status == ItemStatus::Done
                 && self.durable.status(*index) != Some(ItemStatus::Done)
             {

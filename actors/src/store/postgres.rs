@@ -36,6 +36,7 @@
 mod artifacts;
 mod failure;
 mod group;
+mod item_record;
 mod listing;
 mod load;
 mod lock;
@@ -44,6 +45,7 @@ mod rows;
 mod schema;
 mod statements;
 mod url;
+mod v1;
 mod writer;
 
 use std::path::Path;

@@ -109,7 +109,10 @@ fn encode_changes(changes: Vec<Change>) -> Result<Vec<Op>, StoreError> {
                 attempt: started.attempt,
                 crashes: started.crashes,
             }),
-            Change::Item { id, index, state } => ops.push(ItemRecord::op(id, index, &state)?),
+            // redb replaces a record as cheaply as it inserts one.
+            Change::Item {
+                id, index, state, ..
+            } => ops.push(ItemRecord::op(id, index, &state)?),
             Change::Checkpoint {
                 id,
                 index,

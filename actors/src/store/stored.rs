@@ -57,6 +57,7 @@ impl StoredExecution {
                     id,
                     index: index as u32,
                     state: record.clone(),
+                    first: false,
                 });
             }
         }

@@ -114,6 +114,9 @@ fn checks<S: Subject>() -> Vec<(&'static str, Needs, Check<S>)> {
         ("recovery_follows_the_merge_rule", Needs::Nothing, |s| {
             Box::pin(records::recovery_follows_the_merge_rule(s))
         }),
+        ("first_records_and_replacements", Needs::Nothing, |s| {
+            Box::pin(records::first_records_and_replacements(s))
+        }),
         ("attempt_numbers_never_repeat", Needs::Reopen, |s| {
             Box::pin(records::attempt_numbers_never_repeat(s))
         }),
@@ -239,7 +242,8 @@ async fn crash_and_reopen<S: Subject>(subject: &mut S, store: Store) -> Result<S
         .map_err(failed("opening the store again after a crash"))
 }
 
-/// Changes for a whole batch of `n` items' records of execution `id`.
+/// Changes for a whole batch of `n` items' records of execution `id`, each the item's
+/// first.
 fn item_changes(id: ExecutionId, states: &[crate::model::ItemState]) -> Vec<Change> {
     states
         .iter()
@@ -248,6 +252,7 @@ fn item_changes(id: ExecutionId, states: &[crate::model::ItemState]) -> Vec<Chan
             id,
             index: index as u32,
             state: state.clone(),
+            first: true,
         })
         .collect()
 }

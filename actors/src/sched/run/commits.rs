@@ -154,16 +154,14 @@ impl Run {
         if !self.broken {
             for &index in &self.skipped {
                 let item = &self.items[index as usize];
-                self.open.writes.push(Write::Item {
-                    index,
-                    state: ItemState {
-                        status: ItemStatus::Skipped,
-                        attempts: item.attempts,
-                        // Still owed if a retry of the failed execution runs it.
-                        refresh: item.refresh,
-                        ..ItemState::default()
-                    },
-                });
+                let state = ItemState {
+                    status: ItemStatus::Skipped,
+                    attempts: item.attempts,
+                    // Still owed if a retry of the failed execution runs it.
+                    refresh: item.refresh,
+                    ..ItemState::default()
+                };
+                self.open.item(&mut self.recorded, index, state);
             }
         }
         self.open.writes.push(Write::Execution { status });

@@ -145,10 +145,7 @@ impl Run {
             status,
             ..self.items[index as usize].clone()
         };
-        self.open.writes.push(Write::Item {
-            index,
-            state: record,
-        });
+        self.open.item(&mut self.recorded, index, record);
         self.open.thens.push(Then::Settle(index));
         self.phases[index as usize] = Phase::Ending { status, retry_at };
         self.pump(now);
@@ -170,10 +167,7 @@ impl Run {
             if self.skipped.contains(&dependent) {
                 state.status = ItemStatus::Pending;
             }
-            self.open.writes.push(Write::Item {
-                index: dependent,
-                state,
-            });
+            self.open.item(&mut self.recorded, dependent, state);
         }
     }
 }

@@ -67,7 +67,9 @@ fn done() -> AttemptEnd {
 
 fn record(writes: &[Write], index: u32) -> Option<(ItemStatus, u32)> {
     writes.iter().find_map(|w| match w {
-        Write::Item { index: i, state } if *i == index => Some((state.status, state.attempts)),
+        Write::Item {
+            index: i, state, ..
+        } if *i == index => Some((state.status, state.attempts)),
         Write::Started {
             index: i, attempt, ..
         } if *i == index => Some((ItemStatus::Running, *attempt)),

@@ -40,7 +40,8 @@ impl Sim {
             self.durable.resumed(),
             config(self.parallelism),
         )
-        .with_checkpoints(self.durable.stored_checkpoints());
+        .with_checkpoints(self.durable.stored_checkpoints())
+        .with_records(self.durable.items.iter().map(Option::is_some).collect());
         if self.held {
             self.run.hold_commits();
         }

@@ -32,7 +32,7 @@ impl Durable {
                 } => {
                     self.starts.insert(*index, (*attempt, *crashes));
                 }
-                Write::Item { index, state } => {
+                Write::Item { index, state, .. } => {
                     if self
                         .starts
                         .get(index)

@@ -13,6 +13,9 @@ pub(crate) enum Trouble {
     /// It lost a race with another transaction (serialization failure, deadlock): it
     /// may run again at once.
     Conflict,
+    /// An insert met a row with its key (a unique violation): what a group commit's
+    /// insert of an item's first record meets if the row is there after all.
+    Duplicate,
     /// Anything else: it is the answer.
     Other,
 }
@@ -23,6 +26,7 @@ pub(crate) fn trouble(e: &tokio_postgres::Error) -> Trouble {
     match e.code() {
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => Trouble::Conflict,
         Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => Trouble::Conflict,
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => Trouble::Duplicate,
         // Class 08: connection exception; 57P0x: the server shut down or terminated us.
         Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
             Trouble::Lost

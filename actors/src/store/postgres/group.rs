@@ -80,7 +80,12 @@ impl Group {
             } => {
                 self.starts.insert((execution, index), (attempt, crashes));
             }
-            Row::Item(id, index, row) => {
+            Row::Item(id, index, mut row) => {
+                // Whether the row exists before this group is what its first change here
+                // said.
+                if let Some(earlier) = self.items.get(&(id, index)) {
+                    row.first = earlier.first;
+                }
                 self.items.insert((id, index), row);
             }
             Row::Checkpoint(id, index, row) => {
@@ -137,8 +142,14 @@ impl Group {
     }
 
     /// The statements that write it, deletions first, each with its SQL (to prepare)
-    /// and its parameters (one array per column).
-    pub(crate) fn statements<'a>(&'a self, sql: &'a Statements) -> Vec<Planned<'a>> {
+    /// and its parameters (one array per column). Item rows that are their item's first
+    /// are inserted, the rest upserted; with `replace_all` every one is upserted (what a
+    /// group written again does: its first try may have committed).
+    pub(crate) fn statements<'a>(
+        &'a self,
+        sql: &'a Statements,
+        replace_all: bool,
+    ) -> Vec<Planned<'a>> {
         let mut out = Vec::new();
         if !self.deleted.is_empty() {
             out.push(Planned::new(
@@ -194,7 +205,7 @@ impl Group {
         if !self.starts.is_empty() {
             let (executions, indexes) = keys(self.starts.keys());
             out.push(Planned::new(
-                &sql.upsert_starts,
+                &sql.insert_starts,
                 vec![
                     Box::new(executions),
                     Box::new(indexes),
@@ -203,8 +214,15 @@ impl Group {
                 ],
             ));
         }
-        if !self.items.is_empty() {
-            out.push(self.items_statement(sql));
+        let (fresh, stored): (Vec<_>, Vec<_>) = self
+            .items
+            .iter()
+            .partition(|(_, row)| row.first && !replace_all);
+        if !fresh.is_empty() {
+            out.push(items_statement(&sql.insert_items, fresh));
+        }
+        if !stored.is_empty() {
+            out.push(items_statement(&sql.upsert_items, stored));
         }
         if !self.checkpoints.is_empty() {
             let (executions, indexes) = keys(self.checkpoints.keys());
@@ -299,36 +317,27 @@ impl Group {
             ],
         )
     }
+}
 
-    fn items_statement<'a>(&'a self, sql: &'a Statements) -> Planned<'a> {
-        let (executions, indexes) = keys(self.items.keys());
-        let rows: Vec<&ItemRow> = self.items.values().collect();
-        macro_rules! column {
-            ($f:expr) => {
-                Box::new(rows.iter().map($f).collect::<Vec<_>>()) as Param<'a>
-            };
-        }
-        Planned::new(
-            &sql.upsert_items,
-            vec![
-                Box::new(executions),
-                Box::new(indexes),
-                column!(|r| r.status),
-                column!(|r| r.attempts),
-                column!(|r| r.failures),
-                column!(|r| r.crashes),
-                column!(|r| r.progress.map(|p| p.0)),
-                column!(|r| r.progress.map(|p| p.1)),
-                column!(|r| r.message.as_deref()),
-                column!(|r| r.output.as_deref()),
-                column!(|r| r.error.as_deref()),
-                column!(|r| r.history.as_str()),
-                column!(|r| r.unchanged),
-                column!(|r| r.maybe_changed),
-                column!(|r| r.refresh),
-            ],
-        )
+/// The statement `sql` (the items' insert or upsert) over `items`.
+fn items_statement<'a>(sql: &'a str, items: Vec<(&'a ItemKey, &'a ItemRow)>) -> Planned<'a> {
+    let (executions, indexes) = keys(items.iter().map(|(key, _)| *key));
+    let rows: Vec<&ItemRow> = items.iter().map(|(_, row)| *row).collect();
+    macro_rules! column {
+        ($f:expr) => {
+            Box::new(rows.iter().map($f).collect::<Vec<_>>()) as Param<'a>
+        };
     }
+    Planned::new(
+        sql,
+        vec![
+            Box::new(executions),
+            Box::new(indexes),
+            column!(|r| r.status),
+            column!(|r| r.attempts),
+            column!(|r| r.record.as_slice()),
+        ],
+    )
 }
 
 /// One statement's parameter: an array of one column's values, borrowed from the group.
@@ -391,16 +400,8 @@ mod tests {
         ItemRow {
             status: "done",
             attempts,
-            failures: 0,
-            crashes: 0,
-            progress: None,
-            message: None,
-            output: None,
-            error: None,
-            history: "[]".to_owned(),
-            unchanged: false,
-            maybe_changed: false,
-            refresh: false,
+            record: Vec::new(),
+            first: false,
         }
     }
 
@@ -453,7 +454,7 @@ mod tests {
         assert!(!group.checkpoints.contains_key(&(a, 1)));
         assert!(group.checkpoints.contains_key(&(a, 2)));
         let sql = Statements::new("tend");
-        let statements = group.statements(&sql);
+        let statements = group.statements(&sql, false);
         // Deletions first: the execution's, then the cleared checkpoints; then the writes.
         assert_eq!(statements[0].sql, sql.delete_executions);
         assert_eq!(statements[1].sql, sql.clear_checkpoints);
@@ -470,10 +471,34 @@ mod tests {
     }
 
     #[test]
+    fn first_records_are_inserted_unless_every_row_is_replaced() {
+        let (a, b) = (ExecutionId::generate(), ExecutionId::generate());
+        let first = |attempts| ItemRow {
+            first: true,
+            ..item(attempts)
+        };
+        let mut group = Group::default();
+        // `a/0`: first here, replaced later in the same group (still no row before it).
+        // `b/0`: a replacement, then a change that claims to be first (the row still
+        // exists before the group).
+        group.merge(vec![Row::Item(a, 0, first(1)), Row::Item(b, 0, item(1))]);
+        group.merge(vec![Row::Item(a, 0, item(2)), Row::Item(b, 0, first(2))]);
+        assert!(group.items[&(a, 0)].first);
+        assert!(!group.items[&(b, 0)].first);
+        let sql = Statements::new("tend");
+        let statements = group.statements(&sql, false);
+        let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
+        assert_eq!(sqls, [sql.insert_items.as_str(), sql.upsert_items.as_str()]);
+        let statements = group.statements(&sql, true);
+        let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
+        assert_eq!(sqls, [sql.upsert_items.as_str()]);
+    }
+
+    #[test]
     fn a_flush_writes_nothing() {
         let mut group = Group::default();
         group.merge(Vec::new());
         assert!(group.is_empty());
-        assert!(group.statements(&Statements::new("tend")).is_empty());
+        assert!(group.statements(&Statements::new("tend"), false).is_empty());
     }
 }

@@ -7,10 +7,12 @@
 //!   does not know reads as a decode error, so the execution lists as corrupt;
 //! - `u32` counts are `bigint`; `u64` times and progress are `bigint`, saturated at
 //!   `i64::MAX` (past any real time or count);
-//! - text columns cannot hold NUL: a NUL in a name, reason, message or error is stored as
-//!   U+FFFD (plans and histories are `json`, whose escapes keep it);
-//! - a plan is its JSON; an attempt history is a JSON array of
-//!   `[attempt, started_ms, ended_ms, outcome, error]`.
+//! - text columns cannot hold NUL: a NUL in an execution's name or reason, or a metadata
+//!   key, is stored as U+FFFD (plans are `json`, whose escapes keep it);
+//! - a plan is its JSON;
+//! - an item's record is its status and attempt number as columns and the rest as one
+//!   msgpack `bytea` (`item_record`), which keeps every byte of its message, error and
+//!   history.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -18,11 +20,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use tokio_postgres::Row as PgRow;
 
+use super::item_record;
 use crate::error::StoreError;
 use crate::model::{
     AttemptOutcome, Change, Checkpoint, ExecutionId, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, ItemState, ItemStatus, PastAttempt, Plan, Progress, StoredSummary,
-    time_of_ms,
+    ExecutionSummary, ItemState, ItemStatus, Plan, Progress, StoredSummary, time_of_ms,
 };
 
 /// `value` as a `bigint`, saturated.
@@ -36,7 +38,7 @@ pub(crate) fn unbig(value: i64) -> u64 {
 }
 
 /// A `bigint` read back as a `u32` count (out of range: saturated).
-fn count(value: i64) -> u32 {
+pub(crate) fn count(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
@@ -65,21 +67,16 @@ pub(crate) struct ExecutionRow {
     pub(crate) items_done: Option<i64>,
 }
 
-/// An item's record as its row holds it.
+/// An item's record as its row holds it (see `item_record`).
 #[derive(Debug, Clone)]
 pub(crate) struct ItemRow {
     pub(crate) status: &'static str,
     pub(crate) attempts: i64,
-    pub(crate) failures: i64,
-    pub(crate) crashes: i64,
-    pub(crate) progress: Option<(i64, i64)>,
-    pub(crate) message: Option<String>,
-    pub(crate) output: Option<Arc<[u8]>>,
-    pub(crate) error: Option<String>,
-    pub(crate) history: String,
-    pub(crate) unchanged: bool,
-    pub(crate) maybe_changed: bool,
-    pub(crate) refresh: bool,
+    /// The rest of the state, encoded.
+    pub(crate) record: Vec<u8>,
+    /// No row of the item exists yet (the change said it was the item's first record):
+    /// it may be inserted without looking for one to replace. Not a column.
+    pub(crate) first: bool,
 }
 
 /// A checkpoint as its row holds it.
@@ -124,12 +121,7 @@ impl Row {
     pub(crate) fn weight(&self) -> usize {
         64 + match self {
             Row::Plan(_, plan) => plan.len(),
-            Row::Item(_, _, item) => {
-                item.history.len()
-                    + item.output.as_ref().map_or(0, |o| o.len())
-                    + item.message.as_ref().map_or(0, String::len)
-                    + item.error.as_ref().map_or(0, String::len)
-            }
+            Row::Item(_, _, item) => item.record.len(),
             Row::Checkpoint(_, _, checkpoint) => checkpoint.state.len(),
             Row::Meta(key, value) => key.len() + value.len(),
             Row::Artifact { bytes, .. } => bytes.len(),
@@ -184,7 +176,12 @@ pub(crate) fn encode(changes: Vec<Change>) -> Result<Vec<Row>, StoreError> {
                 attempt: i64::from(started.attempt),
                 crashes: i64::from(started.crashes),
             }),
-            Change::Item { id, index, state } => rows.push(Row::Item(id, index, item_row(state)?)),
+            Change::Item {
+                id,
+                index,
+                state,
+                first,
+            } => rows.push(Row::Item(id, index, item_row(state, first)?)),
             Change::Checkpoint {
                 id,
                 index,
@@ -217,36 +214,16 @@ pub(crate) fn encode(changes: Vec<Change>) -> Result<Vec<Row>, StoreError> {
     Ok(rows)
 }
 
-/// One ended attempt as a history stores it.
-type StoredAttempt<S> = (u32, Option<u64>, u64, AttemptOutcome, Option<S>);
+/// One ended attempt as a history stores it: `[attempt, started_ms, ended_ms, outcome,
+/// error]`.
+pub(crate) type StoredAttempt<S> = (u32, Option<u64>, u64, AttemptOutcome, Option<S>);
 
-fn item_row(state: ItemState) -> Result<ItemRow, StoreError> {
-    let history: Vec<StoredAttempt<&str>> = state
-        .history
-        .iter()
-        .map(|past| {
-            (
-                past.attempt,
-                past.started_ms,
-                past.ended_ms,
-                past.outcome,
-                past.error.as_deref(),
-            )
-        })
-        .collect();
+fn item_row(state: ItemState, first: bool) -> Result<ItemRow, StoreError> {
     Ok(ItemRow {
         status: state.status.as_str(),
         attempts: i64::from(state.attempts),
-        failures: i64::from(state.failures),
-        crashes: i64::from(state.crashes),
-        progress: progress(state.progress),
-        message: state.message.as_deref().map(|m| text(m).into_owned()),
-        output: state.output,
-        error: state.error.as_deref().map(|e| text(e).into_owned()),
-        history: serde_json::to_string(&history).map_err(encode_error)?,
-        unchanged: state.unchanged,
-        maybe_changed: state.maybe_changed,
-        refresh: state.refresh,
+        record: item_record::encode(&state)?,
+        first,
     })
 }
 
@@ -256,7 +233,10 @@ pub(crate) fn read_error(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// A status or outcome from its wire name; `what` names the record in the error.
-fn named<T: DeserializeOwned>(name: &str, what: &dyn Fn() -> String) -> Result<T, StoreError> {
+pub(crate) fn named<T: DeserializeOwned>(
+    name: &str,
+    what: &dyn Fn() -> String,
+) -> Result<T, StoreError> {
     use serde::de::IntoDeserializer;
     let deserializer: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
         name.into_deserializer();
@@ -267,7 +247,7 @@ fn named<T: DeserializeOwned>(name: &str, what: &dyn Fn() -> String) -> Result<T
 }
 
 /// Column `index` of `row`; a value of the wrong type reads as a decode error of `what`.
-fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+pub(crate) fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a PgRow,
     index: usize,
     what: &dyn Fn() -> String,
@@ -286,7 +266,7 @@ pub(crate) fn execution_id(text: &str) -> Result<ExecutionId, StoreError> {
     })
 }
 
-fn progress_of(done: Option<i64>, total: Option<i64>) -> Option<Progress> {
+pub(crate) fn progress_of(done: Option<i64>, total: Option<i64>) -> Option<Progress> {
     Some(Progress {
         done: unbig(done?),
         total: unbig(total?),
@@ -331,40 +311,9 @@ pub(crate) fn item_state(row: &PgRow, id: ExecutionId) -> Result<(i64, ItemState
     let index: i64 = column(row, 0, &|| format!("an item record of {id}"))?;
     let what = || format!("item record {id}/{index}");
     let status: &str = column(row, 1, &what)?;
-    let history: &str = column(row, 10, &what)?;
-    let history: Vec<StoredAttempt<String>> =
-        serde_json::from_str(history).map_err(|e| StoreError::Decode {
-            what: what(),
-            reason: format!("its history: {e}"),
-        })?;
-    let message: Option<&str> = column(row, 7, &what)?;
-    let output: Option<&[u8]> = column(row, 8, &what)?;
-    let state = ItemState {
-        status: named::<ItemStatus>(status, &what)?,
-        attempts: count(column(row, 2, &what)?),
-        failures: count(column(row, 3, &what)?),
-        crashes: count(column(row, 4, &what)?),
-        progress: progress_of(column(row, 5, &what)?, column(row, 6, &what)?),
-        message: message.map(Arc::from),
-        output: output.map(Arc::from),
-        error: column(row, 9, &what)?,
-        history: history
-            .into_iter()
-            .map(
-                |(attempt, started_ms, ended_ms, outcome, error)| PastAttempt {
-                    attempt,
-                    started_ms,
-                    ended_ms,
-                    outcome,
-                    error,
-                },
-            )
-            .collect(),
-        started_ms: None,
-        unchanged: column(row, 11, &what)?,
-        maybe_changed: column(row, 12, &what)?,
-        refresh: column(row, 13, &what)?,
-    };
+    let status = named::<ItemStatus>(status, &what)?;
+    let record: &[u8] = column(row, 3, &what)?;
+    let state = item_record::decode(id, index, status, column(row, 2, &what)?, record)?;
     Ok((index, state))
 }
 

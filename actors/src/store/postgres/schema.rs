@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use super::failure::describe;
 use super::url::Target;
+use super::v1;
 use crate::error::StoreError;
 
 /// The version a marked schema claims (`PostgresStore::mark_newer_version`): one no build
@@ -58,7 +59,7 @@ impl Schema {
 
 /// Each migration moves the schema from the version of its index to the next; the last
 /// one's number is this build's version.
-const MIGRATIONS: &[fn(&str) -> String] = &[version_1];
+const MIGRATIONS: &[fn(&str) -> String] = &[version_1, version_2];
 
 /// The version this build writes and reads.
 pub(crate) const VERSION: i32 = MIGRATIONS.len() as i32;
@@ -147,6 +148,46 @@ CREATE INDEX artifact_refs_execution ON "{s}".artifact_refs (execution);
     )
 }
 
+/// The second version, what an item costs the server cut by about half:
+/// - started attempts as a log, a row per execution per group commit (its items'
+///   indexes, attempts and crash counts as arrays, the later row winning), not a row per
+///   item. An attempt's start is the one record every item writes before it runs; as a
+///   row of its own it doubled the rows, index entries and WAL an item costs. The rows of
+///   version 1 move into the log, an execution's in one row;
+/// - an item's record in three columns, not thirteen: `status` and `attempts`, which the
+///   statements that count done items read, and the rest as one `bytea` (see
+///   `item_record`). Version 1's table is renamed `items_v1` here; its rows are moved by
+///   [`v1::move_items`], which drops it.
+fn version_2(s: &str) -> String {
+    format!(
+        r#"
+ALTER TABLE "{s}".items RENAME TO items_v1;
+ALTER INDEX "{s}".items_pkey RENAME TO items_v1_pkey;
+CREATE TABLE "{s}".items (
+    execution text COLLATE "C" NOT NULL,
+    idx bigint NOT NULL,
+    status text NOT NULL,
+    attempts bigint NOT NULL,
+    record bytea NOT NULL,
+    PRIMARY KEY (execution, idx)
+);
+CREATE TABLE "{s}".start_log (
+    execution text COLLATE "C" NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    idx bigint[] NOT NULL,
+    attempt bigint[] NOT NULL,
+    crashes bigint[] NOT NULL,
+    PRIMARY KEY (execution, seq)
+);
+INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
+    SELECT execution, array_agg(idx ORDER BY idx), array_agg(attempt ORDER BY idx),
+           array_agg(crashes ORDER BY idx)
+    FROM "{s}".starts GROUP BY execution;
+DROP TABLE "{s}".starts;
+"#
+    )
+}
+
 /// The schema and its version table, if missing (the version table is outside the
 /// migrations: it says which of them ran).
 fn bootstrap(s: &str) -> String {
@@ -223,6 +264,12 @@ pub(crate) async fn migrate(
             "migrating the store's schema"
         );
         txn.batch_execute(&migration(s)).await.map_err(fail)?;
+        if from == 1 {
+            let moved = v1::move_items(&txn, s).await.map_err(|e| {
+                target.open_error(format!("migrating version 1's item records: {e}"))
+            })?;
+            tracing::info!(schema = s, moved, "item records moved to version 2's shape");
+        }
     }
     if found < VERSION {
         set_version(&txn, s, VERSION).await.map_err(fail)?;

@@ -10,7 +10,8 @@ pub(crate) struct Statements {
     pub(crate) upsert_executions: String,
     pub(crate) upsert_plans: String,
     pub(crate) upsert_keys: String,
-    pub(crate) upsert_starts: String,
+    pub(crate) insert_starts: String,
+    pub(crate) insert_items: String,
     pub(crate) upsert_items: String,
     pub(crate) upsert_checkpoints: String,
     pub(crate) upsert_meta: String,
@@ -49,9 +50,7 @@ const RECORD_COLUMNS: &str = "e.id, e.status, e.created_ms, e.updated_ms, \
      e.resume_on_start, e.reason, e.pausing, e.cancelling, e.items_done, p.plan::text";
 
 /// The columns of an item record, in the order `rows::item_state` reads them.
-pub(crate) const ITEM_COLUMNS: &str = "idx, status, attempts, failures, crashes, \
-     progress_done, progress_total, message, output, error, history::text, unchanged, \
-     maybe_changed, refresh";
+pub(crate) const ITEM_COLUMNS: &str = "idx, status, attempts, record";
 
 /// A scan that visits each distinct `column` of `table` with one index probe per value
 /// (PostgreSQL has no skip scan of its own): what finds the executions that have items,
@@ -68,6 +67,19 @@ fn distinct(s: &str, table: &str, column: &str) -> String {
     )
 }
 
+/// The latest start of each item of the execution `id` (an SQL expression) that has one:
+/// `idx, attempt, crashes`. The start log's rows hold arrays; of an item's entries the one
+/// in the latest row wins, as a later write of one row would.
+fn latest_starts(s: &str, id: &str) -> String {
+    format!(
+        r#"SELECT DISTINCT ON (u.idx) u.idx, u.attempt, u.crashes
+           FROM "{s}".start_log st
+               CROSS JOIN LATERAL unnest(st.idx, st.attempt, st.crashes) AS u(idx, attempt, crashes)
+           WHERE st.execution = {id}
+           ORDER BY u.idx, st.seq DESC"#
+    )
+}
+
 /// The most leftover executions one call finds; the next sweep finds the rest.
 pub(crate) const LEFTOVERS_MAX: i64 = 10_000;
 
@@ -76,10 +88,10 @@ impl Statements {
     pub(crate) fn new(s: &str) -> Self {
         let live_done = format!(
             r#"(SELECT count(*) FROM "{s}".items i
+                LEFT JOIN ({latest}) l ON l.idx = i.idx
                 WHERE i.execution = e.id AND i.status = 'done'
-                  AND NOT EXISTS (SELECT 1 FROM "{s}".starts st
-                                  WHERE st.execution = i.execution AND st.idx = i.idx
-                                    AND st.attempt > i.attempts))"#
+                  AND (l.attempt IS NULL OR l.attempt <= i.attempts))"#,
+            latest = latest_starts(s, "e.id"),
         );
         let listed_done = format!(
             r#"(SELECT count(*) FROM "{s}".items i
@@ -92,6 +104,11 @@ impl Statements {
                    FROM "{s}".executions e {filter} {order}"#
             )
         };
+        let insert_items = format!(
+            r#"INSERT INTO "{s}".items (execution, idx, status, attempts, record)
+               SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
+                   $5::bytea[])"#
+        );
         Statements {
             upsert_executions: format!(
                 r#"INSERT INTO "{s}".executions (id, name, status, live, created_ms, updated_ms,
@@ -117,29 +134,25 @@ impl Statements {
                    ON CONFLICT (key) DO UPDATE SET execution = excluded.execution,
                        digest = excluded.digest"#
             ),
-            upsert_starts: format!(
-                r#"INSERT INTO "{s}".starts (execution, idx, attempt, crashes)
-                   SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[])
-                   ON CONFLICT (execution, idx) DO UPDATE SET attempt = excluded.attempt,
-                       crashes = excluded.crashes"#
+            // A row per execution: its starts, the three arrays aggregated over the same
+            // rows in the same order, so they stay aligned (the order itself does not
+            // matter: an item appears once per group). No row is ever updated; a later
+            // row wins (`latest_starts`).
+            insert_starts: format!(
+                r#"INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
+                   SELECT e, array_agg(i), array_agg(a), array_agg(c)
+                   FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS t(e, i, a, c)
+                   GROUP BY e"#
             ),
+            // Items' first records: a plain insert, about half the server's work of an
+            // upsert (no speculative insertion). A row that is there after all fails the
+            // commit with a unique violation, and the group is written again with upserts.
             upsert_items: format!(
-                r#"INSERT INTO "{s}".items (execution, idx, status, attempts, failures, crashes,
-                       progress_done, progress_total, message, output, error, history,
-                       unchanged, maybe_changed, refresh)
-                   SELECT e, i, st, a, f, c, pd, pt, m, o, er, h::json, u, mc, r
-                   FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[],
-                       $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::bytea[],
-                       $11::text[], $12::text[], $13::bool[], $14::bool[], $15::bool[])
-                       AS t(e, i, st, a, f, c, pd, pt, m, o, er, h, u, mc, r)
+                r#"{insert_items}
                    ON CONFLICT (execution, idx) DO UPDATE SET status = excluded.status,
-                       attempts = excluded.attempts, failures = excluded.failures,
-                       crashes = excluded.crashes, progress_done = excluded.progress_done,
-                       progress_total = excluded.progress_total, message = excluded.message,
-                       output = excluded.output, error = excluded.error,
-                       history = excluded.history, unchanged = excluded.unchanged,
-                       maybe_changed = excluded.maybe_changed, refresh = excluded.refresh"#
+                       attempts = excluded.attempts, record = excluded.record"#
             ),
+            insert_items,
             upsert_checkpoints: format!(
                 r#"INSERT INTO "{s}".checkpoints (execution, idx, state, progress_done,
                        progress_total)
@@ -172,14 +185,16 @@ impl Statements {
                 r#"WITH e AS (DELETE FROM "{s}".executions WHERE id = ANY($1::text[])),
                         p AS (DELETE FROM "{s}".plans WHERE id = ANY($1::text[])),
                         i AS (DELETE FROM "{s}".items WHERE execution = ANY($1::text[])),
-                        st AS (DELETE FROM "{s}".starts WHERE execution = ANY($1::text[])),
+                        st AS (DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[])),
                         c AS (DELETE FROM "{s}".checkpoints WHERE execution = ANY($1::text[])),
                         k AS (DELETE FROM "{s}".keys WHERE execution = ANY($1::text[])),
                         r AS (DELETE FROM "{s}".artifact_refs
                               WHERE execution = ANY($1::text[]))
                    SELECT 1"#
             ),
-            clear_starts: format!(r#"DELETE FROM "{s}".starts WHERE execution = ANY($1::text[])"#),
+            clear_starts: format!(
+                r#"DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[])"#
+            ),
             clear_checkpoints: format!(
                 r#"DELETE FROM "{s}".checkpoints c
                    USING unnest($1::text[], $2::int8[]) AS d(execution, idx)
@@ -204,8 +219,8 @@ impl Statements {
                 r#"SELECT {ITEM_COLUMNS} FROM "{s}".items WHERE execution = $1 ORDER BY idx"#
             ),
             load_starts: format!(
-                r#"SELECT idx, attempt, crashes FROM "{s}".starts WHERE execution = $1
-                   ORDER BY idx"#
+                "SELECT idx, attempt, crashes FROM ({latest}) l ORDER BY idx",
+                latest = latest_starts(s, "$1"),
             ),
             load_checkpoints: format!(
                 r#"SELECT idx, state, progress_done, progress_total FROM "{s}".checkpoints
@@ -272,7 +287,7 @@ impl Statements {
                    WHERE NOT EXISTS (SELECT 1 FROM "{s}".executions e WHERE e.id = found.x)
                    ORDER BY x LIMIT {LEFTOVERS_MAX}"#,
                 items = distinct(s, "items", "execution"),
-                starts = distinct(s, "starts", "execution"),
+                starts = distinct(s, "start_log", "execution"),
                 checkpoints = distinct(s, "checkpoints", "execution"),
                 refs = distinct(s, "artifact_refs", "execution"),
             ),

@@ -16,9 +16,12 @@
 //!
 //! A group is written again, on a new connection, when its connection is lost or it loses
 //! a race with another transaction (at most [`TRIES`] times). That is safe even when the
-//! first `COMMIT` did reach the server and only its answer was lost: a group is
-//! deletions, then upserts of whole rows, so writing it twice leaves what writing it once
-//! does, and nothing else writes these rows in between.
+//! first `COMMIT` did reach the server and only its answer was lost: written again, a group
+//! is deletions, then upserts of whole rows and start-log rows (a start written twice reads
+//! back as once), so writing it twice leaves what writing it once does, and nothing else
+//! writes these rows in between. (Its first try inserts the rows of items' first records
+//! instead of upserting them, which is half the server's work; a row found there after
+//! all fails that try with a unique violation, and the next one replaces it.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -227,17 +230,19 @@ async fn run(
 }
 
 /// Writes `group` in one transaction, again on a new connection while it loses its
-/// connection or a race (see the module docs).
+/// connection or a race (see the module docs), or an item's first record meets a row
+/// (which no record should: the next try replaces rows instead of inserting them).
 async fn commit(
     db: &Db,
     lock: &mut RuntimeLock,
     group: &Group,
     counters: &Counters,
 ) -> Result<(), StoreError> {
-    let statements = group.statements(&db.sql);
     let mut tries = 0;
     loop {
         tries += 1;
+        // A try after the first replaces every item row: the first may have committed.
+        let statements = group.statements(&db.sql, tries > 1);
         lock.ensure().await?;
         let client = db.client(Doing::Write).await?;
         let e = match tokio::time::timeout(ANSWER_TIMEOUT, write(&client, &statements, counters))
@@ -257,7 +262,7 @@ async fn commit(
         drop(Object::take(client));
         match trouble(&e) {
             Trouble::Lost if tries < TRIES => db.lost(),
-            Trouble::Conflict if tries < TRIES => {}
+            Trouble::Conflict | Trouble::Duplicate if tries < TRIES => {}
             _ => return Err(db.failed(Doing::Write, &e)),
         }
         tracing::warn!(

@@ -254,6 +254,7 @@ pub(super) async fn leftovers_are_found<S: Subject>(subject: &mut S) -> CheckRes
                 id: ghost,
                 index: 3,
                 state: ItemState::default(),
+                first: true,
             },
             Change::Checkpoint {
                 id: ghost,

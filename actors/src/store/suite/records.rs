@@ -98,6 +98,7 @@ pub(super) async fn commit_is_all_or_nothing<S: Subject>(subject: &mut S) -> Che
                 id,
                 index: n,
                 state: done(n + 1),
+                first: true,
             },
             Change::Meta {
                 key: format!("batch-{n:02}"),
@@ -177,6 +178,7 @@ pub(super) async fn recovery_follows_the_merge_rule<S: Subject>(subject: &mut S)
                 id,
                 index: index as u32,
                 state: state.clone(),
+                first: true,
             });
         }
     }
@@ -221,6 +223,7 @@ pub(super) async fn recovery_follows_the_merge_rule<S: Subject>(subject: &mut S)
                 id,
                 index: 0,
                 state: done(2),
+                first: false,
             },
             Change::ClearStarts { id },
         ])
@@ -234,6 +237,58 @@ pub(super) async fn recovery_follows_the_merge_rule<S: Subject>(subject: &mut S)
     ensure(back.items[1].is_none(), || {
         format!("item 1 after its start was forgotten: {:?}", back.items[1])
     })?;
+    store.close().await.map_err(failed("closing"))
+}
+
+pub(super) async fn first_records_and_replacements<S: Subject>(subject: &mut S) -> CheckResult {
+    let store = subject.open().await.map_err(failed("opening"))?;
+    let execution = stored(&store, "first", 3, ExecutionStatus::Running).await?;
+    let id = execution.id;
+    let item = |index: u32, state: ItemState, first: bool| Change::Item {
+        id,
+        index,
+        state,
+        first,
+    };
+    let failed_once = ItemState {
+        status: ItemStatus::Retrying,
+        attempts: 1,
+        failures: 1,
+        error: Some("once".to_owned()),
+        ..ItemState::default()
+    };
+    // Item 0: a first record, replaced in a later commit. Item 1: a first record and its
+    // replacement in one commit. Item 2: a first record, alone.
+    store
+        .commit(vec![item(0, failed_once.clone(), true)])
+        .await
+        .map_err(failed("committing item 0's first record"))?;
+    store
+        .commit(vec![
+            item(0, done(2), false),
+            item(1, failed_once.clone(), true),
+            item(1, done(2), false),
+            item(2, done(1), true),
+        ])
+        .await
+        .map_err(failed("committing the replacements"))?;
+    let expected = [Some(done(2)), Some(done(2)), Some(done(1))];
+    let compare = |items: &[Option<ItemState>], when: &str| {
+        let got: Vec<Option<ItemState>> = items.iter().map(|i| i.as_ref().map(kept)).collect();
+        ensure(got == expected, || {
+            format!("{when}, the items read back as {got:?}, not {expected:?}")
+        })
+    };
+    let back = store.load_execution(id).await.map_err(failed("reading"))?;
+    compare(&back.items, "before a crash")?;
+    let store = if subject.persistent() {
+        let store = crash_and_reopen(subject, store).await?;
+        let back = store.load_execution(id).await.map_err(failed("reading"))?;
+        compare(&back.items, "after a crash")?;
+        store
+    } else {
+        store
+    };
     store.close().await.map_err(failed("closing"))
 }
 
@@ -276,6 +331,8 @@ pub(super) async fn attempt_numbers_never_repeat<S: Subject>(subject: &mut S) ->
                         error: Some("boom".to_owned()),
                         ..ItemState::default()
                     },
+                    // Only its starts are stored before.
+                    first: true,
                 }])
                 .await
                 .map_err(failed("recording an attempt"))?;
