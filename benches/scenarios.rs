@@ -13,7 +13,7 @@
 //! | `allocations` | allocations and bytes per item on a redb file |
 //! | `peers` | durable no-op jobs/s: tend against apalis (SQLite) and effectum, each a child process (`benches/peers/`) |
 //!
-//! `cargo bench --bench scenarios` runs everything (about ten minutes on 2 cores);
+//! `cargo bench --bench scenarios` runs everything (about three minutes on 2 cores);
 //! `cargo bench --bench scenarios -- --quick` a reduced version (smaller counts, fewer
 //! rounds; under two minutes once the peers are built). Name groups to run only those:
 //! `cargo bench --bench scenarios -- --quick items memory`. The peers are built on first
@@ -63,7 +63,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// How much of each figure to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// The counts, 5 rounds.
+    /// The counts, 7 rounds (3 for the child-process memory figures).
     Full,
     /// Smaller counts, 1-2 rounds: under two minutes.
     Quick,
@@ -100,7 +100,7 @@ impl Sizes {
     fn of(mode: Mode) -> Self {
         match mode {
             Mode::Full => Sizes {
-                rounds: 5,
+                rounds: 7,
                 memory_rounds: 3,
                 items: 100_000,
                 chain: 1_000,
