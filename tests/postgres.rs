@@ -356,6 +356,52 @@ async fn a_first_record_that_meets_a_stored_row_replaces_it() {
 }
 
 #[tokio::test]
+async fn an_executions_start_log_stays_bounded_however_long_it_runs() {
+    let Some(url) = postgres::url() else { return };
+    let schema = postgres::unique("startlog");
+    let backend = connect(&url, &schema).await.unwrap();
+    let record = execution(2);
+    let id = record.id;
+    commit_on(&backend, vec![record.change(true), started(id, 1, 1, 0)])
+        .await
+        .unwrap();
+    // Item 0 started 600 times, a commit each: a row each in the log, until the store
+    // folds the log (at 256 rows: the bound below is that and the row of the fold).
+    for attempt in 1..=600 {
+        commit_on(&backend, vec![started(id, 0, attempt, attempt - 1)])
+            .await
+            .unwrap();
+    }
+    let rows: i64 = postgres::control(&url)
+        .await
+        .query_one(
+            &format!(r#"SELECT count(*) FROM "{schema}".start_log WHERE execution = $1"#),
+            &[&id.to_string()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((2..=257).contains(&rows), "{rows} start-log rows");
+    // Folding kept the latest start of each item.
+    let store = Store::new(backend);
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    let items: Vec<(ItemStatus, u32, u32)> = back
+        .items
+        .iter()
+        .map(|i| {
+            let i = i.clone().unwrap_or_default();
+            (i.status, i.attempts, i.crashes)
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [(ItemStatus::Running, 600, 599), (ItemStatus::Running, 1, 0)]
+    );
+    bounded("closing", store.close()).await.unwrap();
+    postgres::drop_schemas(&url, &[schema]).await;
+}
+
+#[tokio::test]
 async fn no_error_shows_the_password() {
     let Some(url) = postgres::url() else { return };
     const PASSWORD: &str = "s3cret-Pa55word";

@@ -43,6 +43,7 @@ mod lock;
 mod pool;
 mod rows;
 mod schema;
+mod start_log;
 mod statements;
 mod url;
 mod v1;

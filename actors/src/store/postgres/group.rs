@@ -125,6 +125,20 @@ impl Group {
         }
     }
 
+    /// The executions it starts attempts of (one start-log row each), in order.
+    pub(crate) fn started_executions(&self) -> impl Iterator<Item = ExecutionId> + '_ {
+        let mut last = None;
+        self.starts
+            .keys()
+            .map(|(id, _)| *id)
+            .filter(move |id| last.replace(*id) != Some(*id))
+    }
+
+    /// The executions whose start logs it clears or deletes.
+    pub(crate) fn cleared_executions(&self) -> impl Iterator<Item = ExecutionId> + '_ {
+        self.cleared_starts.iter().chain(&self.deleted).copied()
+    }
+
     /// Whether it writes nothing (every batch in it was a flush).
     pub(crate) fn is_empty(&self) -> bool {
         self.executions.is_empty()
@@ -144,11 +158,13 @@ impl Group {
     /// The statements that write it, deletions first, each with its SQL (to prepare)
     /// and its parameters (one array per column). Item rows that are their item's first
     /// are inserted, the rest upserted; with `replace_all` every one is upserted (what a
-    /// group written again does: its first try may have committed).
+    /// group written again does: its first try may have committed). The start logs of
+    /// `fold` are folded into a row each before this group's starts are appended.
     pub(crate) fn statements<'a>(
         &'a self,
         sql: &'a Statements,
         replace_all: bool,
+        fold: &[ExecutionId],
     ) -> Vec<Planned<'a>> {
         let mut out = Vec::new();
         if !self.deleted.is_empty() {
@@ -200,6 +216,12 @@ impl Group {
                             .collect::<Vec<&[u8]>>(),
                     ),
                 ],
+            ));
+        }
+        if !fold.is_empty() {
+            out.push(Planned::new(
+                &sql.fold_starts,
+                vec![Box::new(ids(fold.iter()))],
             ));
         }
         if !self.starts.is_empty() {
@@ -454,7 +476,7 @@ mod tests {
         assert!(!group.checkpoints.contains_key(&(a, 1)));
         assert!(group.checkpoints.contains_key(&(a, 2)));
         let sql = Statements::new("tend");
-        let statements = group.statements(&sql, false);
+        let statements = group.statements(&sql, false, &[]);
         // Deletions first: the execution's, then the cleared checkpoints; then the writes.
         assert_eq!(statements[0].sql, sql.delete_executions);
         assert_eq!(statements[1].sql, sql.clear_checkpoints);
@@ -486,10 +508,10 @@ mod tests {
         assert!(group.items[&(a, 0)].first);
         assert!(!group.items[&(b, 0)].first);
         let sql = Statements::new("tend");
-        let statements = group.statements(&sql, false);
+        let statements = group.statements(&sql, false, &[]);
         let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
         assert_eq!(sqls, [sql.insert_items.as_str(), sql.upsert_items.as_str()]);
-        let statements = group.statements(&sql, true);
+        let statements = group.statements(&sql, true, &[]);
         let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
         assert_eq!(sqls, [sql.upsert_items.as_str()]);
     }
@@ -499,6 +521,10 @@ mod tests {
         let mut group = Group::default();
         group.merge(Vec::new());
         assert!(group.is_empty());
-        assert!(group.statements(&Statements::new("tend"), false).is_empty());
+        assert!(
+            group
+                .statements(&Statements::new("tend"), false, &[])
+                .is_empty()
+        );
     }
 }

@@ -19,6 +19,7 @@ pub(crate) struct Statements {
     pub(crate) insert_refs: String,
     pub(crate) delete_executions: String,
     pub(crate) clear_starts: String,
+    pub(crate) fold_starts: String,
     pub(crate) clear_checkpoints: String,
     pub(crate) load_live: String,
     pub(crate) load_execution: String,
@@ -194,6 +195,22 @@ impl Statements {
             ),
             clear_starts: format!(
                 r#"DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[])"#
+            ),
+            // Each execution's log in one row: the latest start of each item (read in the
+            // statement's snapshot, so the row it inserts is not among those it deletes).
+            fold_starts: format!(
+                r#"WITH latest AS (
+                       SELECT DISTINCT ON (st.execution, u.idx) st.execution, u.idx,
+                              u.attempt, u.crashes
+                       FROM "{s}".start_log st
+                           CROSS JOIN LATERAL unnest(st.idx, st.attempt, st.crashes)
+                               AS u(idx, attempt, crashes)
+                       WHERE st.execution = ANY($1::text[])
+                       ORDER BY st.execution, u.idx, st.seq DESC),
+                   gone AS (DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[]))
+                   INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
+                   SELECT execution, array_agg(idx), array_agg(attempt), array_agg(crashes)
+                   FROM latest GROUP BY execution"#
             ),
             clear_checkpoints: format!(
                 r#"DELETE FROM "{s}".checkpoints c

@@ -38,7 +38,9 @@ use super::group::{Group, Planned};
 use super::lock::RuntimeLock;
 use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Work, pipelined};
 use super::rows::Row;
+use super::start_log::StartLogRows;
 use crate::error::StoreError;
+use crate::model::ExecutionId;
 use crate::store::Acknowledge;
 
 /// The most batches one transaction takes, so acknowledgements are never held back long.
@@ -161,6 +163,7 @@ async fn run(
     counters: Arc<Counters>,
 ) {
     let mut waiting: Vec<(Option<StoreError>, Acknowledge)> = Vec::new();
+    let mut start_log = StartLogRows::default();
     // Every handle dropped without a close (a crash, to the store): what was queued is
     // written, then the lock goes with its connection.
     while let Some(first) = rx.recv().await {
@@ -193,7 +196,11 @@ async fn run(
             Ok(()) // a flush: everything before it is already committed (or failed)
         } else {
             let began = Instant::now();
-            let result = commit(&db, &mut lock, &group, &counters).await;
+            let fold = start_log.due(&group);
+            let result = commit(&db, &mut lock, &group, &fold, &counters).await;
+            if result.is_ok() {
+                start_log.committed(&group, &fold);
+            }
             crate::metrics::committed(waiting.len(), began.elapsed());
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters
@@ -236,13 +243,14 @@ async fn commit(
     db: &Db,
     lock: &mut RuntimeLock,
     group: &Group,
+    fold: &[ExecutionId],
     counters: &Counters,
 ) -> Result<(), StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
         // A try after the first replaces every item row: the first may have committed.
-        let statements = group.statements(&db.sql, tries > 1);
+        let statements = group.statements(&db.sql, tries > 1, fold);
         lock.ensure().await?;
         let client = db.client(Doing::Write).await?;
         let e = match tokio::time::timeout(ANSWER_TIMEOUT, write(&client, &statements, counters))
