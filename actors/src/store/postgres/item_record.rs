@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::rows::StoredAttempt;
+use super::rows::{StoredAttempt, past_attempt};
 use crate::error::StoreError;
-use crate::model::{ExecutionId, ItemState, ItemStatus, PastAttempt, Progress};
+use crate::model::{ExecutionId, ItemState, ItemStatus, Progress};
 
 /// The fields of `record`, borrowed from the state they encode.
 #[derive(Serialize)]
@@ -100,19 +100,7 @@ pub(crate) fn decode(
         message: decoded.message.map(Arc::from),
         output: decoded.output.map(Arc::from),
         error: decoded.error,
-        history: decoded
-            .history
-            .into_iter()
-            .map(
-                |(attempt, started_ms, ended_ms, outcome, error)| PastAttempt {
-                    attempt,
-                    started_ms,
-                    ended_ms,
-                    outcome,
-                    error,
-                },
-            )
-            .collect(),
+        history: decoded.history.into_iter().map(past_attempt).collect(),
         started_ms: None,
         unchanged: decoded.unchanged,
         maybe_changed: decoded.maybe_changed,
@@ -123,7 +111,7 @@ pub(crate) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AttemptOutcome;
+    use crate::model::{AttemptOutcome, PastAttempt};
 
     #[test]
     fn a_state_reads_back_as_written_nul_and_all() {

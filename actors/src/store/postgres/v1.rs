@@ -8,9 +8,11 @@ use tokio_postgres::Row as PgRow;
 use tokio_postgres::Transaction;
 
 use super::item_record;
-use super::rows::{StoredAttempt, column, count, execution_id, named, progress_of, read_error};
+use super::rows::{
+    StoredAttempt, column, count, execution_id, named, past_attempt, progress_of, read_error,
+};
 use crate::error::StoreError;
-use crate::model::{ExecutionId, ItemState, ItemStatus, PastAttempt};
+use crate::model::{ExecutionId, ItemState, ItemStatus};
 
 /// The columns of a version-1 item row, in the order [`item_state`] reads them.
 const ITEM_COLUMNS: &str = "idx, status, attempts, failures, crashes, progress_done, \
@@ -101,18 +103,7 @@ fn item_state(row: &PgRow, id: ExecutionId) -> Result<(i64, ItemState), StoreErr
         message: message.map(Arc::from),
         output: output.map(Arc::from),
         error: column(row, 10, &what)?,
-        history: history
-            .into_iter()
-            .map(
-                |(attempt, started_ms, ended_ms, outcome, error)| PastAttempt {
-                    attempt,
-                    started_ms,
-                    ended_ms,
-                    outcome,
-                    error,
-                },
-            )
-            .collect(),
+        history: history.into_iter().map(past_attempt).collect(),
         started_ms: None,
         unchanged: column(row, 12, &what)?,
         maybe_changed: column(row, 13, &what)?,
