@@ -12,9 +12,24 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::rows::{StoredAttempt, past_attempt};
 use crate::error::StoreError;
-use crate::model::{ExecutionId, ItemState, ItemStatus, Progress};
+use crate::model::{AttemptOutcome, ExecutionId, ItemState, ItemStatus, PastAttempt, Progress};
+
+/// One ended attempt as a history stores it: `[attempt, started_ms, ended_ms, outcome,
+/// error]`.
+pub(crate) type StoredAttempt<S> = (u32, Option<u64>, u64, AttemptOutcome, Option<S>);
+
+/// A stored attempt read back.
+pub(crate) fn past_attempt(stored: StoredAttempt<String>) -> PastAttempt {
+    let (attempt, started_ms, ended_ms, outcome, error) = stored;
+    PastAttempt {
+        attempt,
+        started_ms,
+        ended_ms,
+        outcome,
+        error,
+    }
+}
 
 /// The fields of `record`, borrowed from the state they encode.
 #[derive(Serialize)]
@@ -111,7 +126,7 @@ pub(crate) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttemptOutcome, PastAttempt};
+    use crate::model::AttemptOutcome;
 
     #[test]
     fn a_state_reads_back_as_written_nul_and_all() {

@@ -23,9 +23,8 @@ use tokio_postgres::Row as PgRow;
 use super::item_record;
 use crate::error::StoreError;
 use crate::model::{
-    AttemptOutcome, Change, Checkpoint, ExecutionId, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, ItemState, ItemStatus, PastAttempt, Plan, Progress, StoredSummary,
-    time_of_ms,
+    Change, Checkpoint, ExecutionId, ExecutionRecord, ExecutionStatus, ExecutionSummary, ItemState,
+    ItemStatus, Plan, Progress, StoredSummary, time_of_ms,
 };
 
 /// `value` as a `bigint`, saturated.
@@ -213,22 +212,6 @@ pub(crate) fn encode(changes: Vec<Change>) -> Result<Vec<Row>, StoreError> {
         }
     }
     Ok(rows)
-}
-
-/// One ended attempt as a history stores it: `[attempt, started_ms, ended_ms, outcome,
-/// error]`.
-pub(crate) type StoredAttempt<S> = (u32, Option<u64>, u64, AttemptOutcome, Option<S>);
-
-/// A stored attempt read back.
-pub(crate) fn past_attempt(stored: StoredAttempt<String>) -> PastAttempt {
-    let (attempt, started_ms, ended_ms, outcome, error) = stored;
-    PastAttempt {
-        attempt,
-        started_ms,
-        ended_ms,
-        outcome,
-        error,
-    }
 }
 
 fn item_row(state: ItemState, first: bool) -> Result<ItemRow, StoreError> {

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use tokio_postgres::Row as PgRow;
 use tokio_postgres::Transaction;
 
-use super::item_record;
-use super::rows::{
-    StoredAttempt, column, count, execution_id, named, past_attempt, progress_of, read_error,
-};
+use super::item_record::{self, StoredAttempt, past_attempt};
+use super::rows::{column, count, execution_id, named, progress_of, read_error};
 use crate::error::StoreError;
 use crate::model::{ExecutionId, ItemState, ItemStatus};
 
