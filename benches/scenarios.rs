@@ -53,6 +53,7 @@ use std::alloc::System;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures::future::join_all;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use tend::demo::Gates;
 use tend::{Block, Config, ItemSpec, Plan, Registry, Runtime};
@@ -143,6 +144,15 @@ impl Sizes {
 /// variant always runs on a machine the other has just warmed (or tired).
 fn baseline_first(round: usize) -> bool {
     round.is_multiple_of(2)
+}
+
+/// Submits `count` executions of `plan`, 250 at a time.
+async fn submit_all(runtime: &Runtime, plan: &Plan, count: usize) {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(250) {
+        for id in join_all(chunk.iter().map(|_| runtime.submit(plan.clone()))).await {
+            id.expect("submit");
+        }
+    }
 }
 
 /// Every runtime here: the demo kinds (gates), no-op and ticker items, 256 items of an

@@ -13,11 +13,15 @@
 //!
 //! `cargo bench --bench stored` (`STORED_EXECUTIONS=100000` for a quicker run).
 
+#[path = "support/rss.rs"]
+mod rss;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use rss::rss_bytes;
 use tend::{Block, Config, ExecutionId, ListQuery, Plan, Runtime};
 
 const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
@@ -42,16 +46,6 @@ async fn start(dir: &Path) -> Runtime {
         .start()
         .await
         .expect("runtime starts")
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 /// Makes a store in `dir` holding `n` finished executions and returns the oldest's id.

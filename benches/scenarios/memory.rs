@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tend::demo::{Gate, Gates};
-use tend::{Block, ItemSpec, Plan, Runtime};
+use tend::{Block, ItemSpec, Plan};
 
 use crate::figure::{Figure, Goal, median};
 use crate::rss::rss_bytes;
-use crate::{GLOBAL, Sizes, builder, noop_plan};
+use crate::{GLOBAL, Sizes, builder, noop_plan, submit_all};
 
 /// What a child measured: growth in bytes between its two readings.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -61,6 +61,16 @@ fn per_execution_kb(bytes: i64, count: usize) -> f64 {
     bytes as f64 / count as f64 / KB
 }
 
+/// The median over `growths` of the growth per execution of `count`, in KB: of the live
+/// heap with `heap`, else of RSS.
+fn median_kb(growths: &[Growth], count: usize, heap: bool) -> f64 {
+    let v: Vec<f64> = growths
+        .iter()
+        .map(|g| per_execution_kb(if heap { g.heap } else { g.rss }, count))
+        .collect();
+    median(&v)
+}
+
 fn running(sizes: &Sizes) {
     let count = sizes.executions_8;
     let n = count.to_string();
@@ -74,13 +84,7 @@ fn running(sizes: &Sizes) {
             }
         }
     }
-    let kb = |g: &[Growth], heap: bool| {
-        let v: Vec<f64> = g
-            .iter()
-            .map(|g| per_execution_kb(if heap { g.heap } else { g.rss }, count))
-            .collect();
-        median(&v)
-    };
+    let kb = |g: &[Growth], heap: bool| median_kb(g, count, heap);
     let baseline = format!(
         "tokio JoinSet holding {} futures waiting on a watch channel, per 8",
         count * 8
@@ -134,13 +138,7 @@ fn stored(sizes: &Sizes) {
             heap: with.heap - without.heap,
         });
     }
-    let kb = |g: &[Growth], heap: bool| {
-        let v: Vec<f64> = g
-            .iter()
-            .map(|g| per_execution_kb(if heap { g.heap } else { g.rss }, count))
-            .collect();
-        median(&v)
-    };
+    let kb = |g: &[Growth], heap: bool| median_kb(g, count, heap);
     for (name, value) in [
         ("memory_per_stored_execution_rss_kb", kb(&ran, false)),
         ("memory_per_stored_execution_heap_kb", kb(&ran, true)),
@@ -211,14 +209,6 @@ fn gated(gate: &str) -> Plan {
         block.push(ItemSpec::new(format!("g{i}"), &Gate::new(gate)).expect("a gate"));
     }
     Plan::new("held").block(block)
-}
-
-async fn submit_all(runtime: &Runtime, plan: &Plan, count: usize) {
-    for chunk in (0..count).collect::<Vec<_>>().chunks(250) {
-        for id in join_all(chunk.iter().map(|_| runtime.submit(plan.clone()))).await {
-            id.expect("submit");
-        }
-    }
 }
 
 async fn running_tend(count: usize) -> Growth {

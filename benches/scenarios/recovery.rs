@@ -8,13 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use tend::demo::{Gate, Gates};
 use tend::{Block, ItemSpec, Plan};
 
 use crate::Sizes;
-use crate::builder;
 use crate::figure::{Figure, Goal, median, ms};
+use crate::{builder, submit_all};
 
 const GATE: &str = "never";
 /// Longest a round may take to have every execution running.
@@ -33,11 +32,7 @@ pub(crate) async fn run(sizes: &Sizes) {
             .expect("the runtime starts");
         let plan = Plan::new("held")
             .block(Block::new("b").item(ItemSpec::new("held", &Gate::new(GATE)).expect("a gate")));
-        for chunk in (0..count).collect::<Vec<_>>().chunks(250) {
-            for id in join_all(chunk.iter().map(|_| runtime.submit(plan.clone()))).await {
-                id.expect("submit");
-            }
-        }
+        submit_all(&runtime, &plan, count).await;
         wait_for(&gates, count).await;
         runtime.shutdown().await.expect("shutdown");
     }

@@ -3,10 +3,10 @@
 //! of the fields below, in their order.
 //!
 //! One column for the rest, not one per field: a group commit sends each column of its
-//! items as an array, and the server's work per row grows with the columns (each array
-//! unnested, each value converted), so fifteen columns cost the server about twice what
-//! the row's bytes do. Fields a later version adds go at the end, read as their default
-//! from a record without them.
+//! items as an array, and each array is unnested and each value converted on the server
+//! (version 1's thirteen columns also cast the history to `json` per row). A field a later
+//! version adds goes at the end with `#[serde(default)]`, so records written before it
+//! still read.
 
 use std::sync::Arc;
 

@@ -17,11 +17,12 @@
 //! A group is written again, on a new connection, when its connection is lost or it loses
 //! a race with another transaction (at most [`TRIES`] times). That is safe even when the
 //! first `COMMIT` did reach the server and only its answer was lost: written again, a group
-//! is deletions, then a fold of start logs (folding twice is folding once), upserts of whole
-//! rows and start-log rows (a start written twice reads back as once), so writing it twice leaves what writing it once does, and nothing else
-//! writes these rows in between. (Its first try inserts the rows of items' first records
-//! instead of upserting them, which is half the server's work; a row found there after
-//! all fails that try with a unique violation, and the next one replaces it.)
+//! is deletions, then a fold of start logs (folding twice is folding once), upserts of
+//! whole rows and start-log rows (a start written twice reads back as once), so writing it
+//! twice leaves what writing it once does, and nothing else writes these rows in between.
+//! (Its first try inserts the rows of items' first records instead of upserting them,
+//! which is half the server's work; a row found there after all fails that try with a
+//! unique violation, and the next one replaces it.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
