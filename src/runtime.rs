@@ -623,7 +623,7 @@ impl Runtime {
         self.call(|reply| SupervisorMsg::Wait(id, reply)).await?
     }
 
-    /// The live actor tree: the supervisor, its running executions and their workers.
+    /// The live actor tree: the supervisor, its running executions and their running attempts.
     pub async fn tree(&self) -> Result<ActorNode, RuntimeError> {
         self.call(SupervisorMsg::Tree).await
     }

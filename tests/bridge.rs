@@ -447,17 +447,17 @@ async fn the_event_stream_delivers_progress_and_status_changes() {
 }
 
 #[tokio::test]
-async fn the_tree_shows_executions_and_their_workers() {
+async fn the_tree_shows_executions_and_their_attempts() {
     let s = Served::start(None, None, None).await;
     let (status, tree) = s.get("/tree").await;
     assert_eq!(status, 200);
     assert_eq!(tree["role"], "supervisor");
     assert_eq!(tree["children"], json!([]));
     let id = submit(&s, &plan(json!([held("busy", "closed", 30)]))).await;
-    let tree = eventually("the tree shows the busy worker", || async {
+    let tree = eventually("the tree shows the busy attempt", || async {
         let (_, tree) = s.get("/tree").await;
-        let worker = &tree["children"][0]["children"][0];
-        if worker["status"] == "running busy" {
+        let attempt = &tree["children"][0]["children"][0];
+        if attempt["status"] == "running busy" {
             Ok(tree)
         } else {
             Err(tree.to_string())
@@ -466,7 +466,8 @@ async fn the_tree_shows_executions_and_their_workers() {
     .await;
     assert_eq!(tree["children"][0]["role"], "execution");
     assert_eq!(tree["children"][0]["name"], id.as_str());
-    assert_eq!(tree["children"][0]["children"][0]["role"], "item_worker");
+    assert_eq!(tree["children"][0]["children"][0]["role"], "attempt");
+    assert_eq!(tree["children"][0]["children"][0]["name"], "busy attempt 1");
     s.post(
         &format!("/executions/{id}/interrupt"),
         &json!({"strategy": "at_cancellation_point"}),

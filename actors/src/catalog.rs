@@ -4,7 +4,7 @@
 //! mailbox. The store is the listing's source: pages, counts and finished executions are
 //! read from it in short read transactions on the blocking pool. Over it lies what only
 //! the Supervisor knows, for the executions it holds in memory (those not finished): their
-//! live status, their done count as their workers move it, why they are paused or were not
+//! live status, their done count as their attempts move it, why they are paused or were not
 //! resumed, and their actor, which a status read asks directly. The Supervisor publishes
 //! that overlay after each message it handles; it holds nothing for a finished execution,
 //! so memory does not grow with the executions stored.

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
+use crate::attempt::panic_message;
 use crate::error::{ItemError, PlanError};
 use crate::model::{AttemptControl, CtxParts, ExecutionId, ItemCtx, Plan, Registry, Resources};
 use crate::sched::compile::CompiledPlan;
 use crate::sched::dag::{Readiness, Start};
-use crate::worker::panic_message;
 
 /// How long one item's `check` may take in a dry run unless its `timeout` says otherwise.
 pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -14,25 +14,27 @@
 //!                              with one Acked for however many results are queued
 //!                     Acquire / Release   semaphores, in the runtime's shared table
 //!                     Take     tokens of the runtime's named rate limiters
-//!                     Start    an attempt on a pooled ItemWorker (spawned when none is free)
-//!                     Cancel / Abort   to the worker running the attempt
+//!                     Start    an attempt in a task of its own (`attempt`)
+//!                     Cancel   the attempt's control, seen at its next cancellation point
+//!                     Abort    its task, its end built here
 //!                     Publish  to the event bus
 //!                     Ended    tell the supervisor and Stop callers, stop
 //! ```
 //!
 //! Files: this one has the messages, the state and the actor; `effects` performs the
 //! core's effects and arms its timer; `commit` sends a step's records and takes their
-//! results back; `workers` the worker pool (an attempt handed to a worker, its end taken
-//! back, a worker that failed); `halt` interrupts, pauses and cancels; `publish` events
+//! results back; `attempts` the attempts that run (one started in its task, its end taken
+//! back, one cancelled or aborted); `halt` interrupts, pauses and cancels; `publish` events
 //! and the listing's counts; `stop` takes a Stop or a shutdown; `end` reports the end and
 //! stops; `args` builds an execution (new or read back); `report` its status and actor
 //! tree.
 //!
-//! One timer at most: for the core's `next_deadline()`. Workers are linked children; the
-//! default supervision handler (stop on a child's exit) is overridden so a worker that
-//! ends, even by failing, never takes its execution down.
+//! One timer at most: for the core's `next_deadline()`. The attempts are tasks, not
+//! actors: the state owns them, and dropping it (the actor stopped, or killed) aborts
+//! those still running.
 
 mod args;
+mod attempts;
 mod commit;
 mod effects;
 mod end;
@@ -40,7 +42,6 @@ mod halt;
 mod publish;
 mod report;
 mod stop;
-mod workers;
 
 use commit::Acks;
 
@@ -49,16 +50,17 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
 
 pub use args::ExecutionArgs;
 pub(crate) use halt::Halt;
 
+use crate::attempt::{ExecutionPort, RunningAttempt};
 use crate::error::StoreError;
 use crate::limiters::Limiters;
 use crate::model::{
-    ActorNode, AttemptControl, AttemptPort, Event, ExecutionId, ExecutionReport, ExecutionStatus,
+    ActorNode, AttemptPort, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     InterruptStrategy, Progress, Resources,
 };
 use crate::model::{Change, ExecutionRecord};
@@ -67,7 +69,6 @@ use crate::sched::run::{AttemptEnd, Run, RunConfig};
 use crate::semaphores::{Grantee, Semaphores};
 use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
-use crate::worker::{ExecutionPort, WorkerMsg};
 
 pub use crate::model::STOPPED_BY_STORE;
 
@@ -86,7 +87,7 @@ impl crate::catalog::LiveReport for ActorRef<ExecutionMsg> {
 #[derive(Debug, Default)]
 pub struct Execution;
 
-/// Internal messages, sent by workers, item contexts, the writer and the timer.
+/// Internal messages, sent by attempt tasks, item contexts, the writer and the timer.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ExecutionInternal(Internal);
@@ -134,7 +135,7 @@ pub enum ExecutionMsg {
     Cancel(InterruptStrategy, Option<RpcReplyPort<bool>>),
     /// The execution's full report.
     Status(RpcReplyPort<ExecutionReport>),
-    /// This actor and its workers, for the live actor tree.
+    /// This actor and its running attempts, for the live actor tree.
     Tree(RpcReplyPort<ActorNode>),
     /// Stop: interrupt at cancellation points (aborting attempts after the stop grace),
     /// write the checkpoint, reply once it is durable, then stop.
@@ -153,7 +154,7 @@ pub enum ExecutionMsg {
     /// error), to exercise the Supervisor's restart intensity. Not for normal use.
     #[doc(hidden)]
     Fail(String),
-    /// Internal messages from workers.
+    /// Internal messages from attempt tasks, the writer and the timer.
     #[doc(hidden)]
     Internal(ExecutionInternal),
 }
@@ -202,14 +203,12 @@ pub struct ExecutionState {
     record: ExecutionRecord,
     plan: CompiledPlan,
     run: Run,
-    /// Item index -> the attempt running, its worker and its control (which holds the
-    /// item's latest checkpoint while the attempt runs).
-    running: HashMap<u32, (u32, ActorRef<WorkerMsg>, Arc<AttemptControl>)>,
+    /// Item index -> the attempt running: its number, its task and its control (which
+    /// holds the item's latest checkpoint while the attempt runs).
+    running: HashMap<u32, RunningAttempt>,
     /// The commits that carry start records, in order: each one's id, how many starts,
     /// and when it went to the store (for the start-wait metric, one clock read a commit).
     start_waits: std::collections::VecDeque<(u64, u32, Instant)>,
-    /// Workers with nothing to do; at most `parallelism` workers exist.
-    idle: Vec<ActorRef<WorkerMsg>>,
     stop_grace: Duration,
     stop_replies: Vec<RpcReplyPort<Result<ExecutionReport, StoreError>>>,
     /// Interrupts that came while the final record was on its way: answered "not applied"
@@ -324,7 +323,6 @@ impl Actor for Execution {
             plan,
             run,
             running: HashMap::new(),
-            idle: Vec::new(),
             stop_grace: args.stop_grace,
             stop_replies: Vec::new(),
             late_interrupts: Vec::new(),
@@ -446,22 +444,6 @@ impl Actor for Execution {
             },
         }
         state.perform(&myself).await;
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<ExecutionMsg>,
-        event: SupervisionEvent,
-        state: &mut ExecutionState,
-    ) -> Result<(), ActorProcessingErr> {
-        // Workers end only when the execution stops them. One that failed (its handler
-        // panicked or errored) did not report its attempt: the attempt counts as failed.
-        if let SupervisionEvent::ActorFailed(cell, reason) = event
-            && state.worker_failed(cell.get_id(), &reason)
-        {
-            state.perform(&myself).await;
-        }
         Ok(())
     }
 }

@@ -9,7 +9,7 @@
 //! ```text
 //! model/       data: ids, the Item trait and Registry, Plan/Block/ItemSpec, reports,
 //!              Outcome, events, interrupt strategies, ItemCtx (which reaches its
-//!              Execution and the store through an AttemptPort the worker implements);
+//!              Execution and the store through an AttemptPort the attempt's port implements);
 //!              imports no store, scheduler or actor
 //! sched/       pure scheduling logic: plan compilation (DAGs, policies, tags), DAG
 //!              readiness, retries, the Run core of one execution, the semaphore table
@@ -19,7 +19,7 @@
 //! actors and what they share:
 //!   supervisor   the Supervisor actor: the execution map
 //!   execution    the Execution actor: one execution's blocks and items
-//!   worker       the ItemWorker actor: one item attempt; its ExecutionPort
+//!   attempt      one item attempt in a task its Execution owns; its ExecutionPort
 //!   janitor      the Janitor actor: maintenance and health checks, on intervals and on request
 //!   catalog      reads of executions without the Supervisor's mailbox
 //!   semaphores   the runtime's semaphores, shared by its executions
@@ -33,13 +33,14 @@
 //! Runtime (in `tend`)
 //! ├── Supervisor
 //! │   ├── Execution <id>
-//! │   │   ├── ItemWorker (one attempt at a time)
+//! │   │   ├── attempt <item> (a task, not an actor; one per running item)
 //! │   │   └── ...
 //! │   └── Execution <id> ...
 //! └── Janitor
 //! redb backend: one OS thread that owns every write (group commit)
 //! ```
 
+mod attempt;
 pub mod catalog;
 pub mod dry_run;
 pub mod error;
@@ -55,7 +56,6 @@ pub mod semaphores;
 pub mod store;
 pub mod supervisor;
 mod tally;
-pub mod worker;
 
 pub use catalog::{Catalog, ExecutionCounts, ReportSource};
 pub use dry_run::{CheckOutcome, DryRun, DryRunBlock, DryRunItem};
@@ -77,4 +77,3 @@ pub use model::{
 pub use semaphores::{SemaphoreReport, SemaphoreUser, Semaphores};
 pub use store::{Store, StoreFailure};
 pub use supervisor::{Retention, Settings, Supervisor, SupervisorArgs, SupervisorMsg};
-pub use worker::{ItemWorker, WorkerMsg};

@@ -1,5 +1,5 @@
 //! What the runtime measures, through the `metrics` facade: recorded where it happens
-//! (the ItemWorker, the Execution, the store's writer thread), and sent to whatever
+//! (an attempt's task, the Execution, the store's writer thread), and sent to whatever
 //! recorder the process installed (none: each costs an atomic load). The names below are
 //! the documented ones; [`describe`] gives each its help text and unit.
 
@@ -32,7 +32,8 @@ pub const COMMIT_DURATION: &str = "tend_commit_duration_seconds";
 pub const COMMIT_STATEMENTS: &str = "tend_commit_statements";
 /// The store file's size.
 pub const STORE_BYTES: &str = "tend_store_bytes";
-/// Actors alive in the process's runtimes (Supervisor, Janitor, Executions, ItemWorkers).
+/// Actors alive in the process's runtimes (Supervisor, Janitor, Executions; an
+/// attempt is a task, not an actor).
 pub const LIVE_ACTORS: &str = "tend_live_actors";
 
 /// Every documented metric: its name.
@@ -64,7 +65,7 @@ pub fn describe() {
     describe_histogram!(
         ATTEMPT_START_WAIT,
         Unit::Seconds,
-        "How long an attempt waited to start once chosen: its attempt number made durable, and a worker"
+        "How long an attempt waited to start once chosen: its attempt number made durable, and a task"
     );
     describe_histogram!(
         COMMIT_REQUESTS,

@@ -1,6 +1,6 @@
 //! The domain model: what a user builds and what the runtime reports. No actors, no I/O,
 //! no scheduler and no store: [`ItemCtx`], the handle an item uses while it runs, reaches
-//! its Execution and the store through an `AttemptPort` the worker implements.
+//! its Execution and the store through an `AttemptPort` the attempt module implements.
 //!
 //! ```text
 //! Plan ── blocks, run in order

@@ -122,7 +122,7 @@ pub enum SupervisorMsg {
     RetryFailed(ExecutionId, Reply<()>),
     /// Replies with the outcome once the execution is no longer running.
     Wait(ExecutionId, Reply<Outcome>),
-    /// The live actor tree: this supervisor, its executions and their workers.
+    /// The live actor tree: this supervisor, its executions and their running attempts.
     Tree(RpcReplyPort<ActorNode>),
     /// A receiver of every event published from now on.
     Subscribe(RpcReplyPort<broadcast::Receiver<Event>>),

@@ -177,7 +177,7 @@ pub(crate) struct ItemView {
 pub(crate) struct AttemptView {
     /// The attempt's number.
     pub(crate) attempt: u32,
-    /// When it started (RFC 3339); null when not known (it never reached a worker, or an
+    /// When it started (RFC 3339); null when not known (it never started, or an
     /// older build ran it).
     pub(crate) started: Option<String>,
     /// When it ended (RFC 3339).

@@ -1,28 +1,26 @@
-//! The worker pool: an attempt started with its context (inputs, checkpoint, refresh) on a
-//! worker from the pool, or a new one; its end taken back, the worker idle again; a worker
-//! that failed mid-attempt.
+//! The attempts that run: one started with its context (inputs, checkpoint, refresh) in a
+//! task of its own, its end taken back, one aborted.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use ractor::{Actor, ActorId, ActorRef};
+use ractor::ActorRef;
 
+use crate::attempt::RunningAttempt;
 use crate::error::StoreError;
 use crate::execution::{ExecutionMsg, ExecutionState};
-use crate::model::{AttemptControl, Checkpoint, CtxParts, now_ms};
+use crate::model::{AttemptControl, Checkpoint, CtxParts};
 use crate::sched::run::{AttemptEnd, Ending};
-use crate::worker::{Attempt, ItemWorker, ItemWorkerArgs, WorkerMsg};
 
 impl ExecutionState {
-    /// Starts attempt `attempt` of item `index` on a free worker, or a new one (the pool
-    /// never exceeds the parallelism, since at most that many attempts run).
-    pub(super) async fn start(
+    /// Starts attempt `attempt` of item `index` in a task of its own.
+    pub(super) fn start(
         &mut self,
         myself: &ActorRef<ExecutionMsg>,
         index: u32,
         attempt: u32,
         resume: Option<Checkpoint>,
-    ) -> Result<(), (String, Option<Checkpoint>)> {
+    ) {
         let compiled = &self.plan.items[index as usize];
         let items = self.run.items();
         let inputs = self.run.shape().deps[index as usize]
@@ -34,67 +32,32 @@ impl ExecutionState {
                 )
             })
             .collect();
-        let control = Arc::new(AttemptControl::resuming(resume));
-        let mut run = Box::new(Attempt {
-            item: compiled.item.clone(),
-            ctx: CtxParts {
-                execution_id: self.record.id,
-                index,
-                item_id: compiled.id.clone(),
-                attempt,
-                refresh: items[index as usize].refresh,
-                inputs,
-                control: control.clone(),
-                port: Some(self.port.clone()),
-                resources: self.resources.clone(),
-            },
-        });
-        // An idle worker that died is replaced.
-        let worker = loop {
-            let (worker, fresh) = match self.idle.pop() {
-                Some(worker) => (worker, false),
-                None => {
-                    let args = ItemWorkerArgs {
-                        execution_id: self.record.id,
-                        execution: myself.clone(),
-                    };
-                    match ItemWorker::spawn_linked(None, ItemWorker, args, myself.get_cell()).await
-                    {
-                        Ok((worker, _)) => (worker, true),
-                        Err(e) => return Err((e.to_string(), control.take_checkpoint())),
-                    }
-                }
-            };
-            match worker.cast(WorkerMsg::Run(run)) {
-                Ok(()) => break worker,
-                Err(ractor::MessagingErr::SendErr(WorkerMsg::Run(back))) => {
-                    if fresh {
-                        let error = "a new worker refused its first attempt".to_owned();
-                        return Err((error, control.take_checkpoint()));
-                    }
-                    run = back;
-                }
-                Err(e) => {
-                    let error = format!("cannot reach a worker: {e}");
-                    return Err((error, control.take_checkpoint()));
-                }
-            }
+        let ctx = CtxParts {
+            execution_id: self.record.id,
+            index,
+            item_id: compiled.id.clone(),
+            attempt,
+            refresh: items[index as usize].refresh,
+            inputs,
+            control: Arc::new(AttemptControl::resuming(resume)),
+            port: Some(self.port.clone()),
+            resources: self.resources.clone(),
         };
-        self.running.insert(index, (attempt, worker, control));
-        Ok(())
+        let running = RunningAttempt::spawn(compiled.item.clone(), ctx, myself.clone());
+        self.running.insert(index, running);
     }
 
-    /// Attempt `attempt` of item `index` ended as its worker says: the worker is free
-    /// again, and the core hears of it.
+    /// Attempt `attempt` of item `index` ended as its task says: the core hears of it. An
+    /// end of an attempt that no longer runs (it was aborted meanwhile) is dropped.
     pub(super) fn attempt_ended(&mut self, index: u32, attempt: u32, end: AttemptEnd) {
         if self
             .running
             .get(&index)
-            .is_some_and(|(a, _, _)| *a == attempt)
-            && let Some((_, worker, _)) = self.running.remove(&index)
+            .is_none_or(|running| running.attempt != attempt)
         {
-            self.idle.push(worker);
+            return;
         }
+        self.running.remove(&index);
         if let Ending::StoreFailed { error } = &end.ending
             && self.store_error.is_none()
         {
@@ -104,39 +67,29 @@ impl ExecutionState {
         self.run.attempt_ended(index, attempt, end, Instant::now());
     }
 
-    /// Worker `worker` failed (its handler panicked or errored) and did not report its
-    /// attempt: the attempt counts as failed. True when the core heard of an attempt (its
-    /// effects are to perform).
-    pub(super) fn worker_failed(
-        &mut self,
-        worker: ActorId,
-        reason: &impl std::fmt::Display,
-    ) -> bool {
-        let failed = self
+    /// Asks attempt `attempt` of item `index`, if it runs, to stop at its next cancellation
+    /// point.
+    pub(super) fn cancel_attempt(&self, index: u32, attempt: u32) {
+        if let Some(running) = self.running.get(&index)
+            && running.attempt == attempt
+        {
+            running.control.cancel();
+        }
+    }
+
+    /// Ends attempt `attempt` of item `index` at once, if it runs: it ends interrupted.
+    /// One whose task has already ended keeps the end it sent (it is queued).
+    pub(super) fn abort_attempt(&mut self, index: u32, attempt: u32) {
+        if self
             .running
-            .iter()
-            .find(|(_, (_, w, _))| w.get_id() == worker)
-            .map(|(&index, &(attempt, _, _))| (index, attempt));
-        // A dead worker never goes back to the pool.
-        self.idle.retain(|w| w.get_id() != worker);
-        let Some((index, attempt)) = failed else {
-            return false;
-        };
-        let Some((_, _, control)) = self.running.remove(&index) else {
-            return false;
-        };
-        let end = AttemptEnd {
-            ending: Ending::Failed {
-                error: format!("worker failed: {reason}"),
-            },
-            at_ms: now_ms(),
-            progress: control.checkpoint_progress(),
-            message: None,
-            // Its worker died mid-attempt: it may have applied.
-            applied: true,
-            checkpoint: control.take_checkpoint(),
-        };
-        self.run.attempt_ended(index, attempt, end, Instant::now());
-        true
+            .get(&index)
+            .is_none_or(|running| running.attempt != attempt || running.is_finished())
+        {
+            return;
+        }
+        if let Some(running) = self.running.remove(&index) {
+            let end = running.abort(self.record.id);
+            self.run.attempt_ended(index, attempt, end, Instant::now());
+        }
     }
 }

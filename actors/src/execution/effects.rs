@@ -1,4 +1,4 @@
-//! Performing the core's effects, in order: commits, attempts started on workers,
+//! Performing the core's effects, in order: commits, attempts started in their tasks,
 //! semaphores and rate tokens, cancels and aborts, events; then one timer for the core's
 //! next deadline.
 
@@ -8,9 +8,8 @@ use ractor::ActorRef;
 
 use crate::execution::{ExecutionInternal, ExecutionMsg, ExecutionState, Internal};
 use crate::model::now_ms;
-use crate::sched::run::{AttemptEnd, Effect, Ending};
+use crate::sched::run::Effect;
 use crate::semaphores::Holder;
-use crate::worker::WorkerMsg;
 
 impl ExecutionState {
     /// Performs the core's effects in order, then arms the timer for its next deadline.
@@ -25,27 +24,10 @@ impl ExecutionState {
                     resume,
                 } => {
                     // One clock read for the starts of a step, which begin within a
-                    // millisecond or so; read again after one that spawned a worker.
+                    // millisecond or so.
                     let began_ms = *began.get_or_insert_with(now_ms);
-                    if self.idle.is_empty() {
-                        began = None;
-                    }
-                    if let Err((error, checkpoint)) =
-                        self.start(myself, index, attempt, resume).await
-                    {
-                        tracing::error!(execution_id = %self.id(), error, "cannot start an attempt");
-                        let end = AttemptEnd {
-                            ending: Ending::Interrupted { error: Some(error) },
-                            at_ms: now_ms(),
-                            progress: checkpoint.as_ref().and_then(|c| c.progress),
-                            message: None,
-                            applied: false,
-                            checkpoint,
-                        };
-                        self.run.attempt_ended(index, attempt, end, Instant::now());
-                    } else {
-                        self.run.attempt_began(index, attempt, began_ms);
-                    }
+                    self.start(myself, index, attempt, resume);
+                    self.run.attempt_began(index, attempt, began_ms);
                 }
                 Effect::Acquire { index, ticket } => {
                     let holder = self.holder(index, ticket);
@@ -66,16 +48,8 @@ impl ExecutionState {
                     let result = self.limiters.take(ids, now);
                     self.run.taken(index, result, now);
                 }
-                Effect::Cancel { index, attempt } => {
-                    if let Some((_, worker, _)) = self.running.get(&index) {
-                        let _ = worker.cast(WorkerMsg::Cancel { index, attempt });
-                    }
-                }
-                Effect::Abort { index, attempt } => {
-                    if let Some((_, worker, _)) = self.running.get(&index) {
-                        let _ = worker.cast(WorkerMsg::Abort { index, attempt });
-                    }
-                }
+                Effect::Cancel { index, attempt } => self.cancel_attempt(index, attempt),
+                Effect::Abort { index, attempt } => self.abort_attempt(index, attempt),
                 Effect::HaltRecorded { durable } => {
                     if let Some(Some(reply)) = self.pause_replies.pop_front() {
                         let _ = reply.send(durable);

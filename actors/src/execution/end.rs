@@ -1,6 +1,5 @@
 //! The end of an execution: its final record is durable (or is known not to be); the
-//! Supervisor and the callers of `Stop` are told, the workers stopped, and the actor with
-//! them.
+//! Supervisor and the callers of `Stop` are told, and the actor stops.
 
 use ractor::ActorRef;
 
@@ -21,11 +20,6 @@ impl ExecutionState {
         self.finished = true;
         // Nothing runs or waits any more, so this holds no permit; said once more in case.
         self.semaphores.release_execution(self.record.id);
-        // Nothing runs any more: the pool's workers are all idle. Stop them by message
-        // rather than leaving them to be killed with this actor.
-        for worker in self.idle.drain(..) {
-            worker.stop(None);
-        }
         self.record.status = status;
         if let Some(error) = &error {
             tracing::error!(execution_id = %self.id(), error, "cannot write the execution record");

@@ -7,7 +7,6 @@ use crate::model::{
     ActorNode, ActorRole, AttemptReport, BlockOutcome, BlockReport, ExecutionReport,
     ExecutionStatus, Halting, ItemReport, ItemStatus, Outcome, errors_of, time_of_ms,
 };
-use crate::worker::WorkerMsg;
 
 impl ExecutionState {
     /// Every item as the core has it, by block.
@@ -103,30 +102,27 @@ impl ExecutionState {
         }
     }
 
-    /// This actor and its workers.
+    /// This actor and its running attempts (tasks it owns, shown as its children).
     pub(super) fn tree(&self, myself: &ActorRef<ExecutionMsg>) -> ActorNode {
-        let worker = |w: &ActorRef<WorkerMsg>, status: String| ActorNode {
-            role: ActorRole::ItemWorker,
-            name: format!("worker-{}", w.get_id()),
-            actor_id: w.get_id().to_string(),
-            status,
-            children: Vec::new(),
-        };
-        let mut running: Vec<(&u32, &ActorRef<WorkerMsg>)> =
-            self.running.iter().map(|(i, (_, w, _))| (i, w)).collect();
+        let mut running: Vec<_> = self.running.iter().collect();
         running.sort_by_key(|(index, _)| **index);
         let children = running
             .into_iter()
-            .map(|(&index, w)| {
+            .map(|(&index, running)| {
                 let item = &self.plan.items[index as usize];
                 let status = if item.tags.is_empty() {
                     format!("running {}", item.id)
                 } else {
                     format!("running {} holding {}", item.id, item.tags.join(", "))
                 };
-                worker(w, status)
+                ActorNode {
+                    role: ActorRole::Attempt,
+                    name: format!("{} attempt {}", item.id, running.attempt),
+                    actor_id: format!("task-{}", running.task_id()),
+                    status,
+                    children: Vec::new(),
+                }
             })
-            .chain(self.idle.iter().map(|w| worker(w, "idle".to_owned())))
             .collect();
         let mut status = if self.run.is_cancelling() {
             "cancelling".to_owned()
@@ -137,7 +133,7 @@ impl ExecutionState {
         } else {
             "running".to_owned()
         };
-        // Items waiting for semaphores or rate limits have no worker yet: they are named
+        // Items waiting for semaphores or rate limits have no task yet: they are named
         // here.
         let waiting: Vec<String> =
             self.run

@@ -1,4 +1,4 @@
-//! [`AttemptControl`]: what a running attempt and its worker share (the stop flag, the last
+//! [`AttemptControl`]: what a running attempt and its Execution share (the stop flag, the last
 //! progress, the item's latest checkpoint).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::model::{Checkpoint, Progress};
 
-/// Shared between a running attempt and its worker: the stop flag and the last progress.
+/// Shared between a running attempt and its Execution: the stop flag and the last progress.
 #[derive(Debug, Default)]
 pub(crate) struct AttemptControl {
     cancel: AtomicBool,
@@ -14,7 +14,7 @@ pub(crate) struct AttemptControl {
     /// `cancel` is set.
     cancelled: tokio::sync::Notify,
     /// Whether a checkpoint of this item may be stored (one was loaded or saved), so the
-    /// worker knows if there is one to clear when the item is done.
+    /// Execution knows if there is one to clear when the item is done.
     checkpointed: AtomicBool,
     last: Mutex<(Option<Progress>, Option<Arc<str>>)>,
     /// The item's latest durable checkpoint: the one the attempt started from, or the last

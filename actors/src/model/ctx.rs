@@ -1,6 +1,6 @@
 //! `ItemCtx`: what an item attempt can ask of the runtime while it runs. It holds the
-//! attempt's [`AttemptControl`] (shared with its worker) and the execution's
-//! [`AttemptPort`] (implemented beside the worker), through which progress reaches the
+//! attempt's [`AttemptControl`] (shared with its Execution) and the execution's
+//! [`AttemptPort`] (implemented beside the attempt's task), through which progress reaches the
 //! Execution and checkpoints and artifacts reach the store.
 
 use std::sync::Arc;

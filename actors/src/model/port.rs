@@ -1,6 +1,6 @@
 //! [`AttemptPort`]: how an item attempt's context reaches its Execution and the store
-//! without the model naming either. The worker implements it (`worker/port.rs`); the
-//! model only holds it.
+//! without the model naming either. The attempt module implements it
+//! (`attempt/port.rs`); the model only holds it.
 
 use std::sync::Arc;
 

@@ -92,7 +92,7 @@ pub const ATTEMPTS_KEPT: usize = 10;
 pub struct AttemptReport {
     /// The attempt's number.
     pub attempt: u32,
-    /// When it started; `None` when not known (it never reached a worker, or a build
+    /// When it started; `None` when not known (it never started, or a build
     /// that did not keep starts ran it).
     pub started: Option<SystemTime>,
     /// When it ended.

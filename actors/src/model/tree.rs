@@ -1,4 +1,5 @@
-//! A snapshot of the live actor tree, for people looking at a running runtime.
+//! A snapshot of the live actor tree, for people looking at a running runtime: the
+//! Supervisor, its Executions, and their running attempts.
 
 use serde::Serialize;
 
@@ -11,8 +12,9 @@ pub enum ActorRole {
     Supervisor,
     /// An Execution.
     Execution,
-    /// An ItemWorker of an execution's pool.
-    ItemWorker,
+    /// An attempt of an item, running in a task its Execution owns (a task, not an
+    /// actor: its `actor_id` is `task-<tokio task id>`).
+    Attempt,
 }
 
 /// One actor and its children.
@@ -21,11 +23,11 @@ pub enum ActorRole {
 pub struct ActorNode {
     /// What it is.
     pub role: ActorRole,
-    /// A name for people: `supervisor`, the execution id, `worker-<n>`.
+    /// A name for people: `supervisor`, the execution id, `<item> attempt <n>`.
     pub name: String,
-    /// The actor's id in the process.
+    /// The actor's id in the process (an attempt's: `task-<tokio task id>`).
     pub actor_id: String,
-    /// What it is doing: `running`, `stopping`, `interrupting`, `idle`, `running <item>`.
+    /// What it is doing: `running`, `stopping`, `interrupting`, `running <item>`.
     pub status: String,
     /// Its children.
     #[cfg_attr(feature = "openapi", schema(no_recursion))]

@@ -1,5 +1,5 @@
 //! Restart intensity: an Execution actor that fails (a bug in it, not an item's failure,
-//! which its workers contain) is restarted from its durable state; one failure more than
+//! which its attempts' tasks contain) is restarted from its durable state; one failure more than
 //! `max_restarts` within `restart_window` pauses the execution instead, durably and with
 //! the reason, until someone resumes it. The Supervisor itself never fails with a child.
 

@@ -230,7 +230,7 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
         }
         Ok(CallResult::SenderError) | Err(_) => return Stop::Gone(id),
     };
-    // What it was running, if it still answers; then it goes, its workers with it.
+    // What it was running, if it still answers; then it goes, its attempts with it.
     let running = match actor
         .call(
             ExecutionMsg::Status,

@@ -43,7 +43,7 @@ impl super::Run {
     }
 }
 
-/// How an attempt ended, as its worker reports it.
+/// How an attempt ended, as its task reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Ending {
     /// It returned its output; `changed` unless `check` found nothing to do;
