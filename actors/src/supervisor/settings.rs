@@ -67,7 +67,7 @@ impl Default for Settings {
             stop_grace: Duration::from_secs(10),
             timeout_grace: Duration::from_secs(1),
             resume_on_start: true,
-            recovery_concurrency: 4,
+            recovery_concurrency: 64,
             crash_limit: 3,
             max_restarts: 3,
             restart_window: Duration::from_secs(60),
