@@ -156,6 +156,9 @@ pub(crate) struct Run {
     broken: bool,
     /// Steps leave their records open until [`Run::end_step`] (see [`Run::hold_commits`]).
     held: bool,
+    /// A step ended while `commits::HELD_INFLIGHT` commits were in flight: its records stay open
+    /// until one of them is answered (see [`Run::end_step`]).
+    deferred: bool,
     /// The final record is in a commit.
     finishing: bool,
     ended: Option<ExecutionStatus>,
@@ -211,6 +214,7 @@ impl Run {
             failed: false,
             broken: false,
             held: false,
+            deferred: false,
             finishing: false,
             ended: None,
             skipped: Vec::new(),

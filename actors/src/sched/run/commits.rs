@@ -7,6 +7,11 @@ use crate::model::{ExecutionStatus, ItemStatus};
 
 use super::{Cancel, Effect, Inflight, ItemState, OpenCommit, Phase, Run, Then, Write, deadline};
 
+/// Commits of one execution in flight, at most, before a step's end keeps its records open
+/// (while commits are held): two, so the store always has the next one while it writes
+/// one.
+pub(crate) const HELD_INFLIGHT: usize = 2;
+
 impl Run {
     /// Commit `id` is durable (`Ok`) or failed. Commits are applied in the order they were
     /// issued; a result that arrives early waits for the ones before it.
@@ -32,6 +37,11 @@ impl Run {
                     }),
                 }
             }
+        }
+        if self.deferred && self.inflight.len() < HELD_INFLIGHT {
+            // The records a step left open can go now: the shell sees an open commit and
+            // ends a step behind what is queued.
+            self.deferred = false;
         }
         self.pump(now);
         self.step_done();
@@ -181,9 +191,10 @@ impl Run {
         self.held = true;
     }
 
-    /// Records are open that no commit carries yet (only while commits are held).
+    /// Records are open that no commit carries yet and that a step's end would send
+    /// (only while commits are held; not while a step is deferred, see [`Run::end_step`]).
     pub(crate) fn has_open_commit(&self) -> bool {
-        !self.open.writes.is_empty() || !self.open.thens.is_empty()
+        !self.deferred && (!self.open.writes.is_empty() || !self.open.thens.is_empty())
     }
 
     /// Attempts decided whose start records are still open (not in a commit yet).
@@ -196,8 +207,17 @@ impl Run {
             .count()
     }
 
-    /// Ends a step: its open records go out as one commit.
+    /// Ends a step: its open records go out as one commit. Unless [`HELD_INFLIGHT`]
+    /// commits of this execution are in flight already: then they stay open, joined by
+    /// those of the next inputs, until one of those is answered. A stream of attempt ends
+    /// then makes a few large commits instead of one per message or two; what waits for
+    /// the records waits at most for the commit ahead of them, which the store's group
+    /// commit would have made it wait for anyway.
     pub(crate) fn end_step(&mut self) {
+        if self.inflight.len() >= HELD_INFLIGHT {
+            self.deferred = true;
+            return;
+        }
         self.flush();
     }
 

@@ -12,9 +12,21 @@ use crate::sched::shape::{Shape, ShapeBlock};
 
 /// One block: a chain 0 <- 1 <- ... <- n-1.
 fn chain(n: u32) -> Shape {
-    let deps: Vec<Vec<u32>> = (0..n)
-        .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
-        .collect();
+    block(
+        (0..n)
+            .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+            .collect(),
+    )
+}
+
+/// One block of `n` items that depend on nothing.
+fn independent(n: u32) -> Shape {
+    block(vec![Vec::new(); n as usize])
+}
+
+/// One block whose item `i` depends on `deps[i]`.
+fn block(deps: Vec<Vec<u32>>) -> Shape {
+    let n = deps.len() as u32;
     Shape {
         blocks: vec![ShapeBlock {
             range: 0..n,
@@ -197,4 +209,48 @@ fn a_restarted_run_numbers_attempts_after_the_stored_ones() {
         attempt: 4,
         resume: None,
     }));
+}
+
+#[test]
+fn a_step_that_ends_with_two_commits_in_flight_keeps_its_records_for_the_next_one() {
+    let now = Instant::now();
+    let mut run = Run::new(independent(4), vec![ItemState::default(); 4], config(4));
+    run.hold_commits();
+    run.start(now);
+    assert!(
+        effects(&mut run).is_empty(),
+        "held: the starts wait for the step's end"
+    );
+    run.end_step();
+    let (starts, _) = commit_of(&effects(&mut run));
+    run.committed(starts, Ok(()), now);
+    effects(&mut run);
+    // Two ends, two steps: two commits in flight.
+    let mut inflight = Vec::new();
+    for index in [0, 1] {
+        run.attempt_ended(index, 1, done(), now);
+        run.end_step();
+        inflight.push(commit_of(&effects(&mut run)).0);
+    }
+    // The third and fourth ends stay open: no commit, and once a step's end kept them,
+    // nothing for the shell to end (it would end steps in a loop).
+    for index in [2, 3] {
+        run.attempt_ended(index, 1, done(), now);
+        run.end_step();
+        assert!(
+            !effects(&mut run)
+                .iter()
+                .any(|e| matches!(e, Effect::Commit { .. })),
+            "no commit while two are in flight"
+        );
+        assert!(!run.has_open_commit(), "deferred while two are in flight");
+    }
+    // One answer: the open records go out together, in one commit.
+    run.committed(inflight[0], Ok(()), now);
+    effects(&mut run);
+    assert!(run.has_open_commit());
+    run.end_step();
+    let (_, writes) = commit_of(&effects(&mut run));
+    assert_eq!(record(&writes, 2), Some((ItemStatus::Done, 1)));
+    assert_eq!(record(&writes, 3), Some((ItemStatus::Done, 1)));
 }
