@@ -27,6 +27,7 @@
 //! restart_window = "1m"  # ... this window; one more pauses the execution
 //! max_items = 100000     # a submitted plan may have at most this many items ...
 //! max_parallelism = 1024 # ... and ask for at most this much parallelism
+//! store_cache_bytes = 67108864 # the redb store's page cache (absent: 64 MiB)
 //!
 //! [[limiters]]           # a rate limiter shared by every execution (any number)
 //! name = "api"
@@ -46,6 +47,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tend_actors::InterruptStrategy;
+
+/// The smallest page cache `store_cache_bytes` may ask for.
+const MIN_STORE_CACHE_BYTES: u64 = 1 << 20;
 
 /// The configuration could not be read or is invalid.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -192,6 +196,12 @@ pub struct Config {
     pub max_items: usize,
     /// A submitted plan may ask for at most this much `parallelism`.
     pub max_parallelism: usize,
+    /// The most bytes the redb store's page cache holds (pages read and written); absent,
+    /// 64 MiB. The cache fills as the store grows, so this bounds what finished executions
+    /// cost a running process in memory. At least 1 MiB. Refused with a store that is not
+    /// redb (PostgreSQL, or one the caller opened), which it would not apply to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_cache_bytes: Option<u64>,
     /// Rate limiters shared by every execution.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub limiters: Vec<LimiterConfig>,
@@ -226,6 +236,7 @@ impl Default for Config {
             restart_window: Duration::from_secs(60),
             max_items: 100_000,
             max_parallelism: 1024,
+            store_cache_bytes: None,
             limiters: Vec::new(),
         }
     }
@@ -302,6 +313,15 @@ impl Config {
                 reason: "must be above 0 and at most 100",
             });
         }
+        if self
+            .store_cache_bytes
+            .is_some_and(|bytes| bytes < MIN_STORE_CACHE_BYTES)
+        {
+            return Err(ConfigError::Invalid {
+                field: "store_cache_bytes",
+                reason: "must be at least 1048576 (1 MiB)",
+            });
+        }
         if self.event_capacity == 0 {
             return Err(ConfigError::Invalid {
                 field: "event_capacity",
@@ -310,6 +330,17 @@ impl Config {
         }
         self.build_limiters()?;
         Ok(())
+    }
+
+    /// The redb store's options: its page cache.
+    pub(crate) fn redb_options(&self) -> tend_actors::store::RedbOptions {
+        match self.store_cache_bytes {
+            // (A cache larger than the address space could not be had anyway.)
+            Some(bytes) => tend_actors::store::RedbOptions::with_cache_bytes(
+                usize::try_from(bytes).unwrap_or(usize::MAX),
+            ),
+            None => tend_actors::store::RedbOptions::default(),
+        }
     }
 
     /// The named rate limiters as the engine runs them.

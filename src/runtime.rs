@@ -24,7 +24,7 @@ use tend_actors::{
 };
 use tokio::sync::broadcast;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::error::Error;
 
 enum Storage {
@@ -184,9 +184,19 @@ impl RuntimeBuilder {
     pub async fn start(self) -> Result<Runtime, Error> {
         let began = std::time::Instant::now();
         self.config.validate()?;
+        let redb = self.config.redb_options();
+        let not_redb = !matches!(self.storage, Storage::Memory | Storage::Dir(_));
+        if not_redb && self.config.store_cache_bytes.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "store_cache_bytes",
+                reason: "sets the redb store's page cache, and this runtime's store is not \
+                         redb (PostgreSQL, or a store opened by the caller)",
+            }
+            .into());
+        }
         let store = match self.storage {
-            Storage::Memory => Store::in_memory()?,
-            Storage::Dir(dir) => tokio::task::spawn_blocking(move || Store::open(&dir))
+            Storage::Memory => Store::in_memory_with(redb)?,
+            Storage::Dir(dir) => tokio::task::spawn_blocking(move || Store::open_with(&dir, redb))
                 .await
                 .map_err(|e| RuntimeError::Actor(format!("store open task failed: {e}")))?
                 .map_err(RuntimeError::from)?,

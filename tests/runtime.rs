@@ -1,5 +1,6 @@
 //! Executions through the runtime handle: outputs along edges, failures and panics, check
-//! before apply, events, and many concurrent submitters.
+//! before apply, events, many concurrent submitters, and the store the runtime opens (its
+//! page cache from the config).
 
 #[path = "support/helpers.rs"]
 mod helpers;
@@ -475,4 +476,52 @@ async fn a_runtime_keeps_executions_in_a_store_the_embedder_opened() {
         ExecutionStatus::Completed
     );
     rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_store_cache_is_set_from_the_config_and_refused_for_a_store_it_cannot_set() {
+    let cache = |bytes: u64| tend::Config {
+        store_cache_bytes: Some(bytes),
+        ..tend::Config::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = |config: tend::Config| {
+        Runtime::builder()
+            .registry(tend::demo::registry().unwrap())
+            .data_dir(dir.path())
+            .config(config)
+            .start()
+    };
+    // Too small: refused, naming the key.
+    let refused = start(cache(1000)).await.unwrap_err().to_string();
+    assert!(refused.contains("store_cache_bytes"), "{refused}");
+    // 1 MiB: the file store runs executions with it, and a restart finds them.
+    let rt = start(cache(1 << 20)).await.unwrap();
+    let id = rt
+        .submit(Plan::new("cached").block(Block::new("b").item(sum("one", 1))))
+        .await
+        .unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+    let rt = start(cache(1 << 20)).await.unwrap();
+    assert_eq!(
+        rt.status(id).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
+    rt.shutdown().await.unwrap();
+    // A store the embedder opened is not one the runtime sets a cache on: refused, not
+    // ignored.
+    let refused = Runtime::builder()
+        .registry(tend::demo::registry().unwrap())
+        .store(tend::engine::Store::in_memory().unwrap())
+        .config(cache(1 << 20))
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("store_cache_bytes") && refused.contains("not redb"),
+        "{refused}"
+    );
 }

@@ -33,7 +33,7 @@ use crate::model::{
     ArtifactId, Change, ExecutionId, ExecutionReport, KeyOwner, ListQuery, StoredSummary,
 };
 
-pub use self::redb::{DB_FILE, RedbStore};
+pub use self::redb::{DB_FILE, RedbOptions, RedbStore};
 pub use backend::{
     Acknowledge, Backend, Overlay, Page, SCAN_BUDGET, StoreFailure, StoreFuture, StoreSize, Stored,
     SweepBatch,
@@ -69,9 +69,19 @@ impl Store {
         RedbStore::open(dir).map(Store::new)
     }
 
+    /// [`open`](Self::open) with `options` (the page cache's size). Blocking.
+    pub fn open_with(dir: &Path, options: RedbOptions) -> Result<Self, StoreError> {
+        RedbStore::open_with(dir, options).map(Store::new)
+    }
+
     /// A redb store that keeps everything in memory and loses it when dropped.
     pub fn in_memory() -> Result<Self, StoreError> {
         RedbStore::in_memory().map(Store::new)
+    }
+
+    /// [`in_memory`](Self::in_memory) with `options` (the page cache's size).
+    pub fn in_memory_with(options: RedbOptions) -> Result<Self, StoreError> {
+        RedbStore::in_memory_with(options).map(Store::new)
     }
 
     /// The backend.

@@ -147,6 +147,10 @@ pub const SETTINGS: &[Setting] = &[
         "max_parallelism",
         "A submitted plan may ask for at most this much parallelism",
     ),
+    s(
+        "store_cache_bytes",
+        "The most bytes the redb store's page cache holds (none: 64 MiB); not with PostgreSQL",
+    ),
 ];
 
 impl Config {
@@ -265,6 +269,7 @@ mod tests {
             max_store_bytes: Some(1),
             max_memory_bytes: Some(1),
             max_executions: Some(1),
+            store_cache_bytes: Some(1 << 20),
             limiters: vec![LimiterConfig {
                 name: "l".into(),
                 limit: 1.0,

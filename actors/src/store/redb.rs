@@ -24,6 +24,8 @@
 //! use the shared database from blocking threads, in short read transactions.
 
 mod artifacts;
+#[cfg(test)]
+mod cache_tests;
 mod db;
 mod keys;
 mod listing;
@@ -55,6 +57,40 @@ use writer::Writer;
 
 /// The name of the database file inside the data directory.
 pub const DB_FILE: &str = "tend.redb";
+
+/// Options of the redb backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedbOptions {
+    /// The most bytes redb's page cache holds: pages read and pages written. Default
+    /// [`RedbOptions::DEFAULT_CACHE_BYTES`]. The cache fills as the store grows (redb's
+    /// own default, 1 GiB, is what a process that ran for long enough held), so this is
+    /// what bounds the memory that finished executions cost a running process.
+    pub cache_bytes: usize,
+}
+
+impl RedbOptions {
+    /// The default page cache: 64 MiB.
+    pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+    /// The default options with a page cache of `bytes`.
+    pub fn with_cache_bytes(bytes: usize) -> Self {
+        RedbOptions { cache_bytes: bytes }
+    }
+
+    /// A database builder with these options.
+    fn builder(&self) -> ::redb::Builder {
+        let mut builder = Database::builder();
+        builder.set_cache_size(self.cache_bytes);
+        builder
+    }
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        RedbOptions::with_cache_bytes(Self::DEFAULT_CACHE_BYTES)
+    }
+}
 
 /// The redb backend: a file (or memory) and the writer thread that owns its writes. Cheap
 /// to clone.
@@ -151,6 +187,11 @@ impl RedbStore {
     /// starts the writer thread. A file of a newer format than this build's is refused.
     /// Blocking: call it from a blocking context.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, RedbOptions::default())
+    }
+
+    /// [`open`](Self::open) with `options` (the page cache's size). Blocking.
+    pub fn open_with(dir: &Path, options: RedbOptions) -> Result<Self, StoreError> {
         let open_err = |path: &Path, e: &dyn std::fmt::Display| StoreError::Open {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -160,7 +201,10 @@ impl RedbStore {
         if !path.exists() {
             create_atomically(dir, &path).map_err(|e| open_err(&path, &e))?;
         }
-        let mut db = Database::create(&path).map_err(|e| open_err(&path, &e))?;
+        let mut db = options
+            .builder()
+            .create(&path)
+            .map_err(|e| open_err(&path, &e))?;
         tables::check_format(&db).map_err(|e| open_err(&path, &e))?;
         // A compaction a prune or a sweep wanted and could not do (readers held the file,
         // or the process stopped first) is done now, before the database is shared: no
@@ -170,18 +214,24 @@ impl RedbStore {
             db.compact().map_err(|e| open_err(&path, &e))?;
             tables::set_compaction_due(&db, false).map_err(|e| open_err(&path, &e))?;
         }
-        Self::start(db, Some(path))
+        Self::start(db, Some(path), options)
     }
 
     /// A store that keeps everything in memory and loses it when dropped.
     pub fn in_memory() -> Result<Self, StoreError> {
-        let db = Database::builder()
+        Self::in_memory_with(RedbOptions::default())
+    }
+
+    /// [`in_memory`](Self::in_memory) with `options` (the page cache's size).
+    pub fn in_memory_with(options: RedbOptions) -> Result<Self, StoreError> {
+        let db = options
+            .builder()
             .create_with_backend(::redb::backends::InMemoryBackend::new())
             .map_err(|e| StoreError::Open {
                 path: PathBuf::from(":memory:"),
                 reason: e.to_string(),
             })?;
-        Self::start(db, None)
+        Self::start(db, None, options)
     }
 
     /// Marks the file in `dir` as written by a newer build (format `tend-store-99`), as a
@@ -195,9 +245,13 @@ impl RedbStore {
         })
     }
 
-    fn start(db: Database, path: Option<PathBuf>) -> Result<Self, StoreError> {
+    fn start(
+        db: Database,
+        path: Option<PathBuf>,
+        options: RedbOptions,
+    ) -> Result<Self, StoreError> {
         tables::create(&db)?;
-        let db = Arc::new(db::Db::new(db, path.clone()));
+        let db = Arc::new(db::Db::new(db, path.clone(), options));
         let writer = Writer::start(db.clone())?;
         Ok(RedbStore { db, writer, path })
     }

@@ -18,6 +18,7 @@ use redb::Database;
 use crate::error::StoreError;
 use crate::store::StoreFailure;
 use crate::store::health::CommitHealth;
+use crate::store::redb::RedbOptions;
 
 /// How long a reopen waits for the reads in flight to finish.
 const READERS_PATIENCE: Duration = Duration::from_secs(10);
@@ -28,15 +29,18 @@ pub(crate) struct Db {
     current: RwLock<Option<Arc<Database>>>,
     /// The file to reopen; `None` in memory (nothing to reopen).
     path: Option<PathBuf>,
+    /// What it was opened with, to reopen it the same way.
+    options: RedbOptions,
     health: CommitHealth,
     closed: AtomicBool,
 }
 
 impl Db {
-    pub(crate) fn new(db: Database, path: Option<PathBuf>) -> Self {
+    pub(crate) fn new(db: Database, path: Option<PathBuf>, options: RedbOptions) -> Self {
         Db {
             current: RwLock::new(Some(Arc::new(db))),
             path,
+            options,
             health: CommitHealth::default(),
             closed: AtomicBool::new(false),
         }
@@ -110,10 +114,14 @@ impl Db {
             }
             drop(db);
         }
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let db = self
+            .options
+            .builder()
+            .create(path)
+            .map_err(|e| StoreError::Open {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         *current = Some(Arc::new(db));
         tracing::info!(path = %path.display(), "store reopened after a failure");
         Ok(())
