@@ -44,6 +44,7 @@ mod report;
 mod stop;
 
 use commit::Acks;
+use stop::StopReply;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -147,8 +148,8 @@ pub enum ExecutionMsg {
         strategy: InterruptStrategy,
         /// When what still runs is aborted.
         abort_in: Duration,
-        /// Answered with the final report once the checkpoint is durable.
-        reply: RpcReplyPort<Result<ExecutionReport, StoreError>>,
+        /// Answered with the final status once the checkpoint is durable.
+        reply: RpcReplyPort<Result<ExecutionStatus, StoreError>>,
     },
     /// Fail this actor the way a bug in it would (its handler returns `reason` as an
     /// error), to exercise the Supervisor's restart intensity. Not for normal use.
@@ -210,7 +211,7 @@ pub struct ExecutionState {
     /// and when it went to the store (for the start-wait metric, one clock read a commit).
     start_waits: std::collections::VecDeque<(u64, u32, Instant)>,
     stop_grace: Duration,
-    stop_replies: Vec<RpcReplyPort<Result<ExecutionReport, StoreError>>>,
+    stop_replies: Vec<StopReply>,
     /// Interrupts that came while the final record was on its way: answered "not applied"
     /// once the end is reported to the supervisor.
     late_interrupts: Vec<RpcReplyPort<bool>>,
@@ -391,7 +392,7 @@ impl Actor for Execution {
                 let strategy = InterruptStrategy::Immediate {
                     grace: state.stop_grace,
                 };
-                if !state.stop(&myself, strategy, None, reply) {
+                if !state.stop(&myself, strategy, None, StopReply::Report(reply)) {
                     return Ok(());
                 }
             }
@@ -400,7 +401,7 @@ impl Actor for Execution {
                 abort_in,
                 reply,
             } => {
-                if !state.stop(&myself, strategy, Some(abort_in), reply) {
+                if !state.stop(&myself, strategy, Some(abort_in), StopReply::Status(reply)) {
                     return Ok(());
                 }
             }

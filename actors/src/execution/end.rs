@@ -4,6 +4,7 @@
 use ractor::ActorRef;
 
 use crate::error::StoreError;
+use crate::execution::stop::StopReply;
 use crate::execution::{ExecutionMsg, ExecutionState, STOPPED_BY_STORE};
 use crate::model::{Event, ExecutionReport, ExecutionStatus};
 use crate::supervisor::{Ended, SupervisorMsg};
@@ -35,11 +36,15 @@ impl ExecutionState {
             .as_ref()
             // Said on the execution until it runs again (summary `error`, report `reason`).
             .map(|e| format!("{STOPPED_BY_STORE}: {e}"));
-        // The full report only for those who asked to stop it. The Supervisor and the
-        // waiters need the outcome: one id per item, where the report copies each item's
-        // params, output and attempts (at the end of 10,000 items, milliseconds that every
-        // waiter waited).
-        let report = (!self.stop_replies.is_empty()).then(|| ExecutionReport {
+        // The full report only for those who asked for it with a `Stop`. The Supervisor,
+        // a shutdown and the waiters need the outcome or the status: one id per item,
+        // where the report copies each item's params, output and attempts (at the end of
+        // 10,000 items, milliseconds that every waiter waited).
+        let wants_report = self
+            .stop_replies
+            .iter()
+            .any(|reply| matches!(reply, StopReply::Report(_)));
+        let report = wants_report.then(|| ExecutionReport {
             reason: reason.clone(),
             ..self.report()
         });
@@ -67,10 +72,10 @@ impl ExecutionState {
                 .clone()
                 .unwrap_or(StoreError::Commit(error))),
         };
-        if let Some(report) = report {
-            for reply in self.stop_replies.drain(..) {
-                let _ = reply.send(durable.clone().map(|()| report.clone()));
-            }
+        for reply in std::mem::take(&mut self.stop_replies) {
+            reply.send(&durable, status, || {
+                report.clone().unwrap_or_else(|| self.report())
+            });
         }
         myself.stop(None);
     }

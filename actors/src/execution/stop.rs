@@ -8,7 +8,38 @@ use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::StoreError;
 use crate::execution::{ExecutionMsg, ExecutionState};
-use crate::model::{ExecutionReport, InterruptStrategy};
+use crate::model::{ExecutionReport, ExecutionStatus, InterruptStrategy};
+
+/// Who asked an execution to stop, and what they are answered with once its checkpoint is
+/// durable.
+#[derive(Debug)]
+pub(super) enum StopReply {
+    /// A `Stop`: the full report.
+    Report(RpcReplyPort<Result<ExecutionReport, StoreError>>),
+    /// A shutdown's stop: the status alone. (The full report copies every item's params,
+    /// output and attempts; a shutdown reads only the status, and at 100,000 items the
+    /// copy is what the shutdown would wait on.)
+    Status(RpcReplyPort<Result<ExecutionStatus, StoreError>>),
+}
+
+impl StopReply {
+    /// Answers with `report` (built only if this caller wants it) or the error.
+    pub(super) fn send(
+        self,
+        result: &Result<(), StoreError>,
+        status: ExecutionStatus,
+        report: impl FnOnce() -> ExecutionReport,
+    ) {
+        match self {
+            StopReply::Report(reply) => {
+                let _ = reply.send(result.clone().map(|()| report()));
+            }
+            StopReply::Status(reply) => {
+                let _ = reply.send(result.clone().map(|()| status));
+            }
+        }
+    }
+}
 
 impl ExecutionState {
     /// Stops with `strategy`; with `abort_in`, attempts still running after it are aborted
@@ -19,10 +50,11 @@ impl ExecutionState {
         myself: &ActorRef<ExecutionMsg>,
         strategy: InterruptStrategy,
         abort_in: Option<Duration>,
-        reply: RpcReplyPort<Result<ExecutionReport, StoreError>>,
+        reply: StopReply,
     ) -> bool {
         if self.finished {
-            let _ = reply.send(Ok(self.report()));
+            let status = self.record.status;
+            reply.send(&Ok(()), status, || self.report());
             return false;
         }
         self.stop_replies.push(reply);

@@ -193,7 +193,7 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
         )
         .await;
     let why = match call {
-        Ok(CallResult::Success(Ok(report))) => {
+        Ok(CallResult::Success(Ok(status))) => {
             // The execution stops itself right after replying; wait so that no actor holds
             // the store once the supervisor has stopped.
             let _ = actor
@@ -204,7 +204,7 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
                         .max(Duration::from_millis(10)),
                 ))
                 .await;
-            let result = if report.status.is_final() {
+            let result = if status.is_final() {
                 StopResult::Completed
             } else {
                 StopResult::Checkpointed
@@ -212,7 +212,7 @@ async fn stop_one(id: ExecutionId, actor: ActorRef<ExecutionMsg>, order: StopOrd
             return Stop::Done(ExecutionShutdown {
                 execution: id,
                 result,
-                status: report.status,
+                status,
                 running: Vec::new(),
                 error: None,
             });
