@@ -4,7 +4,6 @@
 use ractor::ActorRef;
 
 use crate::error::StoreError;
-use crate::execution::stop::StopReply;
 use crate::execution::{ExecutionMsg, ExecutionState, STOPPED_BY_STORE};
 use crate::model::{Event, ExecutionReport, ExecutionStatus};
 use crate::supervisor::{Ended, SupervisorMsg};
@@ -36,23 +35,11 @@ impl ExecutionState {
             .as_ref()
             // Said on the execution until it runs again (summary `error`, report `reason`).
             .map(|e| format!("{STOPPED_BY_STORE}: {e}"));
-        // The full report only for those who asked for it with a `Stop`. The Supervisor,
-        // a shutdown and the waiters need the outcome or the status: one id per item,
-        // where the report copies each item's params, output and attempts (at the end of
-        // 10,000 items, milliseconds that every waiter waited).
-        let wants_report = self
-            .stop_replies
-            .iter()
-            .any(|reply| matches!(reply, StopReply::Report(_)));
-        let report = wants_report.then(|| ExecutionReport {
-            reason: reason.clone(),
-            ..self.report()
-        });
         if let Some(supervisor) = &self.supervisor {
             let _ = supervisor.cast(SupervisorMsg::execution_ended(Ended {
                 id: self.record.id,
                 status,
-                reason,
+                reason: reason.clone(),
                 updated_ms: self.record.updated_ms,
                 outcome: self.outcome(),
             }));
@@ -72,9 +59,19 @@ impl ExecutionState {
                 .clone()
                 .unwrap_or(StoreError::Commit(error))),
         };
+        // The full report, built once, only if a `Stop` asked for it. The Supervisor, a
+        // shutdown and the waiters need the outcome or the status: one id per item, where
+        // the report copies each item's params, output and attempts (at the end of 10,000
+        // items, milliseconds that every waiter waited).
+        let mut report = None;
         for reply in std::mem::take(&mut self.stop_replies) {
             reply.send(&durable, status, || {
-                report.clone().unwrap_or_else(|| self.report())
+                report
+                    .get_or_insert_with(|| ExecutionReport {
+                        reason: reason.clone(),
+                        ..self.report()
+                    })
+                    .clone()
             });
         }
         myself.stop(None);
