@@ -16,11 +16,23 @@ fn decode<T: Item>(params: &serde_json::Value) -> Result<Arc<dyn DynItem>, serde
     Ok(Arc::new(item))
 }
 
+/// An item decoded from its params, or why not.
+pub(crate) type Decoded = Result<Arc<dyn DynItem>, serde_json::Error>;
+
 /// Maps each [`Item::KIND`] to its type, so plans (also plans read back from the store or
 /// submitted as JSON) can be decoded into items.
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: HashMap<&'static str, (TypeId, Decode)>,
+    kinds: HashMap<&'static str, Kind>,
+}
+
+/// A registered kind: its type, its decoder and its name shared by every item of it (a
+/// compiled plan's items point at it instead of each copying the name).
+#[derive(Clone)]
+struct Kind {
+    type_id: TypeId,
+    decode: Decode,
+    name: Arc<str>,
 }
 
 impl Registry {
@@ -34,11 +46,19 @@ impl Registry {
     pub fn register<T: Item>(&mut self) -> Result<&mut Self, PlanError> {
         let type_id = TypeId::of::<T>();
         match self.kinds.get(T::KIND) {
-            Some((existing, _)) if *existing != type_id => Err(PlanError::DuplicateKind {
+            Some(existing) if existing.type_id != type_id => Err(PlanError::DuplicateKind {
                 kind: T::KIND.to_owned(),
             }),
-            _ => {
-                self.kinds.insert(T::KIND, (type_id, decode::<T>));
+            Some(_) => Ok(self),
+            None => {
+                self.kinds.insert(
+                    T::KIND,
+                    Kind {
+                        type_id,
+                        decode: decode::<T>,
+                        name: Arc::from(T::KIND),
+                    },
+                );
                 Ok(self)
             }
         }
@@ -57,14 +77,16 @@ impl Registry {
         kinds
     }
 
-    /// Decodes params into the kind's type (a struct from an object only, see `params`);
-    /// `None` when the kind is unknown.
+    /// Decodes params into the kind's type (a struct from an object only, see `params`),
+    /// with the kind's shared name; `None` when the kind is unknown.
     pub(crate) fn decode(
         &self,
         kind: &str,
         params: &serde_json::Value,
-    ) -> Option<Result<Arc<dyn DynItem>, serde_json::Error>> {
-        self.kinds.get(kind).map(|(_, decode)| decode(params))
+    ) -> Option<(Arc<str>, Decoded)> {
+        self.kinds
+            .get(kind)
+            .map(|kind| (kind.name.clone(), (kind.decode)(params)))
     }
 }
 

@@ -87,21 +87,21 @@ impl CompiledPlan {
                         block: cut(&block.name),
                     });
                 }
-                let item = match registry.decode(&spec.kind, &spec.params) {
+                let (kind, item) = match registry.decode(&spec.kind, &spec.params) {
                     None => {
                         return Err(PlanError::UnknownKind {
                             item: spec.id.clone(),
                             kind: cut(&spec.kind),
                         });
                     }
-                    Some(Err(e)) => {
+                    Some((_, Err(e))) => {
                         return Err(PlanError::BadParams {
                             item: spec.id.clone(),
                             kind: cut(&spec.kind),
                             reason: cut(&e.to_string()),
                         });
                     }
-                    Some(Ok(item)) => item,
+                    Some((kind, Ok(item))) => (kind, item),
                 };
                 shape.policies.push(Policy::of(spec)?);
                 // Items without `sema` share one empty list: no allocation per item.
@@ -112,7 +112,7 @@ impl CompiledPlan {
                 guarded |= !tags.is_empty();
                 items.push(CompiledItem {
                     id: Arc::from(spec.id.as_str()),
-                    kind: Arc::from(spec.kind.as_str()),
+                    kind,
                     item,
                     tags,
                 });
