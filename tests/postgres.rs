@@ -237,13 +237,14 @@ async fn a_version_1_schema_is_migrated_keeping_its_records() {
             progress: Some(Progress { done: 3, total: 3 }),
             message: Some("fine".into()),
             output: Some(b"out".as_slice().into()),
-            history: vec![PastAttempt {
+            history: [PastAttempt {
                 attempt: 1,
                 started_ms: Some(10),
                 ended_ms: 20,
                 outcome: AttemptOutcome::Done,
                 error: None,
-            }],
+            }]
+            .into(),
             maybe_changed: true,
             ..ItemState::default()
         }),

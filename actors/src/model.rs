@@ -57,7 +57,8 @@ pub use plan::{Block, ItemSpec, MAX_KEY_BYTES, Plan};
 pub(crate) use plan::{key_problem, valid_id};
 pub(crate) use port::AttemptPort;
 pub use record::{
-    Change, ExecutionRecord, ItemState, KeyOwner, PastAttempt, Started, StoredSummary, Write,
+    Change, ExecutionRecord, History, ItemState, KeyOwner, PastAttempt, Started, StoredSummary,
+    Write,
 };
 pub use recovery::{merge_started, resumed};
 pub use registry::Registry;

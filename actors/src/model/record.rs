@@ -86,7 +86,7 @@ pub struct ItemState {
     /// Why its last attempt failed.
     pub error: Option<String>,
     /// The last [`ATTEMPTS_KEPT`](crate::model::ATTEMPTS_KEPT) ended attempts, oldest first.
-    pub history: Vec<PastAttempt>,
+    pub history: History,
     /// When the attempt in flight started (ms since the Unix epoch, the shell's clock);
     /// not stored.
     pub started_ms: Option<u64>,
@@ -102,6 +102,11 @@ pub struct ItemState {
     /// record; cleared by this item's own Done record.
     pub refresh: bool,
 }
+
+/// An item's last ended attempts, oldest first. The first is held inline: an item that
+/// ends in one attempt allocates nothing for its history, and each record of it the core
+/// writes copies the history without an allocation either.
+pub type History = smallvec::SmallVec<[PastAttempt; 1]>;
 
 /// An ended attempt: its number, when it started and ended (ms since the Unix epoch), how
 /// and why.

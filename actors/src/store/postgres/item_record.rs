@@ -142,7 +142,7 @@ mod tests {
             message: Some(Arc::from("half\0way")),
             output: Some(Arc::from(&[0u8, 1, 2][..])),
             error: Some("no\0pe".to_owned()),
-            history: vec![PastAttempt {
+            history: smallvec::smallvec![PastAttempt {
                 attempt: 2,
                 started_ms: Some(5),
                 ended_ms: 6,

@@ -18,7 +18,7 @@ fn done(attempts: u32) -> ItemState {
         output: Some(Arc::from(&b"out"[..])),
         message: Some(Arc::from("fine")),
         progress: Some(Progress { done: 3, total: 3 }),
-        history: vec![PastAttempt {
+        history: smallvec::smallvec![PastAttempt {
             attempt: attempts,
             started_ms: Some(10),
             ended_ms: 20,
