@@ -167,7 +167,7 @@ fn ending(
     let (ending, progress) = match result {
         Ok(Applied { output, changed }) => (
             Ending::Done {
-                output: Arc::from(output),
+                output,
                 changed,
                 clear_checkpoint: control.is_checkpointed(),
             },

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -75,7 +76,7 @@ pub trait Item: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// when `check` found the goal state already held).
 #[derive(Debug)]
 pub(crate) struct Applied {
-    pub(crate) output: Vec<u8>,
+    pub(crate) output: Arc<[u8]>,
     pub(crate) changed: bool,
 }
 
@@ -87,6 +88,43 @@ pub(crate) type AttemptFuture<'a> =
 /// run.
 pub(crate) type CheckFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>, ItemError>> + Send + 'a>>;
+
+/// The most bytes the encoding buffer of a thread keeps between outputs; a larger output
+/// leaves it to be freed.
+const SCRATCH_KEPT: usize = 64 << 10;
+
+thread_local! {
+    /// Where outputs are encoded before they are copied into their shared buffer, so an
+    /// output costs one allocation (the shared buffer) and not two.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The encoding of `()` and `None` (msgpack nil), shared: an item that outputs nothing
+/// allocates no output.
+static NIL: std::sync::LazyLock<Arc<[u8]>> = std::sync::LazyLock::new(|| Arc::from(&[0xc0u8][..]));
+
+/// `output` as msgpack (named fields), in a buffer of its own length, shared.
+fn encode_output<T: Serialize>(output: &T) -> Result<Arc<[u8]>, rmp_serde::encode::Error> {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let encoded = rmp_serde::encode::write_named(&mut *buf, output).map(|()| {
+                if buf[..] == NIL[..] {
+                    NIL.clone()
+                } else {
+                    Arc::from(&buf[..])
+                }
+            });
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = Vec::new();
+            }
+            encoded
+        }
+        // (Only if encoding an output encoded another on the same thread: a buffer of its
+        // own then.)
+        Err(_) => rmp_serde::to_vec_named(output).map(Arc::from),
+    })
+}
 
 /// An [`Item`] with its type erased, as the registry hands it to the runtime.
 pub(crate) trait DynItem: Send + Sync {
@@ -108,7 +146,7 @@ impl<T: Item> DynItem for T {
                     (self.apply(cx).await?, true)
                 }
             };
-            let output = rmp_serde::to_vec_named(&output)
+            let output = encode_output(&output)
                 .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}")))?;
             Ok(Applied { output, changed })
         })
@@ -123,5 +161,41 @@ impl<T: Item> DynItem for T {
                     .map_err(|e| ItemError::Failed(format!("cannot encode output: {e}"))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{NIL, SCRATCH, SCRATCH_KEPT, encode_output};
+
+    #[test]
+    fn outputs_encode_as_msgpack_and_nothing_is_shared_but_nil() {
+        let unit = encode_output(&()).expect("encodes");
+        let none = encode_output(&None::<u32>).expect("encodes");
+        assert!(Arc::ptr_eq(&unit, &NIL) && Arc::ptr_eq(&none, &NIL));
+        let first = encode_output(&("a", 1u8)).expect("encodes");
+        let second = encode_output(&("b", 2u8)).expect("encodes");
+        // Each output its own buffer, not a view of the scratch it was encoded in.
+        assert_eq!(
+            rmp_serde::from_slice::<(String, u8)>(&first).expect("decodes"),
+            ("a".into(), 1)
+        );
+        assert_eq!(
+            rmp_serde::from_slice::<(String, u8)>(&second).expect("decodes"),
+            ("b".into(), 2)
+        );
+    }
+
+    #[test]
+    fn a_large_output_does_not_stay_in_the_scratch_buffer() {
+        let large = vec![7u8; SCRATCH_KEPT + 1];
+        let encoded = encode_output(&serde_bytes::Bytes::new(&large)).expect("encodes");
+        assert!(encoded.len() > SCRATCH_KEPT);
+        SCRATCH.with(|scratch| assert!(scratch.borrow().capacity() <= SCRATCH_KEPT));
+        let small = encode_output(&1u8).expect("encodes");
+        assert_eq!(&small[..], &[1u8][..]);
+        SCRATCH.with(|scratch| assert!(scratch.borrow().capacity() <= SCRATCH_KEPT));
     }
 }
