@@ -2,12 +2,14 @@
 //! actor stands between them: an actor per worker cost two channels, a task and three
 //! messages per item (a `Run`, a `Finished`, an `AttemptEnded`), and about 5 KB of heap
 //! per worker while an execution ran (issue 27's profile); a task costs what the item's
-//! own future costs, and one message back.
+//! own future costs, and its end in a queue (one message wakes the Execution for all the
+//! ends queued meanwhile).
 //!
 //! ```text
 //! Execution ──spawn──▶ attempt task: item.check / item.apply (ItemCtx)
 //!     ▲                     │
-//!     └── AttemptEnded ─────┘ (how it ended, built by `ending`; the Execution records it)
+//!     └── Ends ◀────────────┘ (how it ended, built by `ending`, queued; the first end
+//!                              queued wakes the Execution, which records them all)
 //!
 //! Execution ──control.cancel()──▶ the item's next cancellation point sees it
 //! Execution ──abort()──▶ the task ends at once; the Execution builds its end itself
@@ -38,9 +40,21 @@ use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::error::ItemError;
-use crate::execution::ExecutionMsg;
+use crate::execution::{ExecutionMsg, Inbox};
 use crate::model::{Applied, AttemptControl, CtxParts, DynItem, ExecutionId, ItemCtx, now_ms};
 use crate::sched::run::{AttemptEnd, Ending};
+
+/// How attempt `attempt` of item `index` ended, queued for its Execution.
+#[derive(Debug)]
+pub(crate) struct AttemptEnded {
+    pub(crate) index: u32,
+    pub(crate) attempt: u32,
+    pub(crate) end: AttemptEnd,
+}
+
+/// Where an execution's attempt tasks queue their ends: one `AttemptsEnded` message wakes
+/// the Execution for however many are queued (bounded by the attempts it runs at once).
+pub(crate) type Ends = Inbox<AttemptEnded>;
 
 /// An attempt that runs: what its Execution keeps of it.
 pub(crate) struct RunningAttempt {
@@ -71,11 +85,12 @@ impl Drop for RunningAttempt {
 }
 
 impl RunningAttempt {
-    /// Starts attempt `ctx.attempt` of `item` in a task of its own; the task tells
-    /// `execution` how it ended.
+    /// Starts attempt `ctx.attempt` of `item` in a task of its own; the task queues how it
+    /// ended in `ends` and wakes `execution` if it is the first there.
     pub(crate) fn spawn(
         item: Arc<dyn DynItem>,
         ctx: CtxParts,
+        ends: Arc<Ends>,
         execution: ActorRef<ExecutionMsg>,
     ) -> RunningAttempt {
         // At the default level, so what an item logs itself carries which attempt of
@@ -106,8 +121,14 @@ impl RunningAttempt {
                         .unwrap_or_else(|panic| Err(ItemError::Panicked(panic_message(panic))));
                     drop(cx);
                     let end = ending(execution_id, &item_id, attempt, &control, began, result);
-                    // If the execution is gone it was stopped; nobody waits.
-                    let _ = execution.cast(ExecutionMsg::attempt_ended(index, attempt, end));
+                    if ends.push(AttemptEnded {
+                        index,
+                        attempt,
+                        end,
+                    }) {
+                        // If the execution is gone it was stopped; nobody waits.
+                        let _ = execution.cast(ExecutionMsg::attempts_ended());
+                    }
                 }
                 .instrument(span),
             )
@@ -121,7 +142,7 @@ impl RunningAttempt {
         }
     }
 
-    /// Whether its task has ended (its `AttemptEnded` is then queued for the Execution).
+    /// Whether its task has ended (its end is then queued for the Execution).
     pub(crate) fn is_finished(&self) -> bool {
         self.task.is_finished()
     }

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! Execution
-//! ├── messages -> Run inputs: AttemptEnded, Interrupt, Pause, Stop, Acked, Granted,
+//! ├── messages -> Run inputs: AttemptsEnded, Interrupt, Pause, Stop, Acked, Granted,
 //! │               Deadline, Progress;
 //! │               the core holds their records open, and an EndStep the actor sends
 //! │               itself (behind what is queued) closes the step: one commit for all
@@ -39,11 +39,13 @@ mod commit;
 mod effects;
 mod end;
 mod halt;
+mod inbox;
 mod publish;
 mod report;
 mod stop;
 
 use commit::Acks;
+pub(crate) use inbox::Inbox;
 use stop::StopReply;
 
 use std::collections::HashMap;
@@ -57,7 +59,7 @@ use tokio::sync::broadcast;
 pub use args::ExecutionArgs;
 pub(crate) use halt::Halt;
 
-use crate::attempt::{ExecutionPort, RunningAttempt};
+use crate::attempt::{AttemptEnded, Ends, ExecutionPort, RunningAttempt};
 use crate::error::StoreError;
 use crate::limiters::Limiters;
 use crate::model::{
@@ -66,7 +68,7 @@ use crate::model::{
 };
 use crate::model::{Change, ExecutionRecord};
 use crate::sched::compile::CompiledPlan;
-use crate::sched::run::{AttemptEnd, Run, RunConfig};
+use crate::sched::run::{Run, RunConfig};
 use crate::semaphores::{Grantee, Semaphores};
 use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
@@ -95,13 +97,11 @@ pub struct ExecutionInternal(Internal);
 
 #[derive(Debug)]
 enum Internal {
-    AttemptEnded {
-        index: u32,
-        attempt: u32,
-        end: AttemptEnd,
-    },
+    /// Attempt ends are queued in `Ends`.
+    AttemptsEnded,
     Progress {
         index: u32,
+        attempt: u32,
         progress: Option<Progress>,
         message: Option<Arc<str>>,
     },
@@ -161,21 +161,19 @@ pub enum ExecutionMsg {
 }
 
 impl ExecutionMsg {
-    pub(crate) fn attempt_ended(index: u32, attempt: u32, end: AttemptEnd) -> Self {
-        ExecutionMsg::Internal(ExecutionInternal(Internal::AttemptEnded {
-            index,
-            attempt,
-            end,
-        }))
+    pub(crate) fn attempts_ended() -> Self {
+        ExecutionMsg::Internal(ExecutionInternal(Internal::AttemptsEnded))
     }
 
     pub(crate) fn progress(
         index: u32,
+        attempt: u32,
         progress: Option<Progress>,
         message: Option<Arc<str>>,
     ) -> Self {
         ExecutionMsg::Internal(ExecutionInternal(Internal::Progress {
             index,
+            attempt,
             progress,
             message,
         }))
@@ -225,6 +223,11 @@ pub struct ExecutionState {
     /// handled.
     step_queued: bool,
     acks: Arc<Acks>,
+    /// Where the attempt tasks queue how they ended.
+    ends: Arc<Ends>,
+    /// The buffers the queues are taken into, kept empty between messages.
+    acked: Vec<(u64, Result<(), StoreError>)>,
+    ended: Vec<AttemptEnded>,
     finished: bool,
     store: Store,
     /// How its attempts reach it and the store (one for all of them).
@@ -334,6 +337,9 @@ impl Actor for Execution {
             start_waits: std::collections::VecDeque::new(),
             _live: crate::metrics::LiveActor::new(),
             acks: Arc::new(Acks::default()),
+            ends: Arc::new(Ends::default()),
+            acked: Vec::new(),
+            ended: Vec::new(),
             finished: false,
             port,
             grantee,
@@ -406,19 +412,40 @@ impl Actor for Execution {
                 }
             }
             ExecutionMsg::Internal(ExecutionInternal(internal)) => match internal {
-                Internal::AttemptEnded {
-                    index,
-                    attempt,
-                    end,
-                } => state.attempt_ended(index, attempt, end),
+                Internal::AttemptsEnded => {
+                    let mut ended = std::mem::take(&mut state.ended);
+                    state.ends.take(&mut ended);
+                    for AttemptEnded {
+                        index,
+                        attempt,
+                        end,
+                    } in ended.drain(..)
+                    {
+                        state.attempt_ended(index, attempt, end);
+                    }
+                    state.ended = ended;
+                }
                 Internal::Progress {
                     index,
+                    attempt,
                     progress,
                     message,
-                } => state.run.progress(index, progress, message),
+                } => {
+                    // An attempt's end is queued apart from its progress and may be taken
+                    // first: progress of an attempt that has ended is stale.
+                    if state
+                        .running
+                        .get(&index)
+                        .is_some_and(|running| running.attempt == attempt)
+                    {
+                        state.run.progress(index, progress, message)
+                    }
+                }
                 Internal::Acked => {
                     let now = Instant::now();
-                    for (commit, result) in state.acks.take() {
+                    let mut acked = std::mem::take(&mut state.acked);
+                    state.acks.take(&mut acked);
+                    for (commit, result) in acked.drain(..) {
                         // (After a failed commit the core starts nothing.)
                         let starts = result.is_ok() && !state.run.is_broken();
                         state.start_waited(commit, starts, now);
@@ -430,6 +457,7 @@ impl Actor for Execution {
                             .run
                             .committed(commit, result.map_err(|e| e.to_string()), now);
                     }
+                    state.acked = acked;
                 }
                 Internal::Granted { index, ticket } => {
                     state.run.granted(index, ticket, Instant::now())

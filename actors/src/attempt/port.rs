@@ -33,11 +33,17 @@ impl ExecutionPort {
 }
 
 impl AttemptPort for ExecutionPort {
-    fn report(&self, index: u32, progress: Option<Progress>, message: Option<Arc<str>>) {
+    fn report(
+        &self,
+        index: u32,
+        attempt: u32,
+        progress: Option<Progress>,
+        message: Option<Arc<str>>,
+    ) {
         // If the execution has stopped there is nobody to tell; progress is not durable.
         let _ = self
             .execution
-            .cast(ExecutionMsg::progress(index, progress, message));
+            .cast(ExecutionMsg::progress(index, attempt, progress, message));
     }
 
     fn checkpoint<'a>(

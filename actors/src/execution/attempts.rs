@@ -43,7 +43,12 @@ impl ExecutionState {
             port: Some(self.port.clone()),
             resources: self.resources.clone(),
         };
-        let running = RunningAttempt::spawn(compiled.item.clone(), ctx, myself.clone());
+        let running = RunningAttempt::spawn(
+            compiled.item.clone(),
+            ctx,
+            self.ends.clone(),
+            myself.clone(),
+        );
         self.running.insert(index, running);
     }
 

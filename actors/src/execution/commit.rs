@@ -1,6 +1,5 @@
 //! Sending a step's records to the store, and their results coming back.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ractor::ActorRef;
@@ -8,43 +7,13 @@ use ractor::ActorRef;
 use crate::error::StoreError;
 use crate::model::{Change, ExecutionStatus, Started, Write, now_ms};
 
+use super::inbox::Inbox;
 use super::{ExecutionMsg, ExecutionState};
 
 /// Commit results on their way from the writer thread to the actor. The writer completes
 /// commits in order and calls back in order, so the queue is in commit order; one `Acked`
 /// message stands for everything queued since the last one was taken.
-#[derive(Debug, Default)]
-pub(super) struct Acks {
-    queue: std::sync::Mutex<Vec<(u64, Result<(), StoreError>)>>,
-    /// An `Acked` is on its way.
-    notified: std::sync::atomic::AtomicBool,
-}
-
-impl Acks {
-    /// On the writer thread: queues a result, waking the actor unless a wake-up is pending.
-    pub(super) fn push(
-        &self,
-        commit: u64,
-        result: Result<(), StoreError>,
-        actor: &ActorRef<ExecutionMsg>,
-    ) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((commit, result));
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            // If the execution is gone it was killed; nobody waits for the result.
-            let _ = actor.cast(ExecutionMsg::acked());
-        }
-    }
-
-    /// In the actor: every result queued so far. The flag is cleared first, so a result
-    /// queued after this sends a new `Acked`.
-    pub(super) fn take(&self) -> Vec<(u64, Result<(), StoreError>)> {
-        self.notified.store(false, Ordering::Release);
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
+pub(super) type Acks = Inbox<(u64, Result<(), StoreError>)>;
 
 impl ExecutionState {
     /// Sends one commit's records to the store; its result comes back through `acks`.
@@ -128,7 +97,12 @@ impl ExecutionState {
         let (acks, myself) = (self.acks.clone(), myself.clone());
         self.store.send(
             changes,
-            Box::new(move |result| acks.push(commit, result, &myself)),
+            Box::new(move |result| {
+                if acks.push((commit, result)) {
+                    // If the execution is gone it was killed; nobody waits for the result.
+                    let _ = myself.cast(ExecutionMsg::acked());
+                }
+            }),
         );
     }
 

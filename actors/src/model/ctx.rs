@@ -215,7 +215,7 @@ impl ItemCtx {
         // If the execution has stopped (or this is a dry run) there is nobody to tell;
         // progress is not durable.
         if let Some(port) = &self.parts.port {
-            port.report(self.parts.index, progress, message);
+            port.report(self.parts.index, self.parts.attempt, progress, message);
         }
     }
 

@@ -13,9 +13,16 @@ use crate::model::{ArtifactId, Checkpoint, Progress};
 /// artifacts to the store. One per execution, shared by its attempts; every call names
 /// the item by its index in the execution.
 pub(crate) trait AttemptPort: Send + Sync + std::fmt::Debug {
-    /// Progress or a message from item `index`'s running attempt. Not durable, never
-    /// waits, allocates nothing: dropped when nobody listens any more.
-    fn report(&self, index: u32, progress: Option<Progress>, message: Option<Arc<str>>);
+    /// Progress or a message from attempt `attempt` of item `index`. Not durable, never
+    /// waits: dropped when nobody listens any more, or when that attempt has ended by the
+    /// time it arrives (its end may overtake it).
+    fn report(
+        &self,
+        index: u32,
+        attempt: u32,
+        progress: Option<Progress>,
+        message: Option<Arc<str>>,
+    );
 
     /// Makes `checkpoint` item `index`'s latest checkpoint; resolves once it is durable.
     /// A store that failed is [`ItemError::Store`].
