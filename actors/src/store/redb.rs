@@ -51,7 +51,7 @@ use crate::store::{
 };
 
 use listing::Sieve;
-use op::Op;
+use op::{Op, Ops};
 use records::{CheckpointRecord, ItemRecord, RECORD_VERSION, encode, execution_ops};
 use writer::Writer;
 
@@ -133,8 +133,9 @@ fn create_atomically(dir: &Path, path: &Path) -> Result<(), String> {
 }
 
 /// Encodes a batch of changes into the writer's ops.
-fn encode_changes(changes: Vec<Change>) -> Result<Vec<Op>, StoreError> {
+fn encode_changes(changes: Vec<Change>) -> Result<Ops, StoreError> {
     let mut ops = Vec::with_capacity(changes.len());
+    let mut records = Vec::new();
     for change in changes {
         match change {
             Change::Execution { record, new } => execution_ops(&record, new, &mut ops)?,
@@ -148,7 +149,7 @@ fn encode_changes(changes: Vec<Change>) -> Result<Vec<Op>, StoreError> {
             // redb replaces a record as cheaply as it inserts one.
             Change::Item {
                 id, index, state, ..
-            } => ops.push(ItemRecord::op(id, index, &state)?),
+            } => ops.push(ItemRecord::op(id, index, &state, &mut records)?),
             Change::Checkpoint {
                 id,
                 index,
@@ -179,7 +180,7 @@ fn encode_changes(changes: Vec<Change>) -> Result<Vec<Op>, StoreError> {
             }),
         }
     }
-    Ok(ops)
+    Ok(Ops { ops, records })
 }
 
 impl RedbStore {
@@ -311,7 +312,7 @@ impl Backend for RedbStore {
             // nothing to write), so results stay in order.
             Err(e) => self
                 .writer
-                .send_then(Vec::new(), Box::new(move |_| then(Err(e)))),
+                .send_then(Ops::default(), Box::new(move |_| then(Err(e)))),
         }
     }
 
@@ -325,7 +326,7 @@ impl Backend for RedbStore {
                 for record in &inline {
                     execution_ops(record, true, &mut ops)?;
                 }
-                self.writer.commit(ops).await?;
+                self.writer.commit(ops.into()).await?;
             }
             Ok(loaded)
         })

@@ -1,7 +1,36 @@
 //! [`Op`]: one write as the writer thread applies it, its record already encoded (on the
-//! caller's thread) into the bytes a table holds.
+//! caller's thread) into the bytes a table holds; [`Ops`]: one batch of them.
+
+use std::ops::Range;
 
 use crate::model::{ExecutionId, KeyOwner};
+
+/// One batch of writes, and the item records they store, encoded one after another into
+/// one buffer (an item record is written per attempt: one buffer per batch, not one per
+/// record).
+#[derive(Debug, Default)]
+pub(crate) struct Ops {
+    pub(crate) ops: Vec<Op>,
+    /// The item records, each [`Op::Item`] naming its range.
+    pub(crate) records: Vec<u8>,
+}
+
+impl From<Vec<Op>> for Ops {
+    fn from(ops: Vec<Op>) -> Self {
+        Ops {
+            ops,
+            records: Vec::new(),
+        }
+    }
+}
+
+impl Ops {
+    /// Item record `range`'s bytes. An empty slice for a range outside the buffer, which
+    /// only an `Op::Item` built for another batch could name: `Ops` builds its own.
+    pub(crate) fn record(&self, range: &Range<usize>) -> &[u8] {
+        self.records.get(range.clone()).unwrap_or_default()
+    }
+}
 
 /// One write.
 #[derive(Debug)]
@@ -24,12 +53,13 @@ pub(crate) enum Op {
         attempt: u32,
         crashes: u32,
     },
-    /// Insert or replace an item record that counts `attempts` attempts.
+    /// Insert or replace an item record that counts `attempts` attempts; the record is
+    /// `record` in its batch's [`Ops::records`].
     Item {
         id: ExecutionId,
         index: u32,
         attempts: u32,
-        record: Vec<u8>,
+        record: Range<usize>,
     },
     /// Insert or replace an intra-item checkpoint.
     Checkpoint {

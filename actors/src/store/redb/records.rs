@@ -147,17 +147,25 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl ItemRecord {
-    /// The op that stores item `index` of execution `id` as the core has it.
+    /// The op that stores item `index` of execution `id` as the core has it, its record
+    /// encoded at the end of `records` (its batch's buffer).
     pub(crate) fn op(
         id: ExecutionId,
         index: u32,
         state: &ItemState,
+        records: &mut Vec<u8>,
     ) -> Result<super::op::Op, StoreError> {
+        let start = records.len();
+        if let Err(e) = rmp_serde::encode::write_named(records, &ItemRecordOut::of(state)) {
+            // Nothing half-written stays for the next record.
+            records.truncate(start);
+            return Err(StoreError::Encode(e.to_string()));
+        }
         Ok(super::op::Op::Item {
             id,
             index,
             attempts: state.attempts,
-            record: encode(&ItemRecordOut::of(state))?,
+            record: start..records.len(),
         })
     }
 

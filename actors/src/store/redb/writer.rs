@@ -17,7 +17,7 @@ use super::db::Db;
 use tokio::sync::oneshot;
 
 use super::keys;
-use super::op::Op;
+use super::op::{Op, Ops};
 use super::starts::StartSets;
 use super::tables::{
     CHECKPOINTS, EXECUTION_KEYS, EXECUTIONS, ITEMS, KEYS, LIVE, META, PLANS, STARTS,
@@ -55,7 +55,7 @@ impl Ack {
 
 enum Request {
     Write {
-        ops: Vec<Op>,
+        ops: Ops,
         ack: Option<Ack>,
     },
     Close {
@@ -106,7 +106,7 @@ impl Writer {
     }
 
     /// Sends `ops`; the returned receiver resolves once they are durable (or failed).
-    pub(crate) fn send(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+    pub(crate) fn send(&self, ops: Ops) -> oneshot::Receiver<Result<(), StoreError>> {
         let (ack, rx) = oneshot::channel();
         // A failed send drops `ack`, so the receiver reports the store as closed.
         self.queued.fetch_add(1, Ordering::AcqRel);
@@ -120,7 +120,7 @@ impl Writer {
     /// Sends `ops`; `then` is called with the result once they are durable (or failed), on
     /// the writer thread, so it must only hand the result on (e.g. cast a message). Called
     /// at once with [`StoreError::Closed`] when the writer has stopped.
-    pub(crate) fn send_then(&self, ops: Vec<Op>, then: Then) {
+    pub(crate) fn send_then(&self, ops: Ops, then: Then) {
         let request = Request::Write {
             ops,
             ack: Some(Ack::Call(then)),
@@ -132,16 +132,16 @@ impl Writer {
     }
 
     /// Writes `ops` and returns once they are durable.
-    pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+    pub(crate) async fn commit(&self, ops: Ops) -> Result<(), StoreError> {
         self.send(ops).await.unwrap_or(Err(StoreError::Closed))
     }
 
     /// Stores a runtime metadata value under `key`; returns once it is durable.
     pub(crate) async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.commit(vec![Op::Meta {
+        self.commit(Ops::from(vec![Op::Meta {
             key: key.to_owned(),
             value: value.to_vec(),
-        }])
+        }]))
         .await
     }
 
@@ -199,7 +199,7 @@ impl Writer {
 const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn run(db: &Db, rx: &mpsc::Receiver<Request>, queued: &AtomicUsize) {
-    let mut batch: Vec<(Vec<Op>, Option<Ack>)> = Vec::new();
+    let mut batch: Vec<(Ops, Option<Ack>)> = Vec::new();
     let mut starts = StartSets::default();
     // A commit failed and the database is not reopened yet (redb refuses everything after
     // an I/O error until it is).
@@ -248,7 +248,7 @@ fn run(db: &Db, rx: &mpsc::Receiver<Request>, queued: &AtomicUsize) {
                 next = rx.try_recv().ok();
             }
         }
-        let flush = batch.iter().all(|(ops, _)| ops.is_empty());
+        let flush = batch.iter().all(|(ops, _)| ops.ops.is_empty());
         let result = if flush {
             Ok(()) // a flush: everything before it is already committed (or failed)
         } else {
@@ -328,7 +328,7 @@ fn try_reopen(db: &Db) -> bool {
 
 fn commit(
     db: &Database,
-    batch: &[(Vec<Op>, Option<Ack>)],
+    batch: &[(Ops, Option<Ack>)],
     starts: &mut StartSets,
 ) -> Result<(), StoreError> {
     let fail = |e: &dyn std::fmt::Display| StoreError::Commit(e.to_string());
@@ -346,7 +346,10 @@ fn commit(
         let mut idempotency = txn.open_table(KEYS).map_err(|e| fail(&e))?;
         let mut execution_keys = txn.open_table(EXECUTION_KEYS).map_err(|e| fail(&e))?;
         let mut key = [0u8; ulid::ULID_LEN];
-        for op in batch.iter().flat_map(|(ops, _)| ops) {
+        for (ops, op) in batch
+            .iter()
+            .flat_map(|(ops, _)| ops.ops.iter().map(move |op| (ops, op)))
+        {
             match op {
                 Op::Execution { id, record, live } => {
                     let name = id.as_key(&mut key);
@@ -381,7 +384,7 @@ fn commit(
                     record,
                 } => {
                     items
-                        .insert((id.as_key(&mut key), *index), record.as_slice())
+                        .insert((id.as_key(&mut key), *index), ops.record(record))
                         .map_err(|e| fail(&e))?;
                     starts.recorded(*id, *index, *attempts);
                 }
@@ -422,7 +425,7 @@ fn commit(
         starts.write(&mut start_sets)?;
         let mut artifact_ops = batch
             .iter()
-            .flat_map(|(ops, _)| ops)
+            .flat_map(|(ops, _)| &ops.ops)
             .filter(|op| op.is_artifacts())
             .peekable();
         if artifact_ops.peek().is_some() {
