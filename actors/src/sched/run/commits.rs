@@ -7,6 +7,9 @@ use crate::model::{ExecutionStatus, ItemStatus};
 
 use super::{Cancel, Effect, Inflight, ItemState, OpenCommit, Phase, Run, Then, Write, deadline};
 
+/// The most records a step may have and the next step's lists still start empty.
+const SIZED_STEP: usize = 32;
+
 /// Commits of one execution in flight, at most, before a step's end keeps its records open
 /// (while commits are held): two, so the store always has the next one while it writes
 /// one.
@@ -232,11 +235,14 @@ impl Run {
         if self.open.writes.is_empty() && self.open.thens.is_empty() {
             return;
         }
-        // The next step is sized like this one, so a burst of attempt ends does not grow
-        // its lists from nothing.
+        // After a large step the next is sized like it, so a burst of attempt ends does
+        // not grow its lists from nothing; after a small one it starts empty, so an
+        // execution whose items all run holds no room for records it is not writing
+        // (a record is about 200 bytes).
+        let sized = |len: usize| if len > SIZED_STEP { len } else { 0 };
         let next = OpenCommit {
-            writes: Vec::with_capacity(self.open.writes.len()),
-            thens: Vec::with_capacity(self.open.thens.len()),
+            writes: Vec::with_capacity(sized(self.open.writes.len())),
+            thens: Vec::with_capacity(sized(self.open.thens.len())),
         };
         let OpenCommit { writes, thens } = std::mem::replace(&mut self.open, next);
         let id = self.next_commit;
