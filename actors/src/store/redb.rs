@@ -132,10 +132,18 @@ fn create_atomically(dir: &Path, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// About the bytes of an item record (a done item's is 60 to 120).
+const ITEM_RECORD_ROOM: usize = 128;
+
 /// Encodes a batch of changes into the writer's ops.
 fn encode_changes(changes: Vec<Change>) -> Result<Ops, StoreError> {
     let mut ops = Vec::with_capacity(changes.len());
-    let mut records = Vec::new();
+    // Room for the usual item record, so the buffer is not grown record by record.
+    let items = changes
+        .iter()
+        .filter(|c| matches!(c, Change::Item { .. }))
+        .count();
+    let mut records = Vec::with_capacity(items * ITEM_RECORD_ROOM);
     for change in changes {
         match change {
             Change::Execution { record, new } => execution_ops(&record, new, &mut ops)?,
