@@ -24,7 +24,16 @@ use tend::{Block, Config, ItemSpec, Plan, Registry, Runtime};
 const ITEMS: usize = 10_000;
 const CHAIN: usize = 1_000;
 /// About the size of one item record: (execution id, item index) -> a short encoded state.
-const RECORDS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("records");
+/// Keyed as tend keys item records: an execution's 26 characters, then the index in 4
+/// big-endian bytes.
+const RECORDS: TableDefinition<&[u8; 30], &[u8]> = TableDefinition::new("records");
+
+/// The floor's key of record `i`.
+fn record_key(i: u32) -> [u8; 30] {
+    let mut key = [b'C'; 30];
+    key[26..].copy_from_slice(&i.to_be_bytes());
+    key
+}
 const RECORD: [u8; 60] = [0x5a; 60];
 
 fn plan() -> Plan {
@@ -91,7 +100,7 @@ fn redb_sequential_commits(db: &Database) {
         {
             let mut table = tx.open_table(RECORDS).expect("table opens");
             table
-                .insert(("chain", i), RECORD.as_slice())
+                .insert(&record_key(i), RECORD.as_slice())
                 .expect("insert");
         }
         tx.commit().expect("commit");

@@ -56,7 +56,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The length of an execution id (a ULID) as text: the floors' `execution` column.
 const EXECUTION: &str = "01BENCHFL00RR0WS0000000000";
 /// The floors' redb table: (execution, item index) -> record.
-const RECORDS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("records");
+/// Keyed as tend keys item records: the execution's 26 characters, then the index in 4
+/// big-endian bytes.
+const RECORDS: TableDefinition<&[u8; 30], &[u8]> = TableDefinition::new("records");
 
 /// How many rounds of which sizes.
 struct Shape {
@@ -375,9 +377,10 @@ fn floor_redb(items: usize, commits: usize, record_bytes: usize) -> Duration {
         {
             let mut table = tx.open_table(RECORDS).expect("table opens");
             for i in pair[0]..pair[1] {
-                table
-                    .insert((EXECUTION, i as u32), record.as_slice())
-                    .expect("insert");
+                let mut key = [0u8; 30];
+                key[..26].copy_from_slice(EXECUTION.as_bytes());
+                key[26..].copy_from_slice(&(i as u32).to_be_bytes());
+                table.insert(&key, record.as_slice()).expect("insert");
             }
         }
         tx.commit().expect("commit");

@@ -26,7 +26,16 @@ use tend::{Block, Config, ExecutionId, ListQuery, Plan, Runtime};
 
 const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
 const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
-const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
+/// tend's item records: keyed by the execution's 26 characters and the index in 4
+/// big-endian bytes.
+const ITEMS: TableDefinition<&[u8; 30], &[u8]> = TableDefinition::new("item_records");
+
+/// The key of item 0 of execution `id` in [`ITEMS`].
+fn first_item(id: &str) -> [u8; 30] {
+    let mut key = [0u8; 30];
+    key[..26].copy_from_slice(id.as_bytes());
+    key
+}
 const CHILD: &str = "TEND_STORED_CHILD";
 const RUNS: usize = 3;
 
@@ -75,7 +84,7 @@ async fn fill(dir: &Path, n: usize) -> ExecutionId {
         let item = txn
             .open_table(ITEMS)
             .expect("items")
-            .get((key.as_str(), 0))
+            .get(&first_item(&key))
             .expect("get")
             .expect("stored")
             .value()
@@ -101,7 +110,7 @@ async fn fill(dir: &Path, n: usize) -> ExecutionId {
                     .expect("insert");
                 plans.insert(id.as_str(), plan.as_slice()).expect("insert");
                 items
-                    .insert((id.as_str(), 0), item.as_slice())
+                    .insert(&first_item(&id), item.as_slice())
                     .expect("insert");
                 made += 1;
             }

@@ -11,7 +11,21 @@ use tend::engine::store::DB_FILE;
 use tend::{Block, ExecutionStatus, Plan, RuntimeError};
 
 const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
-const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
+/// Item records: the execution id's 26 characters, then the item's index in 4 big-endian
+/// bytes.
+const ITEMS: TableDefinition<&[u8; 30], &[u8]> = TableDefinition::new("item_records");
+const CHECKPOINTS: TableDefinition<&[u8; 30], &[u8]> = TableDefinition::new("item_checkpoints");
+/// Where formats 1 to 4 kept them.
+const TUPLE_ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
+const TUPLE_CHECKPOINTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("checkpoints");
+
+/// The key of item `index` of execution `id`.
+fn item_key(id: &str, index: u32) -> [u8; 30] {
+    let mut key = [0u8; 30];
+    key[..26].copy_from_slice(id.as_bytes());
+    key[26..].copy_from_slice(&index.to_be_bytes());
+    key
+}
 const LIVE: TableDefinition<&str, ()> = TableDefinition::new("live_executions");
 
 fn plan(name: &str) -> Plan {
@@ -42,7 +56,7 @@ async fn a_record_that_does_not_decode_marks_only_its_execution_corrupt() {
         {
             let mut items = txn.open_table(ITEMS).unwrap();
             items
-                .insert((ids[0].to_string().as_str(), 1), &[0xc1u8, 0x00][..])
+                .insert(&item_key(&ids[0].to_string(), 1), &[0xc1u8, 0x00][..])
                 .unwrap();
             let mut executions = txn.open_table(EXECUTIONS).unwrap();
             executions
@@ -337,6 +351,92 @@ async fn an_ended_execution_leaves_no_start_set_and_a_damaged_one_costs_nothing_
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+#[tokio::test]
+async fn a_store_of_format_4_has_its_item_records_and_checkpoints_moved_to_fixed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let id = rt.submit(plan("tuples")).await.unwrap();
+    assert!(outcome(&rt, id).await.is_completed());
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // Rewrite it as format 4 had it: item records under (id, index) tuples in `items`, and
+    // a checkpoint in `checkpoints` (one a crash left behind: it must move too).
+    let key = id.to_string();
+    // A checkpoint record as the store writes one: {"v": 1, "state": <bytes>} in msgpack.
+    let mut checkpoint = b"\x82\xa1v\x01\xa5state\xc4\x05".to_vec();
+    checkpoint.extend_from_slice(b"saved");
+    let records = {
+        let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut records = Vec::new();
+        {
+            let new = txn.open_table(ITEMS).unwrap();
+            let mut old = txn.open_table(TUPLE_ITEMS).unwrap();
+            for entry in new.iter().unwrap() {
+                let (k, v) = entry.unwrap();
+                let index = u32::from_be_bytes(k.value()[26..].try_into().unwrap());
+                old.insert((key.as_str(), index), v.value()).unwrap();
+                records.push((index, v.value().to_vec()));
+            }
+            let mut checkpoints = txn.open_table(TUPLE_CHECKPOINTS).unwrap();
+            checkpoints
+                .insert((key.as_str(), 1), checkpoint.as_slice())
+                .unwrap();
+        }
+        txn.delete_table(ITEMS).unwrap();
+        txn.delete_table(CHECKPOINTS).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("format", b"tend-store-4".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        records
+    };
+    assert_eq!(records.len(), 2, "both items had records");
+
+    let rt = runtime(Some(dir.path()), None, 4).await;
+    let report = rt.status(id).await.unwrap();
+    assert_eq!(report.status, ExecutionStatus::Completed);
+    assert_eq!(
+        report
+            .items()
+            .map(|i| (i.status, i.attempts))
+            .collect::<Vec<_>>(),
+        vec![(tend::ItemStatus::Done, 1), (tend::ItemStatus::Done, 1)],
+        "the item records read back from their new keys"
+    );
+    rt.shutdown().await.unwrap();
+    drop(rt);
+
+    // The same bytes under the new keys, the tuple tables gone, the marker at 5.
+    assert_eq!(format(dir.path()), b"tend-store-5");
+    let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let items = txn.open_table(ITEMS).unwrap();
+    for (index, bytes) in &records {
+        let moved = items.get(&item_key(&key, *index)).unwrap().unwrap();
+        assert_eq!(moved.value(), bytes.as_slice());
+    }
+    let checkpoints = txn.open_table(CHECKPOINTS).unwrap();
+    assert_eq!(
+        checkpoints
+            .get(&item_key(&key, 1))
+            .unwrap()
+            .unwrap()
+            .value(),
+        checkpoint.as_slice()
+    );
+    assert!(matches!(
+        txn.open_table(TUPLE_ITEMS),
+        Err(redb::TableError::TableDoesNotExist(_))
+    ));
+    assert!(matches!(
+        txn.open_table(TUPLE_CHECKPOINTS),
+        Err(redb::TableError::TableDoesNotExist(_))
+    ));
+}
+
 fn set_format(dir: &std::path::Path, format: &[u8]) {
     let db = Database::create(dir.join(DB_FILE)).unwrap();
     let txn = db.begin_write().unwrap();
@@ -360,14 +460,19 @@ async fn a_store_of_an_older_format_is_moved_on_and_one_of_a_newer_format_is_ref
     let rt = runtime(Some(dir.path()), None, 4).await;
     rt.shutdown().await.unwrap();
     drop(rt);
-    assert_eq!(format(dir.path()), b"tend-store-4");
+    assert_eq!(format(dir.path()), b"tend-store-5");
 
-    for older in [b"tend-store-1", b"tend-store-2", b"tend-store-3"] {
+    for older in [
+        b"tend-store-1",
+        b"tend-store-2",
+        b"tend-store-3",
+        b"tend-store-4",
+    ] {
         set_format(dir.path(), older);
         let rt = runtime(Some(dir.path()), None, 4).await;
         rt.shutdown().await.unwrap();
         drop(rt);
-        assert_eq!(format(dir.path()), b"tend-store-4");
+        assert_eq!(format(dir.path()), b"tend-store-5");
     }
 
     set_format(dir.path(), b"tend-store-9");
@@ -464,7 +569,10 @@ async fn startup_takes_a_finished_executions_done_count_from_its_record() {
             let mut items = txn.open_table(ITEMS).unwrap();
             let key = id.to_string();
             items
-                .retain_in((key.as_str(), 0)..=(key.as_str(), u32::MAX), |_, _| false)
+                .retain_in::<&[u8; 30], _>(
+                    &item_key(&key, 0)..=&item_key(&key, u32::MAX),
+                    |_, _| false,
+                )
                 .unwrap();
         }
         txn.commit().unwrap();

@@ -5,16 +5,16 @@
 //! ```text
 //! executions   &str (execution id)        -> StoredExecutionRecord (msgpack; its status)
 //! plans        &str (execution id)        -> Plan            (msgpack; written at submit)
-//! items        (&str, u32 item index)     -> ItemRecord      (msgpack)
-//! checkpoints  (&str, u32 item index)     -> CheckpointRecord (msgpack)
+//! item_records [u8; 30] (id, index: see `item_keys`) -> ItemRecord (msgpack)
+//! item_checkpoints [u8; 30] (the same)    -> CheckpointRecord (msgpack)
 //! starts       &str (execution id)        -> StartsRecord    (msgpack; attempts started
 //!                                            that no item record shows yet)
 //! live_executions &str (execution id)     -> ()  (those whose status is not final)
 //! keys         &str (idempotency key)     -> execution id + SHA-256 of its plan
 //! execution_keys &str (execution id)      -> &str (its idempotency key)
 //! artifacts, artifact_toi, artifact_refs, execution_artifacts: see `artifacts`
-//! meta         &str                       -> bytes (`format`: tend-store-4; a store of
-//!                                            format 1 to 3 is moved on when opened, a
+//! meta         &str                       -> bytes (`format`: tend-store-5; a store of
+//!                                            format 1 to 4 is moved on when opened, a
 //!                                            newer one refused)
 //! ```
 //!
@@ -27,6 +27,7 @@ mod artifacts;
 #[cfg(test)]
 mod cache_tests;
 mod db;
+mod item_keys;
 mod keys;
 mod listing;
 mod load;

@@ -7,6 +7,9 @@
 
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 
+use std::ops::Bound;
+
+use super::item_keys;
 use super::op::Op;
 use super::tables::{
     ARTIFACT_REFS, ARTIFACT_TOI, ARTIFACTS, CHECKPOINTS, EXECUTION_ARTIFACTS, EXECUTIONS, ITEMS,
@@ -280,23 +283,23 @@ pub(crate) fn leftovers(db: &Database) -> Result<Vec<ExecutionId>, StoreError> {
     for table in [ITEMS, CHECKPOINTS] {
         let table = txn.open_table(table).map_err(|e| read(&e))?;
         // One lookup per execution: after one key, skip past all of its items.
-        let mut from: Option<String> = None;
+        let mut from: Option<item_keys::ItemKey> = None;
         loop {
             let next = match &from {
                 None => table.iter().map_err(|e| read(&e))?.next(),
-                Some(name) => table
-                    .range((name.as_str(), u32::MAX)..)
+                Some(last) => table
+                    .range::<&item_keys::ItemKey>((Bound::Excluded(last), Bound::Unbounded))
                     .map_err(|e| read(&e))?
-                    .find(|e| {
-                        e.as_ref()
-                            .map_or(true, |(k, _)| k.value().0 != name.as_str())
-                    }),
+                    .next(),
             };
             let Some(entry) = next else { break };
             let (k, _) = entry.map_err(|e| read(&e))?;
-            let name = k.value().0.to_owned();
-            consider(&name)?;
-            from = Some(name);
+            let key = *k.value();
+            // (A name that is not text is no key of ours.)
+            if let Ok(name) = std::str::from_utf8(item_keys::name(&key)) {
+                consider(name)?;
+            }
+            from = Some(item_keys::last_of(&key));
         }
     }
     let by_execution = txn.open_table(EXECUTION_ARTIFACTS).map_err(|e| read(&e))?;

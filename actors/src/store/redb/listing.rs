@@ -5,6 +5,7 @@
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
+use super::item_keys::{ItemKey, every};
 use super::records::{StoredExecutionRecord, decode};
 use super::tables::{EXECUTIONS, ITEMS, LIVE, PLANS};
 use crate::error::StoreError;
@@ -88,10 +89,9 @@ fn plan_of(txn: &ReadTransaction, id: ExecutionId) -> Result<Plan, StoreError> {
 
 fn done_items(txn: &ReadTransaction, id: ExecutionId) -> Result<usize, StoreError> {
     let table = txn.open_table(ITEMS).map_err(read_err)?;
-    let mut key = [0u8; ulid::ULID_LEN];
-    let key = id.as_key(&mut key);
     let mut done = 0;
-    for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
+    let (first, last) = every(id).into_inner();
+    for entry in table.range::<&ItemKey>(&first..=&last).map_err(read_err)? {
         let (_, v) = entry.map_err(read_err)?;
         let record: super::records::ItemRecord =
             decode(v.value(), || format!("item record of {id}"))?;

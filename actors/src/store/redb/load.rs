@@ -3,6 +3,7 @@
 
 use redb::{Database, ReadTransaction, ReadableDatabase};
 
+use super::item_keys::{ItemKey, every, index as index_of};
 use super::records::{CheckpointRecord, ItemRecord, StoredExecutionRecord, decode};
 use super::starts;
 use super::tables::{CHECKPOINTS, EXECUTIONS, ITEMS, PLANS, STARTS};
@@ -111,13 +112,12 @@ fn load_items(
     id: ExecutionId,
     count: usize,
 ) -> Result<Vec<Option<ItemState>>, StoreError> {
-    let mut key = [0u8; ulid::ULID_LEN];
-    let key = id.as_key(&mut key);
     let table = txn.open_table(ITEMS).map_err(read_err)?;
     let mut items = vec![None; count];
-    for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
+    let (first, last) = every(id).into_inner();
+    for entry in table.range::<&ItemKey>(&first..=&last).map_err(read_err)? {
         let (k, v) = entry.map_err(read_err)?;
-        let (_, index) = k.value();
+        let index = index_of(k.value());
         let record: ItemRecord = decode(v.value(), || format!("item record {id}/{index}"))?;
         match items.get_mut(index as usize) {
             Some(slot) => *slot = Some(record.state()),
@@ -175,13 +175,12 @@ fn load_checkpoints(
     id: ExecutionId,
     count: usize,
 ) -> Result<Vec<Option<Checkpoint>>, StoreError> {
-    let mut key = [0u8; ulid::ULID_LEN];
-    let key = id.as_key(&mut key);
     let table = txn.open_table(CHECKPOINTS).map_err(read_err)?;
     let mut checkpoints = vec![None; count];
-    for entry in table.range((key, 0)..=(key, u32::MAX)).map_err(read_err)? {
+    let (first, last) = every(id).into_inner();
+    for entry in table.range::<&ItemKey>(&first..=&last).map_err(read_err)? {
         let (k, v) = entry.map_err(read_err)?;
-        let (_, index) = k.value();
+        let index = index_of(k.value());
         let record: CheckpointRecord =
             decode(v.value(), || format!("checkpoint record {id}/{index}"))?;
         if let Some(slot) = checkpoints.get_mut(index as usize) {

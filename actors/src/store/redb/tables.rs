@@ -1,7 +1,8 @@
 //! Table definitions and the metadata written when a store is created.
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
+use super::item_keys::{ItemKey, named};
 use super::records::{StoredExecutionRecord, decode, encode};
 use crate::error::StoreError;
 
@@ -9,11 +10,15 @@ use crate::error::StoreError;
 pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
 /// Execution id -> its `Plan`, written once at submit.
 pub(crate) const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
-/// (execution id, item index) -> `ItemRecord`.
-pub(crate) const ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
-/// (execution id, item index) -> `CheckpointRecord`.
-pub(crate) const CHECKPOINTS: TableDefinition<(&str, u32), &[u8]> =
-    TableDefinition::new("checkpoints");
+/// Item key (execution id, item index: see `item_keys`) -> `ItemRecord`.
+pub(crate) const ITEMS: TableDefinition<&ItemKey, &[u8]> = TableDefinition::new("item_records");
+/// Item key -> `CheckpointRecord`.
+pub(crate) const CHECKPOINTS: TableDefinition<&ItemKey, &[u8]> =
+    TableDefinition::new("item_checkpoints");
+/// Formats 1 to 4 kept item records and checkpoints under tuple keys; opening such a
+/// store moves them to [`ITEMS`] and [`CHECKPOINTS`].
+const TUPLE_ITEMS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("items");
+const TUPLE_CHECKPOINTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("checkpoints");
 /// Execution id -> `StartsRecord`: the attempts that started and have no item record yet.
 pub(crate) const STARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("starts");
 /// Artifact id (SHA-256) -> its bytes.
@@ -42,19 +47,22 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 /// The store format this build writes: 2 keeps plans apart from execution records and has
 /// start sets; 3 has the live index; 4 keeps every ended attempt of an item, with how it
 /// ended, where 3 kept only failed ones (a build of format 3 would read a success as a
-/// failure, or not decode it). This build also reads formats 1 to 3 (and moves them to 4
-/// when it opens them, building the index for 1 and 2). A build that does not keep the
-/// index refuses format 3 and later, so the index is never left stale.
-pub(crate) const FORMAT: &[u8] = b"tend-store-4";
+/// failure, or not decode it); 5 keys item records and checkpoints by 30 fixed bytes
+/// (`item_keys`) in tables of new names, where 4 had tuples. This build also reads formats
+/// 1 to 4 and moves them to 5 when it opens them (building the index for 1 and 2, moving
+/// the item tables for all). A build of format 4 refuses format 5, so it never writes
+/// item records where this build would not read them.
+pub(crate) const FORMAT: &[u8] = b"tend-store-5";
 /// The formats this build reads.
-const READS: [&[u8]; 4] = [
+const READS: [&[u8]; 5] = [
     b"tend-store-1",
     b"tend-store-2",
     b"tend-store-3",
     b"tend-store-4",
+    b"tend-store-5",
 ];
-/// A format whose records this build reads as they are: only its marker is rewritten.
-const SAME_TABLES: &[u8] = b"tend-store-3";
+/// The formats that have the live index and plans apart: only their item tables move.
+const INDEXED: [&[u8]; 2] = [b"tend-store-3", b"tend-store-4"];
 
 /// The meta key that says a compaction is due at the next open.
 pub(crate) const COMPACTION_DUE: &str = "compaction_due";
@@ -96,10 +104,10 @@ pub(crate) fn check_format(db: &Database) -> Result<(), String> {
     };
     match found.as_deref() {
         Some(FORMAT) => Ok(()),
-        Some(SAME_TABLES) => remark(db),
+        Some(format) if INDEXED.contains(&format) => mark(db, false),
         // No marker: made before markers were checked, as format 1.
-        None => mark(db),
-        Some(format) if READS.contains(&format) => mark(db),
+        None => mark(db, true),
+        Some(format) if READS.contains(&format) => mark(db, true),
         Some(format) => Err(format!(
             "its format is `{}`; this build reads {}",
             String::from_utf8_lossy(format),
@@ -112,23 +120,14 @@ pub(crate) fn check_format(db: &Database) -> Result<(), String> {
     }
 }
 
-/// Writes the marker of [`FORMAT`] over one of [`SAME_TABLES`].
-fn remark(db: &Database) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
-    {
-        let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
-        meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
-    }
-    txn.commit().map_err(|e| e.to_string())
-}
-
 /// Brings an older store to [`FORMAT`], in one transaction (a crash leaves the old
-/// format, and the next open does it again): builds the live index from every execution
-/// record, moves plans still inside records (format 1) to `plans`, and writes the marker.
-fn mark(db: &Database) -> Result<(), String> {
+/// format, and the next open does it again): if `index` (formats 1 and 2), builds the live
+/// index from every execution record and moves plans still inside records (format 1) to
+/// `plans`; moves the item tables to fixed-width keys; writes the marker.
+fn mark(db: &Database, index: bool) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let txn = db.begin_write().map_err(|e| err(&e))?;
-    {
+    if index {
         let mut executions = txn.open_table(EXECUTIONS).map_err(|e| err(&e))?;
         let mut plans = txn.open_table(PLANS).map_err(|e| err(&e))?;
         let mut live = txn.open_table(LIVE).map_err(|e| err(&e))?;
@@ -160,10 +159,51 @@ fn mark(db: &Database) -> Result<(), String> {
                 .insert(key.as_str(), record.as_slice())
                 .map_err(|e| err(&e))?;
         }
+    }
+    move_items(&txn, TUPLE_ITEMS, ITEMS)?;
+    move_items(&txn, TUPLE_CHECKPOINTS, CHECKPOINTS)?;
+    {
         let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
         meta.insert("format", FORMAT).map_err(|e| err(&e))?;
     }
     txn.commit().map_err(|e| err(&e))
+}
+
+/// Moves every row of the tuple-keyed table `from` (formats 1 to 4) to `to` under its
+/// fixed-width key, and deletes `from`. A store without `from` has nothing to move. A row
+/// whose key names no execution id (only damage makes one; no read ever found it) is left
+/// out, with a warning.
+fn move_items(
+    txn: &redb::WriteTransaction,
+    from: TableDefinition<(&str, u32), &[u8]>,
+    to: TableDefinition<&ItemKey, &[u8]>,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    {
+        let old = match txn.open_table(from) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(err(&e)),
+        };
+        let mut new = txn.open_table(to).map_err(|e| err(&e))?;
+        for entry in old.iter().map_err(|e| err(&e))? {
+            let (key, value) = entry.map_err(|e| err(&e))?;
+            let (name, index) = key.value();
+            match named(name, index) {
+                Some(key) => {
+                    new.insert(&key, value.value()).map_err(|e| err(&e))?;
+                }
+                None => tracing::warn!(
+                    table = from.name(),
+                    key = %crate::model::cut(name),
+                    index,
+                    "a row whose key is no execution id is left out"
+                ),
+            }
+        }
+    }
+    txn.delete_table(from).map_err(|e| err(&e))?;
+    Ok(())
 }
 
 /// Creates the tables and the format marker, in one durable transaction.

@@ -16,6 +16,7 @@ use redb::{Database, Durability};
 use super::db::Db;
 use tokio::sync::oneshot;
 
+use super::item_keys::{ItemKey, every, item_key};
 use super::keys;
 use super::op::{Op, Ops};
 use super::starts::StartSets;
@@ -384,19 +385,19 @@ fn commit(
                     record,
                 } => {
                     items
-                        .insert((id.as_key(&mut key), *index), ops.record(record))
+                        .insert(&item_key(*id, *index), ops.record(record))
                         .map_err(|e| fail(&e))?;
                     starts.recorded(*id, *index, *attempts);
                 }
                 Op::Checkpoint { id, index, record } => {
                     checkpoints
-                        .insert((id.as_key(&mut key), *index), record.as_slice())
+                        .insert(&item_key(*id, *index), record.as_slice())
                         .map_err(|e| fail(&e))?;
                 }
                 Op::ClearStarts { id } => starts.clear(&mut start_sets, *id)?,
                 Op::ClearCheckpoint { id, index } => {
                     checkpoints
-                        .remove((id.as_key(&mut key), *index))
+                        .remove(&item_key(*id, *index))
                         .map_err(|e| fail(&e))?;
                 }
                 Op::Meta { key, value } => {
@@ -412,12 +413,12 @@ fn commit(
                     plans.remove(name).map_err(|e| fail(&e))?;
                     keys::remove(&mut idempotency, &mut execution_keys, name)
                         .map_err(|e| fail(&e))?;
-                    let every = (name, 0)..=(name, u32::MAX);
+                    let (first, last) = every(*id).into_inner();
                     items
-                        .retain_in(every.clone(), |_, _| false)
+                        .retain_in::<&ItemKey, _>(&first..=&last, |_, _| false)
                         .map_err(|e| fail(&e))?;
                     checkpoints
-                        .retain_in(every, |_, _| false)
+                        .retain_in::<&ItemKey, _>(&first..=&last, |_, _| false)
                         .map_err(|e| fail(&e))?;
                 }
             }
