@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{AttemptEnd, Ending, ItemState, Phase, Run, Then, Write, deadline};
+use super::{AttemptEnd, Effect, Ending, ItemState, Phase, Publish, Run, Then, Write, deadline};
 use crate::model::{AttemptOutcome, ItemStatus};
 use crate::sched::policy::noise;
 
@@ -58,6 +58,19 @@ impl Run {
             Ending::Done { .. } => None,
             _ => end.checkpoint,
         };
+        // A done attempt's last progress may not have reached the core: its end can
+        // overtake it, and the shell drops progress of an attempt that has ended. So it is
+        // published from the end, unless the core has it already.
+        if matches!(ending, Ending::Done { .. })
+            && end.progress != self.items[index as usize].progress
+            && let Some(progress) = end.progress
+        {
+            self.effects.push_back(Effect::Publish(Publish::Progress {
+                index,
+                progress,
+                message: end.message.clone(),
+            }));
+        }
         let item = &mut self.items[index as usize];
         item.crashes = 0;
         item.maybe_changed |= end.applied;
