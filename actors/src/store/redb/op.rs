@@ -28,6 +28,7 @@ impl Ops {
     /// Item record `range`'s bytes. An empty slice for a range outside the buffer, which
     /// only an `Op::Item` built for another batch could name: `Ops` builds its own.
     pub(crate) fn record(&self, range: &Range<usize>) -> &[u8] {
+        debug_assert!(range.end <= self.records.len(), "a record of another batch");
         self.records.get(range.clone()).unwrap_or_default()
     }
 }

@@ -331,8 +331,8 @@ pub(crate) struct CheckpointRecord {
 
 /// Encodes a record.
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    // Room for an item record, the one written per attempt, so it is not grown field by
-    // field.
+    // Room for a small record (an execution's status, a checkpoint's header), so it is
+    // not grown field by field. (Item records are encoded into their batch's buffer.)
     let mut bytes = Vec::with_capacity(128);
     rmp_serde::encode::write_named(&mut bytes, record)
         .map_err(|e| StoreError::Encode(e.to_string()))?;

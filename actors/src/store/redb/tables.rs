@@ -160,31 +160,35 @@ fn mark(db: &Database, index: bool) -> Result<(), String> {
                 .map_err(|e| err(&e))?;
         }
     }
-    move_items(&txn, TUPLE_ITEMS, ITEMS)?;
-    move_items(&txn, TUPLE_CHECKPOINTS, CHECKPOINTS)?;
+    let moved =
+        move_items(&txn, TUPLE_ITEMS, ITEMS)? + move_items(&txn, TUPLE_CHECKPOINTS, CHECKPOINTS)?;
     {
         let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
         meta.insert("format", FORMAT).map_err(|e| err(&e))?;
+        // The old tables' pages are free now, the file as large as both: compacted right
+        // after this, in the same open.
+        if moved > 0 {
+            meta.insert(COMPACTION_DUE, b"1".as_slice())
+                .map_err(|e| err(&e))?;
+        }
     }
     txn.commit().map_err(|e| err(&e))
 }
 
 /// Moves every row of the tuple-keyed table `from` (formats 1 to 4) to `to` under its
-/// fixed-width key, and deletes `from`. A store without `from` has nothing to move. A row
-/// whose key names no execution id (only damage makes one; no read ever found it) is left
-/// out, with a warning.
+/// fixed-width key, and deletes `from`; returns how many rows moved. (A store without
+/// `from` gets it created empty by `open_table`, and deleted.) A row whose key names no
+/// execution id (only damage makes one; no read ever found it) is left out, with a
+/// warning.
 fn move_items(
     txn: &redb::WriteTransaction,
     from: TableDefinition<(&str, u32), &[u8]>,
     to: TableDefinition<&ItemKey, &[u8]>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut moved = 0;
     {
-        let old = match txn.open_table(from) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(err(&e)),
-        };
+        let old = txn.open_table(from).map_err(|e| err(&e))?;
         let mut new = txn.open_table(to).map_err(|e| err(&e))?;
         for entry in old.iter().map_err(|e| err(&e))? {
             let (key, value) = entry.map_err(|e| err(&e))?;
@@ -192,6 +196,7 @@ fn move_items(
             match named(name, index) {
                 Some(key) => {
                     new.insert(&key, value.value()).map_err(|e| err(&e))?;
+                    moved += 1;
                 }
                 None => tracing::warn!(
                     table = from.name(),
@@ -203,7 +208,7 @@ fn move_items(
         }
     }
     txn.delete_table(from).map_err(|e| err(&e))?;
-    Ok(())
+    Ok(moved)
 }
 
 /// Creates the tables and the format marker, in one durable transaction.
