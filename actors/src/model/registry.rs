@@ -9,9 +9,9 @@ use crate::error::PlanError;
 use crate::model::params::ObjectParams;
 use crate::model::{DynItem, Item};
 
-type Decode = fn(&serde_json::Value) -> Result<Arc<dyn DynItem>, serde_json::Error>;
+type Decode = fn(&serde_json::Value) -> Decoded;
 
-fn decode<T: Item>(params: &serde_json::Value) -> Result<Arc<dyn DynItem>, serde_json::Error> {
+fn decode<T: Item>(params: &serde_json::Value) -> Decoded {
     let item: T = serde::Deserialize::deserialize(ObjectParams(params))?;
     Ok(Arc::new(item))
 }

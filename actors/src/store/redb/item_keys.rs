@@ -17,20 +17,22 @@ pub(crate) type ItemKey = [u8; LEN];
 /// The key of item `index` of execution `id`.
 pub(crate) fn item_key(id: ExecutionId, index: u32) -> ItemKey {
     let mut name = [0u8; ulid::ULID_LEN];
-    let mut key = [0u8; LEN];
-    key[..ulid::ULID_LEN].copy_from_slice(id.as_key(&mut name).as_bytes());
-    key[ulid::ULID_LEN..].copy_from_slice(&index.to_be_bytes());
-    key
+    id.as_key(&mut name);
+    compose(&name, index)
 }
 
 /// The key of item `index` of the execution whose stored name is `name`, `None` unless
 /// `name` is an execution id's 26 characters (as format 4's tuple keys held it).
 pub(crate) fn named(name: &str, index: u32) -> Option<ItemKey> {
-    let name: &[u8; ulid::ULID_LEN] = name.as_bytes().try_into().ok()?;
+    Some(compose(name.as_bytes().try_into().ok()?, index))
+}
+
+/// The key of item `index` of the execution named `name`.
+fn compose(name: &[u8; ulid::ULID_LEN], index: u32) -> ItemKey {
     let mut key = [0u8; LEN];
     key[..ulid::ULID_LEN].copy_from_slice(name);
     key[ulid::ULID_LEN..].copy_from_slice(&index.to_be_bytes());
-    Some(key)
+    key
 }
 
 /// Every key of execution `id`'s items.

@@ -25,11 +25,11 @@ impl From<Vec<Op>> for Ops {
 }
 
 impl Ops {
-    /// Item record `range`'s bytes. An empty slice for a range outside the buffer, which
-    /// only an `Op::Item` built for another batch could name: `Ops` builds its own.
-    pub(crate) fn record(&self, range: &Range<usize>) -> &[u8] {
-        debug_assert!(range.end <= self.records.len(), "a record of another batch");
-        self.records.get(range.clone()).unwrap_or_default()
+    /// Item record `range`'s bytes; `None` for a range outside the buffer, which only an
+    /// `Op::Item` built for another batch could name (`encode_changes` builds each batch's
+    /// own).
+    pub(crate) fn record(&self, range: &Range<usize>) -> Option<&[u8]> {
+        self.records.get(range.clone())
     }
 }
 

@@ -384,8 +384,13 @@ fn commit(
                     attempts,
                     record,
                 } => {
+                    // (Refused rather than written empty: a record outside its batch's
+                    // buffer is a bug, and an empty record would read back as damage.)
+                    let record = ops.record(record).ok_or_else(|| {
+                        fail(&format!("item record {id}/{index} is outside its batch"))
+                    })?;
                     items
-                        .insert(&item_key(*id, *index), ops.record(record))
+                        .insert(&item_key(*id, *index), record)
                         .map_err(|e| fail(&e))?;
                     starts.recorded(*id, *index, *attempts);
                 }
