@@ -122,10 +122,21 @@ pub(super) async fn commit_is_all_or_nothing<S: Subject>(subject: &mut S) -> Che
             Err(_) => return Err(format!("commit {acked} was never acknowledged")),
         }
     }
-    drop(acks);
     let store = if subject.persistent() {
+        drop(acks);
         crash_and_reopen(subject, store).await?
     } else {
+        // Nothing crashes here, so the commits in flight go on landing while the checks
+        // below read, one read at a time: a commit could land between the read of its
+        // item record and that of its metadata. They are waited for first (each then
+        // wholly there, all acknowledged).
+        for ack in acks {
+            match ack.await {
+                Ok(Ok(())) => acked += 1,
+                Ok(Err(e)) => return Err(format!("commit {acked} failed: {e}")),
+                Err(_) => return Err(format!("commit {acked} was never acknowledged")),
+            }
+        }
         store
     };
     let back = store
