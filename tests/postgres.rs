@@ -361,11 +361,36 @@ async fn an_executions_start_log_stays_bounded_however_long_it_runs() {
     let Some(url) = postgres::url() else { return };
     let schema = postgres::unique("startlog");
     let backend = connect(&url, &schema).await.unwrap();
-    let record = execution(2);
+    let record = execution(3);
     let id = record.id;
-    commit_on(&backend, vec![record.change(true), started(id, 1, 1, 0)])
-        .await
-        .unwrap();
+    // Item 1 starts and is still running; item 2 starts and its record shows the
+    // attempt (done), which supersedes its start.
+    commit_on(
+        &backend,
+        vec![
+            record.change(true),
+            started(id, 1, 1, 0),
+            started(id, 2, 1, 0),
+        ],
+    )
+    .await
+    .unwrap();
+    let done = ItemState {
+        status: ItemStatus::Done,
+        attempts: 1,
+        ..ItemState::default()
+    };
+    commit_on(
+        &backend,
+        vec![Change::Item {
+            id,
+            index: 2,
+            state: done,
+            first: true,
+        }],
+    )
+    .await
+    .unwrap();
     // Item 0 started 600 times, a commit each: a row each in the log, until the store
     // folds the log (at 256 rows: the bound below is that and the row of the fold).
     for attempt in 1..=600 {
@@ -383,7 +408,25 @@ async fn an_executions_start_log_stays_bounded_however_long_it_runs() {
         .unwrap()
         .get(0);
     assert!((2..=257).contains(&rows), "{rows} start-log rows");
-    // Folding kept the latest start of each item.
+    // The fold left out item 2's start, which its record shows: only items 0 and 1 are
+    // in the log's folded row (the oldest one left).
+    let folded: Vec<i64> = postgres::control(&url)
+        .await
+        .query_one(
+            &format!(
+                r#"SELECT idx FROM "{schema}".start_log WHERE execution = $1
+                   ORDER BY seq LIMIT 1"#
+            ),
+            &[&id.to_string()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut folded = folded;
+    folded.sort_unstable();
+    assert_eq!(folded, [0, 1]);
+    // Folding kept the latest start of each item still running, and the record of the
+    // item that is done.
     let store = Store::new(backend);
     let back = bounded("reading", store.load_execution(id)).await.unwrap();
     let items: Vec<(ItemStatus, u32, u32)> = back
@@ -396,7 +439,11 @@ async fn an_executions_start_log_stays_bounded_however_long_it_runs() {
         .collect();
     assert_eq!(
         items,
-        [(ItemStatus::Running, 600, 599), (ItemStatus::Running, 1, 0)]
+        [
+            (ItemStatus::Running, 600, 599),
+            (ItemStatus::Running, 1, 0),
+            (ItemStatus::Done, 1, 0)
+        ]
     );
     bounded("closing", store.close()).await.unwrap();
     postgres::drop_schemas(&url, &[schema]).await;

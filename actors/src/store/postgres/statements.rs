@@ -197,7 +197,12 @@ impl Statements {
                 r#"DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[])"#
             ),
             // Each execution's log in one row: the latest start of each item (read in the
-            // statement's snapshot, so the row it inserts is not among those it deletes).
+            // statement's snapshot, so the row it inserts is not among those it deletes),
+            // less the starts an item record already shows (at least that many attempts),
+            // which the recovery rule ignores: the row holds only the attempts still
+            // running or lost in a crash, so folding costs what the log gained since the
+            // last fold, not what the execution ever started. (The redb backend drops
+            // superseded entries the same way.)
             fold_starts: format!(
                 r#"WITH latest AS (
                        SELECT DISTINCT ON (st.execution, u.idx) st.execution, u.idx,
@@ -209,8 +214,13 @@ impl Statements {
                        ORDER BY st.execution, u.idx, st.seq DESC),
                    gone AS (DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[]))
                    INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
-                   SELECT execution, array_agg(idx), array_agg(attempt), array_agg(crashes)
-                   FROM latest GROUP BY execution"#
+                   SELECT l.execution, array_agg(l.idx), array_agg(l.attempt),
+                          array_agg(l.crashes)
+                   FROM latest l
+                   WHERE NOT EXISTS (SELECT 1 FROM "{s}".items i
+                                     WHERE i.execution = l.execution AND i.idx = l.idx
+                                       AND i.attempts >= l.attempt)
+                   GROUP BY l.execution"#
             ),
             clear_checkpoints: format!(
                 r#"DELETE FROM "{s}".checkpoints c
