@@ -356,6 +356,67 @@ async fn a_first_record_that_meets_a_stored_row_replaces_it() {
     postgres::drop_schemas(&url, &[schema]).await;
 }
 
+/// The start-log rows of `id` in `schema`, and the items of its oldest row (the fold),
+/// sorted.
+async fn start_log(url: &str, schema: &str, id: ExecutionId) -> (i64, Vec<i64>) {
+    let control = postgres::control(url).await;
+    let rows: i64 = control
+        .query_one(
+            &format!(r#"SELECT count(*) FROM "{schema}".start_log WHERE execution = $1"#),
+            &[&id.to_string()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut folded: Vec<i64> = control
+        .query_one(
+            &format!(
+                r#"SELECT idx FROM "{schema}".start_log WHERE execution = $1
+                   ORDER BY seq LIMIT 1"#
+            ),
+            &[&id.to_string()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    folded.sort_unstable();
+    (rows, folded)
+}
+
+/// Each item of `id` as read back: status, attempts, crashes.
+async fn read_items(store: &Store, id: ExecutionId) -> Vec<(ItemStatus, u32, u32)> {
+    let back = bounded("reading", store.load_execution(id)).await.unwrap();
+    back.items
+        .iter()
+        .map(|i| {
+            let i = i.clone().unwrap_or_default();
+            (i.status, i.attempts, i.crashes)
+        })
+        .collect()
+}
+
+/// Starts item 0 of `id` once per commit for each of `attempts`, then checks that the
+/// log stayed bounded (at 256 rows it is folded: the bound is that and the fold's row) and
+/// that its fold holds the starts of `folded`; returns the store, to read with.
+async fn start_often(
+    url: &str,
+    schema: &str,
+    backend: PostgresStore,
+    id: ExecutionId,
+    attempts: std::ops::RangeInclusive<u32>,
+    folded: &[i64],
+) -> Store {
+    for attempt in attempts {
+        commit_on(&backend, vec![started(id, 0, attempt, attempt - 1)])
+            .await
+            .unwrap();
+    }
+    let (rows, fold) = start_log(url, schema, id).await;
+    assert!((2..=257).contains(&rows), "{rows} start-log rows");
+    assert_eq!(fold, folded);
+    Store::new(backend)
+}
+
 #[tokio::test]
 async fn an_executions_start_log_stays_bounded_however_long_it_runs() {
     let Some(url) = postgres::url() else { return };
@@ -375,73 +436,43 @@ async fn an_executions_start_log_stays_bounded_however_long_it_runs() {
     )
     .await
     .unwrap();
-    let done = ItemState {
-        status: ItemStatus::Done,
-        attempts: 1,
-        ..ItemState::default()
+    let done = |index| Change::Item {
+        id,
+        index,
+        state: ItemState {
+            status: ItemStatus::Done,
+            attempts: 1,
+            ..ItemState::default()
+        },
+        first: true,
     };
-    commit_on(
-        &backend,
-        vec![Change::Item {
-            id,
-            index: 2,
-            state: done,
-            first: true,
-        }],
-    )
-    .await
-    .unwrap();
+    commit_on(&backend, vec![done(2)]).await.unwrap();
     // Item 0 started 600 times, a commit each: a row each in the log, until the store
-    // folds the log (at 256 rows: the bound below is that and the row of the fold).
-    for attempt in 1..=600 {
-        commit_on(&backend, vec![started(id, 0, attempt, attempt - 1)])
-            .await
-            .unwrap();
-    }
-    let rows: i64 = postgres::control(&url)
-        .await
-        .query_one(
-            &format!(r#"SELECT count(*) FROM "{schema}".start_log WHERE execution = $1"#),
-            &[&id.to_string()],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!((2..=257).contains(&rows), "{rows} start-log rows");
-    // The fold left out item 2's start, which its record shows: only items 0 and 1 are
-    // in the log's folded row (the oldest one left).
-    let folded: Vec<i64> = postgres::control(&url)
-        .await
-        .query_one(
-            &format!(
-                r#"SELECT idx FROM "{schema}".start_log WHERE execution = $1
-                   ORDER BY seq LIMIT 1"#
-            ),
-            &[&id.to_string()],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let mut folded = folded;
-    folded.sort_unstable();
-    assert_eq!(folded, [0, 1]);
+    // folds it. The store has seen the whole log (the execution was submitted to it): its
+    // folds write what it knows the log holds, which leaves out item 2's start (its
+    // record shows it).
+    let store = start_often(&url, &schema, backend, id, 1..=600, &[0, 1]).await;
     // Folding kept the latest start of each item still running, and the record of the
     // item that is done.
-    let store = Store::new(backend);
-    let back = bounded("reading", store.load_execution(id)).await.unwrap();
-    let items: Vec<(ItemStatus, u32, u32)> = back
-        .items
-        .iter()
-        .map(|i| {
-            let i = i.clone().unwrap_or_default();
-            (i.status, i.attempts, i.crashes)
-        })
-        .collect();
     assert_eq!(
-        items,
+        read_items(&store, id).await,
         [
             (ItemStatus::Running, 600, 599),
             (ItemStatus::Running, 1, 0),
+            (ItemStatus::Done, 1, 0)
+        ]
+    );
+    bounded("closing", store.close()).await.unwrap();
+    // Opened again, the store has not seen the log: its folds read it. Item 1 is done,
+    // item 0 starts 300 times more.
+    let backend = connect(&url, &schema).await.unwrap();
+    commit_on(&backend, vec![done(1)]).await.unwrap();
+    let store = start_often(&url, &schema, backend, id, 601..=900, &[0]).await;
+    assert_eq!(
+        read_items(&store, id).await,
+        [
+            (ItemStatus::Running, 900, 899),
+            (ItemStatus::Done, 1, 0),
             (ItemStatus::Done, 1, 0)
         ]
     );

@@ -9,8 +9,9 @@
 //! plans         id -> the plan (json), written once, at submit
 //! items         (execution, idx) -> status, attempt counts, progress, message, output,
 //!               error, history (json), flags
-//! starts        (execution, idx) -> attempt, crashes: attempts that started and that
-//!               the item's record may not show yet (the recovery rule)
+//! start_log     (execution, seq) -> arrays of idx, attempt, crashes: attempts that
+//!               started and that the item's record may not show yet (the recovery
+//!               rule); a row per execution per commit, folded into one (`start_log`)
 //! checkpoints   (execution, idx) -> state, progress
 //! keys          idempotency key -> execution, digest of its plan
 //! artifacts     id (SHA-256) -> bytes, timestamp of interest

@@ -14,6 +14,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
 use super::rows::{CheckpointRow, ExecutionRow, ItemRow, Row};
+use super::start_log::Folds;
 use super::statements::Statements;
 use crate::model::ExecutionId;
 
@@ -134,6 +135,33 @@ impl Group {
             .filter(move |id| last.replace(*id) != Some(*id))
     }
 
+    /// Every start it appends: (execution, item, attempt, crashes).
+    pub(crate) fn starts(&self) -> impl Iterator<Item = (ExecutionId, u32, i64, i64)> + '_ {
+        self.starts
+            .iter()
+            .map(|(&(id, index), &(attempt, crashes))| (id, index, attempt, crashes))
+    }
+
+    /// Every item record it writes: (execution, item, attempts).
+    pub(crate) fn recorded(&self) -> impl Iterator<Item = (ExecutionId, u32, i64)> + '_ {
+        self.items
+            .iter()
+            .map(|(&(id, index), row)| (id, index, row.attempts))
+    }
+
+    /// The executions it submits (their plans are written only then).
+    pub(crate) fn new_executions(&self) -> impl Iterator<Item = ExecutionId> + '_ {
+        self.plans.keys().copied()
+    }
+
+    /// Every execution whose start log or item records it writes, clears or deletes.
+    pub(crate) fn touched_executions(&self) -> impl Iterator<Item = ExecutionId> + '_ {
+        self.started_executions()
+            .chain(self.items.keys().map(|(id, _)| *id))
+            .chain(self.new_executions())
+            .chain(self.cleared_executions())
+    }
+
     /// The executions whose start logs it clears or deletes.
     pub(crate) fn cleared_executions(&self) -> impl Iterator<Item = ExecutionId> + '_ {
         self.cleared_starts.iter().chain(&self.deleted).copied()
@@ -159,12 +187,12 @@ impl Group {
     /// and its parameters (one array per column). Item rows that are their item's first
     /// are inserted, the rest upserted; with `replace_all` every one is upserted (what a
     /// group written again does: its first try may have committed). The start logs of
-    /// `fold` are folded into a row each before this group's starts are appended.
+    /// `folds` are folded into a row each before this group's starts are appended.
     pub(crate) fn statements<'a>(
         &'a self,
         sql: &'a Statements,
         replace_all: bool,
-        fold: &[ExecutionId],
+        folds: &Folds,
     ) -> Vec<Planned<'a>> {
         let mut out = Vec::new();
         if !self.deleted.is_empty() {
@@ -218,10 +246,23 @@ impl Group {
                 ],
             ));
         }
-        if !fold.is_empty() {
+        if !folds.read.is_empty() {
             out.push(Planned::new(
                 &sql.fold_starts,
-                vec![Box::new(ids(fold.iter()))],
+                vec![Box::new(ids(folds.read.iter()))],
+            ));
+        }
+        if !folds.replaced.is_empty() {
+            let starts = &folds.starts;
+            out.push(Planned::new(
+                &sql.replace_starts,
+                vec![
+                    Box::new(ids(folds.replaced.iter())),
+                    Box::new(ids(starts.iter().map(|s| &s.0))),
+                    Box::new(starts.iter().map(|s| i64::from(s.1)).collect::<Vec<i64>>()),
+                    Box::new(starts.iter().map(|s| s.2).collect::<Vec<i64>>()),
+                    Box::new(starts.iter().map(|s| s.3).collect::<Vec<i64>>()),
+                ],
             ));
         }
         if !self.starts.is_empty() {
@@ -476,7 +517,7 @@ mod tests {
         assert!(!group.checkpoints.contains_key(&(a, 1)));
         assert!(group.checkpoints.contains_key(&(a, 2)));
         let sql = Statements::new("tend");
-        let statements = group.statements(&sql, false, &[]);
+        let statements = group.statements(&sql, false, &Folds::default());
         // Deletions first: the execution's, then the cleared checkpoints; then the writes.
         assert_eq!(statements[0].sql, sql.delete_executions);
         assert_eq!(statements[1].sql, sql.clear_checkpoints);
@@ -508,10 +549,10 @@ mod tests {
         assert!(group.items[&(a, 0)].first);
         assert!(!group.items[&(b, 0)].first);
         let sql = Statements::new("tend");
-        let statements = group.statements(&sql, false, &[]);
+        let statements = group.statements(&sql, false, &Folds::default());
         let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
         assert_eq!(sqls, [sql.insert_items.as_str(), sql.upsert_items.as_str()]);
-        let statements = group.statements(&sql, true, &[]);
+        let statements = group.statements(&sql, true, &Folds::default());
         let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
         assert_eq!(sqls, [sql.upsert_items.as_str()]);
     }
@@ -523,7 +564,7 @@ mod tests {
         assert!(group.is_empty());
         assert!(
             group
-                .statements(&Statements::new("tend"), false, &[])
+                .statements(&Statements::new("tend"), false, &Folds::default())
                 .is_empty()
         );
     }

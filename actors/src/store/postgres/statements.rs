@@ -20,6 +20,7 @@ pub(crate) struct Statements {
     pub(crate) delete_executions: String,
     pub(crate) clear_starts: String,
     pub(crate) fold_starts: String,
+    pub(crate) replace_starts: String,
     pub(crate) clear_checkpoints: String,
     pub(crate) load_live: String,
     pub(crate) load_execution: String,
@@ -221,6 +222,16 @@ impl Statements {
                                      WHERE i.execution = l.execution AND i.idx = l.idx
                                        AND i.attempts >= l.attempt)
                    GROUP BY l.execution"#
+            ),
+            // Each execution's log replaced by what the writer knows it amounts to (see
+            // `start_log`): its rows deleted (as the statement began), a row of the starts
+            // given inserted (none for an execution given none).
+            replace_starts: format!(
+                r#"WITH gone AS (DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[]))
+                   INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
+                   SELECT e, array_agg(i), array_agg(a), array_agg(c)
+                   FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[]) AS t(e, i, a, c)
+                   GROUP BY e"#
             ),
             clear_checkpoints: format!(
                 r#"DELETE FROM "{s}".checkpoints c

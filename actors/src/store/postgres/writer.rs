@@ -39,9 +39,8 @@ use super::group::{Group, Planned};
 use super::lock::RuntimeLock;
 use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Work, pipelined};
 use super::rows::Row;
-use super::start_log::StartLogRows;
+use super::start_log::{Folds, StartLogRows};
 use crate::error::StoreError;
-use crate::model::ExecutionId;
 use crate::store::Acknowledge;
 
 /// The most batches one transaction takes, so acknowledgements are never held back long.
@@ -197,11 +196,9 @@ async fn run(
             Ok(()) // a flush: everything before it is already committed (or failed)
         } else {
             let began = Instant::now();
-            let fold = start_log.due(&group);
-            let result = commit(&db, &mut lock, &group, &fold, &counters).await;
-            if result.is_ok() {
-                start_log.committed(&group, &fold);
-            }
+            let folds = start_log.due(&group);
+            let result = commit(&db, &mut lock, &group, &folds, &counters).await;
+            start_log.committed(&group, &folds, result.is_ok());
             crate::metrics::committed(waiting.len(), began.elapsed());
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters
@@ -244,14 +241,14 @@ async fn commit(
     db: &Db,
     lock: &mut RuntimeLock,
     group: &Group,
-    fold: &[ExecutionId],
+    folds: &Folds,
     counters: &Counters,
 ) -> Result<(), StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
         // A try after the first replaces every item row: the first may have committed.
-        let statements = group.statements(&db.sql, tries > 1, fold);
+        let statements = group.statements(&db.sql, tries > 1, folds);
         lock.ensure().await?;
         let client = db.client(Doing::Write).await?;
         let e = match tokio::time::timeout(ANSWER_TIMEOUT, write(&client, &statements, counters))
