@@ -253,28 +253,14 @@ impl Group {
             ));
         }
         if !folds.replaced.is_empty() {
-            let starts = &folds.starts;
-            out.push(Planned::new(
-                &sql.replace_starts,
-                vec![
-                    Box::new(ids(folds.replaced.iter())),
-                    Box::new(ids(starts.iter().map(|s| &s.0))),
-                    Box::new(starts.iter().map(|s| i64::from(s.1)).collect::<Vec<i64>>()),
-                    Box::new(starts.iter().map(|s| s.2).collect::<Vec<i64>>()),
-                    Box::new(starts.iter().map(|s| s.3).collect::<Vec<i64>>()),
-                ],
-            ));
+            let mut params: Vec<Param<'a>> = vec![Box::new(ids(folds.replaced.iter()))];
+            params.extend(start_runs(folds.starts.iter().copied()));
+            out.push(Planned::new(&sql.replace_starts, params));
         }
         if !self.starts.is_empty() {
-            let (executions, indexes) = keys(self.starts.keys());
             out.push(Planned::new(
                 &sql.insert_starts,
-                vec![
-                    Box::new(executions),
-                    Box::new(indexes),
-                    Box::new(self.starts.values().map(|s| s.0).collect::<Vec<i64>>()),
-                    Box::new(self.starts.values().map(|s| s.1).collect::<Vec<i64>>()),
-                ],
+                start_runs(self.starts()).into(),
             ));
         }
         let (fresh, stored): (Vec<_>, Vec<_>) = self
@@ -442,6 +428,38 @@ impl<'a> Planned<'a> {
     ) -> Result<u64, tokio_postgres::Error> {
         client.execute(statement, &self.params()).await
     }
+}
+
+/// Starts as the start-log statements take them (a row per execution): the executions,
+/// the flat arrays of items, attempts and crash counts, and each execution's run in them
+/// (1-based, inclusive bounds). `starts` come ordered by execution, so each has one run.
+fn start_runs<'a>(starts: impl Iterator<Item = (ExecutionId, u32, i64, i64)>) -> [Param<'a>; 6] {
+    let (mut executions, mut from, mut to) = (Vec::new(), Vec::<i64>::new(), Vec::new());
+    let (mut indexes, mut attempts, mut crashes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for (id, index, attempt, crashed) in starts {
+        indexes.push(i64::from(index));
+        attempts.push(attempt);
+        crashes.push(crashed);
+        let position = indexes.len() as i64;
+        if last.replace(id) == Some(id) {
+            if let Some(end) = to.last_mut() {
+                *end = position;
+            }
+        } else {
+            executions.push(id.to_string());
+            from.push(position);
+            to.push(position);
+        }
+    }
+    [
+        Box::new(executions),
+        Box::new(indexes),
+        Box::new(attempts),
+        Box::new(crashes),
+        Box::new(from),
+        Box::new(to),
+    ]
 }
 
 /// Execution ids as a text array.

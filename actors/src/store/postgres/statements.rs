@@ -82,6 +82,19 @@ fn latest_starts(s: &str, id: &str) -> String {
     )
 }
 
+/// The rows of starts given as parameters `$n` on: the executions (text), the flat
+/// arrays of items, attempts and crash counts (int8), and each execution's run in them
+/// (int8, 1-based inclusive bounds; an array subscript is an int4, and a cast that does not
+/// fit fails the statement).
+fn starts_from(n: usize) -> String {
+    let [e, i, a, c, f, t] = [n, n + 1, n + 2, n + 3, n + 4, n + 5];
+    format!(
+        "SELECT r.e, (${i}::int8[])[r.f::int4 : r.t::int4], \
+                (${a}::int8[])[r.f::int4 : r.t::int4], (${c}::int8[])[r.f::int4 : r.t::int4] \
+         FROM unnest(${e}::text[], ${f}::int8[], ${t}::int8[]) AS r(e, f, t)"
+    )
+}
+
 /// The most leftover executions one call finds; the next sweep finds the rest.
 pub(crate) const LEFTOVERS_MAX: i64 = 10_000;
 
@@ -136,15 +149,13 @@ impl Statements {
                    ON CONFLICT (key) DO UPDATE SET execution = excluded.execution,
                        digest = excluded.digest"#
             ),
-            // A row per execution: its starts, the three arrays aggregated over the same
-            // rows in the same order, so they stay aligned (the order itself does not
-            // matter: an item appears once per group). No row is ever updated; a later
+            // A row per execution: its starts, its run of the three flat arrays (sliced:
+            // nothing is unnested and aggregated again). No row is ever updated; a later
             // row wins (`latest_starts`).
             insert_starts: format!(
                 r#"INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
-                   SELECT e, array_agg(i), array_agg(a), array_agg(c)
-                   FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS t(e, i, a, c)
-                   GROUP BY e"#
+                   {starts_from}"#,
+                starts_from = starts_from(1),
             ),
             // Items' first records: a plain insert, about half the server's work of an
             // upsert (no speculative insertion). A row that is there after all fails the
@@ -229,9 +240,8 @@ impl Statements {
             replace_starts: format!(
                 r#"WITH gone AS (DELETE FROM "{s}".start_log WHERE execution = ANY($1::text[]))
                    INSERT INTO "{s}".start_log (execution, idx, attempt, crashes)
-                   SELECT e, array_agg(i), array_agg(a), array_agg(c)
-                   FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[]) AS t(e, i, a, c)
-                   GROUP BY e"#
+                   {replaced_from}"#,
+                replaced_from = starts_from(2),
             ),
             clear_checkpoints: format!(
                 r#"DELETE FROM "{s}".checkpoints c

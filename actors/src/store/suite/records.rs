@@ -10,6 +10,7 @@ use crate::model::{
     AttemptOutcome, Change, Checkpoint, ExecutionId, ExecutionStatus, ItemState, ItemStatus,
     KeyOwner, PastAttempt, Progress, Started, merge_started,
 };
+use crate::store::Store;
 
 fn done(attempts: u32) -> ItemState {
     ItemState {
@@ -194,7 +195,17 @@ pub(super) async fn recovery_follows_the_merge_rule<S: Subject>(subject: &mut S)
         }
     }
     store.commit(changes).await.map_err(failed("committing"))?;
-    let mut changes = Vec::new();
+    // The same commit starts attempts of another execution, before and after these
+    // (a store may lay a commit's starts out by execution).
+    let other = stored(&store, "merge-other", 2, ExecutionStatus::Running)
+        .await?
+        .id;
+    let other_starts = [Some(started(2, 1)), Some(started(4, 0))];
+    let mut changes = vec![Change::Started {
+        id: other,
+        index: 1,
+        started: started(4, 0),
+    }];
     for (index, start) in starts.iter().enumerate() {
         if let Some(started) = start {
             changes.push(Change::Started {
@@ -204,24 +215,43 @@ pub(super) async fn recovery_follows_the_merge_rule<S: Subject>(subject: &mut S)
             });
         }
     }
+    changes.push(Change::Started {
+        id: other,
+        index: 0,
+        started: started(2, 1),
+    });
     store.commit(changes).await.map_err(failed("committing"))?;
-    let expected: Vec<Option<ItemState>> = records
-        .iter()
-        .zip(starts)
-        .map(|(record, start)| merge_started(record.clone(), start).map(|s| kept(&s)))
-        .collect();
-    let compare = |items: &[Option<ItemState>], when: &str| {
-        let got: Vec<Option<ItemState>> = items.iter().map(|i| i.as_ref().map(kept)).collect();
-        ensure(got == expected, || {
-            format!("{when}: items read back as {got:?}, the rule says {expected:?}")
-        })
+    let expect = |records: &[Option<ItemState>], starts: &[Option<Started>]| {
+        records
+            .iter()
+            .zip(starts)
+            .map(|(record, start)| merge_started(record.clone(), *start).map(|s| kept(&s)))
+            .collect::<Vec<Option<ItemState>>>()
     };
-    let back = store.load_execution(id).await.map_err(failed("reading"))?;
-    compare(&back.items, "before a reopen")?;
+    let expected = [
+        (id, expect(&records, &starts)),
+        (other, expect(&[None, None], &other_starts)),
+    ];
+    let compare = async |store: &Store, when: &str| -> CheckResult {
+        for (execution, expected) in &expected {
+            let back = store
+                .load_execution(*execution)
+                .await
+                .map_err(failed("reading"))?;
+            let got: Vec<Option<ItemState>> =
+                back.items.iter().map(|i| i.as_ref().map(kept)).collect();
+            ensure(got == *expected, || {
+                format!(
+                    "{when}: items of {execution} read back as {got:?}, the rule says {expected:?}"
+                )
+            })?;
+        }
+        Ok(())
+    };
+    compare(&store, "before a reopen").await?;
     let store = if subject.persistent() {
         let store = crash_and_reopen(subject, store).await?;
-        let back = store.load_execution(id).await.map_err(failed("reading"))?;
-        compare(&back.items, "after a crash")?;
+        compare(&store, "after a crash").await?;
         store
     } else {
         store
