@@ -341,7 +341,7 @@ async fn supervisor_interrupt_all_then_stop_then_a_new_supervisor_resumes() {
     assert_eq!(ids, vec![a, b]);
     for id in [a, b] {
         let outcome = call(&sup, |r| SupervisorMsg::Wait(id, r)).await.unwrap();
-        assert_eq!(outcome.blocks[0].interrupted, vec!["c0"]);
+        assert_eq!(outcome.blocks[0].interrupted, ["c0"].map(Arc::<str>::from));
         assert_eq!(
             store.report(id).await.unwrap().status,
             ExecutionStatus::Interrupted

@@ -6,6 +6,7 @@
 #[path = "support/helpers.rs"]
 mod helpers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use helpers::*;
@@ -99,7 +100,10 @@ async fn poll_next_n_starts_exactly_n_more_items() {
     // The running item plus two more.
     assert_eq!(outcome.done(), 3, "{outcome:?}");
     assert_eq!(outcome.not_started(), 5, "{outcome:?}");
-    assert_eq!(outcome.blocks[0].done, vec!["i0", "i1", "i2"]);
+    assert_eq!(
+        outcome.blocks[0].done,
+        ["i0", "i1", "i2"].map(Arc::<str>::from)
+    );
     rt.shutdown().await.unwrap();
 }
 
@@ -132,7 +136,7 @@ async fn at_cancellation_point_stops_running_items_and_keeps_their_checkpoint() 
     assert_eq!(outcome.status, ExecutionStatus::Interrupted);
     assert_eq!(
         outcome.blocks[0].interrupted,
-        vec!["i0", "i1"],
+        ["i0", "i1"].map(Arc::<str>::from),
         "{outcome:?}"
     );
     assert_eq!(outcome.not_started(), 2);
@@ -189,7 +193,10 @@ async fn immediate_aborts_an_attempt_that_never_reaches_a_cancellation_point() {
     .unwrap();
     let outcome = outcome(&rt, id).await;
     assert_eq!(outcome.status, ExecutionStatus::Interrupted);
-    assert_eq!(outcome.blocks[0].interrupted, vec!["stuck"]);
+    assert_eq!(
+        outcome.blocks[0].interrupted,
+        ["stuck"].map(Arc::<str>::from)
+    );
     let lines = applied(&log);
     assert_eq!(lines.len(), 1, "started, never done: {lines:?}");
     assert_eq!(lines[0].0, "start");
@@ -218,8 +225,8 @@ async fn immediate_with_a_long_grace_still_stops_at_cancellation_points() {
     .await
     .unwrap();
     let outcome = outcome(&rt, id).await;
-    assert_eq!(outcome.blocks[0].interrupted, vec!["i0"]);
-    assert_eq!(outcome.blocks[0].not_started, vec!["i1"]);
+    assert_eq!(outcome.blocks[0].interrupted, ["i0"].map(Arc::<str>::from));
+    assert_eq!(outcome.blocks[0].not_started, ["i1"].map(Arc::<str>::from));
     rt.shutdown().await.unwrap();
 }
 
@@ -264,7 +271,11 @@ async fn interrupt_all_with_finish_current_lets_each_running_item_finish() {
     gates.open("g");
     for id in [a, b] {
         let outcome = outcome(&rt, id).await;
-        assert_eq!(outcome.blocks[0].done, vec!["i0"], "{outcome:?}");
+        assert_eq!(
+            outcome.blocks[0].done,
+            ["i0"].map(Arc::<str>::from),
+            "{outcome:?}"
+        );
         assert_eq!(outcome.not_started(), 2);
     }
     rt.shutdown().await.unwrap();
@@ -283,7 +294,11 @@ async fn interrupt_all_applies_poll_next_n_and_immediate_to_each_execution() {
     assert_eq!(ids, vec![a, b]);
     for id in [a, b] {
         let outcome = outcome(&rt, id).await;
-        assert_eq!(outcome.blocks[0].done, vec!["i0", "i1"], "{outcome:?}");
+        assert_eq!(
+            outcome.blocks[0].done,
+            ["i0", "i1"].map(Arc::<str>::from),
+            "{outcome:?}"
+        );
         assert_eq!(outcome.not_started(), 2);
     }
     rt.shutdown().await.unwrap();
@@ -297,8 +312,12 @@ async fn interrupt_all_applies_poll_next_n_and_immediate_to_each_execution() {
     .unwrap();
     for id in [a, b] {
         let outcome = outcome(&rt, id).await;
-        assert_eq!(outcome.blocks[0].interrupted, vec!["i0"], "{outcome:?}");
-        assert_eq!(outcome.blocks[0].not_started, vec!["i1"]);
+        assert_eq!(
+            outcome.blocks[0].interrupted,
+            ["i0"].map(Arc::<str>::from),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.blocks[0].not_started, ["i1"].map(Arc::<str>::from));
     }
     rt.shutdown().await.unwrap();
 }

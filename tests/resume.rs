@@ -6,6 +6,7 @@ mod helpers;
 
 use helpers::*;
 use serde_json::json;
+use std::sync::Arc;
 use tend::demo::{Gate, Gates};
 use tend::{
     Block, Event, ExecutionStatus, InterruptStrategy, ItemSpec, ItemStatus, Plan, RuntimeError,
@@ -51,8 +52,16 @@ async fn interrupted_execution_resumes_after_restart_without_reapplying_done_ite
         .unwrap();
     let first = outcome(&rt, id).await;
     assert_eq!(first.status, ExecutionStatus::Interrupted);
-    assert_eq!(first.blocks[0].done, vec!["s0", "s1"], "{first:?}");
-    assert_eq!(first.blocks[0].interrupted, vec!["s2", "s3"], "{first:?}");
+    assert_eq!(
+        first.blocks[0].done,
+        ["s0", "s1"].map(Arc::<str>::from),
+        "{first:?}"
+    );
+    assert_eq!(
+        first.blocks[0].interrupted,
+        ["s2", "s3"].map(Arc::<str>::from),
+        "{first:?}"
+    );
     let interrupted_item = "s2".to_owned();
     let checkpoint_step = rt
         .status(id)
@@ -208,7 +217,7 @@ async fn a_resumed_execution_can_be_interrupted_and_resumed_again() {
         // The plan runs two at a time: s1 was running too, waiting at its closed gate.
         assert_eq!(
             interrupted.blocks[0].interrupted,
-            vec!["s0", "s1"],
+            ["s0", "s1"].map(Arc::<str>::from),
             "{interrupted:?}"
         );
         rt.resume(id).await.unwrap();

@@ -6,6 +6,7 @@
 #[path = "support/helpers.rs"]
 mod helpers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use helpers::*;
@@ -144,11 +145,19 @@ async fn when_retries_run_out_the_item_fails_alone() {
     let id = rt.submit(plan).await.unwrap();
     let outcome = outcome(&rt, id).await;
     assert_eq!(outcome.status, ExecutionStatus::Failed);
-    assert_eq!(outcome.blocks[0].failed, vec!["broken"], "{outcome:?}");
-    assert_eq!(outcome.blocks[0].skipped, vec!["needs-it"], "{outcome:?}");
+    assert_eq!(
+        outcome.blocks[0].failed,
+        ["broken"].map(Arc::<str>::from),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outcome.blocks[0].skipped,
+        ["needs-it"].map(Arc::<str>::from),
+        "{outcome:?}"
+    );
     assert_eq!(
         outcome.blocks[0].done,
-        vec!["fine", "also-fine"],
+        ["fine", "also-fine"].map(Arc::<str>::from),
         "{outcome:?}"
     );
     let report = rt.status(id).await.unwrap();
@@ -236,7 +245,10 @@ async fn an_interrupt_or_a_shutdown_ends_a_retry_wait_at_once() {
         .unwrap();
     let interrupted = outcome(&rt, id).await;
     assert_eq!(interrupted.status, ExecutionStatus::Interrupted);
-    assert_eq!(interrupted.blocks[0].interrupted, vec!["flaky"]);
+    assert_eq!(
+        interrupted.blocks[0].interrupted,
+        ["flaky"].map(Arc::<str>::from)
+    );
     // Resumed, the retry runs without the rest of the wait, and succeeds.
     rt.resume(id).await.unwrap();
     let done = outcome(&rt, id).await;
@@ -328,7 +340,7 @@ async fn a_failed_execution_retried_runs_its_failed_items_again_with_the_same_id
     let id = rt.submit(plan).await.unwrap();
     let failed = outcome(&rt, id).await;
     assert_eq!(failed.status, ExecutionStatus::Failed, "{failed:?}");
-    assert_eq!(failed.blocks[0].skipped, vec!["after"]);
+    assert_eq!(failed.blocks[0].skipped, ["after"].map(Arc::<str>::from));
     // Only a failed execution can be retried.
     assert!(matches!(
         rt.resume(id).await,

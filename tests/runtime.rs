@@ -31,8 +31,11 @@ async fn outputs_flow_along_edges_and_blocks_run_in_order() {
     let id = rt.submit(plan).await.unwrap();
     let outcome = outcome(&rt, id).await;
     assert!(outcome.is_completed(), "{outcome:?}");
-    assert_eq!(outcome.blocks[0].done, vec!["one", "two", "three"]);
-    assert_eq!(outcome.blocks[1].done, vec!["six"]);
+    assert_eq!(
+        outcome.blocks[0].done,
+        ["one", "two", "three"].map(Arc::<str>::from)
+    );
+    assert_eq!(outcome.blocks[1].done, ["six"].map(Arc::<str>::from));
     let report = rt.status(id).await.unwrap();
     assert_eq!(report.status, ExecutionStatus::Completed);
     assert_eq!(report.item("one").unwrap().output_json(), Some(json!(1)));
@@ -62,10 +65,16 @@ async fn a_failure_skips_its_dependents_and_later_blocks_but_not_independent_ite
     let id = rt.submit(plan).await.unwrap();
     let outcome = outcome(&rt, id).await;
     assert_eq!(outcome.status, ExecutionStatus::Failed);
-    assert_eq!(outcome.blocks[0].failed, vec!["bad"]);
-    assert_eq!(outcome.blocks[0].skipped, vec!["child", "grandchild"]);
-    assert_eq!(outcome.blocks[0].done, vec!["independent"]);
-    assert_eq!(outcome.blocks[1].skipped, vec!["later"]);
+    assert_eq!(outcome.blocks[0].failed, ["bad"].map(Arc::<str>::from));
+    assert_eq!(
+        outcome.blocks[0].skipped,
+        ["child", "grandchild"].map(Arc::<str>::from)
+    );
+    assert_eq!(
+        outcome.blocks[0].done,
+        ["independent"].map(Arc::<str>::from)
+    );
+    assert_eq!(outcome.blocks[1].skipped, ["later"].map(Arc::<str>::from));
     let report = rt.status(id).await.unwrap();
     let bad = report.item("bad").unwrap();
     assert!(
@@ -91,8 +100,8 @@ async fn a_panicking_item_fails_its_attempt_and_nothing_else() {
     .unwrap();
     let id = rt.submit(plan).await.unwrap();
     let outcome = outcome(&rt, id).await;
-    assert_eq!(outcome.blocks[0].failed, vec!["boom"]);
-    assert_eq!(outcome.blocks[0].done, vec!["fine"]);
+    assert_eq!(outcome.blocks[0].failed, ["boom"].map(Arc::<str>::from));
+    assert_eq!(outcome.blocks[0].done, ["fine"].map(Arc::<str>::from));
     let boom = rt.status(id).await.unwrap().item("boom").unwrap().clone();
     assert!(boom.error.unwrap().contains("panics on purpose"));
     // The runtime is still healthy.

@@ -90,7 +90,7 @@ impl ExecutionState {
                 let mut out = BlockOutcome::named(block.name.clone());
                 for index in block.range.clone() {
                     let index = index as usize;
-                    out.add(self.plan.items[index].id.to_string(), items[index].status);
+                    out.add(self.plan.items[index].id.clone(), items[index].status);
                 }
                 out
             })

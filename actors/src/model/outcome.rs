@@ -1,5 +1,7 @@
 //! The outcome of an execution: which items finished and which did not, per block.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ExecutionId, ExecutionReport, ExecutionStatus, ItemStatus};
@@ -11,15 +13,20 @@ pub struct BlockOutcome {
     /// The block's name.
     pub name: String,
     /// Applied, or found in their goal state.
-    pub done: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub done: Vec<Arc<str>>,
     /// Stopped by an interrupt (or still running when the report was taken).
-    pub interrupted: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub interrupted: Vec<Arc<str>>,
     /// Their attempt failed.
-    pub failed: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub failed: Vec<Arc<str>>,
     /// Not run because a dependency or an earlier block failed.
-    pub skipped: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub skipped: Vec<Arc<str>>,
     /// Never started.
-    pub not_started: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub not_started: Vec<Arc<str>>,
 }
 
 impl BlockOutcome {
@@ -32,7 +39,7 @@ impl BlockOutcome {
     }
 
     /// Item `id` stands at `status`: it goes in the list that says so.
-    pub(crate) fn add(&mut self, id: String, status: ItemStatus) {
+    pub(crate) fn add(&mut self, id: Arc<str>, status: ItemStatus) {
         let list = match status {
             ItemStatus::Done => &mut self.done,
             ItemStatus::Running | ItemStatus::Interrupted | ItemStatus::Retrying => {
@@ -68,7 +75,7 @@ impl Outcome {
             .map(|block| {
                 let mut out = BlockOutcome::named(block.name.clone());
                 for item in &block.items {
-                    out.add(item.id.clone(), item.status);
+                    out.add(Arc::from(item.id.as_str()), item.status);
                 }
                 out
             })
