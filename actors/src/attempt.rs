@@ -63,7 +63,7 @@ pub(crate) struct RunningAttempt {
     /// How it is told to stop; holds the item's latest checkpoint while it runs.
     pub(crate) control: Arc<AttemptControl>,
     item_id: Arc<str>,
-    task: AbortHandle,
+    task: AbortOnDrop,
     /// When it started, for the log's duration.
     began: Instant,
 }
@@ -77,10 +77,13 @@ impl std::fmt::Debug for RunningAttempt {
     }
 }
 
-impl Drop for RunningAttempt {
+/// An attempt's task, aborted when the Execution lets go of the attempt (a no-op once the
+/// task has ended).
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        // A no-op once the task has ended.
-        self.task.abort();
+        self.0.abort();
     }
 }
 
@@ -121,6 +124,9 @@ impl RunningAttempt {
                         .unwrap_or_else(|panic| Err(ItemError::Panicked(panic_message(panic))));
                     drop(cx);
                     let end = ending(execution_id, &item_id, attempt, &control, began, result);
+                    // Let go before the end is queued: the Execution keeps the control
+                    // for a later attempt only if nothing else holds it.
+                    drop(control);
                     if ends.push(AttemptEnded {
                         index,
                         attempt,
@@ -137,26 +143,31 @@ impl RunningAttempt {
             attempt,
             control,
             item_id,
-            task: task.abort_handle(),
+            task: AbortOnDrop(task.abort_handle()),
             began,
         }
     }
 
     /// Whether its task has ended (its end is then queued for the Execution).
     pub(crate) fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.0.is_finished()
     }
 
     /// Its task's id in the process, for the live tree.
     pub(crate) fn task_id(&self) -> tokio::task::Id {
-        self.task.id()
+        self.task.0.id()
+    }
+
+    /// Lets go of it (its task is aborted if it still runs), keeping its control.
+    pub(crate) fn into_control(self) -> Arc<AttemptControl> {
+        self.control
     }
 
     /// Ends it at once, after its grace ran out: its task is aborted and its end is
     /// `interrupted`, from its last durable checkpoint. The task's own end, if it got as
     /// far, is not asked for: the Execution drops an end of an attempt it no longer runs.
     pub(crate) fn abort(self, execution_id: ExecutionId) -> AttemptEnd {
-        self.task.abort();
+        self.task.0.abort();
         tracing::info!(
             %execution_id,
             item_id = %self.item_id,

@@ -66,7 +66,7 @@ use crate::model::{
     ActorNode, AttemptPort, Event, ExecutionId, ExecutionReport, ExecutionStatus,
     InterruptStrategy, Progress, Resources,
 };
-use crate::model::{Change, ExecutionRecord};
+use crate::model::{AttemptControl, Change, ExecutionRecord};
 use crate::sched::compile::CompiledPlan;
 use crate::sched::run::{Run, RunConfig};
 use crate::semaphores::{Grantee, Semaphores};
@@ -205,6 +205,10 @@ pub struct ExecutionState {
     /// Item index -> the attempt running: its number, its task and its control (which
     /// holds the item's latest checkpoint while the attempt runs).
     running: HashMap<u32, RunningAttempt>,
+    /// Controls of ended attempts that nothing else holds, for the next attempts to take
+    /// (an attempt's control is shared with its task, so it is its own allocation; the
+    /// pool saves one per attempt). Bounded (`attempts::SPARE_CONTROLS`).
+    spare_controls: Vec<Arc<AttemptControl>>,
     /// The commits that carry start records, in order: each one's id, how many starts,
     /// and when it went to the store (for the start-wait metric, one clock read a commit).
     start_waits: std::collections::VecDeque<(u64, u32, Instant)>,
@@ -327,6 +331,7 @@ impl Actor for Execution {
             plan,
             run,
             running: HashMap::new(),
+            spare_controls: Vec::new(),
             stop_grace: args.stop_grace,
             stop_replies: Vec::new(),
             late_interrupts: Vec::new(),

@@ -12,6 +12,10 @@ use crate::execution::{ExecutionMsg, ExecutionState};
 use crate::model::{AttemptControl, Checkpoint, CtxParts};
 use crate::sched::run::{AttemptEnd, Ending};
 
+/// The most controls of ended attempts an Execution keeps for its next attempts (about
+/// 200 bytes each).
+const SPARE_CONTROLS: usize = 64;
+
 impl ExecutionState {
     /// Starts attempt `attempt` of item `index` in a task of its own.
     pub(super) fn start(
@@ -21,6 +25,7 @@ impl ExecutionState {
         attempt: u32,
         resume: Option<Checkpoint>,
     ) {
+        let control = self.control(resume);
         let compiled = &self.plan.items[index as usize];
         let items = self.run.items();
         let inputs = self.run.shape().deps[index as usize]
@@ -39,7 +44,7 @@ impl ExecutionState {
             attempt,
             refresh: items[index as usize].refresh,
             inputs,
-            control: Arc::new(AttemptControl::resuming(resume)),
+            control,
             port: Some(self.port.clone()),
             resources: self.resources.clone(),
         };
@@ -52,6 +57,32 @@ impl ExecutionState {
         self.running.insert(index, running);
     }
 
+    /// A control for an attempt that resumes from `resume`: a spare one, made anew.
+    fn control(&mut self, resume: Option<Checkpoint>) -> Arc<AttemptControl> {
+        let fresh = AttemptControl::resuming(resume);
+        match self.spare_controls.pop() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                Some(control) => {
+                    *control = fresh;
+                    spare
+                }
+                // Spares are kept only while nothing else holds them, and nothing clones
+                // one from the pool; made anew all the same.
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        }
+    }
+
+    /// Keeps the control of an ended attempt for a later one, if its task no longer holds
+    /// it (the task lets it go before it queues its end) and the pool has room.
+    fn keep_control(&mut self, running: RunningAttempt) {
+        let mut control = running.into_control();
+        if self.spare_controls.len() < SPARE_CONTROLS && Arc::get_mut(&mut control).is_some() {
+            self.spare_controls.push(control);
+        }
+    }
+
     /// Attempt `attempt` of item `index` ended as its task says: the core hears of it. An
     /// end of an attempt that no longer runs (it was aborted meanwhile) is dropped.
     pub(super) fn attempt_ended(&mut self, index: u32, attempt: u32, end: AttemptEnd) {
@@ -62,7 +93,9 @@ impl ExecutionState {
         {
             return;
         }
-        self.running.remove(&index);
+        if let Some(running) = self.running.remove(&index) {
+            self.keep_control(running);
+        }
         if let Ending::StoreFailed { error } = &end.ending
             && self.store_error.is_none()
         {
