@@ -13,7 +13,8 @@ use crate::model::{AttemptControl, Checkpoint, CtxParts};
 use crate::sched::run::{AttemptEnd, Ending};
 
 /// The most controls of ended attempts an Execution keeps for its next attempts (about
-/// 200 bytes each).
+/// 200 bytes each, emptied). It keeps them while it runs, idle or not: as many as it ran at
+/// once, up to this.
 const SPARE_CONTROLS: usize = 64;
 
 impl ExecutionState {
@@ -75,10 +76,14 @@ impl ExecutionState {
     }
 
     /// Keeps the control of an ended attempt for a later one, if its task no longer holds
-    /// it (the task lets it go before it queues its end) and the pool has room.
+    /// it (the task lets it go before it queues its end) and the pool has room. It is
+    /// emptied at once, so a spare holds no message or checkpoint while it waits.
     fn keep_control(&mut self, running: RunningAttempt) {
         let mut control = running.into_control();
-        if self.spare_controls.len() < SPARE_CONTROLS && Arc::get_mut(&mut control).is_some() {
+        if self.spare_controls.len() < SPARE_CONTROLS
+            && let Some(spare) = Arc::get_mut(&mut control)
+        {
+            *spare = AttemptControl::default();
             self.spare_controls.push(control);
         }
     }

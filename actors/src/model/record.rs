@@ -244,6 +244,9 @@ impl StoredSummary {
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Insert or replace an execution's record; with `new`, its plan too (written once).
+    /// `new` is for an execution's first record only (its submission): a backend may take
+    /// it to mean that nothing else of the execution is stored (the PostgreSQL backend then
+    /// keeps what the execution's start log holds in memory, and folds it from there).
     Execution {
         /// The record.
         record: ExecutionRecord,

@@ -133,11 +133,12 @@ impl RuntimeLock {
     }
 
     /// Before a commit: the lock is held (its connection is open), or is taken again on a
-    /// new connection. Fails, saying why, when another runtime holds it now or the
-    /// database cannot be reached.
-    pub(crate) async fn ensure(&mut self) -> Result<(), StoreError> {
+    /// new connection (then another runtime may have held it in between, and written).
+    /// Fails, saying why, when another runtime holds it now or the database cannot be
+    /// reached.
+    pub(crate) async fn ensure(&mut self) -> Result<Retaken, StoreError> {
         if self.session.as_ref().is_some_and(|s| !s.client.is_closed()) {
-            return Ok(());
+            return Ok(Retaken::No);
         }
         self.session = None;
         match self.try_take().await {
@@ -146,7 +147,7 @@ impl RuntimeLock {
                     schema = self.schema.name(),
                     "the store's lock connection was lost; the lock is taken again"
                 );
-                Ok(())
+                Ok(Retaken::Yes)
             }
             Err(Refusal::Held) => Err(StoreError::Commit(format!(
                 "the store at {} lost its connection, and with it its lock: {}",
@@ -173,4 +174,12 @@ impl RuntimeLock {
             tracing::warn!(error = %e, "the store's lock could not be released; it goes with its connection");
         }
     }
+}
+
+/// Whether [`RuntimeLock::ensure`] had to take the lock again: the lock was let go
+/// meanwhile, so what the runtime knows of the database may be out of date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retaken {
+    No,
+    Yes,
 }

@@ -18,7 +18,9 @@
 //!   read by the database re-reads and sorts every start appended since the last one).
 //! - **Read**: for any other execution (one resumed after a restart, whose log an earlier
 //!   process appended, or one whose last commit failed, which may or may not have landed),
-//!   the database reads the log and writes the fold (`statements::fold_starts`).
+//!   the database reads the log and writes the fold (`statements::fold_starts`). So are
+//!   all of them once the writer had to take the runtime lock again: another runtime may
+//!   have held it meanwhile and appended to them.
 //!
 //! Both leave the same row (up to starts an older item record shows, which the database
 //! leaves out and the writer may keep; the recovery rule ignores them either way), and
@@ -77,6 +79,12 @@ impl Folds {
         self.read.is_empty() && self.replaced.is_empty()
     }
 
+    /// Folds every log by reading it, the replaced ones too.
+    pub(crate) fn read_all(&mut self) {
+        self.read.append(&mut self.replaced);
+        self.starts.clear();
+    }
+
     fn folded(&self) -> impl Iterator<Item = &ExecutionId> {
         self.read.iter().chain(&self.replaced)
     }
@@ -116,6 +124,15 @@ impl StartLogRows {
             }
         }
         folds
+    }
+
+    /// Forgets what every log amounts to (their folds are read from now on); the counts
+    /// stay.
+    pub(crate) fn forget(&mut self) {
+        for log in self.logs.values_mut() {
+            log.known = None;
+        }
+        self.known = 0;
     }
 
     /// `group` committed (`durable`) after `folds`, or failed: then it may or may not have
@@ -176,10 +193,7 @@ impl StartLogRows {
             self.logs.clear();
             self.known = 0;
         } else if self.known > MAX_KNOWN {
-            for log in self.logs.values_mut() {
-                log.known = None;
-            }
-            self.known = 0;
+            self.forget();
         }
     }
 }
@@ -284,6 +298,30 @@ mod tests {
             (&[id][..], 0)
         );
         assert_eq!(log.known, 0);
+    }
+
+    #[test]
+    fn once_forgotten_every_log_is_read() {
+        let mut log = StartLogRows::default();
+        let id = ExecutionId::generate();
+        let mut folds = until_due(&mut log, id, vec![Row::Plan(id, "{}".to_owned())]);
+        assert_eq!(folds.replaced, [id]);
+        // The lock was taken again before the group was written.
+        log.forget();
+        folds.read_all();
+        assert_eq!(
+            (folds.read.as_slice(), folds.replaced.len()),
+            (&[id][..], 0)
+        );
+        assert!(folds.starts.is_empty());
+        assert_eq!(log.known, 0);
+        let group = group(vec![started(id, 0, 1_000)]);
+        log.committed(&group, &folds, true);
+        let folds = until_due(&mut log, id, Vec::new());
+        assert_eq!(
+            (folds.read.as_slice(), folds.replaced.len()),
+            (&[id][..], 0)
+        );
     }
 
     #[test]

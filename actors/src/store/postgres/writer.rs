@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 use super::failure::{Trouble, describe, trouble};
 use super::group::{Group, Planned};
-use super::lock::RuntimeLock;
+use super::lock::{Retaken, RuntimeLock};
 use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Work, pipelined};
 use super::rows::Row;
 use super::start_log::{Folds, StartLogRows};
@@ -196,8 +196,15 @@ async fn run(
             Ok(()) // a flush: everything before it is already committed (or failed)
         } else {
             let began = Instant::now();
-            let folds = start_log.due(&group);
-            let result = commit(&db, &mut lock, &group, &folds, &counters).await;
+            let mut folds = start_log.due(&group);
+            let result = commit(
+                &db,
+                &mut lock,
+                &group,
+                (&mut folds, &mut start_log),
+                &counters,
+            )
+            .await;
             start_log.committed(&group, &folds, result.is_ok());
             crate::metrics::committed(waiting.len(), began.elapsed());
             counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -241,15 +248,20 @@ async fn commit(
     db: &Db,
     lock: &mut RuntimeLock,
     group: &Group,
-    folds: &Folds,
+    (folds, start_log): (&mut Folds, &mut StartLogRows),
     counters: &Counters,
 ) -> Result<(), StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
+        if lock.ensure().await? == Retaken::Yes {
+            // Another runtime may have held the lock meanwhile and appended to the logs
+            // this writer thought it knew: they are folded by reading them.
+            start_log.forget();
+            folds.read_all();
+        }
         // A try after the first replaces every item row: the first may have committed.
         let statements = group.statements(&db.sql, tries > 1, folds);
-        lock.ensure().await?;
         let client = db.client(Doing::Write).await?;
         let e = match tokio::time::timeout(ANSWER_TIMEOUT, write(&client, &statements, counters))
             .await
