@@ -13,9 +13,10 @@ use crate::model::{AttemptControl, Checkpoint, CtxParts};
 use crate::sched::run::{AttemptEnd, Ending};
 
 /// The most controls of ended attempts an Execution keeps for its next attempts (about
-/// 200 bytes each, emptied). It keeps them while it runs, idle or not: as many as it ran at
-/// once, up to this.
-const SPARE_CONTROLS: usize = 64;
+/// 200 bytes each, emptied), and no more than its parallelism: attempts end and start in
+/// waves of up to that many. It keeps them while it runs, idle or not: as many as it ran
+/// at once, up to this.
+const SPARE_CONTROLS: usize = 1024;
 
 impl ExecutionState {
     /// Starts attempt `attempt` of item `index` in a task of its own.
@@ -80,7 +81,7 @@ impl ExecutionState {
     /// emptied at once, so a spare holds no message or checkpoint while it waits.
     fn keep_control(&mut self, running: RunningAttempt) {
         let mut control = running.into_control();
-        if self.spare_controls.len() < SPARE_CONTROLS
+        if self.spare_controls.len() < self.run.parallelism().min(SPARE_CONTROLS)
             && let Some(spare) = Arc::get_mut(&mut control)
         {
             *spare = AttemptControl::default();

@@ -272,6 +272,11 @@ impl Run {
             .count()
     }
 
+    /// At most this many attempts start or run at once.
+    pub(crate) fn parallelism(&self) -> usize {
+        self.config.parallelism
+    }
+
     /// The shape being run.
     pub(crate) fn shape(&self) -> &Shape {
         &self.shape
