@@ -40,12 +40,14 @@ mod effects;
 mod end;
 mod halt;
 mod inbox;
+mod params;
 mod publish;
 mod report;
 mod stop;
 
 use commit::Acks;
 pub(crate) use inbox::Inbox;
+use params::PackedParams;
 use stop::StopReply;
 
 use std::collections::HashMap;
@@ -205,6 +207,9 @@ pub struct ExecutionState {
     /// Item index -> the attempt running: its number, its task and its control (which
     /// holds the item's latest checkpoint while the attempt runs).
     running: HashMap<u32, RunningAttempt>,
+    /// The items' params as submitted, packed (`record.plan` then holds `Null` in their
+    /// place); `None` when the plan could not be taken (its params are then in it).
+    params: Option<PackedParams>,
     /// Controls of ended attempts that nothing else holds, for the next attempts to take
     /// (an attempt's control is shared with its task, so it is its own allocation; the
     /// pool saves one per attempt). Bounded (`attempts::SPARE_CONTROLS`).
@@ -320,14 +325,14 @@ impl Actor for Execution {
                 }
             };
         }
+        // The record is durable: only a report reads the items' params from here on.
+        let mut record = args.record;
+        let params = PackedParams::take(&mut record.plan);
         let grantee = Arc::new(myself.clone());
-        let port = Arc::new(ExecutionPort::new(
-            args.record.id,
-            myself,
-            args.store.clone(),
-        ));
+        let port = Arc::new(ExecutionPort::new(record.id, myself, args.store.clone()));
         Ok(ExecutionState {
-            record: args.record,
+            record,
+            params,
             plan,
             run,
             running: HashMap::new(),

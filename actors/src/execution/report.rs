@@ -17,7 +17,8 @@ impl ExecutionState {
             .items()
             .iter()
             .zip(self.plan.items.iter())
-            .zip(specs);
+            .zip(specs)
+            .enumerate();
         let blocks = self
             .plan
             .blocks
@@ -27,13 +28,16 @@ impl ExecutionState {
                 items: items
                     .by_ref()
                     .take(block.range.len())
-                    .map(|((state, item), spec)| {
+                    .map(|(index, ((state, item), spec))| {
                         let history: Vec<AttemptReport> =
                             state.history.iter().map(|a| a.report()).collect();
                         ItemReport {
                             id: item.id.to_string(),
                             kind: item.kind.to_string(),
-                            params: spec.params.clone(),
+                            params: match &self.params {
+                                Some(packed) => packed.get(index),
+                                None => spec.params.clone(),
+                            },
                             after: spec.after.clone(),
                             status: state.status,
                             attempts: state.attempts,
