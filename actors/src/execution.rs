@@ -325,14 +325,12 @@ impl Actor for Execution {
                 }
             };
         }
-        // The record is durable: only a report reads the items' params from here on.
-        let mut record = args.record;
-        let params = PackedParams::take(&mut record.plan);
+        let record = args.record;
         let grantee = Arc::new(myself.clone());
         let port = Arc::new(ExecutionPort::new(record.id, myself, args.store.clone()));
         Ok(ExecutionState {
             record,
-            params,
+            params: None,
             plan,
             run,
             running: HashMap::new(),
@@ -370,6 +368,9 @@ impl Actor for Execution {
         myself: ActorRef<ExecutionMsg>,
         state: &mut ExecutionState,
     ) -> Result<(), ActorProcessingErr> {
+        // The record is durable: only a report reads the items' params from here on. (Here,
+        // not in `pre_start`, which the Supervisor waits for.)
+        state.params = PackedParams::take(&mut state.record.plan);
         let _ = state.events.send(Event::Execution {
             execution: state.record.id,
             status: ExecutionStatus::Running,

@@ -3,8 +3,10 @@
 //! Once an item's params are decoded into the item (at compile) and the plan is durable
 //! (its first record), only a report reads them again. As `serde_json::Value`s they are
 //! most of a small execution's plan in memory (a one-key object is a B-tree node of about
-//! 600 bytes); packed, they are their JSON text in one buffer, each decoded again when a
-//! report asks.
+//! 600 bytes); packed, they are their MessagePack in one buffer, each decoded again when a
+//! report asks. MessagePack, as the redb store writes plans: numbers read back exactly
+//! (JSON text would not promise it for floats), and what reads back from the store reads
+//! back from here.
 
 use std::sync::Arc;
 
@@ -12,11 +14,15 @@ use serde_json::Value;
 
 use crate::model::Plan;
 
-/// Every item's params, in plan order, as JSON text in one buffer.
+/// Params of at most this many bytes packed are read back without a check: they cannot
+/// nest deeper than a reader goes.
+const SHALLOW: usize = 64;
+
+/// Every item's params, in plan order, as MessagePack in one buffer.
 #[derive(Debug)]
 pub(crate) struct PackedParams {
     text: Box<[u8]>,
-    /// Where each item's text ends in `text` (it starts where the one before ends).
+    /// Where each item's bytes end in `text` (they start where the one before's end).
     ends: Box<[u32]>,
 }
 
@@ -29,9 +35,16 @@ impl PackedParams {
         let mut text = Vec::new();
         let mut ends = Vec::with_capacity(plan.item_count());
         for spec in plan.blocks.iter().flat_map(|b| b.items.iter()) {
-            // Writing a `Value` to a `Vec` cannot fail (its keys are strings); if it ever
-            // did, the params stay as they are.
-            serde_json::to_writer(&mut text, &spec.params).ok()?;
+            let start = text.len();
+            // Writing a `Value` to a `Vec` cannot fail; if it ever did, or if what it wrote
+            // did not read back as it was (nested deeper than a reader goes), the params
+            // stay as they are.
+            rmp_serde::encode::write(&mut text, &spec.params).ok()?;
+            if text.len() - start > SHALLOW
+                && rmp_serde::from_slice::<Value>(&text[start..]).ok()? != spec.params
+            {
+                return None;
+            }
             ends.push(u32::try_from(text.len()).ok()?);
         }
         for spec in plan.blocks.iter_mut().flat_map(|b| b.items.iter_mut()) {
@@ -53,7 +66,7 @@ impl PackedParams {
         self.text
             .get(start as usize..end as usize)
             // Written by `take` from a `Value`, so it reads back; `Null` if it ever did not.
-            .and_then(|text| serde_json::from_slice(text).ok())
+            .and_then(|text| rmp_serde::from_slice(text).ok())
             .unwrap_or(Value::Null)
     }
 }
@@ -91,6 +104,26 @@ mod tests {
                 .flat_map(|b| b.items.iter())
                 .all(|spec| spec.params.is_null())
         );
+        // Params nested deeper than a reader goes (1,024 levels) are left in the plan. (On a
+        // thread of its own: a debug build recurses through 1,100 levels on a deep stack.)
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let mut deep = json!(1);
+                for _ in 0..1_100 {
+                    deep = json!([deep]);
+                }
+                let mut nested =
+                    Arc::new(Plan::new("p").block(Block::new("one").item(ItemSpec::raw(
+                        "x",
+                        "k",
+                        deep.clone(),
+                    ))));
+                assert!(PackedParams::take(&mut nested).is_none());
+                assert_eq!(nested.blocks[0].items[0].params, deep);
+            })
+            .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")))
+            .expect("the deep params check passes");
         // A plan held elsewhere is left whole.
         let held = plan.clone();
         assert!(PackedParams::take(&mut plan).is_none());
