@@ -256,49 +256,37 @@ fn a_step_that_ends_with_two_commits_in_flight_keeps_its_records_for_the_next_on
     assert_eq!(record(&writes, 3), Some((ItemStatus::Done, 1)));
 }
 
-#[test]
-fn a_done_attempts_last_progress_is_published_from_its_end_unless_the_core_had_it() {
+/// The progress one item's done attempt publishes from its end, after the core heard
+/// `heard` from it and its end says `end`.
+fn published_from_end(heard: Progress, end: Progress) -> Vec<Progress> {
     let mut run = Run::new(independent(1), vec![ItemState::default(); 1], config(1));
     run.start(Instant::now());
     let (id, _) = commit_of(&effects(&mut run));
     run.committed(id, Ok(()), Instant::now());
     effects(&mut run);
-    let half = Progress { done: 1, total: 2 };
-    let whole = Progress { done: 2, total: 2 };
-    // The core heard of 1/2; the attempt's end says it got to 2/2 (that report was
-    // overtaken by the end).
-    run.progress(0, Some(half), None);
+    run.progress(0, Some(heard), None);
     effects(&mut run);
     let end = AttemptEnd {
-        progress: Some(whole),
+        progress: Some(end),
         ..done()
     };
     run.attempt_ended(0, 1, end, Instant::now());
-    let published: Vec<Progress> = effects(&mut run)
+    effects(&mut run)
         .into_iter()
         .filter_map(|e| match e {
             Effect::Publish(Publish::Progress { progress, .. }) => Some(progress),
             _ => None,
         })
-        .collect();
-    assert_eq!(published, vec![whole]);
+        .collect()
+}
 
+#[test]
+fn a_done_attempts_last_progress_is_published_from_its_end_unless_the_core_had_it() {
+    let half = Progress { done: 1, total: 2 };
+    let whole = Progress { done: 2, total: 2 };
+    // The core heard of 1/2; the attempt's end says it got to 2/2 (that report was
+    // overtaken by the end).
+    assert_eq!(published_from_end(half, whole), vec![whole]);
     // An end whose progress the core already has publishes nothing more.
-    let mut run = Run::new(independent(1), vec![ItemState::default(); 1], config(1));
-    run.start(Instant::now());
-    let (id, _) = commit_of(&effects(&mut run));
-    run.committed(id, Ok(()), Instant::now());
-    effects(&mut run);
-    run.progress(0, Some(whole), None);
-    effects(&mut run);
-    let end = AttemptEnd {
-        progress: Some(whole),
-        ..done()
-    };
-    run.attempt_ended(0, 1, end, Instant::now());
-    assert!(
-        !effects(&mut run)
-            .iter()
-            .any(|e| matches!(e, Effect::Publish(Publish::Progress { .. })))
-    );
+    assert_eq!(published_from_end(whole, whole), vec![]);
 }

@@ -201,7 +201,8 @@ async fn run(
                 &db,
                 &mut lock,
                 &group,
-                (&mut folds, &mut start_log),
+                &mut folds,
+                &mut start_log,
                 &counters,
             )
             .await;
@@ -248,7 +249,8 @@ async fn commit(
     db: &Db,
     lock: &mut RuntimeLock,
     group: &Group,
-    (folds, start_log): (&mut Folds, &mut StartLogRows),
+    folds: &mut Folds,
+    start_log: &mut StartLogRows,
     counters: &Counters,
 ) -> Result<(), StoreError> {
     let mut tries = 0;
