@@ -123,7 +123,7 @@ impl PostgresSubject {
 }
 
 /// Connects to `schema`, waiting (bounded) while a store dropped without a close still
-/// holds its lock: its writer task finishes what was handed to it, then its lock
+/// holds its lock: its writer finishes what was handed to it, then its lock
 /// connection goes, and the server ends that session.
 async fn connect_when_free(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
     let began = Instant::now();

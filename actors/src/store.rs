@@ -6,7 +6,7 @@
 //! └── Backend    the trait every store implements, over model types only (backend.rs)
 //!     ├── redb   the embedded default: one redb file, or redb's in-memory backend, with a
 //!     │          group-commit writer thread (redb/)
-//!     └── postgres  a schema in a PostgreSQL database, with a group-commit writer task
+//!     └── postgres  a schema in a PostgreSQL database, with a group-commit writer thread
 //!                (postgres/, feature `postgres`)
 //! ```
 //!

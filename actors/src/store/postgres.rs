@@ -20,14 +20,15 @@
 //! ```
 //!
 //! - **Connections**: `tokio-postgres` with a `deadpool` pool (`PostgresOptions::pool_size`)
-//!   for reads and the writer, and one more connection for the runtime lock. No TLS yet:
+//!   for reads, one connection for the writer, and one for the runtime lock. No TLS yet:
 //!   a URL that asks for it (`sslmode=require`, `verify-ca`, `verify-full`) is refused.
 //!   Errors name the URL without its password ([`redact`]).
 //! - **Start**: the runtime lock first (a session-level advisory lock: a second runtime on
 //!   the same database and schema is refused), then the schema created or migrated under
 //!   its version row (a newer version is refused, naming it).
-//! - **Writes**: one task takes every pending batch into one transaction of multi-row
-//!   statements, acknowledged once `COMMIT` returns (`writer`, `group`). No transaction
+//! - **Writes**: one task, on a thread of its own, takes every pending batch into one
+//!   transaction of multi-row statements, acknowledged once `COMMIT` returns (`writer`,
+//!   `group`). No transaction
 //!   stays open while an item runs: a transaction lives for one group commit or one read.
 //! - **Connection loss**: the commit fails as a full disk does on redb, `failure()` says so
 //!   until one succeeds, and the pool connects again by itself.
@@ -76,8 +77,8 @@ pub struct PostgresOptions {
     /// The schema that holds tend's tables (created if missing): `[a-z_][a-z0-9_]{0,62}`.
     /// Default `tend`.
     pub schema: String,
-    /// The most connections the pool opens for reads and commits (the runtime lock holds
-    /// one more). Default 8.
+    /// The most connections the pool opens for reads. The writer holds one more of its
+    /// own, and so does the runtime lock. Default 8.
     pub pool_size: usize,
 }
 
@@ -134,10 +135,11 @@ impl PostgresStore {
             return Err(target.open_error("the lock's connection closed during the start"));
         };
         schema::migrate(client, &schema, &target).await?;
+        let writes = Db::new(target.clone(), schema.clone(), 1)?;
         let db = Arc::new(Db::new(target, schema, options.pool_size)?);
         let health = Arc::new(CommitHealth::default());
         let counters = Arc::new(Counters::default());
-        let writer = Writer::start(db.clone(), lock, health.clone(), counters.clone());
+        let writer = Writer::start(writes, lock, health.clone(), counters.clone())?;
         tracing::info!(url = %db.target.url, schema = db.schema.name(), "store connected");
         Ok(PostgresStore {
             db,

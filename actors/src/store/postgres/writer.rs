@@ -1,5 +1,11 @@
 //! The group-commit writer: one task owns every write.
 //!
+//! It runs on a thread of its own (`tend-pg-writer`), with a single-threaded tokio runtime
+//! that also drives its connection, as redb's writer has its thread: a commit's answers
+//! are read as soon as they arrive, not after whatever the runtime's workers queued
+//! before them (a wave of attempts, hundreds of tasks). The connection is its own, not
+//! one of the pool's that reads use.
+//!
 //! It waits for the first pending batch, takes every other one already queued (up to
 //! [`MAX_BATCH`] batches and about [`MAX_GROUP_BYTES`] bytes), merges them into one
 //! [`Group`] and writes it in one transaction: `BEGIN`, one multi-row statement per table
@@ -32,7 +38,6 @@ use crate::store::health::CommitHealth;
 
 use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use super::failure::{Trouble, describe, trouble};
 use super::group::{Group, Planned};
@@ -110,23 +115,41 @@ impl Counters {
 #[derive(Debug)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Request>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// Answered (or dropped) once the writer's thread has returned from its task and
+    /// dropped its runtime, with the connection.
+    stopped: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl Writer {
-    /// Starts the writer task, which holds `lock` for as long as it runs.
+    /// Starts the writer on its thread, with its connection to `db` (a pool of one); it
+    /// holds `lock` for as long as it runs.
     pub(crate) fn start(
-        db: Arc<Db>,
+        db: Db,
         lock: RuntimeLock,
         health: Arc<CommitHealth>,
         counters: Arc<Counters>,
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| db.target.open_error(format!("the writer's runtime: {e}")))?;
+        let failed = |e: std::io::Error| format!("the writer's thread: {e}");
+        let target = db.target.clone();
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, lock, rx, health, counters));
-        Writer {
+        let (done, stopped) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("tend-pg-writer".into())
+            .spawn(move || {
+                runtime.block_on(run(db, lock, rx, health, counters));
+                // Closes the connection its tasks drive before saying so.
+                drop(runtime);
+                let _ = done.send(());
+            })
+            .map_err(|e| target.open_error(failed(e)))?;
+        Ok(Writer {
             tx,
-            task: Mutex::new(Some(task)),
-        }
+            stopped: Mutex::new(Some(stopped)),
+        })
     }
 
     /// Hands a batch's rows (or the error that encoding them gave: it is acknowledged in
@@ -143,20 +166,24 @@ impl Writer {
     /// Waits until every batch sent before is committed (or failed), then gives up the
     /// lock and stops the writer; later batches get [`StoreError::Closed`].
     pub(crate) async fn close(&self) {
-        let (done, stopped) = oneshot::channel();
+        let (done, closed) = oneshot::channel();
         if self.tx.send(Request::Close { done }).is_ok() {
-            let _ = stopped.await;
+            let _ = closed.await;
         }
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(task) = task {
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(stopped) = stopped {
             // It has answered `Close` and is returning.
-            let _ = task.await;
+            let _ = stopped.await;
         }
     }
 }
 
 async fn run(
-    db: Arc<Db>,
+    db: Db,
     mut lock: RuntimeLock,
     mut rx: mpsc::UnboundedReceiver<Request>,
     health: Arc<CommitHealth>,
