@@ -3,16 +3,24 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::PlanError;
 use crate::model::params::ObjectParams;
 use crate::model::{DynItem, Item};
 
-type Decode = fn(&serde_json::Value) -> Decoded;
+type Decode = fn(&serde_json::Value, &OnceLock<Arc<dyn DynItem>>) -> Decoded;
 
-fn decode<T: Item>(params: &serde_json::Value) -> Decoded {
+/// Decodes `params` into a `T`. A zero-sized `T` (a unit struct such as a no-op) has one
+/// value, so every item of its kind shares one `Arc`, kept in `shared` from the first
+/// decode: an `Arc` allocates its counts even for a zero-sized value, and that would be
+/// one allocation per item for nothing. Its params are still decoded and checked each
+/// time.
+fn decode<T: Item>(params: &serde_json::Value, shared: &OnceLock<Arc<dyn DynItem>>) -> Decoded {
     let item: T = serde::Deserialize::deserialize(ObjectParams(params))?;
+    if std::mem::size_of::<T>() == 0 {
+        return Ok(shared.get_or_init(|| Arc::new(item)).clone());
+    }
     Ok(Arc::new(item))
 }
 
@@ -33,6 +41,8 @@ struct Kind {
     type_id: TypeId,
     decode: Decode,
     name: Arc<str>,
+    /// The one value of a zero-sized kind, once decoded (see [`decode`]).
+    shared: OnceLock<Arc<dyn DynItem>>,
 }
 
 impl Registry {
@@ -57,6 +67,7 @@ impl Registry {
                         type_id,
                         decode: decode::<T>,
                         name: Arc::from(T::KIND),
+                        shared: OnceLock::new(),
                     },
                 );
                 Ok(self)
@@ -86,7 +97,7 @@ impl Registry {
     ) -> Option<(Arc<str>, Decoded)> {
         self.kinds
             .get(kind)
-            .map(|kind| (kind.name.clone(), (kind.decode)(params)))
+            .map(|kind| (kind.name.clone(), (kind.decode)(params, &kind.shared)))
     }
 }
 
@@ -95,5 +106,70 @@ impl fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("kinds", &self.kinds())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::error::ItemError;
+    use crate::model::ItemCtx;
+
+    #[derive(Serialize, Deserialize)]
+    struct Unit;
+
+    impl Item for Unit {
+        const KIND: &'static str = "unit";
+        type Output = ();
+        async fn apply(&self, _cx: &mut ItemCtx) -> Result<(), ItemError> {
+            Ok(())
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Sized {
+        n: u32,
+    }
+
+    impl Item for Sized {
+        const KIND: &'static str = "sized";
+        type Output = ();
+        async fn apply(&self, _cx: &mut ItemCtx) -> Result<(), ItemError> {
+            Ok(())
+        }
+    }
+
+    fn decoded(registry: &Registry, kind: &str, params: serde_json::Value) -> Decoded {
+        let (_, decoded) = registry.decode(kind, &params).expect("a registered kind");
+        decoded
+    }
+
+    #[test]
+    fn items_of_a_zero_sized_kind_share_one_value_and_others_do_not() {
+        let registry = Registry::new()
+            .with::<Unit>()
+            .and_then(Registry::with::<Sized>)
+            .expect("kinds registered");
+        let (a, b) = (
+            decoded(&registry, "unit", serde_json::Value::Null).expect("decoded"),
+            decoded(&registry, "unit", serde_json::Value::Null).expect("decoded"),
+        );
+        assert!(Arc::ptr_eq(&a, &b), "unit items share one Arc");
+        let (c, d) = (
+            decoded(&registry, "sized", serde_json::json!({"n": 1})).expect("decoded"),
+            decoded(&registry, "sized", serde_json::json!({"n": 2})).expect("decoded"),
+        );
+        assert!(
+            !Arc::ptr_eq(&c, &d),
+            "items with fields each have their own"
+        );
+        // Shared or not, a unit item's params are still checked.
+        let wrong = decoded(&registry, "unit", serde_json::json!({"extra": 1}));
+        assert!(
+            wrong.is_err(),
+            "params that are not a unit item's are refused"
+        );
     }
 }
