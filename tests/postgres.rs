@@ -1,6 +1,7 @@
 //! The PostgreSQL backend against a real server (`TEND_TEST_POSTGRES_URL`): one runtime per
 //! database and schema, a newer schema refused, no password in any error, connection loss
-//! survived, and a step's records in one round trip. The behaviour suite runs on it in
+//! survived (two group commits in flight on the writer's connection too), and a step's
+//! records in one round trip. The behaviour suite runs on it in
 //! `tests/store_suite.rs`.
 
 #[path = "support/postgres.rs"]
@@ -709,6 +710,154 @@ async fn terminated_sessions_are_replaced_and_the_lock_is_taken_again() {
     );
     bounded("closing", store.close()).await.unwrap();
     postgres::drop_schemas(&url, &[schema]).await;
+}
+
+/// Hands `changes` to the writer at once; the receiver gets the result.
+fn hand(
+    backend: &PostgresStore,
+    changes: Vec<Change>,
+) -> tokio::sync::oneshot::Receiver<Result<(), StoreError>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    backend.commit(
+        changes,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    rx
+}
+
+/// Makes the first `COMMIT` that writes a `meta` row of `schema` wait for the advisory
+/// lock `key` (which the test holds), then do `then` (PL/pgSQL). Later ones pass.
+async fn hold_the_first_meta_commit(
+    control: &tokio_postgres::Client,
+    schema: &str,
+    key: i64,
+    then: &str,
+) {
+    control
+        .batch_execute(&format!(
+            r#"CREATE SEQUENCE "{schema}".held;
+               CREATE FUNCTION "{schema}".hold() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN
+                 IF nextval('"{schema}".held') = 1 THEN
+                   PERFORM pg_advisory_xact_lock({key});
+                   {then};
+                 END IF;
+                 RETURN NULL;
+               END $$;
+               CREATE CONSTRAINT TRIGGER hold AFTER INSERT OR UPDATE ON "{schema}".meta
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "{schema}".hold();"#
+        ))
+        .await
+        .unwrap();
+}
+
+/// Waits until a session waits for the advisory lock `key` (a `COMMIT` held).
+async fn held(control: &tokio_postgres::Client, key: i64) {
+    for _ in 0..6_000 {
+        let waiting: i64 = control
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND classid = 0 AND objid = $1::int8::oid",
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no commit waited for the advisory lock {key}");
+}
+
+/// Two groups on the writer's connection at once, the first held in its `COMMIT` (by a
+/// trigger the test adds) until the second was sent behind it; then the first ends as
+/// `then` says. Returns both results and the meta values read back: `a` (first),
+/// `b` (second) and `shared` (1 from the first, 2 from the second).
+async fn two_groups_in_flight(
+    then: &str,
+    key: i64,
+) -> ([Result<(), StoreError>; 2], [Option<Vec<u8>>; 3]) {
+    let url = postgres::url().expect("checked by the caller");
+    let schema = postgres::unique("in_flight");
+    let backend = connect(&url, &schema).await.unwrap();
+    let control = postgres::control(&url).await;
+    hold_the_first_meta_commit(&control, &schema, key, then).await;
+    control
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .await
+        .unwrap();
+    let first = hand(&backend, vec![meta("a", 1), meta("shared", 1)]);
+    held(&control, key).await;
+    // The first's statements are answered and its COMMIT waits: the second goes behind it.
+    let second = hand(&backend, vec![meta("b", 2), meta("shared", 2)]);
+    control
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .await
+        .unwrap();
+    let results = [
+        bounded("the first commit", first)
+            .await
+            .unwrap_or(Err(StoreError::Closed)),
+        bounded("the second commit", second)
+            .await
+            .unwrap_or(Err(StoreError::Closed)),
+    ];
+    let mut values = [None, None, None];
+    for (value, key) in values.iter_mut().zip(["a", "b", "shared"]) {
+        *value = bounded("reading", backend.meta(key.to_owned()))
+            .await
+            .unwrap();
+    }
+    bounded("closing", backend.close()).await.unwrap();
+    postgres::drop_schemas(&url, &[schema]).await;
+    (results, values)
+}
+
+#[tokio::test]
+async fn two_groups_on_a_connection_that_is_lost_are_written_again_in_order() {
+    if postgres::url().is_none() {
+        return;
+    }
+    // The first's session ends in its COMMIT, and the second, behind it, goes with it.
+    let ([first, second], [a, b, shared]) =
+        two_groups_in_flight("PERFORM pg_terminate_backend(pg_backend_pid())", 7_301).await;
+    first.expect("the first group, written again");
+    second.expect("the second group, written again");
+    assert_eq!((a, b), (Some(vec![1]), Some(vec![2])));
+    assert_eq!(
+        shared,
+        Some(vec![2]),
+        "the second group's write of a row wins"
+    );
+}
+
+#[tokio::test]
+async fn a_group_that_fails_in_its_commit_is_not_written_again_over_the_one_behind_it() {
+    if postgres::url().is_none() {
+        return;
+    }
+    // A conflict, which a group alone would be written again for; the second landed.
+    let ([first, second], [a, b, shared]) = two_groups_in_flight(
+        "RAISE EXCEPTION 'held and refused by the test' USING ERRCODE = '40001'",
+        7_302,
+    )
+    .await;
+    let e = first.expect_err("the first group fails");
+    assert!(
+        e.to_string().contains("held and refused by the test"),
+        "{e}"
+    );
+    second.expect("the second group lands");
+    assert_eq!((a, b), (None, Some(vec![2])));
+    assert_eq!(
+        shared,
+        Some(vec![2]),
+        "the failed first group did not overwrite the second's row"
+    );
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ mod rows;
 mod schema;
 mod start_log;
 mod statements;
+mod transaction;
 mod url;
 mod v1;
 mod writer;
@@ -135,11 +136,10 @@ impl PostgresStore {
             return Err(target.open_error("the lock's connection closed during the start"));
         };
         schema::migrate(client, &schema, &target).await?;
-        let writes = Db::new(target.clone(), schema.clone(), 1)?;
         let db = Arc::new(Db::new(target, schema, options.pool_size)?);
         let health = Arc::new(CommitHealth::default());
         let counters = Arc::new(Counters::default());
-        let writer = Writer::start(writes, lock, health.clone(), counters.clone())?;
+        let writer = Writer::start(db.clone(), lock, health.clone(), counters.clone())?;
         tracing::info!(url = %db.target.url, schema = db.schema.name(), "store connected");
         Ok(PostgresStore {
             db,

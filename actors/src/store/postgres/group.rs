@@ -104,14 +104,7 @@ impl Group {
                 self.meta.insert(key, value);
             }
             Row::Delete(id) => {
-                self.executions.remove(&id);
-                self.plans.remove(&id);
-                self.keys.retain(|_, (owner, _)| *owner != id);
-                drop_range(&mut self.starts, of(id));
-                drop_range(&mut self.items, of(id));
-                drop_range(&mut self.checkpoints, of(id));
-                self.refs.retain(|(_, execution)| *execution != id);
-                // The artifacts stay: only their references are the execution's.
+                self.drop_execution(id);
                 self.deleted.insert(id);
             }
             Row::Artifact {
@@ -124,6 +117,52 @@ impl Group {
                 self.refs.insert((artifact, execution));
             }
         }
+    }
+
+    /// Drops every row of execution `id` merged so far (its deletion comes after them).
+    /// The artifacts stay: only their references are the execution's.
+    fn drop_execution(&mut self, id: ExecutionId) {
+        self.executions.remove(&id);
+        self.plans.remove(&id);
+        self.keys.retain(|_, (owner, _)| *owner != id);
+        drop_range(&mut self.starts, of(id));
+        drop_range(&mut self.items, of(id));
+        drop_range(&mut self.checkpoints, of(id));
+        self.refs.retain(|(_, execution)| *execution != id);
+    }
+
+    /// Merges `later`, a group of batches that came after this one's, as if its batches
+    /// had been merged here one by one: its deletions and clears drop what this group
+    /// holds of theirs, then its rows replace this group's (an item row keeps what this
+    /// group's first change of it said about being first). What a group written again
+    /// after the one behind it was sent on the same connection, and both failed, takes.
+    pub(crate) fn absorb(&mut self, later: Group) {
+        for &id in &later.deleted {
+            self.drop_execution(id);
+        }
+        for &id in &later.cleared_starts {
+            drop_range(&mut self.starts, of(id));
+        }
+        for key in &later.cleared_checkpoints {
+            self.checkpoints.remove(key);
+        }
+        self.executions.extend(later.executions);
+        self.plans.extend(later.plans);
+        self.keys.extend(later.keys);
+        self.starts.extend(later.starts);
+        for (key, mut row) in later.items {
+            if let Some(earlier) = self.items.get(&key) {
+                row.first = earlier.first;
+            }
+            self.items.insert(key, row);
+        }
+        self.checkpoints.extend(later.checkpoints);
+        self.meta.extend(later.meta);
+        self.artifacts.extend(later.artifacts);
+        self.refs.extend(later.refs);
+        self.deleted.extend(later.deleted);
+        self.cleared_starts.extend(later.cleared_starts);
+        self.cleared_checkpoints.extend(later.cleared_checkpoints);
     }
 
     /// The executions it starts attempts of (one start-log row each), in order.
@@ -476,6 +515,110 @@ fn keys<'a>(keys: impl Iterator<Item = &'a ItemKey>) -> (Vec<String>, Vec<i64>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replayable stream of rows over three executions and four items each.
+    struct Rows {
+        state: u64,
+        ids: [ExecutionId; 3],
+    }
+
+    impl Rows {
+        fn next(&mut self, bound: u64) -> u64 {
+            // xorshift64
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            self.state % bound
+        }
+
+        fn row(&mut self) -> Row {
+            let id = self.ids[self.next(3) as usize];
+            let index = self.next(4) as u32;
+            let n = self.next(1000) as i64;
+            match self.next(12) {
+                0 => Row::Delete(id),
+                1 => Row::ClearStarts(id),
+                2 => Row::ClearCheckpoint(id, index),
+                3 => Row::Checkpoint(
+                    id,
+                    index,
+                    CheckpointRow {
+                        state: vec![n as u8],
+                        progress: Some((n, 1000)),
+                    },
+                ),
+                4 => Row::Plan(id, format!("plan {n}")),
+                5 => Row::Key {
+                    key: format!("key {}", n % 3),
+                    execution: id,
+                    digest: [n as u8; 32],
+                },
+                6 => Row::Meta(format!("meta {}", n % 2), vec![n as u8]),
+                7 => Row::Artifact {
+                    artifact: [(n % 3) as u8; 32],
+                    bytes: vec![n as u8],
+                    toi_ms: n,
+                    execution: id,
+                },
+                8 | 9 => Row::Started {
+                    execution: id,
+                    index,
+                    attempt: n,
+                    crashes: 0,
+                },
+                _ => Row::Item(
+                    id,
+                    index,
+                    ItemRow {
+                        status: "done",
+                        attempts: n,
+                        record: vec![n as u8],
+                        first: n % 2 == 0,
+                    },
+                ),
+            }
+        }
+
+        fn batch(&mut self) -> Vec<Row> {
+            let len = self.next(6) as usize;
+            (0..len).map(|_| self.row()).collect()
+        }
+    }
+
+    #[test]
+    fn a_group_absorbing_a_later_one_holds_what_merging_their_batches_in_order_does() {
+        let ids = [
+            ExecutionId::generate(),
+            ExecutionId::generate(),
+            ExecutionId::generate(),
+        ];
+        for seed in 1..=500u64 {
+            let mut rows = Rows {
+                state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ids,
+            };
+            let earlier: Vec<Vec<Row>> = (0..rows.next(4)).map(|_| rows.batch()).collect();
+            let later: Vec<Vec<Row>> = (0..rows.next(4)).map(|_| rows.batch()).collect();
+            let mut in_order = Group::default();
+            for batch in earlier.iter().chain(&later) {
+                in_order.merge(batch.clone());
+            }
+            let mut absorbed = Group::default();
+            for batch in earlier {
+                absorbed.merge(batch);
+            }
+            let mut behind = Group::default();
+            for batch in later {
+                behind.merge(batch);
+            }
+            absorbed.absorb(behind);
+            assert_eq!(
+                format!("{absorbed:?}"),
+                format!("{in_order:?}"),
+                "seed {seed}"
+            );
+        }
+    }
 
     fn item(attempts: i64) -> ItemRow {
         ItemRow {

@@ -35,8 +35,9 @@ pub(crate) const TRIES: usize = 4;
 /// open).
 pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long a request waits for a free connection of the pool, or for a new one.
-const POOL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a request waits for a free connection of the pool, or for a new one (the
+/// writer's own too).
+pub(crate) const POOL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Reads or writes: which error a failure becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,21 +174,35 @@ impl Db {
 pub(crate) async fn pipelined<'a, T>(
     futures: Vec<Work<'a, T>>,
 ) -> Vec<Result<T, tokio_postgres::Error>> {
+    pipelined_then(futures, |_| {}).await
+}
+
+/// [`pipelined`], calling `progress` with the results so far (in order, `None` for those
+/// still to come) each time answers come in.
+pub(crate) async fn pipelined_then<'a, T>(
+    futures: Vec<Work<'a, T>>,
+    mut progress: impl FnMut(&[Option<Result<T, tokio_postgres::Error>>]),
+) -> Vec<Result<T, tokio_postgres::Error>> {
     let mut pending: Vec<Option<Work<'a, T>>> = futures.into_iter().map(Some).collect();
     let mut results: Vec<Option<Result<T, tokio_postgres::Error>>> =
         pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut done = true;
+        let mut came = false;
         for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
             if let Some(future) = slot {
                 match future.as_mut().poll(cx) {
                     Poll::Ready(output) => {
                         *result = Some(output);
                         *slot = None;
+                        came = true;
                     }
                     Poll::Pending => done = false,
                 }
             }
+        }
+        if came {
+            progress(&results);
         }
         if done { Poll::Ready(()) } else { Poll::Pending }
     })

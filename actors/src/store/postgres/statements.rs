@@ -99,6 +99,28 @@ fn starts_from(n: usize) -> String {
 pub(crate) const LEFTOVERS_MAX: i64 = 10_000;
 
 impl Statements {
+    /// Every statement a group commit may run (what the writer prepares on its
+    /// connection).
+    pub(crate) fn writes(&self) -> [&str; 15] {
+        [
+            &self.upsert_executions,
+            &self.upsert_plans,
+            &self.upsert_keys,
+            &self.insert_starts,
+            &self.insert_items,
+            &self.upsert_items,
+            &self.upsert_checkpoints,
+            &self.upsert_meta,
+            &self.upsert_artifacts,
+            &self.insert_refs,
+            &self.delete_executions,
+            &self.clear_starts,
+            &self.fold_starts,
+            &self.replace_starts,
+            &self.clear_checkpoints,
+        ]
+    }
+
     /// The statements of schema `s` (a validated name).
     pub(crate) fn new(s: &str) -> Self {
         let live_done = format!(

@@ -15,6 +15,13 @@
 //! the result. There is no delay timer: under load, batches queue while the previous
 //! commit is made durable, and the next group is bigger.
 //!
+//! Two transactions may be on the connection at once (see `transaction`): once every
+//! statement of one is answered and only its `COMMIT` is still being made durable, the
+//! next group is sent behind it, so the server has it the moment the first is durable
+//! instead of after a round trip. The first's batches are still answered first. The start
+//! logs' counts and sets are updated when a group is sent, and forgotten for what it
+//! touches if it fails, so the group behind it folds what it appended.
+//!
 //! A commit that fails acknowledges its batches with the error (a lost connection as a
 //! full disk on redb), and the store's [`failure`](CommitHealth::failure) says so until a commit
 //! succeeds. Before each commit the runtime lock is checked and, if its connection was
@@ -28,7 +35,10 @@
 //! twice leaves what writing it once does, and nothing else writes these rows in between.
 //! (Its first try inserts the rows of items' first records instead of upserting them,
 //! which is half the server's work; a row found there after all fails that try with a
-//! unique violation, and the next one replaces it.)
+//! unique violation, and the next one replaces it.) A group is sent behind another only
+//! once the other's statements were answered, so a failure of its rows never leaves the
+//! group behind it landed before it is written again. When both fail with their
+//! connection, they are written again as one group ([`Group::absorb`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,15 +46,16 @@ use std::time::Instant;
 
 use crate::store::health::CommitHealth;
 
-use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinError;
 
 use super::failure::{Trouble, describe, trouble};
-use super::group::{Group, Planned};
+use super::group::Group;
 use super::lock::{Retaken, RuntimeLock};
-use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES, Work, pipelined};
+use super::pool::{ANSWER_TIMEOUT, Db, Doing, TRIES};
 use super::rows::Row;
 use super::start_log::{Folds, StartLogRows};
+use super::transaction::{self, Failure, Landed, Link, Sent};
 use crate::error::StoreError;
 use crate::store::Acknowledge;
 
@@ -96,8 +107,8 @@ impl CommitCounter {
 pub(crate) struct Counters {
     commits: AtomicU64,
     batches: AtomicU64,
-    statements: AtomicU64,
-    round_trips: AtomicU64,
+    pub(crate) statements: AtomicU64,
+    pub(crate) round_trips: AtomicU64,
 }
 
 impl Counters {
@@ -121,10 +132,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer on its thread, with its connection to `db` (a pool of one); it
-    /// holds `lock` for as long as it runs.
+    /// Starts the writer on its thread, with a connection of its own to `db`; it holds
+    /// `lock` for as long as it runs.
     pub(crate) fn start(
-        db: Db,
+        db: Arc<Db>,
         lock: RuntimeLock,
         health: Arc<CommitHealth>,
         counters: Arc<Counters>,
@@ -182,78 +193,80 @@ impl Writer {
     }
 }
 
+/// Batches the writer answers once their transaction is answered: with their own error
+/// (their rows could not be encoded), or with the transaction's result.
+pub(crate) type Waiting = Vec<(Option<StoreError>, Acknowledge)>;
+
+/// What the writer keeps between transactions.
+struct State {
+    db: Arc<Db>,
+    lock: RuntimeLock,
+    health: Arc<CommitHealth>,
+    counters: Arc<Counters>,
+    start_log: StartLogRows,
+    /// The connection, while it has not failed.
+    link: Option<Arc<Link>>,
+}
+
 async fn run(
-    db: Db,
-    mut lock: RuntimeLock,
+    db: Arc<Db>,
+    lock: RuntimeLock,
     mut rx: mpsc::UnboundedReceiver<Request>,
     health: Arc<CommitHealth>,
     counters: Arc<Counters>,
 ) {
-    let mut waiting: Vec<(Option<StoreError>, Acknowledge)> = Vec::new();
-    let mut start_log = StartLogRows::default();
-    // Every handle dropped without a close (a crash, to the store): what was queued is
-    // written, then the lock goes with its connection.
-    while let Some(first) = rx.recv().await {
-        let mut close = None;
-        let mut group = Group::default();
-        let mut weight = 0;
-        let mut next = Some(first);
-        while let Some(request) = next.take() {
-            match request {
-                Request::Write {
-                    rows: Ok(rows),
-                    then,
-                } => {
-                    weight += rows.iter().map(Row::weight).sum::<usize>();
-                    group.merge(rows);
-                    waiting.push((None, then));
-                }
-                // Nothing of it is written; it is answered in its turn.
-                Request::Write { rows: Err(e), then } => waiting.push((Some(e), then)),
-                Request::Close { done } => {
-                    close = Some(done);
-                    break;
-                }
-            }
-            if waiting.len() < MAX_BATCH && weight < MAX_GROUP_BYTES {
-                next = rx.try_recv().ok();
-            }
-        }
-        let result = if group.is_empty() {
-            Ok(()) // a flush: everything before it is already committed (or failed)
-        } else {
-            let began = Instant::now();
-            let mut folds = start_log.due(&group);
-            let result = commit(
-                &db,
-                &mut lock,
-                &group,
-                &mut folds,
-                &mut start_log,
-                &counters,
-            )
-            .await;
-            start_log.committed(&group, &folds, result.is_ok());
-            crate::metrics::committed(waiting.len(), began.elapsed());
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters
-                .batches
-                .fetch_add(waiting.len() as u64, Ordering::Relaxed);
-            match &result {
-                Ok(()) => health.succeeded(),
-                Err(e) => {
-                    health.failed(&e.to_string());
-                    tracing::error!(error = %e, batches = waiting.len(), "store commit failed");
+    let mut state = State {
+        db,
+        lock,
+        health,
+        counters,
+        start_log: StartLogRows::default(),
+        link: None,
+    };
+    // A transaction whose statements were answered, its `COMMIT` not yet.
+    let mut ahead: Option<Sent> = None;
+    loop {
+        // The next batch, unless the transaction ahead is answered first.
+        let first = match ahead.take() {
+            None => rx.recv().await,
+            Some(mut sent) => {
+                let next = tokio::select! {
+                    landed = sent.landed() => Err(landed),
+                    request = rx.recv() => Ok(request),
+                };
+                match next {
+                    Err(landed) => {
+                        state.settle(sent, landed).await;
+                        continue;
+                    }
+                    Ok(request) => {
+                        ahead = Some(sent);
+                        request
+                    }
                 }
             }
-            result
         };
-        // Nothing in a failed group is acknowledged as durable: every waiter gets the error.
-        for (own, then) in waiting.drain(..) {
-            then(own.map_or_else(|| result.clone(), Err));
+        // Every handle dropped without a close (a crash, to the store): what was queued is
+        // written, then the lock goes with its connection.
+        let Some(first) = first else { break };
+        let (group, waiting, close) = collect(first, &mut rx);
+        if group.is_empty() {
+            // A flush: once the transaction ahead is answered, everything before it is
+            // committed (or failed).
+            if let Some(sent) = ahead.take() {
+                state.settle_ahead(sent).await;
+            }
+            for (own, then) in waiting {
+                then(own.map_or(Ok(()), Err));
+            }
+        } else {
+            ahead = state.write(group, waiting, ahead.take()).await;
         }
         if let Some(done) = close {
-            lock.release().await;
+            if let Some(sent) = ahead.take() {
+                state.settle_ahead(sent).await;
+            }
+            state.lock.release().await;
             rx.close();
             while let Ok(request) = rx.try_recv() {
                 match request {
@@ -267,95 +280,310 @@ async fn run(
             return;
         }
     }
+    if let Some(sent) = ahead.take() {
+        state.settle_ahead(sent).await;
+    }
 }
 
-/// Writes `group` in one transaction, again on a new connection while it loses its
-/// connection or a race (see the module docs), or an item's first record meets a row
-/// (which no record should: the next try replaces rows instead of inserting them).
-async fn commit(
-    db: &Db,
-    lock: &mut RuntimeLock,
-    group: &Group,
-    folds: &mut Folds,
-    start_log: &mut StartLogRows,
-    counters: &Counters,
-) -> Result<(), StoreError> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        if lock.ensure().await? == Retaken::Yes {
+/// The group of `first` and every batch already queued behind it (up to [`MAX_BATCH`]
+/// batches and about [`MAX_GROUP_BYTES`]), the batches waiting for it, and a close that
+/// came after them.
+fn collect(
+    first: Request,
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+) -> (Group, Waiting, Option<oneshot::Sender<()>>) {
+    let mut group = Group::default();
+    let mut waiting = Vec::new();
+    let mut weight = 0;
+    let mut next = Some(first);
+    while let Some(request) = next.take() {
+        match request {
+            Request::Write {
+                rows: Ok(rows),
+                then,
+            } => {
+                weight += rows.iter().map(Row::weight).sum::<usize>();
+                group.merge(rows);
+                waiting.push((None, then));
+            }
+            // Nothing of it is written; it is answered in its turn.
+            Request::Write { rows: Err(e), then } => waiting.push((Some(e), then)),
+            Request::Close { done } => return (group, waiting, Some(done)),
+        }
+        if waiting.len() < MAX_BATCH && weight < MAX_GROUP_BYTES {
+            next = rx.try_recv().ok();
+        }
+    }
+    (group, waiting, None)
+}
+
+/// Answers `waiting` with `result` (each batch with its own error, if it had one).
+fn answer(waiting: Waiting, result: &Result<(), StoreError>) {
+    for (own, then) in waiting {
+        then(own.map_or_else(|| result.clone(), Err));
+    }
+}
+
+impl State {
+    /// The runtime lock held (taken again if its connection was lost: then the writer
+    /// forgets what it knew of the start logs, and `folds` are read) and a connection.
+    async fn ready(&mut self, folds: Option<&mut Folds>) -> Result<Arc<Link>, StoreError> {
+        if self.lock.ensure().await? == Retaken::Yes {
             // Another runtime may have held the lock meanwhile and appended to the logs
             // this writer thought it knew: they are folded by reading them.
-            start_log.forget();
-            folds.read_all();
+            self.start_log.forget();
+            if let Some(folds) = folds {
+                folds.read_all();
+            }
         }
-        // A try after the first replaces every item row: the first may have committed.
-        let statements = group.statements(&db.sql, tries > 1, folds);
-        let client = db.client(Doing::Write).await?;
-        let e = match tokio::time::timeout(ANSWER_TIMEOUT, write(&client, &statements, counters))
-            .await
-        {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
-            Err(_) => {
-                // Closed: the server rolls back what it has not committed.
-                drop(Object::take(client));
-                return Err(db.error(
-                    Doing::Write,
-                    format!("no answer to a commit within {ANSWER_TIMEOUT:?}"),
-                ));
+        if let Some(link) = &self.link {
+            return Ok(link.clone());
+        }
+        let link = Link::connect(&self.db, &self.counters).await?;
+        self.link = Some(link.clone());
+        Ok(link)
+    }
+
+    /// Writes `group` for `waiting`, sent behind `ahead` on the same connection (whose
+    /// statements were answered). Returns the transaction that is now ahead: this one,
+    /// once its statements are answered, with its `COMMIT` to come.
+    async fn write(&mut self, group: Group, waiting: Waiting, ahead: Option<Sent>) -> Option<Sent> {
+        let link = match self.ready(None).await {
+            Ok(link) => link,
+            Err(e) => {
+                if let Some(sent) = ahead {
+                    self.settle_ahead(sent).await;
+                }
+                self.count(&waiting, Instant::now());
+                self.health.failed(&e.to_string());
+                tracing::error!(error = %e, batches = waiting.len(), "store commit failed");
+                answer(waiting, &Err(e));
+                return None;
             }
         };
-        drop(Object::take(client));
-        match trouble(&e) {
-            Trouble::Lost if tries < TRIES => db.lost(),
-            Trouble::Conflict | Trouble::Duplicate if tries < TRIES => {}
-            _ => return Err(db.failed(Doing::Write, &e)),
+        let folds = self.start_log.due(&group);
+        // Counted as committed now, so the next group (sent once this one's statements are
+        // answered) folds what this one appends; forgotten if it fails.
+        self.start_log.committed(&group, &folds, true);
+        let mut sent = self.send(&link, group, folds, false, waiting);
+        if let Some(mut before) = ahead {
+            let landed = before.landed().await;
+            if !matches!(&landed, Ok(Landed { result: Ok(()), .. })) {
+                // This one went after it on the same connection: its fate is tied to it.
+                let after = sent.landed().await;
+                self.settle_pair(before, landed, sent, after).await;
+                return None;
+            }
+            self.settle(before, landed).await;
         }
-        tracing::warn!(
-            error = %db.target.scrub(&describe(&e)),
-            tries,
-            "a group commit is written again"
-        );
+        if (&mut sent.written).await.is_ok() {
+            return Some(sent);
+        }
+        // Its statements failed, and nothing was sent after it: it can be written again.
+        let landed = sent.landed().await;
+        self.settle(sent, landed).await;
+        None
     }
-}
 
-/// One try at writing: the statements prepared (once per connection), then `BEGIN`, the
-/// statements and `COMMIT` as one pipeline. The first error, if any, is the answer (the
-/// server rolls the transaction back, and its `COMMIT` ends it).
-async fn write(
-    client: &Object,
-    statements: &[Planned<'_>],
-    counters: &Counters,
-) -> Result<(), tokio_postgres::Error> {
-    let cached = client.statement_cache.size();
-    let prepared = futures::future::try_join_all(
-        statements
-            .iter()
-            .map(|planned| client.prepare_cached(planned.sql)),
-    )
-    .await?;
-    let fresh = client.statement_cache.size().saturating_sub(cached) as u64;
-    let mut work: Vec<Work<'_, u64>> = Vec::with_capacity(statements.len() + 2);
-    work.push(Box::pin(async move {
-        client.batch_execute("BEGIN").await.map(|()| 0)
-    }));
-    for (planned, statement) in statements.iter().zip(prepared.iter()) {
-        work.push(Box::pin(planned.run(client, statement)));
+    /// Sends `group` on `link` for `waiting` (see [`transaction::send`]).
+    fn send(
+        &self,
+        link: &Arc<Link>,
+        group: Group,
+        folds: Folds,
+        replace_all: bool,
+        waiting: Waiting,
+    ) -> Sent {
+        transaction::send(
+            link,
+            &self.db,
+            &self.counters,
+            group,
+            folds,
+            replace_all,
+            waiting,
+        )
     }
-    work.push(Box::pin(async move {
-        client.batch_execute("COMMIT").await.map(|()| 0)
-    }));
-    let sent = work.len() as u64;
-    counters
-        .statements
-        .fetch_add(sent + fresh, Ordering::Relaxed);
-    counters
-        .round_trips
-        .fetch_add(1 + u64::from(fresh > 0), Ordering::Relaxed);
-    crate::metrics::statements(sent + fresh);
-    for result in pipelined(work).await {
-        result?;
+
+    /// Waits for the transaction ahead to be answered, and answers its batches.
+    async fn settle_ahead(&mut self, mut sent: Sent) {
+        let landed = sent.landed().await;
+        self.settle(sent, landed).await;
     }
-    Ok(())
+
+    /// Answers `sent`'s batches with how it `landed`, after writing it again while its
+    /// failure allows (nothing was sent after it, or what was has been answered).
+    async fn settle(&mut self, sent: Sent, landed: Result<Landed, JoinError>) {
+        let result = match landed {
+            Ok(Landed { result: Ok(()), .. }) => Ok(()),
+            Ok(Landed {
+                group,
+                folds,
+                result: Err(failure),
+            }) => {
+                self.failed_group(&group, &folds);
+                self.again(group, folds, failure).await
+            }
+            Err(e) => self.lost_task(&e),
+        };
+        self.finish(sent.waiting, sent.began, result);
+    }
+
+    /// The transaction ahead failed, and `after` was sent behind it on the same
+    /// connection. Both failed (as they do when their connection goes): neither, the
+    /// first or both landed, so they are written again as one group, which leaves what
+    /// writing both leaves. Only `after` landed (its connection survived the first's
+    /// failure, which no failure of a `COMMIT` is expected to allow): the first is not
+    /// written again, since that would undo rows of the second, and its batches get its
+    /// error.
+    async fn settle_pair(
+        &mut self,
+        before: Sent,
+        first: Result<Landed, JoinError>,
+        after: Sent,
+        second: Result<Landed, JoinError>,
+    ) {
+        match (first, second) {
+            (Ok(first), Ok(second)) if second.result.is_err() => {
+                self.failed_group(&first.group, &first.folds);
+                self.failed_group(&second.group, &second.folds);
+                let Landed {
+                    mut group,
+                    mut folds,
+                    result,
+                } = first;
+                group.absorb(second.group);
+                folds.read_all();
+                let mut more = second.folds;
+                more.read_all();
+                for id in more.read {
+                    if !folds.read.contains(&id) {
+                        folds.read.push(id);
+                    }
+                }
+                let failure = match result {
+                    Err(failure) => failure,
+                    // Not reached: the pair is settled only when the first failed.
+                    Ok(()) => Failure::Timeout,
+                };
+                let result = self.again(group, folds, failure).await;
+                let mut waiting = before.waiting;
+                waiting.extend(after.waiting);
+                self.finish(waiting, before.began, result);
+            }
+            (first, second) => {
+                let result = match first {
+                    Ok(Landed {
+                        group,
+                        folds,
+                        result: Err(failure),
+                    }) => {
+                        self.failed_group(&group, &folds);
+                        Err(self.failure_error(&failure))
+                    }
+                    Ok(Landed { result: Ok(()), .. }) => Ok(()),
+                    Err(e) => self.lost_task(&e),
+                };
+                self.finish(before.waiting, before.began, result);
+                self.settle(after, second).await;
+            }
+        }
+    }
+
+    /// The writer no longer knows what the start logs `group` touches hold, and the
+    /// connection it failed on is not used again.
+    fn failed_group(&mut self, group: &Group, folds: &Folds) {
+        self.start_log.committed(group, folds, false);
+        self.link = None;
+    }
+
+    /// A transaction's task ended without an answer (it panicked): what it touched is
+    /// unknown, so every start log is forgotten.
+    fn lost_task(&mut self, e: &JoinError) -> Result<(), StoreError> {
+        self.start_log.forget();
+        self.link = None;
+        Err(self
+            .db
+            .error(Doing::Write, format!("the commit's task failed: {e}")))
+    }
+
+    fn failure_error(&self, failure: &Failure) -> StoreError {
+        match failure {
+            Failure::Db(e) => self.db.failed(Doing::Write, e),
+            Failure::Timeout => self.db.error(
+                Doing::Write,
+                format!("no answer to a commit within {ANSWER_TIMEOUT:?}"),
+            ),
+        }
+    }
+
+    /// Writes `group` again, on a new connection, each item row upserted (a try may have
+    /// committed), while it loses its connection or a race, or an item's first record
+    /// meets a row (at most [`TRIES`] tries in all). Safe even when a failed try did
+    /// commit and only its answer was lost: see the module docs.
+    async fn again(
+        &mut self,
+        mut group: Group,
+        mut folds: Folds,
+        mut failure: Failure,
+    ) -> Result<(), StoreError> {
+        let mut tries = 1;
+        loop {
+            match &failure {
+                Failure::Db(e) => match trouble(e) {
+                    Trouble::Lost if tries < TRIES => self.db.lost(),
+                    Trouble::Conflict | Trouble::Duplicate if tries < TRIES => {}
+                    _ => return Err(self.failure_error(&failure)),
+                },
+                // Closed: the server rolls back what it has not committed.
+                Failure::Timeout => return Err(self.failure_error(&failure)),
+            }
+            if let Failure::Db(e) = &failure {
+                tracing::warn!(
+                    error = %self.db.target.scrub(&describe(e)),
+                    tries,
+                    "a group commit is written again"
+                );
+            }
+            tries += 1;
+            let link = self.ready(Some(&mut folds)).await?;
+            let mut sent = self.send(&link, group, folds, true, Vec::new());
+            match sent.landed().await {
+                Ok(Landed { result: Ok(()), .. }) => return Ok(()),
+                Ok(landed) => {
+                    self.link = None;
+                    group = landed.group;
+                    folds = landed.folds;
+                    failure = match landed.result {
+                        Err(failure) => failure,
+                        Ok(()) => return Ok(()),
+                    };
+                }
+                Err(e) => return self.lost_task(&e),
+            }
+        }
+    }
+
+    /// Counts a group commit of `waiting` batches begun at `began`.
+    fn count(&self, waiting: &Waiting, began: Instant) {
+        crate::metrics::committed(waiting.len(), began.elapsed());
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .batches
+            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts the group, says how the store is, and answers its batches. Nothing in a
+    /// failed group is acknowledged as durable: every waiter gets the error.
+    fn finish(&self, waiting: Waiting, began: Instant, result: Result<(), StoreError>) {
+        self.count(&waiting, began);
+        match &result {
+            Ok(()) => self.health.succeeded(),
+            Err(e) => {
+                self.health.failed(&e.to_string());
+                tracing::error!(error = %e, batches = waiting.len(), "store commit failed");
+            }
+        }
+        answer(waiting, &result);
+    }
 }
