@@ -223,6 +223,12 @@ async fn run(
         start_log: StartLogRows::default(),
         link: None,
     };
+    // Connected at once, so the first commit does not wait for a connection and its
+    // statements' preparation; if this fails, the first commit connects (and says why
+    // it cannot).
+    if let Ok(link) = Link::connect(&state.db, &state.counters).await {
+        state.link = Some(link);
+    }
     // A transaction whose statements were answered, its `COMMIT` not yet.
     let mut ahead: Option<Sent> = None;
     loop {
