@@ -292,7 +292,7 @@ impl Actor for Execution {
         } else {
             plan.items
                 .iter()
-                .map(|i| args.limiters.matching(&i.kind, &i.tags))
+                .map(|i| args.limiters.matching(i.kind, i.tags()))
                 .collect()
         };
         if limits.iter().any(|l| !l.is_empty()) {

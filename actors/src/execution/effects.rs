@@ -31,7 +31,7 @@ impl ExecutionState {
                 }
                 Effect::Acquire { index, ticket } => {
                     let holder = self.holder(index, ticket);
-                    let tags = self.plan.items[index as usize].tags.clone();
+                    let tags = self.plan.items[index as usize].shared_tags();
                     if self.semaphores.acquire(holder, tags, self.grantee.clone()) {
                         self.run.granted(index, ticket, Instant::now());
                     }

@@ -114,10 +114,10 @@ impl ExecutionState {
             .into_iter()
             .map(|(&index, running)| {
                 let item = &self.plan.items[index as usize];
-                let status = if item.tags.is_empty() {
+                let status = if item.tags().is_empty() {
                     format!("running {}", item.id)
                 } else {
-                    format!("running {} holding {}", item.id, item.tags.join(", "))
+                    format!("running {} holding {}", item.id, item.tags().join(", "))
                 };
                 ActorNode {
                     role: ActorRole::Attempt,
@@ -144,7 +144,7 @@ impl ExecutionState {
                 .acquiring()
                 .map(|index| {
                     let item = &self.plan.items[index as usize];
-                    format!("{} for {}", item.id, item.tags.join(", "))
+                    format!("{} for {}", item.id, item.tags().join(", "))
                 })
                 .chain(self.run.throttled().map(|index| {
                     format!("{} for a rate limit", self.plan.items[index as usize].id)

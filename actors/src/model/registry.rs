@@ -34,13 +34,11 @@ pub struct Registry {
     kinds: HashMap<&'static str, Kind>,
 }
 
-/// A registered kind: its type, its decoder and its name shared by every item of it (a
-/// compiled plan's items point at it instead of each copying the name).
+/// A registered kind: its type and its decoder.
 #[derive(Clone)]
 struct Kind {
     type_id: TypeId,
     decode: Decode,
-    name: Arc<str>,
     /// The one value of a zero-sized kind, once decoded (see [`decode`]).
     shared: OnceLock<Arc<dyn DynItem>>,
 }
@@ -66,7 +64,6 @@ impl Registry {
                     Kind {
                         type_id,
                         decode: decode::<T>,
-                        name: Arc::from(T::KIND),
                         shared: OnceLock::new(),
                     },
                 );
@@ -89,15 +86,16 @@ impl Registry {
     }
 
     /// Decodes params into the kind's type (a struct from an object only, see `params`),
-    /// with the kind's shared name; `None` when the kind is unknown.
+    /// with the kind's name as registered (the type's `KIND`, which every item of the kind
+    /// then points at); `None` when the kind is unknown.
     pub(crate) fn decode(
         &self,
         kind: &str,
         params: &serde_json::Value,
-    ) -> Option<(Arc<str>, Decoded)> {
+    ) -> Option<(&'static str, Decoded)> {
         self.kinds
-            .get(kind)
-            .map(|kind| (kind.name.clone(), (kind.decode)(params, &kind.shared)))
+            .get_key_value(kind)
+            .map(|(&name, kind)| (name, (kind.decode)(params, &kind.shared)))
     }
 }
 

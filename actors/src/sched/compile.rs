@@ -30,10 +30,25 @@ pub(crate) struct CompiledBlock {
 
 pub(crate) struct CompiledItem {
     pub(crate) id: Arc<str>,
-    pub(crate) kind: Arc<str>,
+    /// Its kind's name as registered (the type's `KIND`).
+    pub(crate) kind: &'static str,
     pub(crate) item: Arc<dyn DynItem>,
-    /// Its semaphore tags, resolved and sorted.
-    pub(crate) tags: Arc<[Arc<str>]>,
+    /// Its semaphore tags, resolved and sorted; `None` for an item without `sema`, so
+    /// such items hold nothing and share nothing (see [`tags`](Self::tags)).
+    tags: Option<Arc<[Arc<str>]>>,
+}
+
+impl CompiledItem {
+    /// Its semaphore tags, resolved and sorted (none without `sema`).
+    pub(crate) fn tags(&self) -> &[Arc<str>] {
+        self.tags.as_deref().unwrap_or_default()
+    }
+
+    /// Its semaphore tags to hand to the semaphores (an empty list for an item without
+    /// `sema`, which never asks for them).
+    pub(crate) fn shared_tags(&self) -> Arc<[Arc<str>]> {
+        self.tags.clone().unwrap_or_else(|| Arc::from([]))
+    }
 }
 
 impl CompiledPlan {
@@ -72,7 +87,6 @@ impl CompiledPlan {
         let mut notify: Vec<(u32, u32)> = Vec::new();
         // Some item takes semaphores.
         let mut guarded = false;
-        let no_tags: Arc<[Arc<str>]> = Arc::from([]);
         for block in &plan.blocks {
             let start = items.len() as u32;
             for spec in &block.items {
@@ -104,12 +118,12 @@ impl CompiledPlan {
                     Some((kind, Ok(item))) => (kind, item),
                 };
                 shape.policies.push(Policy::of(spec)?);
-                // Items without `sema` share one empty list: no allocation per item.
+                // Items without `sema` hold no list: no allocation or count per item.
                 let tags = match &spec.sema {
-                    None => no_tags.clone(),
-                    Some(_) => tags_of(spec)?,
+                    None => None,
+                    Some(_) => Some(tags_of(spec)?),
                 };
-                guarded |= !tags.is_empty();
+                guarded |= tags.as_ref().is_some_and(|t| !t.is_empty());
                 items.push(CompiledItem {
                     id: Arc::from(spec.id.as_str()),
                     kind,
@@ -175,7 +189,7 @@ impl CompiledPlan {
             });
         }
         if guarded {
-            shape.guarded = items.iter().map(|i| !i.tags.is_empty()).collect();
+            shape.guarded = items.iter().map(|i| !i.tags().is_empty()).collect();
         }
         if !notify.is_empty() {
             let mut dependents = vec![Vec::new(); items.len()];
