@@ -20,7 +20,8 @@
 //! ```
 //!
 //! - **Connections**: `tokio-postgres` with a `deadpool` pool (`PostgresOptions::pool_size`)
-//!   for reads, one connection for the writer, and one for the runtime lock. No TLS yet:
+//!   for reads and artifact statements, one connection for the group-commit writer, and
+//!   one for the runtime lock. No TLS yet:
 //!   a URL that asks for it (`sslmode=require`, `verify-ca`, `verify-full`) is refused.
 //!   Errors name the URL without its password ([`redact`]).
 //! - **Start**: the runtime lock first (a session-level advisory lock: a second runtime on
@@ -78,8 +79,9 @@ pub struct PostgresOptions {
     /// The schema that holds tend's tables (created if missing): `[a-z_][a-z0-9_]{0,62}`.
     /// Default `tend`.
     pub schema: String,
-    /// The most connections the pool opens for reads. The writer holds one more of its
-    /// own, and so does the runtime lock. Default 8.
+    /// The most connections the pool opens for reads and artifact statements. The
+    /// group-commit writer holds one more of its own, and so does the runtime lock.
+    /// Default 8.
     pub pool_size: usize,
 }
 

@@ -1,6 +1,7 @@
-//! Connections: the pool that reads and the writer take theirs from, how a failure is told
-//! apart (a lost connection, a conflict with a concurrent transaction, anything else), and
-//! how work is retried and bounded in time.
+//! Connections: the pool that reads and the artifacts' single statements (a reference,
+//! a read that marks interest, a sweep batch) take theirs from (the group-commit writer
+//! has its own, see `transaction`), how a failure is told apart (a lost connection, a conflict with a
+//! concurrent transaction, anything else), and how work is retried and bounded in time.
 //!
 //! A connection that failed is closed, never handed back to the pool. A lost one also
 //! empties the pool of its idle connections (a server that restarted, or that terminated

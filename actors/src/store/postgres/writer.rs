@@ -420,7 +420,18 @@ impl State {
     /// Answers `sent`'s batches with how it `landed`, after writing it again while its
     /// failure allows (nothing was sent after it, or what was has been answered).
     async fn settle(&mut self, sent: Sent, landed: Result<Landed, JoinError>) {
-        let result = match landed {
+        let result = self.outcome(landed, true).await;
+        self.finish(sent.waiting, sent.began, result);
+    }
+
+    /// What a transaction that `landed` means for its batches: written again first, while
+    /// its failure allows, when `again` says it may be.
+    async fn outcome(
+        &mut self,
+        landed: Result<Landed, JoinError>,
+        again: bool,
+    ) -> Result<(), StoreError> {
+        match landed {
             Ok(Landed { result: Ok(()), .. }) => Ok(()),
             Ok(Landed {
                 group,
@@ -428,11 +439,14 @@ impl State {
                 result: Err(failure),
             }) => {
                 self.failed_group(&group, &folds);
-                self.again(group, folds, failure).await
+                if again {
+                    self.again(group, folds, failure).await
+                } else {
+                    Err(self.failure_error(&failure))
+                }
             }
             Err(e) => self.lost_task(&e),
-        };
-        self.finish(sent.waiting, sent.began, result);
+        }
     }
 
     /// The transaction ahead failed, and `after` was sent behind it on the same
@@ -450,46 +464,35 @@ impl State {
         second: Result<Landed, JoinError>,
     ) {
         match (first, second) {
-            (Ok(first), Ok(second)) if second.result.is_err() => {
-                self.failed_group(&first.group, &first.folds);
-                self.failed_group(&second.group, &second.folds);
-                let Landed {
+            (
+                Ok(Landed {
                     mut group,
                     mut folds,
-                    result,
-                } = first;
-                group.absorb(second.group);
+                    result: Err(failure),
+                }),
+                Ok(Landed {
+                    group: behind,
+                    folds: mut behind_folds,
+                    result: Err(_),
+                }),
+            ) => {
+                self.failed_group(&group, &folds);
+                self.failed_group(&behind, &behind_folds);
+                group.absorb(behind);
+                // Their logs are folded by reading them: what the writer knew of them is
+                // forgotten.
                 folds.read_all();
-                let mut more = second.folds;
-                more.read_all();
-                for id in more.read {
-                    if !folds.read.contains(&id) {
-                        folds.read.push(id);
-                    }
-                }
-                let failure = match result {
-                    Err(failure) => failure,
-                    // Not reached: the pair is settled only when the first failed.
-                    Ok(()) => Failure::Timeout,
-                };
+                behind_folds.read_all();
+                folds.read.append(&mut behind_folds.read);
+                folds.read.sort_unstable();
+                folds.read.dedup();
                 let result = self.again(group, folds, failure).await;
                 let mut waiting = before.waiting;
                 waiting.extend(after.waiting);
                 self.finish(waiting, before.began, result);
             }
             (first, second) => {
-                let result = match first {
-                    Ok(Landed {
-                        group,
-                        folds,
-                        result: Err(failure),
-                    }) => {
-                        self.failed_group(&group, &folds);
-                        Err(self.failure_error(&failure))
-                    }
-                    Ok(Landed { result: Ok(()), .. }) => Ok(()),
-                    Err(e) => self.lost_task(&e),
-                };
+                let result = self.outcome(first, false).await;
                 self.finish(before.waiting, before.began, result);
                 self.settle(after, second).await;
             }
